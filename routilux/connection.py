@@ -1,0 +1,75 @@
+"""Connections: an event of one routine wired to a slot of another, with parameter mapping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from routilux.event import Event
+    from routilux.slot import Slot
+
+
+def apply_mapping(mapping: dict[str, str] | None, data: dict[str, Any]) -> dict[str, Any]:
+    """Rename mapped keys (``{"source": "target"}``); other keys pass through unchanged."""
+    if not mapping:
+        return data
+    out = {k: v for k, v in data.items() if k not in mapping}
+    for src, dst in mapping.items():
+        if src in data:
+            out[dst] = data[src]
+    return out
+
+
+class Connection:
+    """A link from ``source_event`` to ``target_slot``.
+
+    In a flow it also knows the routine ids at both ends, which is what its
+    serialized form records, so a round trip rewires exactly the same routines.
+    """
+
+    def __init__(
+        self,
+        source_event: Event | None = None,
+        target_slot: Slot | None = None,
+        param_mapping: dict[str, str] | None = None,
+        source_routine_id: str | None = None,
+        target_routine_id: str | None = None,
+    ) -> None:
+        self.source_event = source_event
+        self.target_slot = target_slot
+        self.param_mapping = dict(param_mapping or {})
+        self.source_routine_id = source_routine_id
+        self.target_routine_id = target_routine_id
+        if source_event is not None and target_slot is not None:
+            source_event.connect(target_slot, self.param_mapping)
+
+    def map(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Return ``data`` with this connection's parameter mapping applied."""
+        return apply_mapping(self.param_mapping, data)
+
+    def activate(self, data: dict[str, Any]) -> None:
+        """Deliver ``data`` (mapped) straight to the target slot, outside the engines."""
+        if self.target_slot is not None:
+            self.target_slot.receive(self.map(data))
+
+    def disconnect(self) -> None:
+        """Unlink the event and the slot."""
+        if self.source_event is not None and self.target_slot is not None:
+            self.source_event.disconnect(self.target_slot)
+
+    def serialize(self) -> dict[str, Any]:
+        """Return the connection as plain data, naming both routines by their flow ids."""
+        return {
+            "_type": "Connection",
+            "param_mapping": dict(self.param_mapping),
+            "_source_routine_id": self.source_routine_id,
+            "_source_event_name": self.source_event.name if self.source_event else None,
+            "_target_routine_id": self.target_routine_id,
+            "_target_slot_name": self.target_slot.name if self.target_slot else None,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Connection({self.source_routine_id}.{getattr(self.source_event, 'name', None)} -> "
+            f"{self.target_routine_id}.{getattr(self.target_slot, 'name', None)})"
+        )

@@ -1,0 +1,91 @@
+"""One exception tree for Routilux, rooted at :class:`RoutiluxError`.
+
+Subclasses are grouped by who handles them: users building flows get
+:class:`FlowError` and its children, code that stores or sends data gets
+:class:`SerializationError`, and operators of the distributed engine get
+:class:`DistributedError`. Where a standard exception has long been part of
+the documented API (``ValueError`` for a bad routine id, ``TypeError`` for a
+constructor that takes arguments) the Routilux error also subclasses it, so
+code written against upstream Routilux keeps catching what it caught.
+"""
+
+from __future__ import annotations
+
+
+class RoutiluxError(Exception):
+    """Base class of every error Routilux raises on purpose."""
+
+
+class FlowError(RoutiluxError, ValueError):
+    """A flow or routine was built or used wrongly (unknown id, slot, event...)."""
+
+
+class FlowValidationError(FlowError):
+    """A flow does not validate (dangling connection, missing entry slot...)."""
+
+
+class SerializationError(RoutiluxError, ValueError):
+    """Data could not be turned into, or back from, its plain form."""
+
+
+class FormatVersionError(SerializationError):
+    """Serialized data has a wrong ``_type`` or comes from a newer format version."""
+
+
+class UnknownRoutineClassError(SerializationError):
+    """Serialized data names a routine class this process has not imported."""
+
+    def __init__(self, class_name: str, module_hint: str | None = None) -> None:
+        self.class_name = class_name
+        self.module_hint = module_hint
+        hint = f" (import the module that defines it, e.g. --import {module_hint})" if module_hint else ""
+        super().__init__(
+            f"Routine class {class_name!r} is not in this process's registry{hint}; "
+            "classes are only found among those the process imported."
+        )
+
+
+class AmbiguousClassError(SerializationError):
+    """Two different classes claim the same registry name."""
+
+
+class NotConstructibleError(SerializationError, TypeError):
+    """A routine class needs constructor arguments, so it cannot be recreated."""
+
+
+class EncodeError(SerializationError):
+    """A value cannot be encoded (it is not msgpack/JSON-representable)."""
+
+
+class DecodeError(SerializationError):
+    """Bytes could not be decoded into a Routilux message or value."""
+
+
+class ExecutionTimeout(RoutiluxError):
+    """An execution or a wait ran past its timeout."""
+
+
+class DistributedError(RoutiluxError):
+    """Base class of errors from the distributed engine."""
+
+
+class StoreUnavailableError(DistributedError):
+    """The Redis state store could not be reached."""
+
+
+class JobNotFoundError(DistributedError, KeyError):
+    """No job with that id is known to the store."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "job not found"
+
+
+class FlowNotPublishedError(DistributedError, KeyError):
+    """No published flow with that id or hash exists in the store."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "flow not published"
+
+
+class MalformedMessageError(DistributedError, DecodeError):
+    """A task message is not a well-formed Routilux activation."""

@@ -1,0 +1,81 @@
+"""ExecutionTracker: timings of routine runs and the flow of events in one execution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+class ExecutionTracker:
+    """Records when routines ran, how long they took and which events flowed."""
+
+    def __init__(self, flow_id: str = "") -> None:
+        self.flow_id = flow_id
+        self.routine_executions: dict[str, list[dict[str, Any]]] = {}
+        self.event_flow: list[dict[str, Any]] = []
+        self.performance_metrics: dict[str, Any] = {}
+
+    def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
+        """Note that a routine started."""
+        self.routine_executions.setdefault(routine_id, []).append(
+            {"routine_id": routine_id, "start_time": datetime.now().isoformat(), "params": params or {}, "status": "running"}
+        )
+
+    def record_routine_end(self, routine_id: str, status: str = "completed", result: Any = None, error: str | None = None) -> None:
+        """Complete the latest start record of a routine (no-op without one)."""
+        runs = self.routine_executions.get(routine_id)
+        if not runs:
+            return
+        run = runs[-1]
+        end = datetime.now()
+        run.update(end_time=end.isoformat(), status=status, result=result, error=error)
+        run["execution_time"] = (end - datetime.fromisoformat(run["start_time"])).total_seconds()
+
+    def record_event(self, source_routine_id: str, event_name: str, target_routine_id: str | None = None, data: Any = None) -> None:
+        """Note that an event went from one routine (to another)."""
+        self.event_flow.append(
+            {
+                "source_routine_id": source_routine_id,
+                "event_name": event_name,
+                "target_routine_id": target_routine_id,
+                "data": data,
+                "timestamp": datetime.now().isoformat(),
+            }
+        )
+
+    def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
+        """Return counts and timings of one routine's runs, or None if it never ran."""
+        runs = self.routine_executions.get(routine_id)
+        if not runs:
+            return None
+        times = [r["execution_time"] for r in runs if "execution_time" in r]
+        completed = sum(1 for r in runs if r.get("status") == "completed")
+        return {
+            "total_executions": len(runs),
+            "completed": completed,
+            "failed": sum(1 for r in runs if r.get("status") == "failed"),
+            "success_rate": completed / len(runs),
+            "avg_execution_time": sum(times) / len(times) if times else 0.0,
+            "min_execution_time": min(times) if times else 0.0,
+            "max_execution_time": max(times) if times else 0.0,
+        }
+
+    def get_flow_performance(self) -> dict[str, Any]:
+        """Return totals over the whole execution."""
+        times = [r["execution_time"] for runs in self.routine_executions.values() for r in runs if "execution_time" in r]
+        return {
+            "total_routines": len(self.routine_executions),
+            "total_events": len(self.event_flow),
+            "total_execution_time": sum(times),
+            "avg_routine_time": sum(times) / len(times) if times else 0.0,
+        }
+
+    def serialize(self) -> dict[str, Any]:
+        """Return the tracker as plain data."""
+        return {
+            "_type": "ExecutionTracker",
+            "flow_id": self.flow_id,
+            "routine_executions": self.routine_executions,
+            "event_flow": self.event_flow,
+            "performance_metrics": self.performance_metrics,
+        }

@@ -1,0 +1,363 @@
+"""JobState: everything about one execution of a flow, and its ExecutionRecords.
+
+All per-execution state lives here, never on the Flow or Routine objects: status,
+routine states, history, shared data and log, output log, deferred events, slot
+buffers, pending activations of a paused job. Mutating methods also note what
+they changed in the current step's delta, so the distributed engine can commit
+exactly the change a handler made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+import warnings
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+from routilux.context import current_step
+from routilux.errors import EncodeError, FlowError, FormatVersionError
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
+    from routilux.output_handler import OutputHandler
+
+FORMAT_VERSION = 1
+STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+SETTLED = TERMINAL | {"paused"}
+FAILED_ROUTINE_STATUSES = frozenset({"failed", "error"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+class ExecutionRecord:
+    """One entry of an execution's history: a routine did something at a time."""
+
+    __slots__ = ("routine_id", "event_name", "data", "timestamp")
+
+    def __init__(
+        self,
+        routine_id: str = "",
+        event_name: str = "",
+        data: Any = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        self.routine_id = routine_id
+        self.event_name = event_name
+        self.data = data if data is not None else {}
+        self.timestamp = timestamp or datetime.now()
+
+    def serialize(self) -> dict[str, Any]:
+        """Return the record as plain JSON-able data."""
+        return {
+            "_type": "ExecutionRecord",
+            "routine_id": self.routine_id,
+            "event_name": self.event_name,
+            "data": self.data,
+            "timestamp": _iso(self.timestamp),
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> ExecutionRecord:
+        """Fill this record from :meth:`serialize` output; returns self."""
+        self.routine_id = data.get("routine_id", "")
+        self.event_name = data.get("event_name", "")
+        self.data = data.get("data") or {}
+        self.timestamp = _parse_time(data.get("timestamp")) or datetime.now()
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecutionRecord):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"ExecutionRecord({self.routine_id!r}, {self.event_name!r}, {self.data!r})"
+
+
+class JobState:
+    """The state of one execution of a flow; serializable, savable and resumable."""
+
+    def __init__(self, flow_id: str = "") -> None:
+        now = datetime.now()
+        self.flow_id = flow_id
+        self.job_id = str(uuid.uuid4())
+        self.status = "pending"
+        self.current_routine_id: str | None = None
+        self.routine_states: dict[str, dict[str, Any]] = {}
+        self.execution_history: list[ExecutionRecord] = []
+        self.pending_tasks: list[dict[str, Any]] = []
+        self.pause_points: list[dict[str, Any]] = []
+        self.deferred_events: list[dict[str, Any]] = []
+        self.shared_data: dict[str, Any] = {}
+        self.shared_log: list[dict[str, Any]] = []
+        self.output_log: list[dict[str, Any]] = []
+        self.slot_buffers: dict[str, dict[str, dict[str, Any]]] = {}
+        self.metadata: dict[str, Any] = {}
+        self.checkpoint: Any = None
+        self.error: str | None = None
+        self.created_at = now
+        self.updated_at = now
+        self.output_handler: OutputHandler | None = None
+        self._settled = threading.Event()
+        self._lock = threading.RLock()
+
+    # -- recording -------------------------------------------------------
+    def _note(self, *op: Any) -> None:
+        """Add ``op`` to the delta of the step running in this job, if any."""
+        step = current_step.get()
+        if step is not None and step.job_state is self:
+            step.ops.append(op)
+
+    # -- status ----------------------------------------------------------
+    def _set_status(self, status: str) -> None:
+        """Change the status; engines call :meth:`_settle` once nothing more runs."""
+        self.status = status
+        self.updated_at = datetime.now()
+        if status not in SETTLED:
+            self._settled.clear()
+
+    def _settle(self) -> None:
+        """Wake everyone waiting for this job to end or pause."""
+        self._settled.set()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in TERMINAL
+
+    # -- routine states --------------------------------------------------
+    def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
+        """Replace the state of one routine with a copy of ``state``."""
+        state = dict(state)
+        self.routine_states[routine_id] = state
+        self.updated_at = datetime.now()
+        self._note("rs", routine_id, state)
+
+    def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
+        """Return the state of one routine, or None."""
+        return self.routine_states.get(routine_id)
+
+    # -- history ---------------------------------------------------------
+    def record_execution(self, routine_id: str, event_name: str, data: Any = None) -> None:
+        """Append an ExecutionRecord to the history."""
+        record = ExecutionRecord(routine_id, event_name, data)
+        self.execution_history.append(record)
+        self._note("h", routine_id, event_name, record.data, record.timestamp)
+
+    def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
+        """Return the history (of one routine, if given), oldest first."""
+        records = self.execution_history
+        if routine_id is not None:
+            records = [r for r in records if r.routine_id == routine_id]
+        return sorted(records, key=lambda r: r.timestamp)
+
+    # -- shared data and log ---------------------------------------------
+    def update_shared_data(self, key: str, value: Any) -> None:
+        """Set one execution-wide shared value."""
+        self.shared_data[key] = value
+        self.updated_at = datetime.now()
+        self._note("sd", key, value)
+
+    def get_shared_data(self, key: str, default: Any = None) -> Any:
+        """Return one execution-wide shared value."""
+        return self.shared_data.get(key, default)
+
+    def append_to_shared_log(self, entry: dict[str, Any]) -> None:
+        """Append a dict to the shared log, stamping it with a timestamp if it has none."""
+        if not isinstance(entry, dict):
+            raise ValueError("shared log entries must be dicts")
+        entry = dict(entry)
+        entry.setdefault("timestamp", datetime.now().isoformat())
+        self.shared_log.append(entry)
+        self._note("sl", entry)
+
+    def get_shared_log(self, filter_func: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """Return a copy of the shared log, optionally filtered."""
+        if filter_func is None:
+            return list(self.shared_log)
+        return [e for e in self.shared_log if filter_func(e)]
+
+    # -- deferred events and outputs -------------------------------------
+    def add_deferred_event(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """Keep an event to be emitted when the job is resumed."""
+        entry = {
+            "routine_id": routine_id,
+            "event_name": event_name,
+            "data": dict(data),
+            "timestamp": datetime.now().isoformat(),
+        }
+        self.deferred_events.append(entry)
+        self._note("de", entry)
+
+    def set_output_handler(self, handler: OutputHandler | None) -> None:
+        """Send this job's outputs to ``handler`` as well as to the output log."""
+        self.output_handler = handler
+
+    def send_output(self, routine_id: str, output_type: str, data: dict[str, Any]) -> None:
+        """Log an output of a routine and hand it to the output handler."""
+        timestamp = datetime.now()
+        entry = {
+            "routine_id": routine_id,
+            "output_type": output_type,
+            "data": data,
+            "timestamp": timestamp.isoformat(),
+        }
+        self.output_log.append(entry)
+        self._note("o", entry)
+        if self.output_handler is not None:
+            try:
+                self.output_handler.handle(
+                    job_id=self.job_id,
+                    routine_id=routine_id,
+                    output_type=output_type,
+                    data=data,
+                    timestamp=timestamp,
+                )
+            except Exception as exc:  # a broken sink must not fail the routine
+                warnings.warn(f"output handler failed: {exc!r}", RuntimeWarning, stacklevel=2)
+
+    # -- slot buffers ----------------------------------------------------
+    def get_slot_buffer(self, routine_id: str, slot_name: str) -> dict[str, Any]:
+        """Return the merge buffer of one slot in this execution."""
+        return self.slot_buffers.get(routine_id, {}).get(slot_name, {})
+
+    def set_slot_buffer(self, routine_id: str, slot_name: str, data: dict[str, Any]) -> None:
+        """Replace the merge buffer of one slot in this execution."""
+        self.slot_buffers.setdefault(routine_id, {})[slot_name] = data
+        self._note("sb", routine_id, slot_name, data)
+
+    # -- waiting ---------------------------------------------------------
+    @staticmethod
+    def wait_for_completion(flow: Flow, job_state: JobState, timeout: float | None = None, **_: Any) -> bool:
+        """Block until the job is completed, failed, cancelled or paused; False on timeout.
+
+        Kept for code written against upstream Routilux; ``Flow.execute`` already
+        returns when the execution has ended. Extra polling arguments are ignored:
+        nothing polls, completion is signalled.
+        """
+        if job_state.flow_id and flow.flow_id != job_state.flow_id:
+            raise FlowError(f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, not {flow.flow_id!r}")
+        return job_state._settled.wait(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until this job settles (completed, failed, cancelled or paused)."""
+        return self._settled.wait(timeout)
+
+    # -- serialization ---------------------------------------------------
+    def serialize(self) -> dict[str, Any]:
+        """Return the whole state as plain JSON-able data (upstream-compatible keys)."""
+        return {
+            "_type": "JobState",
+            "format_version": FORMAT_VERSION,
+            "flow_id": self.flow_id,
+            "job_id": self.job_id,
+            "status": self.status,
+            "current_routine_id": self.current_routine_id,
+            "routine_states": {k: dict(v) for k, v in self.routine_states.items()},
+            "execution_history": [r.serialize() for r in self.execution_history],
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "pause_points": list(self.pause_points),
+            "pending_tasks": list(self.pending_tasks),
+            "deferred_events": list(self.deferred_events),
+            "shared_data": dict(self.shared_data),
+            "shared_log": list(self.shared_log),
+            "output_log": list(self.output_log),
+            "slot_buffers": {r: dict(s) for r, s in self.slot_buffers.items()},
+            "metadata": dict(self.metadata),
+            "checkpoint": self.checkpoint,
+            "error": self.error,
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> JobState:
+        """Fill this JobState from :meth:`serialize` output; returns self.
+
+        Raises:
+            FormatVersionError: the data is not a JobState, or comes from a newer format.
+        """
+        check_format(data, "JobState")
+        self.flow_id = data.get("flow_id", "")
+        self.job_id = data.get("job_id") or self.job_id
+        self.current_routine_id = data.get("current_routine_id")
+        self.routine_states = {k: dict(v) for k, v in (data.get("routine_states") or {}).items()}
+        self.execution_history = [ExecutionRecord().deserialize(r) for r in data.get("execution_history") or []]
+        self.created_at = _parse_time(data.get("created_at")) or self.created_at
+        self.pause_points = list(data.get("pause_points") or [])
+        self.pending_tasks = list(data.get("pending_tasks") or [])
+        self.deferred_events = list(data.get("deferred_events") or [])
+        self.shared_data = dict(data.get("shared_data") or {})
+        self.shared_log = list(data.get("shared_log") or [])
+        self.output_log = list(data.get("output_log") or [])
+        self.slot_buffers = {r: dict(s) for r, s in (data.get("slot_buffers") or {}).items()}
+        self.metadata = dict(data.get("metadata") or {})
+        self.checkpoint = data.get("checkpoint")
+        self.error = data.get("error")
+        self._set_status(data.get("status", "pending"))
+        if self.status in SETTLED:
+            self._settle()
+        self.updated_at = _parse_time(data.get("updated_at")) or self.updated_at
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobState:
+        """Build a new JobState from :meth:`serialize` output."""
+        return cls().deserialize(data)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the state to ``path`` as JSON, creating parent folders.
+
+        Raises:
+            EncodeError: some value in the state is not JSON-representable.
+        """
+        try:
+            text = json.dumps(self.serialize(), indent=2, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(f"JobState {self.job_id} cannot be written as JSON: {exc}") from exc
+        folder = os.path.dirname(os.fspath(path))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> JobState:
+        """Read a JobState written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: no such file.
+            FormatVersionError: the file does not hold a JobState this version can read.
+        """
+        with open(path, encoding="utf-8") as handle:
+            try:
+                data = json.load(handle)
+            except json.JSONDecodeError as exc:
+                raise FormatVersionError(f"Invalid JobState file format: {exc}") from exc
+        if not isinstance(data, dict) or data.get("_type") != "JobState":
+            raise FormatVersionError("Invalid JobState file format: no JobState in it")
+        return cls.from_dict(data)
+
+    def __repr__(self) -> str:
+        return f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, status={self.status!r})"
+
+
+def check_format(data: Any, expected_type: str) -> None:
+    """Raise FormatVersionError unless ``data`` is a dict of ``expected_type`` this version reads."""
+    if not isinstance(data, dict) or data.get("_type") != expected_type:
+        found = data.get("_type") if isinstance(data, dict) else type(data).__name__
+        raise FormatVersionError(f"expected serialized {expected_type}, got {found!r}")
+    version = data.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise FormatVersionError(
+            f"{expected_type} data has format version {version!r}; this Routilux reads up to {FORMAT_VERSION}"
+        )

@@ -1,0 +1,10 @@
+"""The local engine: runs executions in this process on threads, no services needed."""
+
+from __future__ import annotations
+
+from routilux.flow import set_engine_factory
+from routilux.local.engine import LocalEngine
+
+set_engine_factory(LocalEngine)
+
+__all__ = ["LocalEngine"]

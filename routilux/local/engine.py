@@ -1,0 +1,285 @@
+"""Runs a flow's executions in this process.
+
+Each execution has its own FIFO of activations. Runner tasks on the flow's
+thread pool pull from it and run :func:`routilux.step.run_step`: one runner per
+execution in "sequential" mode (breadth-first, one handler at a time), up to
+``max_workers`` in "concurrent" mode. Activations of one slot whose merge is
+not "override" never run at the same time, so merges never lose each other.
+Completion, pause and cancel are signalled through the JobState, never polled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from routilux.activation import Activation, root_id
+from routilux.context import current_step
+from routilux.errors import FlowError
+from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState
+from routilux.local.timers import timers
+from routilux.step import StepResult, run_step
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
+
+_MIN_POOL = 8
+
+
+class _Execution:
+    """The running side of one JobState in this process."""
+
+    def __init__(self, engine: LocalEngine, job_state: JobState) -> None:
+        self.engine = engine
+        self.flow = engine.flow
+        self.job_state = job_state
+        self.limit = engine.flow.max_workers
+        self.queue: deque[Activation] = deque()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.runners = 0
+        self.timers: dict[int, Activation] = {}
+        self.busy_slots: set[tuple[str, str]] = set()
+        self.deadline: int | None = None
+        self.timeout_s: float | None = None
+
+    # -- scheduling (callers hold self.lock) ------------------------------
+    def add(self, activations: list[Activation]) -> None:
+        """Queue activations, or hold them in the JobState while paused."""
+        status = self.job_state.status
+        if status == "running":
+            now = time.time()
+            for act in activations:
+                if act.not_before > now:
+                    self._retry_later(act, act.not_before - now)
+                else:
+                    self.queue.append(act)
+            self._spawn()
+        elif status == "paused":
+            self.job_state.pending_tasks.extend(a.to_dict() for a in activations)
+
+    def _spawn(self) -> None:
+        wanted = min(self.limit, len(self.queue))
+        while self.runners < wanted:
+            self.runners += 1
+            self.engine.pool.submit(self._run)
+
+    def _retry_later(self, act: Activation, delay_s: float) -> None:
+        handle = timers.call_later(delay_s, lambda: self._timer_fired(handle))
+        self.timers[handle] = act
+
+    def _timer_fired(self, handle: int) -> None:
+        with self.lock:
+            act = self.timers.pop(handle, None)
+            if act is not None:
+                act.not_before = 0.0
+                self.add([act])
+
+    def set_deadline(self, timeout_s: float | None) -> None:
+        """(Re)arm the execution's timeout."""
+        self.clear_deadline()
+        self.timeout_s = timeout_s
+        if timeout_s is not None:
+            self.deadline = timers.call_later(timeout_s, self._timed_out)
+
+    def clear_deadline(self) -> None:
+        """Disarm the timeout (on pause and on the end of the execution)."""
+        if self.deadline is not None:
+            timers.cancel(self.deadline)
+            self.deadline = None
+
+    def _timed_out(self) -> None:
+        with self.lock:
+            if self.job_state.status != "running":
+                return
+            reason = f"execution exceeded its timeout of {self.timeout_s} s"
+            self.job_state.record_execution(
+                self.job_state.current_routine_id or "", "timeout", {"timeout_s": self.timeout_s, "reason": reason}
+            )
+            self.end("failed", reason)
+
+    # -- the runner ------------------------------------------------------
+    def _take(self) -> Activation | None:
+        """Pop the next runnable activation (caller holds the lock)."""
+        if self.limit == 1:
+            return self.queue.popleft()
+        for _ in range(len(self.queue)):
+            act = self.queue.popleft()
+            key = (act.routine_id, act.slot)
+            if key in self.busy_slots:
+                self.queue.append(act)
+                continue
+            slot = self.flow.routines[act.routine_id]._slots.get(act.slot) if act.routine_id in self.flow.routines else None
+            if slot is not None and slot.merge_strategy != "override":
+                self.busy_slots.add(key)
+            return act
+        return None
+
+    def _run(self) -> None:
+        flow, job_state = self.flow, self.job_state
+        while True:
+            with self.lock:
+                act = self._take() if job_state.status == "running" and self.queue else None
+                if act is None:
+                    self.runners -= 1
+                    self._settle_if_idle()
+                    return
+                self.running += 1
+            result = run_step(flow, job_state, act)
+            with self.lock:
+                self.running -= 1
+                self.busy_slots.discard((act.routine_id, act.slot))
+                self._apply(result)
+
+    def _apply(self, result: StepResult) -> None:
+        job_state = self.job_state
+        if job_state.status in TERMINAL:
+            return
+        if result.action == "fail":
+            self.end("failed", result.reason)
+            return
+        if result.action == "retry":
+            act = result.activation.retried(time.time() + result.delay_s)
+            if job_state.status == "paused":
+                job_state.pending_tasks.append(act.to_dict())
+            else:
+                self._retry_later(act, result.delay_s)
+        if result.children:
+            self.add(result.children)
+        elif self.limit > 1 and self.queue:
+            self._spawn()
+
+    def _settle_if_idle(self) -> None:
+        job_state = self.job_state
+        if self.running:
+            return
+        if job_state.status == "paused":
+            job_state._settle()
+        elif job_state.status == "running" and not self.queue and not self.timers:
+            failed = any(s.get("status") in FAILED_ROUTINE_STATUSES for s in job_state.routine_states.values())
+            self.end("failed" if failed else "completed", "a routine failed" if failed else None)
+
+    def end(self, status: str, reason: str | None) -> None:
+        """Finish the execution for good (caller holds the lock); later step results are dropped."""
+        job_state = self.job_state
+        job_state._set_status(status)
+        if reason and status == "failed" and job_state.error is None:
+            job_state.error = reason
+        self.queue.clear()
+        for handle in self.timers:
+            timers.cancel(handle)
+        self.timers.clear()
+        self.clear_deadline()
+        self.engine.forget(job_state.job_id)
+        job_state._settle()
+
+
+class LocalEngine:
+    """Runs one flow's executions on a thread pool in this process."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.pool = ThreadPoolExecutor(max_workers=max(_MIN_POOL, flow.max_workers), thread_name_prefix="routilux")
+        self._executions: dict[str, _Execution] = {}
+        self._lock = threading.Lock()
+
+    def _execution(self, job_state: JobState) -> _Execution:
+        with self._lock:
+            ex = self._executions.get(job_state.job_id)
+            if ex is None or ex.job_state is not job_state:
+                ex = self._executions[job_state.job_id] = _Execution(self, job_state)
+            return ex
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished execution."""
+        with self._lock:
+            self._executions.pop(job_id, None)
+
+    def start(self, job_state: JobState, root: Activation, timeout: float | None) -> None:
+        """Run a new execution from its entry activation."""
+        ex = self._execution(job_state)
+        with ex.lock:
+            ex.set_deadline(timeout)
+            ex.add([root])
+
+    def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None:
+        """Hold every activation of the job in its JobState; wait for running handlers."""
+        if job_state.status in TERMINAL:
+            raise FlowError(f"job {job_state.job_id} is {job_state.status}; only a running job can be paused")
+        ex = self._execution(job_state)
+        with ex.lock:
+            if job_state.status == "paused":
+                return
+            job_state._set_status("paused")
+            ex.clear_deadline()
+            pending = list(ex.queue)
+            ex.queue.clear()
+            for handle, act in ex.timers.items():
+                timers.cancel(handle)
+                pending.append(act)
+            ex.timers.clear()
+            job_state.pending_tasks.extend(a.to_dict() for a in pending)
+            job_state.pause_points.append(
+                {
+                    "timestamp": datetime.now().isoformat(),
+                    "reason": reason,
+                    "checkpoint": checkpoint,
+                    "current_routine_id": job_state.current_routine_id,
+                    "pending_count": len(job_state.pending_tasks),
+                }
+            )
+            job_state.checkpoint = checkpoint
+            ex._settle_if_idle()
+        step = current_step.get()
+        if step is None or step.job_state is not job_state:
+            job_state.wait()
+
+    def resume(self, job_state: JobState, timeout: float | None) -> None:
+        """Run a paused job's held activations and deferred events."""
+        if job_state.status != "paused":
+            raise FlowError(f"job {job_state.job_id} is {job_state.status}; only a paused job can be resumed")
+        ex = self._execution(job_state)
+        with ex.lock:
+            job_state._set_status("running")
+            held = [Activation.from_dict(d) for d in job_state.pending_tasks]
+            job_state.pending_tasks = []
+            held.extend(self._deferred(job_state))
+            ex.set_deadline(timeout)
+            ex.add(held)
+            if not ex.runners:
+                ex._settle_if_idle()
+
+    def _deferred(self, job_state: JobState) -> list[Activation]:
+        """Turn the job's deferred events into activations (ids fixed by the pause count)."""
+        from routilux.step import StepContext
+
+        parent = Activation(job_state.job_id, root_id(job_state.job_id, f"deferred-{len(job_state.pause_points)}"), "", "", {})
+        ctx = StepContext(self.flow, job_state, None, parent)  # type: ignore[arg-type]
+        for entry in job_state.deferred_events:
+            routine = self.flow.routines.get(entry["routine_id"])
+            if routine is not None:
+                ctx.routine_id = entry["routine_id"]
+                ctx.routine = routine
+                ctx.emit(routine, entry["event_name"], dict(entry.get("data") or {}))
+                job_state.record_execution(entry["routine_id"], entry["event_name"], entry.get("data") or {})
+        job_state.deferred_events = []
+        return ctx.children
+
+    def cancel(self, job_state: JobState, reason: str) -> None:
+        """End the job as cancelled; nothing of it runs afterwards."""
+        if job_state.status in TERMINAL:
+            return
+        if reason:
+            job_state.update_routine_state("_cancellation", {"reason": reason})
+        ex = self._execution(job_state)
+        with ex.lock:
+            job_state.pending_tasks = []
+            ex.end("cancelled", None)
+
+    def shutdown(self, wait: bool, timeout: float | None) -> None:
+        """Stop the thread pool."""
+        self.pool.shutdown(wait=wait, cancel_futures=not wait)

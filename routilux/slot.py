@@ -1,0 +1,187 @@
+"""Slots: a routine's named inputs, with a handler and a merge strategy.
+
+Inside an execution a slot's buffer (``_data``) belongs to that execution's
+JobState; outside one (a routine used on its own) it is kept on the slot.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+from routilux.context import current_step
+
+if TYPE_CHECKING:
+    from routilux.event import Event
+    from routilux.routine import Routine
+
+log = logging.getLogger("routilux")
+
+MergeStrategy = Union[str, Callable[[dict, dict], Any]]
+
+
+def merge(strategy: MergeStrategy, old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge ``new`` data into a slot buffer.
+
+    Returns:
+        (the new buffer, the data the handler receives).
+    """
+    if strategy == "append":
+        stored = dict(old)
+        for key, value in new.items():
+            prior = stored.get(key, _MISSING)
+            if prior is _MISSING:
+                stored[key] = [value]
+            elif isinstance(prior, list):
+                stored[key] = [*prior, value]
+            else:
+                stored[key] = [prior, value]
+        return stored, {key: stored[key] for key in new}
+    if callable(strategy):
+        merged = strategy(dict(old), dict(new))
+        return (dict(merged) if isinstance(merged, dict) else {}), merged
+    return new, new
+
+
+_MISSING = object()
+
+# How a handler wants its data, worked out once per function.
+_KWARGS, _DATA, _SINGLE, _MULTI, _NONE = range(5)
+_dispatch_cache: dict[Any, tuple[int, Any]] = {}
+
+
+def _plan(handler: Callable[..., Any]) -> tuple[int, Any]:
+    func = getattr(handler, "__func__", handler)
+    plan = _dispatch_cache.get(func)
+    if plan is not None:
+        return plan
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+        plan = (_KWARGS, None)
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        plan = (_KWARGS, None)
+    else:
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+        if not names:
+            plan = (_NONE, None)
+        elif len(names) == 1:
+            plan = (_DATA, None) if names[0] == "data" else (_SINGLE, names[0])
+        else:
+            plan = (_MULTI, frozenset(names))
+    _dispatch_cache[func] = plan
+    return plan
+
+
+def call_handler(handler: Callable[..., Any], data: Any) -> Any:
+    """Call ``handler`` with ``data`` the way its signature asks for it."""
+    mode, arg = _plan(handler)
+    if not isinstance(data, dict):
+        return handler(data) if mode != _NONE else handler()
+    if mode == _KWARGS:
+        return handler(**data)
+    if mode == _DATA:
+        return handler(data)
+    if mode == _SINGLE:
+        return handler(data[arg]) if arg in data else handler(data)
+    if mode == _MULTI:
+        matching = {k: v for k, v in data.items() if k in arg}
+        return handler(**matching) if matching else handler(data)
+    return handler()
+
+
+class Slot:
+    """A named input of a routine: incoming data is merged, then handed to the handler.
+
+    Args:
+        name: the slot's name, unique within its routine.
+        routine: the routine that owns it.
+        handler: called with the merged data.
+        merge_strategy: "override" (the handler gets the new data), "append" (each
+            key accumulates a list), or a callable ``f(old, new) -> merged``.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        routine: Routine | None = None,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: MergeStrategy = "override",
+    ) -> None:
+        self.name = name
+        self.routine = routine
+        self.handler = handler
+        self.merge_strategy = merge_strategy
+        self.connected_events: list[Event] = []
+        self._local_data: dict[str, Any] = {}
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        """The merge buffer: the running execution's, or this slot's own outside one."""
+        step = current_step.get()
+        if step is not None and step.routine is self.routine:
+            return step.job_state.get_slot_buffer(step.routine_id, self.name)
+        return self._local_data
+
+    @_data.setter
+    def _data(self, value: dict[str, Any]) -> None:
+        step = current_step.get()
+        if step is not None and step.routine is self.routine:
+            step.job_state.set_slot_buffer(step.routine_id, self.name, dict(value))
+        else:
+            self._local_data = dict(value)
+
+    def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> None:
+        """Link this slot and ``event`` both ways (idempotent)."""
+        if event not in self.connected_events:
+            self.connected_events.append(event)
+        if self not in event.connected_slots:
+            event.connected_slots.append(self)
+
+    def disconnect(self, event: Event) -> None:
+        """Unlink this slot and ``event`` (safe to repeat)."""
+        if event in self.connected_events:
+            self.connected_events.remove(event)
+        if self in event.connected_slots:
+            event.connected_slots.remove(self)
+
+    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
+        """Merge ``data`` into this slot's own buffer and call the handler (outside any execution)."""
+        stored, handler_data = merge(self.merge_strategy, self._local_data, data)
+        self._local_data = stored
+        if self.handler is None:
+            return
+        try:
+            call_handler(self.handler, handler_data)
+        except Exception:
+            if propagate_exceptions:
+                raise
+            log.exception("handler of slot %r failed", self.name)
+
+    def receive(self, data: dict[str, Any], job_state: Any = None, flow: Any = None) -> None:
+        """Deliver ``data`` directly, outside the engines; handler errors are logged, not raised."""
+        self.call_handler(data)
+
+    def serialize(self) -> dict[str, Any]:
+        """Return the slot as plain data (handler and merge strategy by name only)."""
+        return {
+            "_type": "Slot",
+            "name": self.name,
+            "handler": _describe(self.handler),
+            "merge_strategy": self.merge_strategy if isinstance(self.merge_strategy, str) else _describe(self.merge_strategy),
+        }
+
+    def __repr__(self) -> str:
+        owner = getattr(self.routine, "_id", None)
+        return f"Slot[{owner}.{self.name}]"
+
+
+def _describe(func: Any) -> dict[str, Any] | None:
+    """Name a callable without making it importable from data."""
+    if func is None:
+        return None
+    owner = getattr(func, "__self__", None)
+    kind = "method" if owner is not None and not inspect.isclass(owner) else "function"
+    return {"_type": "callable", "callable_type": kind, "name": getattr(func, "__name__", repr(func))}

@@ -1,0 +1,171 @@
+"""The one step both engines run: an activation in, a StateDelta out.
+
+``run_step`` merges the payload into the slot's buffer (kept in the JobState),
+calls the handler, and returns what changed (state ops, in order) and the child
+activations the handler's emits produced. The local engine runs it against the
+live JobState; the distributed engine runs it against a snapshot and commits the
+delta to Redis. Emits of a failed attempt are discarded; state the handler wrote
+before it raised is kept, like output it already sent.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from routilux.activation import Activation, child_id
+from routilux.connection import apply_mapping
+from routilux.context import current_job_state, current_step
+from routilux.error_handler import Decision, ErrorHandler
+from routilux.errors import FlowError
+from routilux.slot import call_handler, merge
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
+    from routilux.job_state import JobState
+    from routilux.routine import Routine
+
+_DEFAULT_HANDLER = ErrorHandler()
+
+
+class StepContext:
+    """What a handler's emits and state changes are recorded into while it runs."""
+
+    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits")
+
+    def __init__(self, flow: Flow, job_state: JobState, routine: Routine, activation: Activation) -> None:
+        self.flow = flow
+        self.job_state = job_state
+        self.routine = routine
+        self.routine_id = activation.routine_id
+        self.activation = activation
+        self.ops: list[tuple[Any, ...]] = []
+        self.children: list[Activation] = []
+        self.emits: list[tuple[str, str, dict[str, Any]]] = []
+
+    def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+        """Turn one emit into child activations, one per connected slot."""
+        rid = self.routine_id if routine is self.routine else self.flow.routine_id_of(routine)
+        if rid is None:
+            raise FlowError(f"{routine!r} emitted {event_name!r} but is not part of flow {self.flow.flow_id!r}")
+        self.emits.append((rid, event_name, data))
+        targets = self.flow.targets(rid, event_name)
+        act = self.activation
+        for target_rid, slot_name, mapping in targets:
+            payload = apply_mapping(mapping, data) if mapping else (data if len(targets) == 1 else dict(data))
+            seq = len(self.children)
+            self.children.append(
+                Activation(
+                    act.job_id,
+                    child_id(act.activation_id, event_name, target_rid, slot_name, seq),
+                    target_rid,
+                    slot_name,
+                    payload,
+                    0,
+                    (rid, event_name),
+                )
+            )
+
+
+@dataclass
+class StepResult:
+    """The outcome of one step: the delta (ops and children) and what the job must do next.
+
+    ``action`` is None (carry on), "fail" (the job fails now, ``reason`` says why)
+    or "retry" (run the activation again after ``delay_s``).
+    """
+
+    activation: Activation
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
+    children: list[Activation] = field(default_factory=list)
+    action: str | None = None
+    delay_s: float = 0.0
+    reason: str | None = None
+    error: BaseException | None = None
+
+
+def error_handler_for(flow: Flow, routine: Routine) -> ErrorHandler:
+    """Routine-level handler, else flow-level, else STOP."""
+    return routine._error_handler or flow.error_handler or _DEFAULT_HANDLER
+
+
+def run_step(flow: Flow, job_state: JobState, act: Activation) -> StepResult:
+    """Run one activation against ``job_state`` and return its delta."""
+    routine = flow.routines.get(act.routine_id)
+    slot = routine._slots.get(act.slot) if routine is not None else None
+    if routine is None or slot is None:
+        return _broken_target(flow, job_state, act)
+    ctx = StepContext(flow, job_state, routine, act)
+    step_token = current_step.set(ctx)
+    state_token = current_job_state.set(job_state)
+    try:
+        before = job_state.get_slot_buffer(act.routine_id, act.slot)
+        stored, handler_data = merge(slot.merge_strategy, before, act.payload)
+        job_state.set_slot_buffer(act.routine_id, act.slot, stored)
+        started = time.perf_counter()
+        try:
+            if slot.handler is not None:
+                call_handler(slot.handler, handler_data)
+        except Exception as exc:  # the handler's error is data for its error strategy
+            return _failed(ctx, exc, before)
+        return _succeeded(ctx, time.perf_counter() - started)
+    finally:
+        current_job_state.reset(state_token)
+        current_step.reset(step_token)
+
+
+def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
+    job_state, act = ctx.job_state, ctx.activation
+    for rid, event_name, data in ctx.emits:
+        job_state.record_execution(rid, event_name, data)
+    if act.attempt:
+        job_state.update_routine_state(
+            act.routine_id, {"status": "completed", "execution_time": elapsed_s, "retry_count": act.attempt}
+        )
+        job_state.record_execution(act.routine_id, "completed", {"execution_time": elapsed_s, "retried": True})
+    elif act.source is None and act.slot == "trigger":
+        state = dict(job_state.routine_states.get(act.routine_id) or {})
+        state["status"] = "completed"
+        job_state.update_routine_state(act.routine_id, state)
+    return StepResult(act, ctx.ops, ctx.children)
+
+
+def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepResult:
+    job_state, act, rid = ctx.job_state, ctx.activation, ctx.routine_id
+    decision: Decision = error_handler_for(ctx.flow, ctx.routine).decide(exc, act.attempt + 1)
+    info = {"slot": act.slot, "error": str(exc), "error_type": type(exc).__name__}
+    result = StepResult(act, ctx.ops, [], error=exc)
+    if decision.action == "retry":
+        job_state.set_slot_buffer(rid, act.slot, before)  # the retry merges its payload again
+        job_state.record_execution(rid, "retry", {**info, "attempt": act.attempt + 1, "delay_s": decision.delay_s})
+        result.action, result.delay_s = "retry", decision.delay_s
+    elif decision.action == "continue":
+        job_state.record_execution(rid, "error_continued", info)
+        job_state.update_routine_state(rid, {"status": "error_continued", "error": str(exc)})
+    elif decision.action == "skip":
+        job_state.update_routine_state(rid, {"status": "skipped", "error": str(exc)})
+    else:
+        info["traceback"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if act.attempt:
+            info["retries_exhausted"] = act.attempt
+        job_state.record_execution(rid, "error", info)
+        job_state.update_routine_state(
+            rid, {"status": "failed", "error": str(exc), "error_time": datetime.now().isoformat()}
+        )
+        if decision.action == "stop":
+            result.action = "fail"
+            result.reason = f"routine {rid!r} slot {act.slot!r} raised {type(exc).__name__}: {exc}"
+    return result
+
+
+def _broken_target(flow: Flow, job_state: JobState, act: Activation) -> StepResult:
+    """An activation names a routine or slot the flow lacks: fail the job, say which."""
+    where = "routine" if act.routine_id not in flow.routines else "slot"
+    reason = f"flow {flow.flow_id!r} has no {where} for activation {act.routine_id}.{act.slot}"
+    job_state.record_execution(act.routine_id, "error", {"slot": act.slot, "error": reason, "error_type": "FlowError"})
+    record = job_state.execution_history[-1]
+    ops: list[tuple[Any, ...]] = [("h", record.routine_id, record.event_name, record.data, record.timestamp)]
+    return StepResult(act, ops, [], action="fail", reason=reason, error=FlowError(reason))
