@@ -354,56 +354,66 @@ def _encode_error(obj: Any, root: str, exc: BaseException) -> EncodeError:
     return EncodeError(f"cannot encode {root}: {type(exc).__name__}: {exc}")
 
 
+# One step of the error walk: a child value, its path suffix (``[2]``,
+# ``['items']``) and whether it is a dict key rather than a value.
+_Child = tuple[Any, str, bool]
+_Frame = tuple[int, str, Iterator[_Child]]  # container id, its path suffix, its children
+
+
 def _find_problem(obj: Any, root: str) -> str | None:
     """Describe the first part of ``obj`` the encoder rejects, or None if none is found."""
     # Iterative depth-first walk in encoding order, so arbitrarily deep data
-    # cannot hit Python's recursion limit while we look for the culprit.
+    # cannot hit Python's recursion limit. Only path suffixes are kept on the
+    # stack; the full path is joined once, for the culprit.
     active: set[int] = set()
-    stack: list[tuple[int, Iterator[tuple[Any, str, bool]]]] = []
-    problem = _enter(obj, root, False, active, stack)
-    while problem is None and stack:
-        container_id, children = stack[-1]
+    stack: list[_Frame] = []
+    part = ""
+    describe = _visit(obj, part, False, active, stack)
+    while describe is None and stack:
+        container_id, _, children = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             active.discard(container_id)
             continue
-        problem = _enter(*child, active, stack)
-    return problem
+        obj, part, is_key = child
+        describe = _visit(obj, part, is_key, active, stack)
+    if describe is None:
+        return None
+    return describe(root + "".join(suffix for _, suffix, _ in stack) + part)
 
 
-def _enter(
-    obj: Any,
-    path: str,
-    is_key: bool,
-    active: set[int],
-    stack: list[tuple[int, Iterator[tuple[Any, str, bool]]]],
-) -> str | None:
-    """Check one node of the walk; push containers so their children are visited next."""
+def _visit(
+    obj: Any, part: str, is_key: bool, active: set[int], stack: list[_Frame]
+) -> Callable[[str], str] | None:
+    """Check one node; push containers so their children come next; on failure return a describer."""
     if isinstance(obj, (dict, list, tuple)):
+        kind = type(obj).__name__
         if id(obj) in active:
-            return f"cannot encode {type(obj).__name__} at {path}: it contains itself"
+            return lambda path: f"cannot encode {kind} at {path}: it contains itself"
         active.add(id(obj))
-        child_path = f"{path} key {_short_repr(obj)}" if is_key else path
-        stack.append((id(obj), _children(obj, child_path)))
+        # Items of a tuple used as a dict key get paths like "x key (1, 2)[1]".
+        suffix = f"{part} key {_short_repr(obj)}" if is_key else part
+        stack.append((id(obj), suffix, _children(obj)))
         return None
     reason = _leaf_problem(obj)
     if reason is None:
         return None
+    what, hint = reason
     if is_key:
-        return f"cannot encode dict key {reason[0]} in {path}{reason[1]}"
-    return f"cannot encode value {reason[0]} at {path}{reason[1]}"
+        return lambda path: f"cannot encode dict key {what} in {path}{hint}"
+    return lambda path: f"cannot encode value {what} at {path}{hint}"
 
 
-def _children(obj: dict | list | tuple, path: str) -> Iterator[tuple[Any, str, bool]]:
-    """Yield (child, its path, is it a dict key) for each child of a container."""
+def _children(obj: dict | list | tuple) -> Iterator[_Child]:
+    """Yield (child, its path suffix, is it a dict key) for each child of a container."""
     if isinstance(obj, dict):
         for key, value in obj.items():
-            yield key, path, True
-            yield value, f"{path}[{_short_repr(key)}]", False
+            yield key, "", True
+            yield value, f"[{_short_repr(key)}]", False
     else:
         for index, value in enumerate(obj):
-            yield value, f"{path}[{index}]", False
+            yield value, f"[{index}]", False
 
 
 def _leaf_problem(obj: Any) -> tuple[str, str] | None:

@@ -117,6 +117,8 @@ class JobState:
         """Add ``op`` to the delta of the step running in this job, if any."""
         step = current_step.get()
         if step is not None and step.job_state is self:
+            if step.check is not None:
+                step.check(op[1:])
             step.ops.append(op)
 
     # -- status ----------------------------------------------------------

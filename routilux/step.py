@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.activation import Activation, child_id
 from routilux.connection import apply_mapping
@@ -34,9 +34,16 @@ _DEFAULT_HANDLER = ErrorHandler()
 class StepContext:
     """What a handler's emits and state changes are recorded into while it runs."""
 
-    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits")
+    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits", "check")
 
-    def __init__(self, flow: Flow, job_state: JobState, routine: Routine, activation: Activation) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        job_state: JobState,
+        routine: Routine,
+        activation: Activation,
+        check: Callable[[Any], None] | None = None,
+    ) -> None:
         self.flow = flow
         self.job_state = job_state
         self.routine = routine
@@ -45,12 +52,15 @@ class StepContext:
         self.ops: list[tuple[Any, ...]] = []
         self.children: list[Activation] = []
         self.emits: list[tuple[str, str, dict[str, Any]]] = []
+        self.check = check
 
     def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         """Turn one emit into child activations, one per connected slot."""
         rid = self.routine_id if routine is self.routine else self.flow.routine_id_of(routine)
         if rid is None:
             raise FlowError(f"{routine!r} emitted {event_name!r} but is not part of flow {self.flow.flow_id!r}")
+        if self.check is not None:
+            self.check(data)
         self.emits.append((rid, event_name, data))
         targets = self.flow.targets(rid, event_name)
         act = self.activation
@@ -92,13 +102,20 @@ def error_handler_for(flow: Flow, routine: Routine) -> ErrorHandler:
     return routine._error_handler or flow.error_handler or _DEFAULT_HANDLER
 
 
-def run_step(flow: Flow, job_state: JobState, act: Activation) -> StepResult:
-    """Run one activation against ``job_state`` and return its delta."""
+def run_step(
+    flow: Flow, job_state: JobState, act: Activation, check: Callable[[Any], None] | None = None
+) -> StepResult:
+    """Run one activation against ``job_state`` and return its delta.
+
+    ``check``, if given, is called on every emitted payload and every value the
+    handler writes to the JobState, and may raise (the distributed engine checks
+    that they can be encoded, so the error reaches the handler's error strategy).
+    """
     routine = flow.routines.get(act.routine_id)
     slot = routine._slots.get(act.slot) if routine is not None else None
     if routine is None or slot is None:
         return _broken_target(flow, job_state, act)
-    ctx = StepContext(flow, job_state, routine, act)
+    ctx = StepContext(flow, job_state, routine, act, check)
     step_token = current_step.set(ctx)
     state_token = current_job_state.set(job_state)
     try:

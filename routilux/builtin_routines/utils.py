@@ -46,6 +46,9 @@ class TimeProvider(Routine):
         """Define the ``request`` slot, the ``output`` event and the default config."""
         super().__init__()
         self.request_slot = self.define_slot("request", handler=self._handle_request, merge_strategy="override")
+        # Upstream docs call ``trigger_slot.receive({})``; the slot is named "request" on
+        # purpose (a "trigger" slot would make it look like an entry routine).
+        self.trigger_slot = self.request_slot
         self.output_event = self.define_event("output", ["time_string", "timestamp", "datetime", "formatted"])
         self.set_config(format="iso", custom_format="%Y-%m-%d %H:%M:%S", include_weekday=True, locale="zh_CN")
 

@@ -1,0 +1,100 @@
+"""The Celery app factory and its settings: the one place Celery is configured.
+
+Why each setting: late acks and reject-on-worker-lost so a killed pool child's
+message is not lost; prefetch 1 so a dead worker holds as little as possible;
+results ignored (the JobState is the result); reconnect forever, because
+workers have been seen to stop consuming after giving up; our msgpack
+serializer and nothing else accepted, so pickle never reaches a worker; the
+visibility timeout is only a backstop above the lease (our sweeper recovers
+crashed work within the lease); a key prefix so apps sharing a Redis do not
+share queues and visibility timeouts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+from celery import Celery
+
+from routilux.distributed.control import StoreControl
+from routilux.distributed.dispatch import TASK_NAME, Dispatcher
+from routilux.distributed.executor import Executor
+from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
+from routilux.distributed.settings import Settings
+from routilux.distributed.store import RedisStore
+
+_local = threading.local()
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration for ``settings``."""
+    prefix = f"{settings.key_prefix}:broker:"
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout_s,
+            "global_keyprefix": prefix,
+        },
+        "task_serializer": SERIALIZER_NAME,
+        "result_serializer": SERIALIZER_NAME,
+        "accept_content": [SERIALIZER_NAME],
+        "result_accept_content": [SERIALIZER_NAME],
+        "event_serializer": "json",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": settings.queue,
+        "task_create_missing_queues": True,
+        "worker_consumer": "routilux.distributed.consumer:Consumer",
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """Return a Celery app that runs Routilux activations with ``settings`` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    register_serializer()
+    app = Celery(f"routilux-{settings.key_prefix}", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    app.routilux_settings = settings  # type: ignore[attr-defined]
+
+    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(activate)
+    from routilux.distributed.liveness import install_liveness
+
+    install_liveness(app)
+    return app
+
+
+def activate(task: Any, *args: Any, **kwargs: Any) -> str:
+    """The Celery task: run one activation envelope (anything else is dead-lettered)."""
+    envelope = args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
+    return executor_for(task.app).run(envelope)
+
+
+def executor_for(app: Celery) -> Executor:
+    """The Executor of this process (and thread) for ``app``, made on first use after fork."""
+    cache = getattr(_local, "executors", None)
+    if cache is None or getattr(_local, "pid", None) != os.getpid():
+        cache = _local.executors = {}
+        _local.pid = os.getpid()
+    executor = cache.get(id(app))
+    if executor is None:
+        settings: Settings = app.routilux_settings  # type: ignore[attr-defined]
+        store = RedisStore(settings)
+        executor = Executor(store, Dispatcher(app, settings.queue), lambda flow: StoreControl(store, flow))
+        cache[id(app)] = executor
+    return executor
+
+
+def node_name(name: str | None = None) -> str:
+    """The worker's node name (Celery's ``name@host``)."""
+    return name or f"routilux@{socket.gethostname()}"

@@ -1,0 +1,63 @@
+"""Build a JobState from what the store holds about a job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from routilux import codec
+from routilux.distributed.envelope import from_envelope
+from routilux.job_state import SETTLED, ExecutionRecord, JobState
+
+SEP = "\x1f"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms_time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000) if value else None
+    except ValueError:
+        return datetime.fromisoformat(value) if value else None
+
+
+def job_state_from_parts(job_id: str, parts: dict[str, Any]) -> JobState:
+    """Turn :meth:`RedisStore.read_job` output into a JobState like the local engine's."""
+    meta = {_text(k): _text(v) for k, v in parts["meta"].items()}
+    state = JobState(meta.get("flow_id", ""))
+    state.job_id = job_id
+    state.current_routine_id = meta.get("current_routine_id") or None
+    state.routine_states = {_text(k): codec.unpackb(v) for k, v in parts["rs"].items()}
+    state.shared_data = {_text(k): codec.unpackb(v) for k, v in parts["sd"].items()}
+    state.shared_log = [codec.unpackb(v) for v in parts["sl"]]
+    state.output_log = [codec.unpackb(v) for v in parts["out"]]
+    state.deferred_events = [codec.unpackb(v) for v in parts["de"]]
+    state.pause_points = [codec.unpackb(v) for v in parts["pp"]]
+    for field, raw in parts["sb"].items():
+        rid, slot = _text(field).split(SEP, 1)
+        state.slot_buffers.setdefault(rid, {})[slot] = codec.unpackb(raw)
+    history = []
+    for _, fields in parts["log"]:
+        blob = fields.get(b"h")
+        if blob:
+            history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in codec.unpackb(blob))
+    state.execution_history = history
+    acts = parts["acts"]
+    pending = []
+    for act_id in sorted(_text(a) for a in parts["parked"]):
+        body = acts.get(act_id.encode())
+        if body is not None:
+            act, _ = from_envelope(codec.unpackb(body))
+            pending.append(act.to_dict())
+    state.pending_tasks = pending
+    state.metadata = {"flow_hash": meta.get("flow_hash"), "engine": "distributed"}
+    state.error = meta.get("error") or None
+    created = meta.get("created_at")
+    state.created_at = datetime.fromisoformat(created) if created else state.created_at
+    state._set_status(meta.get("status", "pending"))
+    state.updated_at = _ms_time(meta.get("updated_at")) or state.updated_at
+    if state.status in SETTLED:
+        state._settle()
+    return state

@@ -1,0 +1,71 @@
+"""Turn a step's result into the arguments of the commit script (lua/commit.lua).
+
+Values are encoded here, one msgpack blob each; the script only moves blobs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from routilux import codec
+from routilux.distributed.envelope import pack, to_envelope
+from routilux.step import StepResult
+
+SEP = "\x1f"
+
+
+def slot_key(routine_id: str, slot: str) -> str:
+    """Hash field of one slot's buffer and lock."""
+    return f"{routine_id}{SEP}{slot}"
+
+
+def cause_of(result: StepResult) -> dict[str, Any]:
+    """The slice of a step's delta its children carry: parent id and state changes."""
+    changes = [[op[0], op[1], op[2]] for op in result.ops if op[0] in ("rs", "sd")]
+    return {"parent": result.activation.activation_id, "routine": result.activation.routine_id, "delta": changes}
+
+
+def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[list[Any], int, bytes | str]:
+    """Return (flat op fields, op count, history blob) for the commit script."""
+    flat: list[Any] = []
+    history: list[list[Any]] = []
+    count = 0
+    for op in ops:
+        kind = op[0]
+        if kind == "h":
+            history.append([op[1], op[2], op[3], op[4]])
+            continue
+        if kind == "rs":
+            flat += ["rs", op[1], codec.packb(op[2]), str(op[2].get("status", ""))]
+        elif kind == "sd":
+            flat += ["sd", str(op[1]), codec.packb(op[2]), ""]
+        elif kind in ("sl", "o", "de"):
+            flat += [kind, "", codec.packb(op[1]), ""]
+        elif kind == "sb":
+            flat += ["sb", slot_key(op[1], op[2]), codec.packb(op[3]), ""]
+        else:
+            continue
+        count += 1
+    return flat, count, (codec.packb(history) if history else "")
+
+
+def commit_args(
+    result: StepResult, flow_hash: str, lock_key: str, grace_ms: int
+) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """Return (ARGV from [4] on, child envelopes by id) for committing ``result``."""
+    flat, count, history = encode_ops(result.ops)
+    children: dict[str, dict[str, Any]] = {}
+    if result.children:
+        cause = cause_of(result)
+        children = {c.activation_id: to_envelope(c, flow_hash, cause) for c in result.children}
+    outcome = result.action if result.action in ("retry", "fail") else "ok"
+    retry_body: bytes | str = ""
+    retry_ms = 0
+    if outcome == "retry":
+        retry_ms = int(result.delay_s * 1000)
+        retry_body = pack(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash))
+    tail: list[Any] = [outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, *flat]
+    for child_id, envelope in children.items():
+        tail += [child_id, pack(envelope)]
+    return tail, children

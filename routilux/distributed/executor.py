@@ -1,0 +1,137 @@
+"""Runs one activation on a worker: claim, run the step, commit, dispatch children.
+
+The handler runs at least once; its effect on the JobState is committed exactly
+once (the commit refuses a second commit of an activation id and a stale
+fencing token). Problems with the message or the worker's code never crash the
+worker: a malformed message goes to the dead-letter stream, and an activation
+this worker cannot run (a routine class it did not import) is handed back for
+another worker, until it reaches the dead-letter stream with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from routilux import codec
+from routilux.activation import Activation
+from routilux.distributed.delta import commit_args, slot_key
+from routilux.distributed.dispatch import Dispatcher
+from routilux.distributed.envelope import from_envelope
+from routilux.distributed.flows import FlowCache
+from routilux.distributed.heartbeat import Heartbeat
+from routilux.distributed.remote_state import RemoteJobState
+from routilux.distributed.store import RedisStore
+from routilux.errors import MalformedMessageError, SerializationError, StoreUnavailableError, FlowNotPublishedError
+from routilux.flow import Flow
+from routilux.step import StepResult, run_step
+
+log = logging.getLogger("routilux.distributed")
+
+_COMMIT_TRIES = 8
+
+
+def check_encodable(value: Any) -> None:
+    """Raise EncodeError if ``value`` cannot travel through the store."""
+    codec.packb(value)
+
+
+class Executor:
+    """Everything a worker process needs to run activations."""
+
+    def __init__(self, store: RedisStore, dispatcher: Dispatcher, make_engine: Any = None) -> None:
+        self.store = store
+        self.settings = store.settings
+        self.dispatcher = dispatcher
+        self.flows = FlowCache(store.flow_data, self.settings.flow_cache_size, make_engine)
+        self.heartbeat = Heartbeat(store, self.settings.heartbeat_s)
+
+    def run(self, envelope: Any) -> str:
+        """Run one activation message; returns what happened (for logs and tests)."""
+        try:
+            act, flow_hash = from_envelope(envelope)
+        except MalformedMessageError as exc:
+            log.error("dead-lettering a malformed message: %s", exc)
+            self.store.dead_letter_message(str(exc), _raw(envelope))
+            return "malformed"
+        try:
+            flow = self.flows.get(flow_hash)
+        except (SerializationError, FlowNotPublishedError) as exc:
+            log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
+            answer = self.store.bounce(act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s))
+            return f"bounced:{answer}"
+        return self._claim_and_run(flow, flow_hash, act)
+
+    def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation) -> str:
+        lock = _lock_key(flow, act)
+        claim = self.store.claim(act.job_id, act.activation_id, lock)
+        if claim[0] != "ok":
+            if claim[0] == "dead":
+                log.error("activation %s of job %s went to the dead-letter stream", act.activation_id, act.job_id)
+            return claim[0]
+        token, body, buffer = _text(claim[1]), claim[2], claim[3]
+        flow_id, current = _text(claim[4]), _text(claim[5])
+        stored, _ = from_envelope(codec.unpackb(body))
+        buffers = {stored.routine_id: {stored.slot: codec.unpackb(buffer)}} if buffer else {}
+        view = RemoteJobState(self.store, stored.job_id, flow_id, current or None, buffers)
+        self.heartbeat.track(stored.job_id, stored.activation_id, token)
+        try:
+            result = run_step(flow, view, stored, check_encodable)
+        finally:
+            self.heartbeat.untrack(stored.job_id, stored.activation_id)
+        return self._commit(result, flow_hash, token, lock)
+
+    def _commit(self, result: StepResult, flow_hash: str, token: str, lock: str) -> str:
+        act = result.activation
+        grace_ms = int(self.settings.outbox_grace_s * 1000)
+        tail, children = commit_args(result, flow_hash, lock, grace_ms)
+        answer = self._commit_with_retries(act, token, lock, tail)
+        if answer[0] == "ok":
+            ids = [_text(x) for x in answer[4]]
+            self.dispatcher.send(children[i] for i in ids)
+            self.store.mark_dispatched(act.job_id, _text(answer[3]), ids)
+        waiter = _text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped") else ""
+        if waiter:
+            self._send_waiter(act.job_id, waiter)
+        return answer[0]
+
+    def _commit_with_retries(self, act: Activation, token: str, lock: str, tail: list[Any]) -> list[Any]:
+        delay = 0.05
+        for attempt in range(_COMMIT_TRIES):
+            try:
+                return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
+            except StoreUnavailableError:
+                if attempt == _COMMIT_TRIES - 1:
+                    raise
+                log.warning("Redis unavailable while committing %s; retrying in %.2fs", act.activation_id, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def _send_waiter(self, job_id: str, act_id: str) -> None:
+        body = self.store.redis.hget(self.store.keys.job(job_id, "acts"), act_id)
+        if body is not None:
+            self.dispatcher.send([codec.unpackb(body)])
+
+
+def _lock_key(flow: Flow, act: Activation) -> str:
+    """Slots whose merge depends on earlier data run one activation at a time per job."""
+    routine = flow.routines.get(act.routine_id)
+    slot = routine.get_slot(act.slot) if routine is not None else None
+    if slot is None or slot.merge_strategy == "override":
+        return ""
+    return slot_key(act.routine_id, act.slot)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _raw(envelope: Any) -> bytes:
+    if isinstance(envelope, (bytes, bytearray)):
+        return bytes(envelope)
+    try:
+        return codec.packb(envelope)
+    except Exception:
+        return repr(envelope).encode()

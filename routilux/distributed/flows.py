@@ -1,0 +1,74 @@
+"""Publishing flows by content hash, and loading them on workers (cached by hash)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from routilux import codec
+from routilux.connection import apply_mapping
+from routilux.flow import Flow
+from routilux.serialization import flow_from_dict
+
+
+def publishable(flow: Flow) -> dict[str, Any]:
+    """Return the flow's structure without per-process ids, ready to hash and store.
+
+    Raises the serialization errors of ``Flow.serialize`` and FlowValidationError.
+    """
+    flow.validate()
+    data = flow.serialize()
+    for routine in data["routines"].values():
+        routine.pop("_id", None)
+    return data
+
+
+def flow_hash(data: dict[str, Any]) -> str:
+    """Content hash of a publishable flow structure."""
+    return codec.content_hash(data)
+
+
+def routes(data: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, str, dict[str, str] | None]]]:
+    """Event routing of a flow structure, without instantiating its routines."""
+    table: dict[tuple[str, str], list[tuple[str, str, dict[str, str] | None]]] = {}
+    for conn in data.get("connections") or []:
+        key = (conn["_source_routine_id"], conn["_source_event_name"])
+        targets = table.setdefault(key, [])
+        dst = (conn["_target_routine_id"], conn["_target_slot_name"])
+        targets[:] = [t for t in targets if t[:2] != dst]
+        targets.append((*dst, conn.get("param_mapping") or None))
+    return table
+
+
+def route(table: dict[Any, Any], routine_id: str, event: str, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return (target routine, slot, mapped payload) for an event of a routine."""
+    return [(rid, slot, apply_mapping(m, data) if m else dict(data)) for rid, slot, m in table.get((routine_id, event), [])]
+
+
+class FlowCache:
+    """Flows loaded from the store, by hash; a flow is rebuilt once per process."""
+
+    def __init__(self, load: Any, size: int = 64, make_engine: Any = None) -> None:
+        self._load = load
+        self._size = size
+        self._make_engine = make_engine
+        self._flows: OrderedDict[str, Flow] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, flow_hash: str) -> Flow:
+        """Return the flow published as ``flow_hash`` (raises if unknown or a class is missing)."""
+        with self._lock:
+            flow = self._flows.get(flow_hash)
+            if flow is not None:
+                self._flows.move_to_end(flow_hash)
+                return flow
+        flow = Flow()
+        flow_from_dict(flow, self._load(flow_hash))
+        if self._make_engine is not None:
+            flow._engine = self._make_engine(flow)
+        with self._lock:
+            self._flows[flow_hash] = flow
+            while len(self._flows) > self._size:
+                self._flows.popitem(last=False)
+        return flow

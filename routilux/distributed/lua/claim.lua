@@ -1,0 +1,54 @@
+-- Take the lease of an activation before its handler runs.
+-- ARGV: job, activation, lease ms, max attempts, slot key ('' unless merges must
+--       be serialized), wait backstop ms
+-- Returns {'ok', token, body, slot buffer, flow_id, current_routine_id, tries}
+--      or {'applied'} | {'unknown'} | {'parked'} | {'dropped', status} | {'busy'}
+--      | {'wait'} | {'dead', reason}
+local job, act, lease_ms, max_attempts, slot_key, backstop_ms =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local now = now_ms()
+local m = member(job, act)
+if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
+local body = redis.call('HGET', KEYS[K_ACTS], act)
+if not body then return {'unknown'} end
+local status = redis.call('HGET', KEYS[K_META], 'status')
+local expiry = redis.call('ZSCORE', KEYS[K_LEASES], m)
+local live = expiry and tonumber(expiry) > now
+if status == 'paused' then
+  if not live then
+    redis.call('SADD', KEYS[K_PARKED], act)
+    redis.call('ZREM', KEYS[K_DUE], m)
+  end
+  return {'parked'}
+end
+if status ~= 'running' then
+  forget(job, act)
+  return {'dropped', status or 'unknown'}
+end
+if live then return {'busy'} end
+if slot_key ~= '' then
+  local holder = redis.call('HGET', KEYS[K_SLOTLOCK], slot_key)
+  if holder and holder ~= act then
+    local hexp = redis.call('ZSCORE', KEYS[K_LEASES], member(job, holder))
+    if hexp and tonumber(hexp) > now then
+      redis.call('RPUSH', KEYS[K_WAIT], act)
+      redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)
+      return {'wait'}
+    end
+  end
+end
+local tries = redis.call('HINCRBY', KEYS[K_TRIES], act, 1)
+if tries > max_attempts then
+  local last = redis.call('HGET', KEYS[K_LASTERR], act) or 'worker lost'
+  dead_letter(job, act, 'gave up after ' .. (tries - 1) .. ' attempts; last error: ' .. last, now)
+  return {'dead', last}
+end
+if slot_key ~= '' then redis.call('HSET', KEYS[K_SLOTLOCK], slot_key, act) end
+local token = redis.call('HINCRBY', KEYS[K_META], 'fence', 1)
+redis.call('HSET', KEYS[K_LEASE], act, token)
+redis.call('ZREM', KEYS[K_DUE], m)
+redis.call('ZADD', KEYS[K_LEASES], now + lease_ms, m)
+local buffer = ''
+if slot_key ~= '' then buffer = redis.call('HGET', KEYS[K_SB], slot_key) or '' end
+local meta = redis.call('HMGET', KEYS[K_META], 'flow_id', 'current_routine_id')
+return {'ok', tostring(token), body, buffer, meta[1] or '', meta[2] or '', tostring(tries)}

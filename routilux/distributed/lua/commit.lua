@@ -1,0 +1,92 @@
+-- Apply one step's delta atomically, exactly once.
+-- ARGV: [1] job, [2] activation, [3] fencing token, [4] outcome ('ok'|'retry'|'fail'),
+--       [5] slot key whose lock this activation holds ('' if none), [6] outbox grace ms,
+--       [7] retry delay ms, [8] retry body, [9] failure reason, [10] history blob ('' if none),
+--       [11] number of ops, then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
+-- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer).
+-- Returns {'ok', job status, next slot waiter, outbox score, {child ids to dispatch}}
+--      or {'duplicate'} | {'stale'} | {'dropped', status, next slot waiter}
+local job, act, token, outcome, slot_key = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local grace_ms, retry_ms, retry_body, reason, history =
+  tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
+local n_ops = tonumber(ARGV[11])
+local now = now_ms()
+local m = member(job, act)
+if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
+if redis.call('HGET', KEYS[K_LEASE], act) ~= token then return {'stale'} end
+
+local waiter = ''
+if slot_key ~= '' and redis.call('HGET', KEYS[K_SLOTLOCK], slot_key) == act then
+  redis.call('HDEL', KEYS[K_SLOTLOCK], slot_key)
+  waiter = redis.call('LPOP', KEYS[K_WAIT]) or ''
+end
+
+local status = redis.call('HGET', KEYS[K_META], 'status')
+if status ~= 'running' and status ~= 'paused' then
+  finish_activation(job, act)
+  return {'dropped', status or 'unknown', waiter}
+end
+
+local i = 12
+for _ = 1, n_ops do
+  local kind, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if kind == 'rs' then
+    redis.call('HSET', KEYS[K_RS], a, b)
+    if c == 'failed' or c == 'error' then
+      redis.call('SADD', KEYS[K_FAILEDRS], a)
+    else
+      redis.call('SREM', KEYS[K_FAILEDRS], a)
+    end
+  elseif kind == 'sd' then
+    redis.call('HSET', KEYS[K_SD], a, b)
+  elseif kind == 'sl' then
+    redis.call('RPUSH', KEYS[K_SL], b)
+  elseif kind == 'o' then
+    redis.call('RPUSH', KEYS[K_OUT], b)
+  elseif kind == 'de' then
+    redis.call('RPUSH', KEYS[K_DE], b)
+  elseif kind == 'sb' then
+    redis.call('HSET', KEYS[K_SB], a, b)
+  end
+  i = i + 4
+end
+if history ~= '' then
+  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history)
+end
+
+local dispatch = {}
+local outbox_score = now + grace_ms
+while i < #ARGV do
+  local cid, cbody = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', KEYS[K_ACTS], cid) == 0 and redis.call('SISMEMBER', KEYS[K_APPLIED], cid) == 0 then
+    redis.call('HSET', KEYS[K_ACTS], cid, cbody)
+    redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
+    if status == 'paused' then
+      redis.call('SADD', KEYS[K_PARKED], cid)
+    else
+      redis.call('ZADD', KEYS[K_DUE], outbox_score, member(job, cid))
+      dispatch[#dispatch + 1] = cid
+    end
+  end
+  i = i + 2
+end
+
+if outcome == 'retry' then
+  redis.call('HSET', KEYS[K_ACTS], act, retry_body)
+  redis.call('HDEL', KEYS[K_LEASE], act)
+  redis.call('HSET', KEYS[K_TRIES], act, 0)
+  redis.call('ZREM', KEYS[K_LEASES], m)
+  if status == 'paused' then
+    redis.call('SADD', KEYS[K_PARKED], act)
+  else
+    redis.call('ZADD', KEYS[K_DUE], now + retry_ms, m)
+  end
+elseif outcome == 'fail' then
+  finish_activation(job, act)
+  finish_job('failed', reason, now)
+else
+  finish_activation(job, act)
+end
+redis.call('HSET', KEYS[K_META], 'updated_at', now)
+local final = maybe_complete(now)
+return {'ok', final, waiter, tostring(outbox_score), dispatch}

@@ -1,0 +1,10 @@
+-- Pause a running job: nothing new starts; running activations commit and their
+-- children are parked. ARGV: reason, pause point blob
+local reason, point = ARGV[1], ARGV[2]
+local status = redis.call('HGET', KEYS[K_META], 'status')
+if status ~= 'running' then return {'not-running', status or 'unknown'} end
+local now = now_ms()
+redis.call('HSET', KEYS[K_META], 'status', 'paused', 'pause_reason', reason, 'updated_at', now)
+redis.call('RPUSH', KEYS[K_PP], point)
+redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', 'paused', 'error', reason, 'ts', now)
+return {'ok'}

@@ -1,0 +1,20 @@
+-- The sweeper found this activation due (outbox, retry timer, or queue backstop).
+-- ARGV: job, activation, backstop ms
+local job, act, backstop_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+local m = member(job, act)
+local score = redis.call('ZSCORE', KEYS[K_DUE], m)
+if not score or tonumber(score) > now then return {'not-due'} end
+local body = redis.call('HGET', KEYS[K_ACTS], act)
+local status = redis.call('HGET', KEYS[K_META], 'status')
+if not body or redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 or is_terminal(status) then
+  redis.call('ZREM', KEYS[K_DUE], m)
+  return {'gone'}
+end
+if status == 'paused' then
+  redis.call('ZREM', KEYS[K_DUE], m)
+  redis.call('SADD', KEYS[K_PARKED], act)
+  return {'parked'}
+end
+redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)
+return {'dispatch', body}

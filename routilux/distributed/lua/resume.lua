@@ -1,0 +1,33 @@
+-- Resume a paused job: parked activations and deferred events go out again.
+-- ARGV: job, outbox grace ms, deferred events consumed, history blob, then (id, body) per deferred child
+local job, grace_ms, n_deferred, history = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local status = redis.call('HGET', KEYS[K_META], 'status')
+if status ~= 'paused' then return {'not-paused', status or 'unknown'} end
+local now = now_ms()
+redis.call('HSET', KEYS[K_META], 'status', 'running', 'updated_at', now)
+redis.call('DEL', KEYS[K_SETTLED])
+redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', 'running', 'error', '', 'ts', now)
+local score = now + grace_ms
+local dispatch = {}
+for _, act in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
+  redis.call('SREM', KEYS[K_PARKED], act)
+  if redis.call('HEXISTS', KEYS[K_ACTS], act) == 1 then
+    redis.call('ZADD', KEYS[K_DUE], score, member(job, act))
+    dispatch[#dispatch + 1] = act
+  end
+end
+local i = 5
+while i < #ARGV do
+  local cid, cbody = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', KEYS[K_ACTS], cid) == 0 and redis.call('SISMEMBER', KEYS[K_APPLIED], cid) == 0 then
+    redis.call('HSET', KEYS[K_ACTS], cid, cbody)
+    redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
+    redis.call('ZADD', KEYS[K_DUE], score, member(job, cid))
+    dispatch[#dispatch + 1] = cid
+  end
+  i = i + 2
+end
+if n_deferred > 0 then redis.call('LTRIM', KEYS[K_DE], n_deferred, -1) end
+if history ~= '' then redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', 'resume', 'h', history) end
+local final = maybe_complete(now)
+return {'ok', final, tostring(score), dispatch}

@@ -1,0 +1,14 @@
+-- Create a job and its root activation (in the outbox until dispatched).
+-- ARGV: job, flow_id, flow_hash, entry routine, root id, root body, history blob,
+--       outbox grace ms, created_at (iso)
+local job, flow_id, flow_hash, entry, root, body, history, grace_ms, created =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+if redis.call('EXISTS', KEYS[K_META]) == 1 then return {'exists'} end
+local now = now_ms()
+redis.call('HSET', KEYS[K_META], 'status', 'running', 'flow_id', flow_id, 'flow_hash', flow_hash,
+  'current_routine_id', entry, 'pending', 1, 'fence', 0, 'created_at', created, 'updated_at', now)
+redis.call('HSET', KEYS[K_ACTS], root, body)
+redis.call('ZADD', KEYS[K_DUE], now + grace_ms, member(job, root))
+redis.call('ZADD', KEYS[K_JOBS], now, job)
+redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', 'submit', 'h', history)
+return {'ok', tostring(now + grace_ms)}

@@ -1,0 +1,178 @@
+"""DistributedRuntime: the producer's API to publish flows and submit, watch and steer jobs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from routilux import codec
+from routilux.activation import Activation, child_id, root_id
+from routilux.distributed.app import create_app
+from routilux.distributed.assemble import job_state_from_parts
+from routilux.distributed.dispatch import Dispatcher
+from routilux.distributed.envelope import pack, to_envelope
+from routilux.distributed.flows import flow_hash, publishable, route, routes
+from routilux.distributed.settings import Settings
+from routilux.distributed.store import RedisStore
+from routilux.errors import ExecutionTimeout, FlowError, FlowValidationError, JobNotFoundError
+from routilux.flow import Flow
+from routilux.job_state import TERMINAL, JobState
+
+
+class DistributedRuntime:
+    """Publish flows, submit jobs and steer them, from any host.
+
+    Args:
+        redis_url: the Redis that workers use (default: ``ROUTILUX_REDIS_URL``).
+        settings: full settings instead (``redis_url`` then overrides its URL).
+    """
+
+    def __init__(self, redis_url: str | None = None, settings: Settings | None = None) -> None:
+        settings = settings or Settings.from_env()
+        if redis_url:
+            settings = settings.with_(redis_url=redis_url)
+        self.settings = settings
+        self.store = RedisStore(settings)
+        self.app = create_app(settings)
+        self.dispatcher = Dispatcher(self.app, settings.queue)
+
+    # -- flows -----------------------------------------------------------
+    def publish(self, flow: Flow) -> str:
+        """Store the flow's structure under its content hash (idempotent); returns the hash.
+
+        Raises:
+            FlowValidationError, SerializationError: the flow cannot be published.
+        """
+        data = publishable(flow)
+        digest = flow_hash(data)
+        self.store.put_flow(digest, flow.flow_id, data)
+        return digest
+
+    def _resolve(self, flow: Flow | str) -> tuple[str, dict[str, Any]]:
+        if isinstance(flow, Flow):
+            digest = self.publish(flow)
+        elif len(flow) == 64 and all(c in "0123456789abcdef" for c in flow):
+            digest = flow
+        else:
+            digest = self.store.latest_hash(flow)
+        return digest, self.store.flow_data(digest)
+
+    # -- jobs ------------------------------------------------------------
+    def submit(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None) -> str:
+        """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
+
+        Raises:
+            FlowValidationError: no such entry routine, or it has no "trigger" slot.
+            EncodeError: the entry parameters cannot be encoded.
+        """
+        digest, data = self._resolve(flow)
+        routine = data["routines"].get(entry_routine_id)
+        if routine is None:
+            raise FlowValidationError(f"Entry routine '{entry_routine_id}' not found in flow {data['flow_id']!r}")
+        if "trigger" not in (routine.get("_slots") or {}):
+            raise FlowValidationError(f"Entry routine '{entry_routine_id}' has no 'trigger' slot")
+        params = dict(entry_params or {})
+        job_id = str(uuid.uuid4())
+        root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
+        envelope = to_envelope(root, digest)
+        body = pack(envelope)
+        history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
+        score = self.store.create_job(
+            job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
+            datetime.now().isoformat(),
+        )
+        self.dispatcher.send([envelope])
+        self.store.mark_dispatched(job_id, score, [root.activation_id])
+        return job_id
+
+    def get_job(self, job_id: str) -> JobState:
+        """Return a snapshot of a job's JobState (raises JobNotFoundError)."""
+        return job_state_from_parts(job_id, self.store.read_job(job_id))
+
+    def wait(self, job_id: str, timeout: float | None = 60.0) -> JobState:
+        """Block until the job is completed, failed or cancelled; returns its JobState.
+
+        Raises:
+            ExecutionTimeout (a TimeoutError): the job did not end in time.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.store.status(job_id) in TERMINAL:
+                return self.get_job(job_id)
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise ExecutionTimeout(f"job {job_id} did not end within {timeout} s (status {self.store.status(job_id)})")
+            self.store.wait_settled(job_id, min(remaining, 1.0))
+
+    def pause(self, job_id: str, reason: str = "", checkpoint: Any = None) -> None:
+        """Pause a running job: nothing more runs until :meth:`resume`."""
+        point = {"timestamp": datetime.now().isoformat(), "reason": reason, "checkpoint": checkpoint}
+        answer = self.store.pause(job_id, reason, point)
+        if answer[0] != "ok":
+            raise FlowError(f"job {job_id} is {answer[1]}; only a running job can be paused")
+
+    def resume(self, job_id: str) -> None:
+        """Continue a paused job on whichever workers are up."""
+        meta = self.store.meta(job_id)
+        if meta.get("status") != "paused":
+            raise FlowError(f"job {job_id} is {meta.get('status')}; only a paused job can be resumed")
+        data = self.store.flow_data(meta["flow_hash"])
+        deferred = self.store.read_list(job_id, "de")
+        pauses = len(self.store.read_list(job_id, "pp"))
+        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses)
+        answer = self.store.resume(
+            job_id, len(deferred), codec.packb(history) if history else b"",
+            [(cid, pack(env)) for cid, env in children.items()],
+        )
+        if answer[0] != "ok":
+            raise FlowError(f"job {job_id} is {answer[1]}; only a paused job can be resumed")
+        ids = [x.decode() if isinstance(x, bytes) else x for x in answer[3]]
+        envelopes = [children[i] for i in ids if i in children]
+        parked = [i for i in ids if i not in children]
+        if parked:
+            raw = self.store.redis.hmget(self.store.keys.job(job_id, "acts"), parked)
+            envelopes += [codec.unpackb(b) for b in raw if b is not None]
+        self.dispatcher.send(envelopes)
+        self.store.mark_dispatched(job_id, answer[2].decode() if isinstance(answer[2], bytes) else answer[2], ids)
+
+    def _deferred_children(
+        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int
+    ) -> tuple[dict[str, dict[str, Any]], list[list[Any]]]:
+        table = routes(data)
+        parent = root_id(job_id, f"deferred-{pauses}")
+        children: dict[str, dict[str, Any]] = {}
+        history: list[list[Any]] = []
+        for entry in deferred:
+            rid, event, payload = entry["routine_id"], entry["event_name"], dict(entry.get("data") or {})
+            history.append([rid, event, payload, datetime.now()])
+            for target, slot, mapped in route(table, rid, event, payload):
+                cid = child_id(parent, event, target, slot, len(children))
+                act = Activation(job_id, cid, target, slot, mapped, 0, (rid, event))
+                children[cid] = to_envelope(act, digest)
+        return children, history
+
+    def cancel(self, job_id: str, reason: str = "") -> None:
+        """Cancel a job for good: nothing of it runs afterwards."""
+        answer = self.store.cancel(job_id, reason)
+        if answer[0] == "unknown":
+            raise JobNotFoundError(f"no job {job_id!r} in this store")
+
+    def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Summaries of known jobs (job_id, status, flow_id, created_at, ...), oldest first."""
+        rows = self.store.summaries(self.store.job_ids())
+        return [r for r in rows if status is None or r["status"] == status]
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
+        """The newest entries of the dead-letter stream."""
+        return self.store.dead_letters(count)
+
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """Live workers and their last liveness record."""
+        return self.store.workers()
+
+    def close(self) -> None:
+        """Release connections."""
+        self.store.redis.close()
+        self.app.close()

@@ -1,0 +1,111 @@
+"""Settings of the distributed engine: one frozen dataclass, read from the environment.
+
+Every option of the worker daemon and the runtime has an environment variable,
+named ``ROUTILUX_`` plus the field name in capitals; units are in the names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the distributed engine talks to Redis and runs activations.
+
+    Attributes:
+        redis_url: Redis used as both broker and state store.
+        key_prefix: prefix of every Redis key Routilux writes (state and broker).
+        queue: the Celery queue activations go to.
+        lease_s: how long a claimed activation is owned without a heartbeat;
+            a crashed worker's activations run again on another worker after it.
+        heartbeat_s: how often a running activation's lease is renewed.
+        sweep_interval_s: how often workers look for expired leases, due retries
+            and activations that were never dispatched.
+        outbox_grace_s: how long a committed child may wait to be dispatched
+            before the sweeper sends it.
+        redispatch_s: how long a dispatched activation may wait in the queue
+            before the sweeper sends it again (a backstop for lost messages).
+        max_attempts: claims of one activation (crashes, missing classes) before
+            it goes to the dead-letter stream.
+        visibility_timeout_s: the broker's own redelivery backstop; keep it above
+            the longest handler.
+        imports: modules a worker imports to register routine classes.
+        concurrency: worker processes or threads.
+        pool: Celery pool: prefork, threads or solo.
+        queues: queues a worker consumes (default: ``queue``).
+        flow_cache_size: published flows a worker keeps loaded.
+    """
+
+    redis_url: str = DEFAULT_REDIS_URL
+    key_prefix: str = "routilux"
+    queue: str = "routilux"
+    lease_s: float = 30.0
+    heartbeat_s: float = 0.0
+    sweep_interval_s: float = 0.0
+    outbox_grace_s: float = 5.0
+    redispatch_s: float = 0.0
+    max_attempts: int = 5
+    visibility_timeout_s: float = 3600.0
+    imports: tuple[str, ...] = field(default_factory=tuple)
+    concurrency: int = 2
+    pool: str = "prefork"
+    queues: tuple[str, ...] = field(default_factory=tuple)
+    flow_cache_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.lease_s <= 0:
+            raise ValueError("lease_s must be positive")
+        if self.pool not in ("prefork", "threads", "solo"):
+            raise ValueError(f"pool must be prefork, threads or solo, not {self.pool!r}")
+        # Derived defaults keep recovery bounded by the lease.
+        if not self.heartbeat_s:
+            object.__setattr__(self, "heartbeat_s", self.lease_s / 3)
+        if not self.sweep_interval_s:
+            object.__setattr__(self, "sweep_interval_s", min(5.0, max(0.2, self.lease_s / 6)))
+        if not self.redispatch_s:
+            object.__setattr__(self, "redispatch_s", max(60.0, 4 * self.lease_s))
+        if not self.queues:
+            object.__setattr__(self, "queues", (self.queue,))
+        if self.visibility_timeout_s <= self.lease_s:
+            raise ValueError("visibility_timeout_s must be above lease_s (it is only a backstop)")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``ROUTILUX_*`` variables, then apply ``overrides`` (None values ignored)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"ROUTILUX_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (derived defaults recomputed)."""
+        base = {f.name: getattr(self, f.name) for f in fields(self)}
+        for derived in ("heartbeat_s", "sweep_interval_s", "redispatch_s"):
+            if "lease_s" in changes and derived not in changes:
+                base[derived] = 0.0
+        base.update(changes)
+        return replace(self, **base)
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in ("imports", "queues"):
+        return _split(raw)
+    if name in ("max_attempts", "concurrency", "flow_cache_size"):
+        return int(raw)
+    if name.endswith("_s"):
+        return float(raw)
+    return raw

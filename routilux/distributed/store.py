@@ -1,0 +1,320 @@
+"""The Redis state store: every read and atomic write of the distributed protocol.
+
+Multi-key writes go through the Lua scripts in ``lua/`` (their KEYS and ARGV
+are documented at the top of each file); key names come from :mod:`keys`.
+Redis connection failures surface as StoreUnavailableError.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+import redis
+
+from routilux import codec
+from routilux.distributed.keys import Keys
+from routilux.distributed.scripts import Scripts
+from routilux.distributed.settings import Settings
+from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreUnavailableError
+
+F = TypeVar("F", bound=Callable[..., Any])
+SEP = "\x1f"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def guarded(func: F) -> F:
+    """Turn Redis connection failures into StoreUnavailableError."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailableError(f"Redis is unreachable: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RedisStore:
+    """Job, flow and activation state of the distributed engine, in Redis."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.redis = client or redis.Redis.from_url(
+            settings.redis_url, socket_keepalive=True, health_check_interval=15, socket_connect_timeout=5
+        )
+        self.scripts = Scripts(self.redis)
+
+    def job_keys(self, job_id: str, slot_key: str = "") -> list[str]:
+        """KEYS for a job script (see lua/_common.lua)."""
+        k = self.keys
+        return [*k.job_parts(job_id), k.due, k.leases, k.dead, k.jobs, k.slot_wait(job_id, slot_key or "-")]
+
+    @property
+    def _grace_ms(self) -> int:
+        return int(self.settings.outbox_grace_s * 1000)
+
+    @property
+    def _backstop_ms(self) -> int:
+        return int(self.settings.redispatch_s * 1000)
+
+    # -- flows -----------------------------------------------------------
+    @guarded
+    def put_flow(self, flow_hash: str, flow_id: str, data: dict[str, Any]) -> None:
+        """Store a flow structure under its hash (never overwritten) and point its id at it."""
+        self.redis.set(self.keys.flow(flow_hash), codec.packb(data), nx=True)
+        self.redis.set(self.keys.flow_latest(flow_id), flow_hash)
+
+    @guarded
+    def flow_data(self, flow_hash: str) -> dict[str, Any]:
+        """Return a published flow structure by hash."""
+        raw = self.redis.get(self.keys.flow(flow_hash))
+        if raw is None:
+            raise FlowNotPublishedError(f"no flow published with hash {flow_hash}")
+        return codec.unpackb(raw)
+
+    @guarded
+    def latest_hash(self, flow_id: str) -> str:
+        """Return the hash most recently published for ``flow_id``."""
+        raw = self.redis.get(self.keys.flow_latest(flow_id))
+        if raw is None:
+            raise FlowNotPublishedError(f"no flow published with id {flow_id!r}; call publish(flow) first")
+        return _text(raw)
+
+    # -- jobs ------------------------------------------------------------
+    @guarded
+    def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
+                   root_body: bytes, history: bytes, created_at: str) -> str:
+        """Create a job with its root activation in the outbox; returns the outbox score."""
+        res = self.scripts.submit(
+            self.job_keys(job_id),
+            [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at],
+        )
+        if _text(res[0]) != "ok":
+            raise ValueError(f"job {job_id} already exists")
+        return _text(res[1])
+
+    @guarded
+    def claim(self, job_id: str, act_id: str, slot_key: str) -> list[Any]:
+        """Take the lease of an activation (see lua/claim.lua for the answers)."""
+        s = self.settings
+        res = self.scripts.claim(
+            self.job_keys(job_id, slot_key),
+            [job_id, act_id, int(s.lease_s * 1000), s.max_attempts, slot_key, self._backstop_ms],
+        )
+        return [_text(res[0]), *res[1:]]
+
+    @guarded
+    def commit(self, job_id: str, act_id: str, token: str, slot_key: str, argv_tail: list[Any]) -> list[Any]:
+        """Apply a step's delta (see lua/commit.lua); ``argv_tail`` starts at ARGV[4]."""
+        res = self.scripts.commit(self.job_keys(job_id, slot_key), [job_id, act_id, token, *argv_tail])
+        return [_text(res[0]), *res[1:]]
+
+    @guarded
+    def renew(self, job_id: str, act_id: str, token: str) -> bool:
+        """Extend a lease this worker holds; False if it was lost."""
+        lease_ms = int(self.settings.lease_s * 1000)
+        return bool(self.scripts.renew(self.job_keys(job_id), [job_id, act_id, token, lease_ms]))
+
+    @guarded
+    def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float) -> str:
+        """Hand an activation back for another worker (or the dead-letter stream)."""
+        res = self.scripts.bounce(
+            self.job_keys(job_id), [job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts]
+        )
+        return _text(res[0])
+
+    @guarded
+    def mark_dispatched(self, job_id: str, outbox_score: str, act_ids: list[str]) -> None:
+        """Move just-dispatched outbox entries to the queue backstop."""
+        if act_ids:
+            self.scripts.mark(self.job_keys(job_id), [job_id, outbox_score, self._backstop_ms, *act_ids])
+
+    @guarded
+    def pause(self, job_id: str, reason: str, point: dict[str, Any]) -> list[Any]:
+        """Pause a running job."""
+        res = self.scripts.pause(self.job_keys(job_id), [reason, codec.packb(point)])
+        return [_text(x) for x in res]
+
+    @guarded
+    def resume(self, job_id: str, n_deferred: int, history: bytes, children: list[tuple[str, bytes]]) -> list[Any]:
+        """Resume a paused job; returns ['ok', status, outbox score, ids to dispatch] or a refusal."""
+        flat: list[Any] = [x for pair in children for x in pair]
+        res = self.scripts.resume(self.job_keys(job_id), [job_id, self._grace_ms, n_deferred, history, *flat])
+        return [_text(res[0]), *res[1:]]
+
+    @guarded
+    def cancel(self, job_id: str, reason: str) -> list[str]:
+        """Cancel a job for good."""
+        state = codec.packb({"reason": reason}) if reason else b""
+        return [_text(x) for x in self.scripts.cancel(self.job_keys(job_id), [job_id, reason, state])]
+
+    # -- reading ---------------------------------------------------------
+    @guarded
+    def meta(self, job_id: str) -> dict[str, str]:
+        """Return a job's meta hash (raises JobNotFoundError)."""
+        raw = self.redis.hgetall(self.keys.job(job_id, "meta"))
+        if not raw:
+            raise JobNotFoundError(f"no job {job_id!r} in this store")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    @guarded
+    def status(self, job_id: str) -> str:
+        """Return a job's status (raises JobNotFoundError)."""
+        raw = self.redis.hget(self.keys.job(job_id, "meta"), "status")
+        if raw is None:
+            raise JobNotFoundError(f"no job {job_id!r} in this store")
+        return _text(raw)
+
+    @guarded
+    def read_job(self, job_id: str) -> dict[str, Any]:
+        """Read every part of a job in one round trip (raw values, decoded later)."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(k.job(job_id, "meta"))
+        pipe.hgetall(k.job(job_id, "rs"))
+        pipe.hgetall(k.job(job_id, "sd"))
+        pipe.lrange(k.job(job_id, "sl"), 0, -1)
+        pipe.lrange(k.job(job_id, "out"), 0, -1)
+        pipe.lrange(k.job(job_id, "de"), 0, -1)
+        pipe.hgetall(k.job(job_id, "sb"))
+        pipe.xrange(k.job(job_id, "log"))
+        pipe.lrange(k.job(job_id, "pp"), 0, -1)
+        pipe.smembers(k.job(job_id, "parked"))
+        pipe.hgetall(k.job(job_id, "acts"))
+        names = ("meta", "rs", "sd", "sl", "out", "de", "sb", "log", "pp", "parked", "acts")
+        parts = dict(zip(names, pipe.execute()))
+        if not parts["meta"]:
+            raise JobNotFoundError(f"no job {job_id!r} in this store")
+        return parts
+
+    @guarded
+    def read_hash(self, job_id: str, part: str) -> dict[str, Any]:
+        """Decode one of a job's hashes (rs, sd)."""
+        raw = self.redis.hgetall(self.keys.job(job_id, part))
+        return {_text(k): codec.unpackb(v) for k, v in raw.items()}
+
+    @guarded
+    def read_list(self, job_id: str, part: str) -> list[Any]:
+        """Decode one of a job's lists (sl, out, de)."""
+        return [codec.unpackb(v) for v in self.redis.lrange(self.keys.job(job_id, part), 0, -1)]
+
+    @guarded
+    def read_history(self, job_id: str) -> list[list[Any]]:
+        """Decode a job's history records from its delta log."""
+        records: list[list[Any]] = []
+        for _, fields in self.redis.xrange(self.keys.job(job_id, "log")):
+            blob = fields.get(b"h")
+            if blob:
+                records.extend(codec.unpackb(blob))
+        return records
+
+    @guarded
+    def job_ids(self) -> list[str]:
+        """Return every known job id, oldest first."""
+        return [_text(j) for j in self.redis.zrange(self.keys.jobs, 0, -1)]
+
+    @guarded
+    def summaries(self, job_ids: list[str]) -> list[dict[str, str]]:
+        """Return meta fields of many jobs in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        fields = ("status", "flow_id", "flow_hash", "created_at", "updated_at", "error")
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id, "meta"), *fields)
+        out = []
+        for job_id, values in zip(job_ids, pipe.execute()):
+            if values[0] is None:
+                continue
+            row = {f: (_text(v) if v is not None else None) for f, v in zip(fields, values)}
+            out.append({"job_id": job_id, **row})
+        return out
+
+    @guarded
+    def wait_settled(self, job_id: str, timeout_s: float) -> str | None:
+        """Block up to ``timeout_s`` for the job to end; returns its final status or None."""
+        key = self.keys.job(job_id, "settled")
+        got = self.redis.blpop([key], timeout=max(0.01, timeout_s))
+        if got is None:
+            return None
+        # Put the marker back so every other waiter sees it too.
+        self.redis.lpush(key, got[1])
+        return _text(got[1])
+
+    @guarded
+    def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
+        """Return the newest dead letters."""
+        rows = self.redis.xrevrange(self.keys.dead, count=count)
+        return [
+            {"id": _text(i), **{_text(k): (v if k == b"body" else _text(v)) for k, v in f.items()}}
+            for i, f in rows
+        ]
+
+    @guarded
+    def dead_letter_message(self, reason: str, body: bytes, content_type: str = "") -> None:
+        """Record a message that is not a Routilux activation at all."""
+        self.redis.xadd(
+            self.keys.dead,
+            {"job": "", "activation": "", "reason": reason, "body": body or b"", "content_type": content_type,
+             "ts": datetime.now().isoformat()},
+            maxlen=100000,
+            approximate=True,
+        )
+
+    # -- sweeping --------------------------------------------------------
+    @guarded
+    def take_sweeper_lock(self, owner: str) -> bool:
+        """Become the sweeper for one interval (any worker may, one at a time)."""
+        ttl_ms = max(100, int(self.settings.sweep_interval_s * 1000))
+        return bool(self.redis.set(self.keys.sweeper_lock, owner, nx=True, px=ttl_ms))
+
+    @guarded
+    def expired(self, limit: int = 200) -> tuple[list[str], list[str]]:
+        """Return members whose lease expired, and members that are due, as of Redis's clock."""
+        now_s, now_us = self.redis.time()
+        now_ms = now_s * 1000 + now_us // 1000
+        leases = self.redis.zrangebyscore(self.keys.leases, "-inf", now_ms, start=0, num=limit)
+        due = self.redis.zrangebyscore(self.keys.due, "-inf", now_ms, start=0, num=limit)
+        return [_text(m) for m in leases], [_text(m) for m in due]
+
+    @guarded
+    def expire(self, member: str) -> tuple[str, bytes | None]:
+        """Handle one expired lease; returns (answer, body to dispatch)."""
+        job_id, act_id = member.split("|", 1)
+        res = self.scripts.expire(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])
+        return _text(res[0]), (res[1] if len(res) > 1 else None)
+
+    @guarded
+    def redue(self, member: str) -> tuple[str, bytes | None]:
+        """Handle one due activation; returns (answer, body to dispatch)."""
+        job_id, act_id = member.split("|", 1)
+        res = self.scripts.redue(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])
+        return _text(res[0]), (res[1] if len(res) > 1 else None)
+
+    # -- workers ---------------------------------------------------------
+    @guarded
+    def record_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
+        """Write a worker's liveness record, expiring after ``ttl_s``."""
+        self.redis.set(self.keys.worker(name), codec.packb(info), px=int(ttl_s * 1000))
+
+    @guarded
+    def worker_record(self, name: str) -> dict[str, Any] | None:
+        """Return a worker's liveness record, or None if it expired."""
+        raw = self.redis.get(self.keys.worker(name))
+        return codec.unpackb(raw) if raw is not None else None
+
+    @guarded
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """Return every live worker's record."""
+        out = {}
+        prefix = self.keys.worker("")
+        for key in self.redis.scan_iter(match=self.keys.workers_pattern, count=100):
+            raw = self.redis.get(key)
+            if raw is not None:
+                out[_text(key)[len(prefix):]] = codec.unpackb(raw)
+        return out

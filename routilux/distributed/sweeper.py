@@ -1,0 +1,74 @@
+"""The sweeper: re-dispatches what nobody is running. Any worker may sweep, one at a time.
+
+It finds activations whose lease expired (their worker died), retries whose
+timer is due, outbox entries that were never dispatched, and queued messages
+past the redispatch backstop, and sends them again. A duplicate is harmless:
+the claim refuses an activation that is applied or leased.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from routilux import codec
+
+if TYPE_CHECKING:
+    from routilux.distributed.dispatch import Dispatcher
+    from routilux.distributed.store import RedisStore
+
+log = logging.getLogger("routilux.distributed")
+
+
+class Sweeper:
+    """Runs :meth:`sweep_once` every ``sweep_interval_s`` on a daemon thread."""
+
+    def __init__(self, store: RedisStore, dispatcher: Dispatcher, owner: str) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.owner = owner
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start sweeping in the background."""
+        self._thread = threading.Thread(target=self._serve, name="routilux-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sweeping."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        interval = self.store.settings.sweep_interval_s
+        while not self._stop.wait(interval):
+            try:
+                if self.store.take_sweeper_lock(self.owner):
+                    self.sweep_once()
+            except Exception:  # Redis away, say: try again next interval
+                log.warning("sweep failed", exc_info=True)
+
+    def sweep_once(self) -> int:
+        """Re-dispatch everything expired or due now; returns how many were sent."""
+        sent = 0
+        while True:
+            leases, due = self.store.expired()
+            bodies: list[dict[str, Any]] = []
+            for member in leases:
+                answer, body = self.store.expire(member)
+                if answer == "dispatch" and body:
+                    log.warning("lease of %s expired; sending it again", member)
+                    bodies.append(codec.unpackb(body))
+            for member in due:
+                answer, body = self.store.redue(member)
+                if answer == "dispatch" and body:
+                    bodies.append(codec.unpackb(body))
+            if bodies:
+                sent += self.dispatcher.send(bodies)
+            if len(leases) < 200 and len(due) < 200:
+                return sent
+            time.sleep(0)
