@@ -61,7 +61,7 @@ class DecodeError(SerializationError):
     """Bytes could not be decoded into a Routilux message or value."""
 
 
-class ExecutionTimeout(RoutiluxError):
+class ExecutionTimeout(RoutiluxError, TimeoutError):
     """An execution or a wait ran past its timeout."""
 
 

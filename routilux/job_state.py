@@ -72,7 +72,8 @@ class ExecutionRecord:
         """Fill this record from :meth:`serialize` output; returns self."""
         self.routine_id = data.get("routine_id", "")
         self.event_name = data.get("event_name", "")
-        self.data = data.get("data") or {}
+        recorded = data.get("data")
+        self.data = recorded if recorded is not None else {}  # keep falsy data ([], 0, "") as recorded
         self.timestamp = _parse_time(data.get("timestamp")) or datetime.now()
         return self
 

@@ -1,0 +1,1 @@
+"""Example flows and scripts: ``python -m examples.quickstart`` runs one end to end."""

@@ -1,0 +1,201 @@
+"""Real Redis and real Celery workers for the distributed tests.
+
+Redis: ``REDIS_URL`` points at an existing server; otherwise a ``redis-server``
+from PATH is started on a free port in a temp dir (so tests can stop and
+restart it); otherwise, with a Docker engine, testcontainers runs one. If none
+is possible the run fails and says how to get one: it never silently skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from routilux.distributed import DistributedRuntime, Settings, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server process this test session owns (started, stopped and restarted by pid)."""
+
+    def __init__(self, folder: Path, appendonly: bool = True) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.appendonly = appendonly
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+                "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if client.ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server (SIGKILL if ``kill``, else a clean shutdown that syncs the AOF)."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop cleanly and start again on the same port and data folder."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The Redis the distributed tests use."""
+    if os.environ.get("REDIS_URL"):
+        yield type("External", (), {"url": os.environ["REDIS_URL"], "restart": None})()
+        return
+    if shutil.which("redis-server"):
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        server.start()
+        yield server
+        server.stop()
+        return
+    try:
+        from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+
+        with RedisContainer() as container:
+            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+            yield type("Container", (), {"url": f"redis://{host}:{port}/0", "restart": None})()
+            return
+    except Exception as exc:  # no Docker engine either
+        pytest.fail(
+            "The distributed tests need a real Redis: install redis-server (apt-get install redis-server), "
+            f"set REDIS_URL=redis://host:port/0, or run a Docker engine for testcontainers ({exc})",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def settings(redis_server: Any) -> Settings:
+    """Settings isolated to one test: own key prefix and queue, short lease."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(redis_url=redis_server.url, key_prefix=f"t{tag}", queue=f"q{tag}", lease_s=3.0,
+                    outbox_grace_s=1.0)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[DistributedRuntime]:
+    """A producer-side runtime for this test's settings."""
+    rt = DistributedRuntime(settings=settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def start_workers(settings: Settings) -> Iterator[Any]:
+    """Start in-process Celery workers: ``start_workers(n=1, pool="threads", concurrency=2, settings=...)``."""
+    from celery.contrib.testing.worker import start_worker
+
+    stack: list[Any] = []
+
+    def start(n: int = 1, pool: str = "threads", concurrency: int = 2, settings_: Settings | None = None) -> list[Any]:
+        workers = []
+        for i in range(n):
+            app = create_app(settings_ or settings)
+            ctx = start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
+                               shutdown_timeout=10, hostname=f"w{i}-{uuid.uuid4().hex[:6]}@test",
+                               loglevel="WARNING")
+            workers.append(ctx.__enter__())
+            stack.append(ctx)
+        return workers
+
+    yield start
+    for ctx in reversed(stack):
+        ctx.__exit__(None, None, None)
+
+
+class WorkerProcess:
+    """A worker daemon in a subprocess (its own working dir), stopped by pid."""
+
+    def __init__(self, settings: Settings, folder: Path, imports: tuple[str, ...], pool: str, concurrency: int,
+                 name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+               "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix,
+               "ROUTILUX_QUEUE": settings.queue, "ROUTILUX_LEASE_S": str(settings.lease_s),
+               "ROUTILUX_OUTBOX_GRACE_S": str(settings.outbox_grace_s),
+               "ROUTILUX_MAX_ATTEMPTS": str(settings.max_attempts)}
+        cmd = [sys.executable, "-m", "worker", "--pool", pool, "--concurrency", str(concurrency), "--name", name,
+               "--loglevel", "WARNING"]
+        for module in imports:
+            cmd += ["--import", module]
+        self.log = open(folder / "worker.log", "wb")
+        self.proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.name = name
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: main process and pool children (its process group)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM (warm shutdown) and wait; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def spawn_worker(settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    """Start worker daemons as subprocesses, each in its own working directory (a "host")."""
+    procs: list[WorkerProcess] = []
+
+    def spawn(imports: tuple[str, ...] = ("dflows",), pool: str = "prefork", concurrency: int = 2,
+              settings_: Settings | None = None) -> WorkerProcess:
+        name = f"host{len(procs)}-{uuid.uuid4().hex[:6]}@test"
+        proc = WorkerProcess(settings_ or settings, tmp_path / f"host{len(procs)}", imports, pool, concurrency, name)
+        procs.append(proc)
+        return proc
+
+    yield spawn
+    for proc in procs:
+        proc.close()

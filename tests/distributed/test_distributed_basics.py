@@ -1,0 +1,182 @@
+"""The distributed engine through its public API, with real Redis and real Celery workers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import dflows
+from routilux import JobState
+from routilux.distributed import DistributedRuntime
+from routilux.errors import ExecutionTimeout, FlowValidationError, JobNotFoundError
+
+pytestmark = pytest.mark.distributed
+
+
+def test_a_submitted_chain_completes_with_every_result(runtime, start_workers):
+    start_workers()
+    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 4})
+    state = runtime.wait(job_id, timeout=30)
+    assert state.status == "completed"
+    assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 4, 8, 12]
+    assert sorted(o["data"]["i"] for o in state.output_log) == [0, 4, 8, 12]
+
+
+def test_the_distributed_job_state_has_the_local_shape(runtime, start_workers):
+    start_workers()
+    state = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30)
+    events = sorted((r.routine_id, r.event_name) for r in state.execution_history)
+    assert events == sorted([("source", "start"), ("source", "out"), ("source", "out"), ("double0", "out"),
+                             ("double0", "out"), ("double1", "out"), ("double1", "out")])
+    assert state.routine_states["source"] == {"status": "completed"}
+    assert state.flow_id == "chain"
+
+
+def test_a_distributed_job_state_saves_and_loads_like_a_local_one(runtime, start_workers, tmp_path):
+    start_workers()
+    state = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30)
+    path = tmp_path / "state.json"
+    state.save(path)
+    loaded = JobState.load(path)
+    assert loaded.job_id == state.job_id
+    assert loaded.status == "completed"
+    assert json.loads(path.read_text())["_type"] == "JobState"
+    assert len(loaded.execution_history) == len(state.execution_history)
+
+
+def test_publish_is_idempotent_and_keyed_by_content(runtime):
+    flow = dflows.chain_flow()
+    first, second = runtime.publish(flow), runtime.publish(dflows.chain_flow())
+    assert first == second
+    changed = dflows.chain_flow(n_double=3)
+    assert runtime.publish(changed) != first
+
+
+def test_a_job_keeps_the_flow_it_was_submitted_with(runtime, start_workers):
+    runtime.publish(dflows.chain_flow(flow_id="pinned", n_double=1))
+    job_id = runtime.submit("pinned", "source", {"n": 1})
+    runtime.publish(dflows.chain_flow(flow_id="pinned", n_double=3))
+    start_workers()
+    state = runtime.wait(job_id, timeout=30)
+    assert [e["got"]["i"] for e in state.shared_log] == [0]  # one doubling of 0 is still 0 ...
+    assert {r.routine_id for r in state.execution_history} == {"source", "double0"}  # ... and only double0 ran
+
+
+def test_submitting_by_flow_id_uses_the_latest_publication(runtime, start_workers):
+    start_workers()
+    runtime.publish(dflows.chain_flow(flow_id="by-id", n_double=1))
+    state = runtime.wait(runtime.submit("by-id", "source", {"n": 1}), timeout=30)
+    assert state.status == "completed"
+
+
+def test_an_append_aggregator_fed_in_parallel_fires_exactly_once(runtime, start_workers):
+    start_workers(n=2, concurrency=4)
+    job_id = runtime.submit(dflows.fan_in_flow(expected=12, sleep_s=0.01), "source", {"n": 12})
+    state = runtime.wait(job_id, timeout=60)
+    assert state.status == "completed"
+    assert state.shared_data["fired"] == 1
+    assert state.shared_data["total"] == sum(2 * k for k in range(12))
+    assert len(state.output_log) == 1
+
+
+def test_retry_waits_on_a_redis_timer_then_succeeds(runtime, start_workers):
+    start_workers()
+    state = runtime.wait(runtime.submit(dflows.retry_flow(fail_times=2), "source", {"n": 2}), timeout=30)
+    assert state.status == "completed"
+    retries = [r for r in state.execution_history if r.event_name == "retry"]
+    assert len(retries) == 4
+    assert state.routine_states["flaky"]["retry_count"] == 2
+    assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 1]
+
+
+def test_a_critical_routine_that_keeps_failing_fails_the_job(runtime, start_workers):
+    start_workers()
+    flow = dflows.retry_flow(fail_times=9, critical=True, max_retries=2)
+    state = runtime.wait(runtime.submit(flow, "source", {"n": 1}), timeout=30)
+    assert state.status == "failed"
+    assert "RuntimeError" in state.error
+
+
+@pytest.mark.parametrize(
+    ("strategy", "job_status", "flaky_status"),
+    [("default", "failed", "failed"), ("stop", "failed", "failed"), ("continue", "completed", "error_continued"),
+     ("skip", "completed", "skipped"), ("retry", "failed", "failed")],
+)
+def test_every_error_strategy_applies_to_downstream_routines(runtime, start_workers, strategy, job_status, flaky_status):
+    start_workers()
+    state = runtime.wait(runtime.submit(dflows.strategy_flow(strategy), "source", {"n": 1}), timeout=30)
+    assert state.status == job_status
+    assert state.routine_states["flaky"]["status"] == flaky_status
+
+
+def test_pause_holds_the_job_and_resume_from_a_fresh_runtime_continues_it(runtime, start_workers, settings):
+    start_workers(concurrency=2)
+    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6})
+    runtime.pause(job_id, reason="maintenance")
+    paused = runtime.get_job(job_id)
+    assert paused.status == "paused"
+    elsewhere = DistributedRuntime(settings=settings)
+    try:
+        with pytest.raises(ExecutionTimeout):
+            elsewhere.wait(job_id, timeout=1.0)
+        assert elsewhere.get_job(job_id).status == "paused"
+        elsewhere.resume(job_id)
+        state = elsewhere.wait(job_id, timeout=30)
+    finally:
+        elsewhere.close()
+    assert state.status == "completed"
+    assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 1, 2, 3, 4, 5]
+    assert state.pause_points and state.pause_points[0]["reason"] == "maintenance"
+
+
+def test_a_handler_can_pause_its_job_and_deferred_events_go_out_on_resume(runtime, start_workers):
+    start_workers()
+    job_id = runtime.submit(dflows.deferred_flow(), "source", {"n": 1})
+    from dhelpers import wait_until
+
+    wait_until(lambda: runtime.get_job(job_id).status == "paused", timeout=15)
+    assert runtime.get_job(job_id).deferred_events[0]["event_name"] == "later"
+    runtime.resume(job_id)
+    state = runtime.wait(job_id, timeout=30)
+    assert state.status == "completed"
+    assert [e["got"]["i"] for e in state.shared_log] == [100]
+    assert state.deferred_events == []
+
+
+def test_cancel_stops_a_job_for_good(runtime, start_workers):
+    start_workers()
+    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 8})
+    runtime.cancel(job_id, reason="not needed")
+    state = runtime.wait(job_id, timeout=10)
+    assert state.status == "cancelled"
+    assert state.routine_states["_cancellation"] == {"reason": "not needed"}
+    with pytest.raises(Exception):
+        runtime.resume(job_id)
+    assert runtime.get_job(job_id).status == "cancelled"
+
+
+def test_jobs_lists_summaries_filtered_by_status(runtime, start_workers):
+    start_workers()
+    done = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    runtime.wait(done, timeout=30)
+    summaries = {row["job_id"]: row for row in runtime.jobs()}
+    assert summaries[done]["status"] == "completed"
+    assert [r["job_id"] for r in runtime.jobs(status="completed")] == [done]
+    assert runtime.jobs(status="failed") == []
+
+
+def test_wait_raises_a_timeout_error_when_no_worker_runs_the_job(runtime):
+    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    with pytest.raises(TimeoutError):
+        runtime.wait(job_id, timeout=0.5)
+    assert runtime.get_job(job_id).status == "running"
+
+
+def test_unknown_jobs_and_bad_entries_are_clear_errors(runtime):
+    with pytest.raises(JobNotFoundError):
+        runtime.get_job("no-such-job")
+    with pytest.raises(FlowValidationError):
+        runtime.submit(dflows.chain_flow(), "record")
+    with pytest.raises(FlowValidationError):
+        runtime.submit(dflows.chain_flow(), "nope")
