@@ -120,7 +120,9 @@ def run_step(
     state_token = current_job_state.set(job_state)
     try:
         before = job_state.get_slot_buffer(act.routine_id, act.slot)
-        stored, handler_data = merge(slot.merge_strategy, before, act.payload)
+        # A copy: the handler may mutate its data, but the payload is re-run by a retry and is
+        # the very dict the upstream emit recorded in the history.
+        stored, handler_data = merge(slot.merge_strategy, before, dict(act.payload))
         job_state.set_slot_buffer(act.routine_id, act.slot, stored)
         started = time.perf_counter()
         try:

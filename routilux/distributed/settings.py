@@ -70,7 +70,7 @@ class Settings:
         if not self.heartbeat_s:
             object.__setattr__(self, "heartbeat_s", self.lease_s / 3)
         if not self.sweep_interval_s:
-            object.__setattr__(self, "sweep_interval_s", min(5.0, max(0.2, self.lease_s / 6)))
+            object.__setattr__(self, "sweep_interval_s", min(1.0, max(0.1, self.lease_s / 6)))
         if not self.redispatch_s:
             object.__setattr__(self, "redispatch_s", max(60.0, 4 * self.lease_s))
         if not self.queues:

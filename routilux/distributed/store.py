@@ -270,7 +270,7 @@ class RedisStore:
     @guarded
     def take_sweeper_lock(self, owner: str) -> bool:
         """Become the sweeper for one interval (any worker may, one at a time)."""
-        ttl_ms = max(100, int(self.settings.sweep_interval_s * 1000))
+        ttl_ms = max(10, int(self.settings.sweep_interval_s * 500))
         return bool(self.redis.set(self.keys.sweeper_lock, owner, nx=True, px=ttl_ms))
 
     @guarded
@@ -281,6 +281,19 @@ class RedisStore:
         leases = self.redis.zrangebyscore(self.keys.leases, "-inf", now_ms, start=0, num=limit)
         due = self.redis.zrangebyscore(self.keys.due, "-inf", now_ms, start=0, num=limit)
         return [_text(m) for m in leases], [_text(m) for m in due]
+
+    @guarded
+    def next_deadline_s(self) -> float | None:
+        """Seconds until the earliest due activation or lease expiry (None if there is none)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.time()
+        pipe.zrange(self.keys.due, 0, 0, withscores=True)
+        pipe.zrange(self.keys.leases, 0, 0, withscores=True)
+        (now_s, now_us), due, leases = pipe.execute()
+        scores = [row[0][1] for row in (due, leases) if row]
+        if not scores:
+            return None
+        return (min(scores) - (now_s * 1000 + now_us // 1000)) / 1000
 
     @guarded
     def expire(self, member: str) -> tuple[str, bytes | None]:

@@ -45,10 +45,16 @@ class Sweeper:
 
     def _serve(self) -> None:
         interval = self.store.settings.sweep_interval_s
-        while not self._stop.wait(interval):
+        wait_s = interval
+        while not self._stop.wait(wait_s):
+            wait_s = interval
             try:
                 if self.store.take_sweeper_lock(self.owner):
                     self.sweep_once()
+                # Wake for the next retry timer or lease expiry, not a whole interval later.
+                nxt = self.store.next_deadline_s()
+                if nxt is not None:
+                    wait_s = min(interval, max(0.01, nxt))
             except Exception:  # Redis away, say: try again next interval
                 log.warning("sweep failed", exc_info=True)
 

@@ -18,7 +18,15 @@ if redis.call('HGET', KEYS[K_LEASE], act) ~= token then return {'stale'} end
 local waiter = ''
 if slot_key ~= '' and redis.call('HGET', KEYS[K_SLOTLOCK], slot_key) == act then
   redis.call('HDEL', KEYS[K_SLOTLOCK], slot_key)
-  waiter = redis.call('LPOP', KEYS[K_WAIT]) or ''
+  -- Hand the slot to the next waiter that still has work to do (skip duplicates).
+  while true do
+    local w = redis.call('LPOP', KEYS[K_WAIT])
+    if not w then break end
+    if w ~= act and redis.call('HEXISTS', KEYS[K_ACTS], w) == 1 and redis.call('SISMEMBER', KEYS[K_APPLIED], w) == 0 then
+      waiter = w
+      break
+    end
+  end
 end
 
 local status = redis.call('HGET', KEYS[K_META], 'status')

@@ -1,0 +1,75 @@
+"""The same flows on both engines end in the same JobState (ids and timestamps aside)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+import dflows
+from routilux import Flow, JobState
+
+pytestmark = pytest.mark.distributed
+
+
+def comparable(state: JobState) -> dict[str, Any]:
+    """What must match between engines: everything but ids, timestamps and engine metadata."""
+    def strip(entry: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in entry.items() if k not in ("timestamp", "pid")}
+
+    return {
+        "status": state.status,
+        "routine_states": {
+            rid: {k: v for k, v in rs.items() if k not in ("error_time", "execution_time")}
+            for rid, rs in state.routine_states.items()
+        },
+        "history": sorted(
+            (r.routine_id, r.event_name, repr(sorted((k, v) for k, v in r.data.items() if k not in ("execution_time", "traceback"))))
+            for r in state.execution_history
+        ),
+        "shared_data": state.shared_data,
+        "shared_log": sorted(repr(strip(e)) for e in state.shared_log),
+        "output_log": sorted(repr((o["routine_id"], o["output_type"], o["data"])) for o in state.output_log),
+        "deferred_events": [(d["routine_id"], d["event_name"], d["data"]) for d in state.deferred_events],
+    }
+
+
+CASES: dict[str, tuple[Callable[[], Flow], dict[str, Any]]] = {
+    "chain": (lambda: dflows.chain_flow(flow_id="p-chain"), {"n": 3}),
+    "fan-out": (lambda: dflows.strategy_flow("continue", flow_id="p-fanout"), {"n": 2}),
+    "fan-in aggregator": (lambda: dflows.fan_in_flow(flow_id="p-fanin", expected=5), {"n": 5}),
+    "retry": (lambda: dflows.retry_flow(flow_id="p-retry", fail_times=1), {"n": 2}),
+    "critical retry": (lambda: dflows.retry_flow(flow_id="p-crit", fail_times=5, critical=True, max_retries=1), {"n": 1}),
+    "stop": (lambda: dflows.strategy_flow("stop", flow_id="p-stop"), {"n": 1}),
+    "skip": (lambda: dflows.strategy_flow("skip", flow_id="p-skip"), {"n": 2}),
+    "default": (lambda: dflows.strategy_flow("default", flow_id="p-default"), {"n": 1}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_both_engines_end_a_flow_in_the_same_state(runtime, start_workers, case):
+    make, params = CASES[case]
+    local = make().execute("source", params)
+    start_workers()
+    remote = runtime.wait(runtime.submit(make(), "source", params), timeout=30)
+    if case in ("stop", "critical retry", "default"):
+        # A failing job stops at once; what else had already run depends on timing in both engines.
+        assert remote.status == local.status == "failed"
+        assert remote.routine_states["flaky"]["status"] == local.routine_states["flaky"]["status"]
+        return
+    assert comparable(remote) == comparable(local)
+
+
+def test_pause_and_deferred_events_resume_to_the_same_state_on_both_engines(runtime, start_workers):
+    local_flow = dflows.deferred_flow(flow_id="p-deferred")
+    local = local_flow.execute("source", {"n": 1})
+    assert local.status == "paused"
+    local_flow.resume(local)
+    start_workers()
+    job_id = runtime.submit(dflows.deferred_flow(flow_id="p-deferred"), "source", {"n": 1})
+    from dhelpers import wait_until
+
+    wait_until(lambda: runtime.get_job(job_id).status == "paused", timeout=15)
+    runtime.resume(job_id)
+    remote = runtime.wait(job_id, timeout=30)
+    assert comparable(remote) == comparable(local)
