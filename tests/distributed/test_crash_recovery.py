@@ -1,0 +1,82 @@
+"""Workers and Redis die mid-run; every job still completes, exactly once. Real processes only."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+
+import dflows
+from conftest import RedisServer
+from dhelpers import wait_until
+from routilux.distributed import DistributedRuntime, Settings
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+
+def assert_exactly_once(state, n: int) -> None:
+    """Every item reached the end once, and each step's effect was committed once."""
+    assert state.status == "completed", state.error
+    assert sorted(e["got"]["i"] for e in state.shared_log) == list(range(n))
+    assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == n
+
+
+def workers_up(runtime: DistributedRuntime, count: int) -> bool:
+    return len(runtime.workers()) >= count
+
+
+@pytest.mark.timeout(180)
+def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(runtime, spawn_worker):
+    doomed = spawn_worker(pool="prefork", concurrency=2)
+    survivor = spawn_worker(pool="prefork", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 2), timeout=60)
+    jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.4), "source", {"n": 8}) for _ in range(3)]
+    wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 3, timeout=60)
+    doomed.kill()
+    for job_id in jobs:
+        assert_exactly_once(runtime.wait(job_id, timeout=90), 8)
+    assert survivor.proc.poll() is None
+
+
+@pytest.mark.timeout(180)
+def test_an_activation_whose_worker_dies_runs_again_on_another_worker(runtime, spawn_worker):
+    doomed = spawn_worker(pool="solo", concurrency=1)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    job_id = runtime.submit(dflows.slow_flow(sleep_s=5.0), "source", {"n": 1})
+    # The slow step is leased by the only worker: kill it while the handler sleeps.
+    wait_until(lambda: runtime.store.redis.zcard(runtime.store.keys.leases) > 0, timeout=60)
+    doomed.kill()
+    spawn_worker(pool="solo", concurrency=1)
+    state = runtime.wait(job_id, timeout=90)
+    assert_exactly_once(state, 1)
+    pids = {e["pid"] for e in state.shared_log}
+    assert doomed.proc.pid not in pids
+
+
+@pytest.mark.timeout(240)
+def test_jobs_complete_after_redis_restarts_with_aof_mid_run(tmp_path, spawn_worker):
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(redis_url=server.url, key_prefix=f"r{tag}", queue=f"r{tag}", lease_s=3.0, outbox_grace_s=1.0)
+    runtime = DistributedRuntime(settings=settings)
+    try:
+        spawn_worker(settings_=settings, pool="prefork", concurrency=2)
+        wait_until(lambda: workers_up(runtime, 1), timeout=60)
+        jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
+        wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
+        server.restart()
+        for job_id in jobs:
+            assert_exactly_once(wait_until(lambda: _try_wait(runtime, job_id), timeout=120), 6)
+    finally:
+        runtime.close()
+        server.stop()
+
+
+def _try_wait(runtime: DistributedRuntime, job_id: str):
+    """Wait a little; a Redis that is still coming back counts as not yet."""
+    try:
+        return runtime.wait(job_id, timeout=5)
+    except Exception:
+        return None
