@@ -111,13 +111,14 @@ class OrderTotals(Routine):
         self.define_slot("results", handler=self.collect, merge_strategy="append")
         self.define_event("summary", ["summary"])
 
-    def collect(self, **fields: Any) -> None:
+    def collect(self, result: list[dict[str, Any]] | None = None, batch_size: list[int] | None = None,
+                **_: Any) -> None:
         """Total the batch when the last order's result arrives (exactly once per job)."""
-        buffer = self.get_slot("results")._data  # type: ignore[union-attr]
-        results = buffer.get("result", [])
-        # Merges into one slot run one at a time, so exactly one call sees the
-        # group reach its size.
-        if not results or len(results) != max(buffer.get("batch_size", [0])):
+        # With merge_strategy="append" each argument is the list of every value
+        # received so far in this job. Merges into one slot run one at a time,
+        # so exactly one call sees the group reach its size.
+        results = result or []
+        if not results or len(results) != max(batch_size or [0]):
             return
         summary = summarize(results)
         ctx = self.get_execution_context()

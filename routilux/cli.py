@@ -121,6 +121,8 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
         return fail(str(exc), EXIT_USAGE)
     except (RoutiluxError, TimeoutError) as exc:
         return fail(str(exc), EXIT_FAILED)
+    except ModuleNotFoundError as exc:  # e.g. a dependency of the distributed extra missing on this host
+        return fail(f"{exc}; is 'routilux[distributed]' installed in this environment?", EXIT_USAGE)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except Exception as exc:
@@ -206,7 +208,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_from(args, concurrency=args.concurrency, pool=args.pool, lease_s=args.lease_s,
                              queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None)
     import_modules(settings.imports)
-    return start_worker(settings, worker_name(args.name), loglevel)
+    return run_celery_worker(settings, worker_name(args.name), loglevel)
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -219,15 +221,17 @@ def worker_name(name: str | None) -> str:
     """The full node name: NAME@HOST as given, NAME alone gets @<hostname>, default routilux@<hostname>."""
     import socket
 
-    name = name or os.environ.get("ROUTILUX_WORKER_NAME") or ""
-    if not name:
-        return f"routilux@{socket.gethostname()}"
-    # Celery would read "NAME" as a host and call the node "celery@NAME";
+    from routilux.distributed.app import node_name
+
+    name = name or os.environ.get("ROUTILUX_WORKER_NAME") or None
+    # Celery would read a bare "NAME" as a host and call the node "celery@NAME";
     # the probe must compute the same name as the worker, so be explicit.
-    return name if "@" in name else f"{name}@{socket.gethostname()}"
+    if name and "@" not in name:
+        name = f"{name}@{socket.gethostname()}"
+    return node_name(name)
 
 
-def start_worker(settings: Any, name: str, loglevel: str = "INFO") -> int:
+def run_celery_worker(settings: Any, name: str, loglevel: str = "INFO") -> int:
     """Run a real Celery worker until it is shut down; returns its exit code."""
     from celery import signals
 
@@ -252,8 +256,8 @@ def _keep_logging(**_: Any) -> None:
 
 def check_worker(args: argparse.Namespace) -> int:
     """Health probe: 0 if the worker's liveness record exists (Redis expires it when not renewed), else 1."""
-    name = worker_name(args.name)
     settings = settings_from(args)
+    name = worker_name(args.name)
     from routilux.distributed.store import RedisStore
 
     try:

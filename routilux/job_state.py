@@ -259,7 +259,11 @@ class JobState:
 
     # -- serialization ---------------------------------------------------
     def serialize(self) -> dict[str, Any]:
-        """Return the whole state as plain JSON-able data (upstream-compatible keys)."""
+        """Return the whole state as plain JSON-able data (upstream-compatible keys).
+
+        Safe while the job runs: each container is copied in one step before it is
+        iterated, so handlers adding entries meanwhile cannot break the iteration.
+        """
         return {
             "_type": "JobState",
             "format_version": FORMAT_VERSION,
@@ -267,8 +271,8 @@ class JobState:
             "job_id": self.job_id,
             "status": self.status,
             "current_routine_id": self.current_routine_id,
-            "routine_states": {k: dict(v) for k, v in self.routine_states.items()},
-            "execution_history": [r.serialize() for r in self.execution_history],
+            "routine_states": {k: dict(v) for k, v in dict(self.routine_states).items()},
+            "execution_history": [r.serialize() for r in list(self.execution_history)],
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "pause_points": list(self.pause_points),
@@ -277,7 +281,7 @@ class JobState:
             "shared_data": dict(self.shared_data),
             "shared_log": list(self.shared_log),
             "output_log": list(self.output_log),
-            "slot_buffers": {r: dict(s) for r, s in self.slot_buffers.items()},
+            "slot_buffers": {r: dict(s) for r, s in dict(self.slot_buffers).items()},
             "metadata": dict(self.metadata),
             "checkpoint": self.checkpoint,
             "error": self.error,

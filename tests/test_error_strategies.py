@@ -17,7 +17,7 @@ import pytest
 
 from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 
-from core_routines import Boom, Flaky, Relay, Sink, Source, chain, events, received, visits
+from core_routines import Boom, Flaky, Gate, Relay, Sink, Source, chain, events, received, visits
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -218,6 +218,26 @@ def test_a_retry_merges_its_payload_once_into_an_append_slot() -> None:
     assert [e["v"] for e in job_state.shared_log] == [[7]]
 
 
+def test_a_retry_re_runs_the_activation_with_its_original_payload_even_if_the_failed_attempt_mutated_it() -> None:
+    class Consumer(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.consume)
+
+        def consume(self, data: dict[str, Any]) -> None:
+            job_state = self.get_execution_context().job_state
+            job_state.append_to_shared_log({"got": dict(data)})
+            data.pop("item")  # handlers may treat their data dict as their own
+            if len(job_state.shared_log) == 1:
+                raise ConnectionError("transient")
+
+    flow = chain(("src", Source()), ("consumer", Consumer()))
+    flow.set_error_handler(retry(max_retries=1))
+    job_state = flow.execute("src", {"item": "x", "n": 1})
+    assert job_state.status == "completed", job_state.error
+    assert [e["got"] for e in job_state.shared_log] == [{"item": "x", "n": 1}] * 2
+
+
 def test_retry_stops_at_once_on_an_exception_it_was_not_told_to_retry() -> None:
     boom = Boom()  # raises RuntimeError
     boom.set_error_handler(retry(max_retries=5, retryable_exceptions=(ConnectionError,)))
@@ -226,7 +246,7 @@ def test_retry_stops_at_once_on_an_exception_it_was_not_told_to_retry() -> None:
     assert [r for r in job_state.execution_history if r.event_name == "retry"] == []
 
 
-def test_a_critical_routine_that_exhausts_its_retries_fails_the_job_at_once() -> None:
+def test_a_critical_routine_that_exhausts_its_retries_fails_the_job_recording_why() -> None:
     boom = Boom()
     boom.set_as_critical(max_retries=2, retry_delay=FAST)
     flow = branching_flow(boom)
@@ -237,6 +257,39 @@ def test_a_critical_routine_that_exhausts_its_retries_fails_the_job_at_once() ->
     assert error.data["retries_exhausted"] == 2
     assert job_state.get_routine_state("first")["status"] == "failed"
     assert "first" in job_state.error
+
+
+def test_a_critical_routine_that_exhausts_its_retries_does_not_wait_for_the_rest_of_the_job() -> None:
+    gate = Gate()
+    held_finished = threading.Event()
+
+    class Held(Relay):
+        def relay(self, **kwargs: Any) -> None:
+            try:
+                gate.hold(timeout=5)
+            finally:
+                held_finished.set()
+            super().relay(**kwargs)
+
+    boom = Boom()
+    boom.set_as_critical(max_retries=2, retry_delay=FAST)
+    flow = Flow(execution_strategy="concurrent", max_workers=2)
+    flow.add_routine(Source(), "src")
+    flow.add_routine(boom, "critical")
+    flow.add_routine(Held(), "held")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("src", "output", "critical", "input")
+    flow.connect("src", "output", "held", "input")
+    flow.connect("held", "output", "sink", "input")
+    try:
+        job_state = flow.execute("src", {"v": 1})
+        assert gate.entered.is_set() and not held_finished.is_set()  # "held" is still running
+        assert job_state.status == "failed"
+    finally:
+        gate.released.set()
+    flow.shutdown(wait=True)
+    assert job_state.status == "failed"
+    assert received(job_state, "sink") == []  # the held branch's late emit is dropped
 
 
 def test_a_non_critical_routine_that_exhausts_its_retries_lets_the_rest_run_and_the_job_ends_failed() -> None:
@@ -380,3 +433,36 @@ def test_a_waiting_retry_blocks_no_worker_so_other_branches_finish_meanwhile() -
     job_state = flow.execute("src", {"v": 1})
     assert job_state.status == "completed", job_state.error
     assert branch_done_before_retry == [True, True]
+
+
+def test_a_due_retry_runs_on_a_free_worker_while_another_branch_is_still_busy() -> None:
+    retried = threading.Event()
+    busy_branch_saw_the_retry: list[bool] = []
+
+    class Busy(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=lambda **kw: busy_branch_saw_the_retry.append(retried.wait(5)))
+
+    class FailOnce(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.work)
+
+        def work(self, **kwargs: Any) -> None:
+            job_state = self.get_execution_context().job_state
+            if not job_state.get_shared_data("failed"):
+                job_state.update_shared_data("failed", True)
+                raise ConnectionError("transient")
+            retried.set()
+
+    flow = Flow(execution_strategy="concurrent", max_workers=2)
+    flow.set_error_handler(retry(max_retries=1))
+    flow.add_routine(Source(), "src")
+    flow.add_routine(FailOnce(), "flaky")
+    flow.add_routine(Busy(), "busy")
+    flow.connect("src", "output", "flaky", "input")
+    flow.connect("src", "output", "busy", "input")
+    job_state = flow.execute("src")
+    assert job_state.status == "completed"
+    assert busy_branch_saw_the_retry == [True]

@@ -14,10 +14,19 @@ from typing import Any
 
 import pytest
 
-from routilux import CallbackOutputHandler, Connection, ExecutionContext, Flow, JobState, QueueOutputHandler, Routine
+from routilux import (
+    CallbackOutputHandler,
+    Connection,
+    ErrorHandler,
+    ExecutionContext,
+    Flow,
+    JobState,
+    QueueOutputHandler,
+    Routine,
+)
 from routilux.errors import FlowError, FlowValidationError
 
-from core_routines import Burst, Gate, Relay, Sink, Source, chain, events, received, visits
+from core_routines import Burst, Flaky, Gate, PauseOnce, Relay, Sink, Source, chain, events, received, visits, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -131,6 +140,21 @@ def test_an_emit_with_no_connection_is_still_recorded_in_the_history() -> None:
     job_state = flow.execute("lonely", {"v": 1})
     assert job_state.status == "completed"
     assert events(job_state) == [("lonely", "start"), ("lonely", "output")]
+
+
+def test_a_handler_that_mutates_its_data_does_not_rewrite_the_recorded_history() -> None:
+    class Mutator(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.mutate)
+
+        def mutate(self, data: dict[str, Any]) -> None:
+            data.clear()
+            data["mutated"] = True
+
+    flow = chain(("src", Source()), ("m", Mutator()))
+    job_state = flow.execute("src", {"v": 1})
+    assert [r.data for r in job_state.execution_history] == [{"v": 1}, {"v": 1}]
 
 
 def test_a_fan_out_delivers_to_every_connected_slot() -> None:
@@ -526,6 +550,18 @@ def test_a_handler_that_returns_after_the_timeout_changes_nothing(hang: threadin
     assert received(job_state, "sink") == []
 
 
+def test_the_timeout_also_ends_an_execution_that_is_waiting_for_a_retry() -> None:
+    flaky = Flaky()
+    flaky.set_config(fail_times=99)
+    flaky.set_error_handler(ErrorHandler("retry", max_retries=5, retry_delay=30))
+    flow = chain(("src", Source()), ("flaky", flaky), execution_timeout=0.1)
+    started = time.monotonic()
+    job_state = flow.execute("src")
+    assert time.monotonic() - started < 5
+    assert job_state.status == "failed" and "timeout" in job_state.error
+    assert [r.event_name for r in job_state.execution_history][-1] == "timeout"
+
+
 def test_the_default_execution_timeout_is_upstreams_300_seconds() -> None:
     assert Flow().execution_timeout == 300.0
 
@@ -544,6 +580,35 @@ def test_cancel_ends_an_execution_for_good_and_nothing_of_it_runs_afterwards(gat
     assert job_state.status == "cancelled"
     assert received(job_state, "sink") == []
     assert job_state.get_routine_state("_cancellation") == {"reason": "user said stop"}
+
+
+def test_a_handler_may_cancel_its_own_execution_and_execute_returns_cancelled() -> None:
+    class Quitter(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.quit)
+            self.define_event("output")
+
+        def quit(self, **kwargs: Any) -> None:
+            ctx = self.get_execution_context()
+            self.emit("output", **kwargs)
+            ctx.flow.cancel(ctx.job_state, reason="nothing left to do")
+
+    flow = chain(("src", Source()), ("quit", Quitter()), ("sink", Sink()))
+    job_state = flow.execute("src", {"v": 1})
+    assert job_state.status == "cancelled"
+    assert received(job_state, "sink") == []
+
+
+def test_cancelling_an_execution_waiting_for_a_retry_ends_it_at_once() -> None:
+    flaky = Flaky()
+    flaky.set_error_handler(ErrorHandler("retry", max_retries=5, retry_delay=30))
+    flow = chain(("src", Source()), ("flaky", flaky), ("sink", Sink()))
+    job_state = flow.start("src", {"v": 1})
+    assert wait_until(lambda: any(r.event_name == "retry" for r in job_state.execution_history))
+    flow.cancel(job_state)
+    assert job_state.wait(1) and job_state.status == "cancelled"
+    assert received(job_state, "sink") == []
 
 
 def test_cancelling_an_ended_execution_changes_nothing() -> None:
@@ -568,8 +633,6 @@ def test_the_flow_tracks_every_execution_and_the_latest_one() -> None:
 
 
 def test_cleanup_completed_executions_forgets_ended_executions_only() -> None:
-    from core_routines import PauseOnce
-
     flow = chain(("src", Source()), ("pause", PauseOnce()), ("sink", Sink()))
     paused = flow.execute("src")
     cancelled = flow.execute("src")  # a new execution: it pauses too

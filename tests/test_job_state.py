@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import queue
+import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from routilux import CallbackOutputHandler, ExecutionRecord, Flow, JobState, QueueOutputHandler
+from routilux import CallbackOutputHandler, ExecutionRecord, Flow, JobState, QueueOutputHandler, Routine
 from routilux.errors import EncodeError, FlowError, FormatVersionError
 
-from core_routines import Source
+from core_routines import Burst, Source
 
 
 def test_a_new_job_state_is_pending_with_a_fresh_uuid_and_nothing_recorded() -> None:
@@ -145,6 +146,17 @@ def test_wait_for_completion_returns_true_for_an_ended_job_and_false_on_timeout(
     assert JobState.wait_for_completion(flow, JobState(flow.flow_id), timeout=0.01) is False
 
 
+def test_wait_for_completion_accepts_upstreams_polling_arguments_and_ignores_them() -> None:
+    flow = Flow()
+    flow.add_routine(Source(), "src")
+    job_state = flow.execute("src")
+    progress: list[Any] = []
+    assert JobState.wait_for_completion(
+        flow=flow, job_state=job_state, timeout=1.0, check_interval=0.05, progress_callback=progress.append
+    )
+    assert progress == []
+
+
 def test_wait_for_completion_refuses_a_job_of_another_flow() -> None:
     flow = Flow()
     with pytest.raises(FlowError):
@@ -192,3 +204,42 @@ def test_execution_records_compare_by_content_and_serialize_with_an_iso_timestam
                     "data": {"x": 1}, "timestamp": "2024-01-02T03:04:05.678901"}
     assert ExecutionRecord().deserialize(data) == record
     assert ExecutionRecord("r1", "output", {"x": 2}, stamp) != record
+
+
+@pytest.fixture
+def fine_grained_threads() -> Any:
+    """Switch threads far more often than usual, so races show up in a short test."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("fine_grained_threads")
+def test_a_running_job_state_can_be_serialized_and_saved_at_any_moment(tmp_path: Path) -> None:
+    class Writer(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.write)
+
+        def write(self, value: int) -> None:
+            job_state = self.get_execution_context().job_state
+            for i in range(20):
+                job_state.update_shared_data(f"k{value}-{i}", i)
+                job_state.update_routine_state(f"r{value}-{i}", {"i": i})
+                job_state.set_slot_buffer(f"b{value}-{i}", "s", {"i": i})
+
+    flow = Flow(execution_strategy="concurrent", max_workers=4)
+    flow.add_routine(Burst(), "burst")
+    flow.add_routine(Writer(), "writer")
+    flow.connect("burst", "output", "writer", "input")
+    job_state = flow.start("burst", {"items": list(range(100))})
+    snapshots = 0
+    while not job_state.wait(0):  # snapshots taken while handlers write
+        job_state.serialize()
+        snapshots += 1
+        if snapshots % 50 == 1:
+            job_state.save(tmp_path / "checkpoint.json")
+    assert job_state.status == "completed"
+    assert len(job_state.routine_states) == 2001 and snapshots >= 1
+    assert JobState.load(tmp_path / "checkpoint.json").job_id == job_state.job_id

@@ -88,6 +88,24 @@ def test_resume_without_waiting_returns_while_the_resumed_work_runs() -> None:
     assert job_state.wait(5) and job_state.status == "completed"
 
 
+def test_resume_with_a_timeout_fails_resumed_work_that_overruns() -> None:
+    release = threading.Event()
+
+    class Stuck(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=lambda **kw: release.wait(10))
+
+    flow = chain(("src", Source()), ("pause", PauseOnce()), ("stuck", Stuck()))
+    job_state = flow.execute("src")
+    try:
+        flow.resume(job_state, timeout=0.1)
+        assert job_state.status == "failed" and "timeout" in job_state.error
+        assert job_state.execution_history[-1].event_name == "timeout"
+    finally:
+        release.set()
+
+
 def test_an_execution_can_pause_again_after_a_resume() -> None:
     flow = chain(("src", Source()), ("p1", PauseOnce()), ("p2", PauseOnce()), ("sink", Sink()))
     job_state = flow.execute("src", {"v": 1})
@@ -276,6 +294,18 @@ def test_an_aggregation_paused_midway_keeps_its_slot_buffer() -> None:
     restored = JobState.from_dict(json.loads(json.dumps(job_state.serialize())))
     Flow.deserialize(flow.serialize()).resume(restored)
     assert [e["all"] for e in restored.shared_log] == [[1, 2, 3, 4]]
+
+
+def test_resuming_on_a_flow_that_lacks_a_pending_tasks_routine_fails_the_job_naming_it() -> None:
+    flow = pausing_flow()
+    job_state = flow.execute("src", {"v": 1})
+    data = flow.serialize()
+    del data["routines"]["a"]
+    data["connections"] = [c for c in data["connections"] if "a" not in (c["_source_routine_id"], c["_target_routine_id"])]
+    restored = JobState.from_dict(job_state.serialize())
+    Flow.deserialize(data).resume(restored)
+    assert restored.status == "failed"
+    assert "has no routine for activation a.input" in restored.error
 
 
 # --------------------------------------------------------------------------- save, load, resume elsewhere

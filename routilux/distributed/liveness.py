@@ -36,6 +36,7 @@ class Liveness(bootsteps.StartStopStep):
         super().__init__(c, **kwargs)
         self.tref = None
         self.sweeper: Sweeper | None = None
+        self.forget: Any = None
 
     def start(self, c: Any) -> None:
         """Begin renewing the record and sweeping."""
@@ -54,6 +55,7 @@ class Liveness(bootsteps.StartStopStep):
 
         beat()
         self.tref = c.timer.call_repeatedly(interval, beat)
+        self.forget = lambda: store.forget_worker(name)
         self.sweeper = Sweeper(store, Dispatcher(c.app, settings.queue), name)
         self.sweeper.start()
 
@@ -65,6 +67,12 @@ class Liveness(bootsteps.StartStopStep):
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        if self.forget is not None:
+            try:
+                self.forget()  # a stopped worker is not alive: the health probe must say so at once
+            except Exception:
+                log.warning("could not remove the liveness record", exc_info=True)
+            self.forget = None
 
     shutdown = stop
 

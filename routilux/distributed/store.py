@@ -316,6 +316,11 @@ class RedisStore:
         self.redis.set(self.keys.worker(name), codec.packb(info), px=int(ttl_s * 1000))
 
     @guarded
+    def forget_worker(self, name: str) -> None:
+        """Remove a worker's liveness record (it is shutting down)."""
+        self.redis.delete(self.keys.worker(name))
+
+    @guarded
     def worker_record(self, name: str) -> dict[str, Any] | None:
         """Return a worker's liveness record, or None if it expired."""
         raw = self.redis.get(self.keys.worker(name))

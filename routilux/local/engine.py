@@ -63,7 +63,9 @@ class _Execution:
             self.job_state.pending_tasks.extend(a.to_dict() for a in activations)
 
     def _spawn(self) -> None:
-        wanted = min(self.limit, len(self.queue))
+        # Runners busy in a handler take nothing until it returns, so work queued from outside
+        # a runner (a retry timer, a resume) needs runners of its own, up to the limit.
+        wanted = min(self.limit, self.running + len(self.queue))
         while self.runners < wanted:
             self.runners += 1
             self.engine.pool.submit(self._run)

@@ -136,7 +136,7 @@ def start_workers(settings: Settings) -> Iterator[Any]:
         for i in range(n):
             app = create_app(settings_ or settings)
             ctx = start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
-                               shutdown_timeout=10, hostname=f"w{i}-{uuid.uuid4().hex[:6]}@test",
+                               shutdown_timeout=30, hostname=f"w{i}-{uuid.uuid4().hex[:6]}@test",
                                loglevel="WARNING")
             workers.append(ctx.__enter__())
             stack.append(ctx)
@@ -144,7 +144,13 @@ def start_workers(settings: Settings) -> Iterator[Any]:
 
     yield start
     for ctx in reversed(stack):
-        ctx.__exit__(None, None, None)
+        try:
+            ctx.__exit__(None, None, None)
+        except RuntimeError:
+            import faulthandler
+
+            faulthandler.dump_traceback(all_threads=True)  # show what kept the worker from stopping
+            raise
 
 
 class WorkerProcess:

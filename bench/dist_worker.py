@@ -1,0 +1,71 @@
+"""Start one benchmark worker in this process: Routilux's or plain Celery's, same launcher for both.
+
+    python bench/dist_worker.py ours --redis-url URL --key-prefix P --queue Q --pool solo -c 1 --name N
+    python bench/dist_worker.py raw  --redis-url URL --queue Q --pool prefork -c 2 --name N
+
+Both run ``app.Worker(...).start()`` with the options Routilux's daemon
+(``python -m worker``, ``routilux.cli.start_worker``) uses: no mingle, no
+gossip, Celery's defaults otherwise; so the only difference is the app. Used
+by bench/compare_distributed.py (for ours only when the repo has no
+``python -m worker``), which stops the worker by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("side", choices=("ours", "raw"))
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--key-prefix", default="rtxbench", help="ours only (raw uses bench.raw_celery.KEY_PREFIX)")
+    parser.add_argument("--queue", required=True)
+    parser.add_argument("--pool", choices=("solo", "prefork", "threads"), default="solo")
+    parser.add_argument("-c", "--concurrency", type=int, default=1)
+    parser.add_argument("--name", required=True, help="Celery node name (name@host)")
+    parser.add_argument("--loglevel", default="WARNING")
+    return parser.parse_args(argv)
+
+
+def ours_app(args: argparse.Namespace) -> Any:
+    """Routilux's Celery app, with the benchmark's routine classes imported."""
+    import bench.dist_flows  # noqa: F401  (registers the routine classes)
+    from routilux.distributed import Settings, create_app
+
+    settings = Settings(
+        redis_url=args.redis_url, key_prefix=args.key_prefix, queue=args.queue, pool=args.pool,
+        concurrency=args.concurrency, imports=("bench.dist_flows",),
+    )
+    return create_app(settings)
+
+
+def raw_app(args: argparse.Namespace) -> Any:
+    """The plain-Celery baseline app."""
+    from bench import raw_celery
+
+    return raw_celery.configure(args.redis_url, args.queue)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the app and run its worker until it is told to stop."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    args = parse_args(argv)
+    app = ours_app(args) if args.side == "ours" else raw_app(args)
+    worker = app.Worker(
+        pool_cls=args.pool, concurrency=args.concurrency, queues=[args.queue], hostname=args.name,
+        loglevel=args.loglevel, quiet=True, without_mingle=True, without_gossip=True,
+    )
+    worker.start()
+    sys.exit(worker.exitcode or 0)
+
+
+if __name__ == "__main__":
+    main()
