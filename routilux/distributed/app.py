@@ -26,7 +26,9 @@ from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
 
-_local = threading.local()
+_executors: dict[int, Executor] = {}
+_executors_lock = threading.Lock()
+_executors_pid: int | None = None
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -77,22 +79,23 @@ def create_app(settings: Settings | None = None) -> Celery:
 def activate(task: Any, *args: Any, **kwargs: Any) -> str:
     """The Celery task: run one activation envelope (anything else is dead-lettered)."""
     envelope = args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
-    return executor_for(task.app).run(envelope)
+    return executor_for(task.app).run(envelope, getattr(task.request, "hostname", None))
 
 
 def executor_for(app: Celery) -> Executor:
-    """The Executor of this process (and thread) for ``app``, made on first use after fork."""
-    cache = getattr(_local, "executors", None)
-    if cache is None or getattr(_local, "pid", None) != os.getpid():
-        cache = _local.executors = {}
-        _local.pid = os.getpid()
-    executor = cache.get(id(app))
-    if executor is None:
-        settings: Settings = app.routilux_settings  # type: ignore[attr-defined]
-        store = RedisStore(settings)
-        executor = Executor(store, Dispatcher(app, settings.queue), lambda flow: StoreControl(store, flow))
-        cache[id(app)] = executor
-    return executor
+    """The Executor of this process for ``app`` (shared by its threads), made on first use after fork."""
+    global _executors_pid
+    with _executors_lock:
+        if _executors_pid != os.getpid():
+            _executors.clear()
+            _executors_pid = os.getpid()
+        executor = _executors.get(id(app))
+        if executor is None:
+            settings: Settings = app.routilux_settings  # type: ignore[attr-defined]
+            store = RedisStore(settings)
+            executor = Executor(store, Dispatcher(app, settings.queue), lambda flow: StoreControl(store, flow))
+            _executors[id(app)] = executor
+        return executor
 
 
 def node_name(name: str | None = None) -> str:

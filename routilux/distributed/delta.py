@@ -51,9 +51,12 @@ def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[list[Any], int, bytes | str]
 
 
 def commit_args(
-    result: StepResult, flow_hash: str, lock_key: str, grace_ms: int
+    result: StepResult, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "", lease_ms: int = 0
 ) -> tuple[list[Any], dict[str, dict[str, Any]]]:
-    """Return (ARGV from [4] on, child envelopes by id) for committing ``result``."""
+    """Return (ARGV from [4] on, child envelopes by id) for committing ``result``.
+
+    ``inline_id`` names a child the committing worker will run itself next.
+    """
     flat, count, history = encode_ops(result.ops)
     children: dict[str, dict[str, Any]] = {}
     if result.children:
@@ -65,7 +68,10 @@ def commit_args(
     if outcome == "retry":
         retry_ms = int(result.delay_s * 1000)
         retry_body = pack(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash))
-    tail: list[Any] = [outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, *flat]
+    tail: list[Any] = [
+        outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, inline_id, lease_ms,
+        *flat,
+    ]
     for child_id, envelope in children.items():
         tail += [child_id, pack(envelope)]
     return tail, children

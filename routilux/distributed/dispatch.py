@@ -19,8 +19,10 @@ class Dispatcher:
         sent = 0
         with self.app.producer_or_acquire() as producer:
             for envelope in envelopes:
+                # A short argsrepr: Celery would otherwise build a repr of the whole payload per message.
                 self.app.send_task(
-                    TASK_NAME, args=[envelope], queue=self.queue, producer=producer, ignore_result=True
+                    TASK_NAME, args=[envelope], queue=self.queue, producer=producer, ignore_result=True,
+                    argsrepr=f"[<activation {envelope.get('id')} of job {envelope.get('job')}>]", kwargsrepr="{}",
                 )
                 sent += 1
         return sent

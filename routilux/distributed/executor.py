@@ -11,6 +11,7 @@ another worker, until it reaches the dead-letter stream with the reason.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -31,6 +32,10 @@ from routilux.step import StepResult, run_step
 log = logging.getLogger("routilux.distributed")
 
 _COMMIT_TRIES = 8
+# A worker runs an activation's first override-merge child itself, up to these limits,
+# instead of sending it through the queue (sequential chains then cost one commit per step).
+INLINE_MAX_STEPS = 100
+INLINE_BUDGET_S = 1.0
 
 
 def check_encodable(value: Any) -> None:
@@ -47,9 +52,14 @@ class Executor:
         self.dispatcher = dispatcher
         self.flows = FlowCache(store.flow_data, self.settings.flow_cache_size, make_engine)
         self.heartbeat = Heartbeat(store, self.settings.heartbeat_s)
+        self.default_worker = socket.gethostname()
 
-    def run(self, envelope: Any) -> str:
-        """Run one activation message; returns what happened (for logs and tests)."""
+    def run(self, envelope: Any, worker: str | None = None) -> str:
+        """Run one activation message; returns what happened (for logs and tests).
+
+        ``worker`` is the node name of the Celery worker running it (one host's
+        processes share it), used to tell workers that cannot run an activation apart.
+        """
         try:
             act, flow_hash = from_envelope(envelope)
         except MalformedMessageError as exc:
@@ -60,7 +70,9 @@ class Executor:
             flow = self.flows.get(flow_hash)
         except (SerializationError, FlowNotPublishedError) as exc:
             log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
-            answer = self.store.bounce(act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s))
+            answer = self.store.bounce(
+                act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s), worker or self.default_worker
+            )
             return f"bounced:{answer}"
         return self._claim_and_run(flow, flow_hash, act)
 
@@ -72,21 +84,40 @@ class Executor:
                 log.error("activation %s of job %s went to the dead-letter stream", act.activation_id, act.job_id)
             return claim[0]
         token, body, buffer = _text(claim[1]), claim[2], claim[3]
-        flow_id, current = _text(claim[4]), _text(claim[5])
+        flow_id, current = _text(claim[4]), _text(claim[5]) or None
         stored, _ = from_envelope(codec.unpackb(body))
         buffers = {stored.routine_id: {stored.slot: codec.unpackb(buffer)}} if buffer else {}
-        view = RemoteJobState(self.store, stored.job_id, flow_id, current or None, buffers)
-        self.heartbeat.track(stored.job_id, stored.activation_id, token)
-        try:
-            result = run_step(flow, view, stored, check_encodable)
-        finally:
-            self.heartbeat.untrack(stored.job_id, stored.activation_id)
-        return self._commit(result, flow_hash, token, lock)
+        deadline = time.monotonic() + INLINE_BUDGET_S
+        steps = 0
+        while True:
+            steps += 1
+            view = RemoteJobState(self.store, stored.job_id, flow_id, current, buffers)
+            result = self._run_leased(flow, view, stored, token)
+            allowed = steps < INLINE_MAX_STEPS and time.monotonic() < deadline
+            inline = _inline_candidate(flow, result) if allowed else None
+            answer, _ = self._commit(result, flow_hash, token, lock, inline)
+            inline_token = _text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
+            if inline is None or not inline_token:
+                return answer[0]
+            # The commit leased one child to this worker: run it now, skipping the queue.
+            stored, token, lock, buffers = inline, inline_token, "", {}
 
-    def _commit(self, result: StepResult, flow_hash: str, token: str, lock: str) -> str:
+    def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str) -> StepResult:
+        self.heartbeat.track(act.job_id, act.activation_id, token)
+        try:
+            return run_step(flow, view, act, check_encodable)
+        finally:
+            self.heartbeat.untrack(act.job_id, act.activation_id)
+
+    def _commit(
+        self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
+    ) -> tuple[list[Any], dict[str, dict[str, Any]]]:
         act = result.activation
         grace_ms = int(self.settings.outbox_grace_s * 1000)
-        tail, children = commit_args(result, flow_hash, lock, grace_ms)
+        lease_ms = int(self.settings.lease_s * 1000)
+        tail, children = commit_args(
+            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms
+        )
         answer = self._commit_with_retries(act, token, lock, tail)
         if answer[0] == "ok":
             ids = [_text(x) for x in answer[4]]
@@ -97,7 +128,7 @@ class Executor:
         waiter = _text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped") else ""
         if waiter:
             self._send_waiter(act.job_id, waiter)
-        return answer[0]
+        return answer, children
 
     def _commit_with_retries(self, act: Activation, token: str, lock: str, tail: list[Any]) -> list[Any]:
         delay = 0.05
@@ -135,6 +166,16 @@ class Executor:
         body = self.store.redis.hget(self.store.keys.job(job_id, "acts"), act_id)
         if body is not None:
             self.dispatcher.send([codec.unpackb(body)])
+
+
+def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:
+    """The child this worker may run next itself: the first one whose slot needs no lock."""
+    if result.action is not None:
+        return None
+    for child in result.children:
+        if not _lock_key(flow, child):
+            return child
+    return None
 
 
 def _lock_key(flow: Flow, act: Activation) -> str:

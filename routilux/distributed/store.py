@@ -123,10 +123,10 @@ class RedisStore:
         return bool(self.scripts.renew(self.job_keys(job_id), [job_id, act_id, token, lease_ms]))
 
     @guarded
-    def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float) -> str:
+    def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float, worker: str) -> str:
         """Hand an activation back for another worker (or the dead-letter stream)."""
         res = self.scripts.bounce(
-            self.job_keys(job_id), [job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts]
+            self.job_keys(job_id), [job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts, worker]
         )
         return _text(res[0])
 

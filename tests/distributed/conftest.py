@@ -126,24 +126,28 @@ def runtime(settings: Settings) -> Iterator[DistributedRuntime]:
 
 @pytest.fixture
 def start_workers(settings: Settings) -> Iterator[Any]:
-    """Start in-process Celery workers: ``start_workers(n=1, pool="threads", concurrency=2, settings=...)``."""
+    """Start one in-process Celery worker: ``start_workers(pool="threads", concurrency=2, settings_=...)``.
+
+    One per process only: Celery's event loop is a process-wide global, so two
+    in-process workers corrupt each other's sockets. Tests that need several
+    workers ("hosts") start them as subprocesses with ``spawn_worker``.
+    """
     from celery.contrib.testing.worker import start_worker
 
     stack: list[Any] = []
 
-    def start(n: int = 1, pool: str = "threads", concurrency: int = 2, settings_: Settings | None = None) -> list[Any]:
-        workers = []
-        for i in range(n):
-            app = create_app(settings_ or settings)
-            ctx = start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
-                               shutdown_timeout=30, hostname=f"w{i}-{uuid.uuid4().hex[:6]}@test",
-                               loglevel="WARNING")
-            workers.append(ctx.__enter__())
-            stack.append(ctx)
-        return workers
+    def start(pool: str = "threads", concurrency: int = 2, settings_: Settings | None = None) -> Any:
+        assert not stack, "one in-process worker per test; use spawn_worker for more"
+        app = create_app(settings_ or settings)
+        # Tests do not need remote control; its pub/sub reader only slows teardown.
+        app.conf.worker_enable_remote_control = False
+        ctx = start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
+                           shutdown_timeout=30, hostname=f"w-{uuid.uuid4().hex[:6]}@test", loglevel="WARNING")
+        stack.append(ctx)
+        return ctx.__enter__()
 
     yield start
-    for ctx in reversed(stack):
+    for ctx in stack:
         try:
             ctx.__exit__(None, None, None)
         except RuntimeError:

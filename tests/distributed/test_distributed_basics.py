@@ -71,7 +71,7 @@ def test_submitting_by_flow_id_uses_the_latest_publication(runtime, start_worker
 
 
 def test_an_append_aggregator_fed_in_parallel_fires_exactly_once(runtime, start_workers):
-    start_workers(n=2, concurrency=4)
+    start_workers(concurrency=4)
     job_id = runtime.submit(dflows.fan_in_flow(expected=12, sleep_s=0.01), "source", {"n": 12})
     state = runtime.wait(job_id, timeout=60)
     assert state.status == "completed"

@@ -1,17 +1,26 @@
--- This worker cannot run the activation (missing class, missing flow): count the
--- attempt, remember why, and let the sweeper send it again later (maybe elsewhere).
--- ARGV: job, activation, reason, delay ms, max attempts
-local job, act, reason, delay_ms, max_attempts =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- This worker cannot run the activation (missing class, missing flow): note which worker
+-- and why, and let the sweeper send it again later, maybe to another worker. It goes to the
+-- dead-letter stream once max attempts distinct workers could not run it, or after four times
+-- that many hand-backs in all (a single worker that lacks the class gives up then).
+-- ARGV: job, activation, reason, delay ms, max attempts, worker name
+local job, act, reason, delay_ms, max_attempts, worker =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local now = now_ms()
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'unknown'} end
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if is_terminal(status) then forget(job, act); return {'dropped'} end
 redis.call('HSET', KEYS[K_LASTERR], act, reason)
-local tries = redis.call('HINCRBY', KEYS[K_TRIES], act, 1)
-if tries >= max_attempts then
-  dead_letter(job, act, 'gave up after ' .. tries .. ' attempts; last error: ' .. reason, now)
+local field = 'bouncers:' .. act
+local bouncers = redis.call('HGET', KEYS[K_TRIES], field) or ''
+if not string.find('\n' .. bouncers, '\n' .. worker .. '\n', 1, true) then
+  bouncers = bouncers .. worker .. '\n'
+  redis.call('HSET', KEYS[K_TRIES], field, bouncers)
+end
+local _, distinct = string.gsub(bouncers, '\n', '')
+local total = redis.call('HINCRBY', KEYS[K_TRIES], 'bounces:' .. act, 1)
+if distinct >= max_attempts or total >= 4 * max_attempts then
+  dead_letter(job, act, 'no worker could run it (' .. distinct .. ' workers, ' .. total .. ' tries); last error: ' .. reason, now)
   return {'dead'}
 end
 redis.call('ZADD', KEYS[K_DUE], now + delay_ms, member(job, act))

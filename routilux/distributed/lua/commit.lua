@@ -2,14 +2,18 @@
 -- ARGV: [1] job, [2] activation, [3] fencing token, [4] outcome ('ok'|'retry'|'fail'),
 --       [5] slot key whose lock this activation holds ('' if none), [6] outbox grace ms,
 --       [7] retry delay ms, [8] retry body, [9] failure reason, [10] history blob ('' if none),
---       [11] number of ops, then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
+--       [11] number of ops, [12] child to run inline on this worker ('' for none), [13] lease ms,
+--       then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
 -- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer).
--- Returns {'ok', job status, next slot waiter, outbox score, {child ids to dispatch}}
+-- The inline child is claimed here (leased to the committing worker, which runs it next without
+-- a round trip through the queue); if that worker dies, its lease expires and the sweeper sends it.
+-- Returns {'ok', job status, next slot waiter, outbox score, {child ids to dispatch}, inline token or ''}
 --      or {'duplicate'} | {'stale'} | {'dropped', status, next slot waiter}
 local job, act, token, outcome, slot_key = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local grace_ms, retry_ms, retry_body, reason, history =
   tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
 local n_ops = tonumber(ARGV[11])
+local inline, lease_ms = ARGV[12], tonumber(ARGV[13])
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
@@ -35,7 +39,7 @@ if status ~= 'running' and status ~= 'paused' then
   return {'dropped', status or 'unknown', waiter}
 end
 
-local i = 12
+local i = 14
 for _ = 1, n_ops do
   local kind, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if kind == 'rs' then
@@ -63,6 +67,7 @@ if history ~= '' then
 end
 
 local dispatch = {}
+local inline_token = ''
 local outbox_score = now + grace_ms
 while i < #ARGV do
   local cid, cbody = ARGV[i], ARGV[i + 1]
@@ -71,6 +76,11 @@ while i < #ARGV do
     redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
     if status == 'paused' then
       redis.call('SADD', KEYS[K_PARKED], cid)
+    elseif cid == inline and outcome == 'ok' then
+      redis.call('HSET', KEYS[K_TRIES], cid, 1)
+      inline_token = redis.call('HINCRBY', KEYS[K_META], 'fence', 1)
+      redis.call('HSET', KEYS[K_LEASE], cid, inline_token)
+      redis.call('ZADD', KEYS[K_LEASES], now + lease_ms, member(job, cid))
     else
       redis.call('ZADD', KEYS[K_DUE], outbox_score, member(job, cid))
       dispatch[#dispatch + 1] = cid
@@ -97,4 +107,4 @@ else
 end
 redis.call('HSET', KEYS[K_META], 'updated_at', now)
 local final = maybe_complete(now)
-return {'ok', final, waiter, tostring(outbox_score), dispatch}
+return {'ok', final, waiter, tostring(outbox_score), dispatch, tostring(inline_token)}
