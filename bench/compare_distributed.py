@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "or the daemon when the repo has it (auto)")
     parser.add_argument("--json", dest="json_path", default=None, help="also write every timing here")
     parser.add_argument("--keep-logs", action="store_true", help="print the temp dir with worker logs and keep it")
+    parser.add_argument("--inline-steps", type=int, default=None,
+                        help="ROUTILUX_INLINE_STEPS for our workers (0: one Celery task per slot invocation)")
     return parser.parse_args(argv)
 
 
@@ -182,6 +184,10 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
+# Settings.inline_steps for our workers (None: the library default); set by --inline-steps.
+INLINE_STEPS: int | None = None
+
+
 @dataclass
 class WorkerSpec:
     """One worker daemon to start."""
@@ -203,6 +209,8 @@ class WorkerProcess:
         self.log_path = log_dir / f"{spec.name.split('@')[0]}.log"
         self.log: IO[bytes] = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}  # only what we set
+        if spec.side == "ours" and INLINE_STEPS is not None:
+            env["ROUTILUX_INLINE_STEPS"] = str(INLINE_STEPS)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         command = worker_command(spec, env)
         self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -497,6 +505,8 @@ def write_json(path: str, scenarios: list[Scenario], env: dict[str, Any]) -> Non
 def main(argv: list[str] | None = None) -> int:
     """Run every selected scenario; print the table. Returns 0 (even if a goal is missed)."""
     args = parse_args(argv)
+    global INLINE_STEPS
+    INLINE_STEPS = args.inline_steps
     scenarios = make_scenarios(args)
     folder = Path(tempfile.mkdtemp(prefix="routilux-bench-"))
     server = RedisServer(folder, args.redis_server)

@@ -32,9 +32,8 @@ from routilux.step import StepResult, run_step
 log = logging.getLogger("routilux.distributed")
 
 _COMMIT_TRIES = 8
-# A worker runs an activation's first override-merge child itself, up to these limits,
-# instead of sending it through the queue (sequential chains then cost one commit per step).
-INLINE_MAX_STEPS = 100
+# A worker runs an activation's first override-merge child itself, up to Settings.inline_steps
+# and this much time, instead of sending it through the queue (a chain then costs one commit per step).
 INLINE_BUDGET_S = 1.0
 
 
@@ -93,7 +92,7 @@ class Executor:
             steps += 1
             view = RemoteJobState(self.store, stored.job_id, flow_id, current, buffers)
             result = self._run_leased(flow, view, stored, token)
-            allowed = steps < INLINE_MAX_STEPS and time.monotonic() < deadline
+            allowed = steps <= self.settings.inline_steps and time.monotonic() < deadline
             inline = _inline_candidate(flow, result) if allowed else None
             answer, _ = self._commit(result, flow_hash, token, lock, inline)
             inline_token = _text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""

@@ -43,6 +43,11 @@ class Settings:
         pool: Celery pool: prefork, threads or solo.
         queues: queues a worker consumes (default: ``queue``).
         flow_cache_size: published flows a worker keeps loaded.
+        inline_steps: how many activations one task may run back to back: after a
+            step, the worker claims its first child in the same commit and runs it
+            itself instead of sending it through the queue (still leased, committed
+            and recoverable like any other). 0 makes every slot invocation its own
+            Celery task.
     """
 
     redis_url: str = DEFAULT_REDIS_URL
@@ -60,6 +65,7 @@ class Settings:
     pool: str = "prefork"
     queues: tuple[str, ...] = field(default_factory=tuple)
     flow_cache_size: int = 64
+    inline_steps: int = 100
 
     def __post_init__(self) -> None:
         if self.lease_s <= 0:
@@ -104,7 +110,7 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("imports", "queues"):
         return _split(raw)
-    if name in ("max_attempts", "concurrency", "flow_cache_size"):
+    if name in ("max_attempts", "concurrency", "flow_cache_size", "inline_steps"):
         return int(raw)
     if name.endswith("_s"):
         return float(raw)

@@ -180,3 +180,35 @@ def test_unknown_jobs_and_bad_entries_are_clear_errors(runtime):
         runtime.submit(dflows.chain_flow(), "record")
     with pytest.raises(FlowValidationError):
         runtime.submit(dflows.chain_flow(), "nope")
+
+
+def _count_tasks(run) -> int:
+    from celery.signals import task_prerun
+
+    seen: list[str] = []
+
+    def count(sender=None, **_kwargs) -> None:
+        seen.append(sender.name)
+
+    task_prerun.connect(count, weak=False)
+    try:
+        run()
+    finally:
+        task_prerun.disconnect(count)
+    return seen.count("routilux.activate")
+
+
+def test_with_inline_steps_off_every_slot_invocation_is_its_own_celery_task(runtime, start_workers, settings):
+    start_workers(settings_=settings.with_(inline_steps=0))
+    flow = dflows.chain_flow(n_double=3)
+    tasks = _count_tasks(lambda: runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30))
+    assert tasks == 1 + 2 * 3 + 2  # source, three doublings of two items, two records
+
+
+def test_a_chain_runs_inline_in_fewer_tasks_with_the_same_result(runtime, start_workers):
+    start_workers()
+    flow = dflows.chain_flow(n_double=3)
+    states = []
+    tasks = _count_tasks(lambda: states.append(runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30)))
+    assert tasks < 1 + 2 * 3 + 2
+    assert sorted(e["got"]["i"] for e in states[0].shared_log) == [0, 8]
