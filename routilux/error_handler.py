@@ -57,6 +57,7 @@ class ErrorHandler:
         self.retryable_exceptions = tuple(retryable_exceptions or (Exception,))
         self.is_critical = is_critical
         self.retry_count = 0
+        self._retryable_names: frozenset[str] = frozenset()
 
     def retry_delay_for(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -71,11 +72,22 @@ class ErrorHandler:
         """
         if self.strategy is not ErrorStrategy.RETRY:
             return Decision(self.strategy.value)
-        if not isinstance(error, self.retryable_exceptions):
+        if not self.is_retryable(error):
             return Decision("stop")
         if failed_attempts <= self.max_retries:
             return Decision("retry", self.retry_delay_for(failed_attempts))
         return Decision("stop" if self.is_critical else "give_up")
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """True if RETRY applies to ``error``: one of the retryable classes, or a class of that name.
+
+        Names matter for a handler rebuilt from data in a process that has not
+        imported the exception's module: it still retries exactly those errors.
+        """
+        if isinstance(error, self.retryable_exceptions):
+            return True
+        names = self._retryable_names
+        return bool(names) and any(_exception_name(c) in names for c in type(error).__mro__)
 
     def reset(self) -> None:
         """Reset the informational retry counter."""
@@ -91,7 +103,9 @@ class ErrorHandler:
             "retry_backoff": self.retry_backoff,
             "retry_count": self.retry_count,
             "is_critical": self.is_critical,
-            "retryable_exceptions": [_exception_name(e) for e in self.retryable_exceptions],
+            "retryable_exceptions": sorted(
+                {_exception_name(e) for e in self.retryable_exceptions} | set(self._retryable_names)
+            ),
         }
 
     @classmethod
@@ -101,14 +115,20 @@ class ErrorHandler:
         Exception classes are found among builtins and subclasses of Exception
         this process has imported; data never triggers an import.
         """
+        names = list(data.get("retryable_exceptions") or [])
+        found = _find_exceptions(names)
         handler = cls(
             strategy=data.get("strategy", "stop"),
             max_retries=data.get("max_retries", 3),
             retry_delay=data.get("retry_delay", 1.0),
             retry_backoff=data.get("retry_backoff", 2.0),
-            retryable_exceptions=_find_exceptions(data.get("retryable_exceptions")),
+            retryable_exceptions=found,
             is_critical=data.get("is_critical", False),
         )
+        if names and found is None:
+            # None of the classes is imported here: match by name instead of widening to Exception.
+            handler.retryable_exceptions = ()
+        handler._retryable_names = frozenset(names)
         handler.retry_count = data.get("retry_count", 0)
         return handler
 

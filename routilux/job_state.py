@@ -120,7 +120,8 @@ class JobState:
         if step is not None and step.job_state is self:
             if step.check is not None:
                 step.check(op[1:])
-            step.ops.append(op)
+            if step.ops is not None:
+                step.ops.append(op)
 
     # -- status ----------------------------------------------------------
     def _set_status(self, status: str) -> None:

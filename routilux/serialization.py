@@ -109,6 +109,13 @@ def flow_from_dict(flow: Flow, data: dict[str, Any]) -> None:
     for cdata in data.get("connections") or []:
         src, tgt = _connection_ends(flow, cdata)
         flow.connect(src, cdata["_source_event_name"], tgt, cdata["_target_slot_name"], cdata.get("param_mapping") or None)
+    if data.get("job_state"):
+        # Written by serialize(include_execution_state=True): track it, so resume() can continue it.
+        from routilux.job_state import JobState
+
+        job_state = JobState.from_dict(dict(data["job_state"]))
+        flow._active_executions[job_state.job_id] = job_state
+        flow._latest = job_state
 
 
 def _connection_ends(flow: Flow, cdata: dict[str, Any]) -> tuple[str, str]:

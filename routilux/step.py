@@ -43,13 +43,15 @@ class StepContext:
         routine: Routine,
         activation: Activation,
         check: Callable[[Any], None] | None = None,
+        record: bool = True,
     ) -> None:
         self.flow = flow
         self.job_state = job_state
         self.routine = routine
         self.routine_id = activation.routine_id
         self.activation = activation
-        self.ops: list[tuple[Any, ...]] = []
+        # None when nobody reads the delta's ops (the local engine applies changes live).
+        self.ops: list[tuple[Any, ...]] | None = [] if record else None
         self.children: list[Activation] = []
         self.emits: list[tuple[str, str, dict[str, Any]]] = []
         self.check = check
@@ -103,19 +105,25 @@ def error_handler_for(flow: Flow, routine: Routine) -> ErrorHandler:
 
 
 def run_step(
-    flow: Flow, job_state: JobState, act: Activation, check: Callable[[Any], None] | None = None
+    flow: Flow,
+    job_state: JobState,
+    act: Activation,
+    check: Callable[[Any], None] | None = None,
+    record: bool = True,
 ) -> StepResult:
     """Run one activation against ``job_state`` and return its delta.
 
     ``check``, if given, is called on every emitted payload and every value the
     handler writes to the JobState, and may raise (the distributed engine checks
     that they can be encoded, so the error reaches the handler's error strategy).
+    Without ``record`` the result carries no ops (for an engine that applies
+    changes to the live JobState and needs no delta to commit).
     """
     routine = flow.routines.get(act.routine_id)
     slot = routine._slots.get(act.slot) if routine is not None else None
     if routine is None or slot is None:
         return _broken_target(flow, job_state, act)
-    ctx = StepContext(flow, job_state, routine, act, check)
+    ctx = StepContext(flow, job_state, routine, act, check, record)
     step_token = current_step.set(ctx)
     state_token = current_job_state.set(job_state)
     try:
@@ -149,14 +157,14 @@ def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
         state = dict(job_state.routine_states.get(act.routine_id) or {})
         state["status"] = "completed"
         job_state.update_routine_state(act.routine_id, state)
-    return StepResult(act, ctx.ops, ctx.children)
+    return StepResult(act, ctx.ops or [], ctx.children)
 
 
 def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepResult:
     job_state, act, rid = ctx.job_state, ctx.activation, ctx.routine_id
     decision: Decision = error_handler_for(ctx.flow, ctx.routine).decide(exc, act.attempt + 1)
     info = {"slot": act.slot, "error": str(exc), "error_type": type(exc).__name__}
-    result = StepResult(act, ctx.ops, [], error=exc)
+    result = StepResult(act, ctx.ops or [], [], error=exc)
     if decision.action == "retry":
         job_state.set_slot_buffer(rid, act.slot, before)  # the retry merges its payload again
         job_state.record_execution(rid, "retry", {**info, "attempt": act.attempt + 1, "delay_s": decision.delay_s})

@@ -466,3 +466,16 @@ def test_a_due_retry_runs_on_a_free_worker_while_another_branch_is_still_busy() 
     job_state = flow.execute("src")
     assert job_state.status == "completed"
     assert busy_branch_saw_the_retry == [True]
+
+
+def test_a_rebuilt_handler_retries_only_the_named_exceptions_even_where_they_are_not_imported():
+    from routilux import ErrorHandler
+
+    data = {"_type": "ErrorHandler", "strategy": "retry", "max_retries": 2, "retry_delay": 0.0,
+            "retry_backoff": 1.0, "is_critical": False, "retryable_exceptions": ["payments.errors.GatewayTimeout"]}
+    handler = ErrorHandler.from_dict(data)
+
+    GatewayTimeout = type("GatewayTimeout", (Exception,), {"__module__": "payments.errors"})
+    assert handler.decide(GatewayTimeout("slow"), 1).action == "retry"
+    assert handler.decide(ValueError("bad input"), 1).action == "stop"
+    assert handler.serialize()["retryable_exceptions"] == ["payments.errors.GatewayTimeout"]

@@ -724,3 +724,26 @@ def test_emitting_from_a_routine_that_is_not_in_the_flow_fails_the_execution() -
     job_state = flow.execute("m")
     assert job_state.status == "failed"
     assert "not part of flow" in job_state.get_routine_state("m")["error"]
+
+
+def test_a_finished_execution_is_not_kept_alive_by_its_cancelled_timeout_timer():
+    import gc
+    import weakref
+
+    from routilux import Flow, Routine
+
+    class Quick(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=lambda **_: None)
+
+    flow = Flow(flow_id="timer-memory", execution_timeout=300)
+    flow.add_routine(Quick(), "quick")
+    job_state = flow.execute("quick")
+    assert job_state.status == "completed"
+    ref = weakref.ref(job_state)
+    flow.cleanup_completed_executions()
+    flow._latest = None
+    del job_state
+    gc.collect()
+    assert ref() is None

@@ -562,3 +562,42 @@ def test_any_job_state_survives_serialize_json_from_dict_serialize_unchanged(job
     restored = JobState.from_dict(json.loads(text))
     assert restored.serialize() == data
     assert restored.execution_history == job_state.execution_history
+
+
+def test_a_flow_serialized_with_its_execution_state_brings_the_execution_back():
+    import json
+
+    from routilux import Flow, Routine
+
+    class Pauser(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("out", ["x"])
+
+        def go(self, **_):
+            ctx = self.get_execution_context()
+            self.emit("out", x=1)
+            ctx.flow.pause(ctx.job_state, reason="hold")
+
+    class Sink(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("input", handler=self.go)
+
+        def go(self, x=None, **_):
+            self.get_execution_context().job_state.update_shared_data("x", x)
+
+    flow = Flow(flow_id="with-state")
+    flow.add_routine(Pauser(), "p")
+    flow.add_routine(Sink(), "s")
+    flow.connect("p", "out", "s", "input")
+    paused = flow.execute("p")
+    assert paused.status == "paused"
+
+    restored = Flow.deserialize(json.loads(json.dumps(flow.serialize(include_execution_state=True))))
+    job_state = restored.get_execution(paused.job_id)
+    assert job_state is not None and job_state.status == "paused"
+    restored.resume(job_state)
+    assert job_state.status == "completed"
+    assert job_state.shared_data == {"x": 1}

@@ -131,7 +131,7 @@ class _Execution:
                     self._settle_if_idle()
                     return
                 self.running += 1
-            result = run_step(flow, job_state, act)
+            result = run_step(flow, job_state, act, record=False)
             with self.lock:
                 self.running -= 1
                 self.busy_slots.discard((act.routine_id, act.slot))

@@ -17,8 +17,8 @@ class Timers:
     """A heap of (due time, callback) served by one daemon thread."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._cancelled: set[int] = set()
+        self._heap: list[tuple[float, int]] = []
+        self._callbacks: dict[int, Callable[[], None]] = {}
         self._counter = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -27,7 +27,8 @@ class Timers:
         """Run ``callback`` after ``delay_s`` seconds on the timer thread; returns a handle."""
         handle = next(self._counter)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + max(0.0, delay_s), handle, callback))
+            heapq.heappush(self._heap, (time.monotonic() + max(0.0, delay_s), handle))
+            self._callbacks[handle] = callback
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name="routilux-timers", daemon=True)
                 self._thread.start()
@@ -35,24 +36,25 @@ class Timers:
         return handle
 
     def cancel(self, handle: int) -> None:
-        """Make sure a callback does not run (no-op if it already ran)."""
+        """Make sure a callback does not run (no-op if it already ran); frees what it holds."""
         with self._cond:
-            self._cancelled.add(handle)
+            self._callbacks.pop(handle, None)
 
     def _serve(self) -> None:
         while True:
             with self._cond:
                 while not self._heap:
                     self._cond.wait()
-                due, handle, callback = self._heap[0]
+                due, handle = self._heap[0]
+                if handle not in self._callbacks:
+                    heapq.heappop(self._heap)  # cancelled
+                    continue
                 wait_s = due - time.monotonic()
                 if wait_s > 0:
                     self._cond.wait(wait_s)
                     continue
                 heapq.heappop(self._heap)
-                if handle in self._cancelled:
-                    self._cancelled.discard(handle)
-                    continue
+                callback = self._callbacks.pop(handle)
             try:
                 callback()
             except Exception:  # one broken callback must not stop every timer
