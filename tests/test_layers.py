@@ -1,0 +1,65 @@
+"""The layers stay clean: the core never imports an engine, and the engines never import each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "routilux"
+ENTRY_POINTS = {"__init__.py", "cli.py"}  # they wire the layers together
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at any level of the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def files_of(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def core_files() -> list[Path]:
+    return [p for p in PACKAGE.glob("*.py") if p.name not in ENTRY_POINTS] + files_of(PACKAGE / "builtin_routines")
+
+
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: p.name)
+def test_the_core_never_imports_an_engine_or_a_queue_library(path):
+    bad = {m for m in imported_modules(path)
+           if m.startswith(("routilux.local", "routilux.distributed", "celery", "kombu", "redis"))}
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", files_of(PACKAGE / "local"), ids=lambda p: p.name)
+def test_the_local_engine_never_imports_the_distributed_one(path):
+    bad = {m for m in imported_modules(path) if m.startswith(("routilux.distributed", "celery", "kombu", "redis"))}
+    assert not bad, f"local/{path.name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", files_of(PACKAGE / "distributed"), ids=lambda p: p.name)
+def test_the_distributed_engine_never_imports_the_local_one(path):
+    bad = {m for m in imported_modules(path) if m.startswith("routilux.local")}
+    assert not bad, f"distributed/{path.name} imports {sorted(bad)}"
+
+
+def test_redis_key_names_are_built_in_one_module_only():
+    offenders = []
+    for path in files_of(PACKAGE / "distributed"):
+        if path.name == "keys.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if 'f"{self.prefix}' in text or ":job:{" in text:
+            offenders.append(path.name)
+    assert offenders == []
+
+
+def test_nothing_in_the_package_uses_pickle():
+    users = [p.name for p in PACKAGE.rglob("*.py") if "pickle" in imported_modules(p)]
+    assert users == []
