@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import Any, Callable, Protocol
 
+from routilux.activation import Activation, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.errors import FlowError, FlowValidationError
 from routilux.job_state import JobState
 from routilux.routine import Routine
-
-if TYPE_CHECKING:
-    from routilux.activation import Activation
 
 STRATEGIES = ("sequential", "concurrent")
 DEFAULT_TIMEOUT_S = 300.0
@@ -182,8 +180,6 @@ class Flow:
 
     def start(self, entry_routine_id: str, entry_params: dict[str, Any] | None = None, timeout: float | None = None) -> JobState:
         """Start an execution and return its JobState at once (status "running")."""
-        from routilux.activation import Activation, root_id
-
         self.validate(entry_routine_id)
         job_state = JobState(self.flow_id)
         job_state.current_routine_id = entry_routine_id
