@@ -7,13 +7,36 @@ from typing import Any
 
 
 class ExecutionTracker:
-    """Records when routines ran, how long they took and which events flowed."""
+    """Records when routines ran, how long they took and which events flowed.
+
+    The local engine gives every execution one (``flow.execution_tracker`` is the
+    latest execution's) and records each step through :meth:`record_step`, which
+    only appends a tuple: the per-run dicts are built when someone reads them.
+    """
 
     def __init__(self, flow_id: str = "") -> None:
         self.flow_id = flow_id
-        self.routine_executions: dict[str, list[dict[str, Any]]] = {}
+        self._executions: dict[str, list[dict[str, Any]]] = {}
+        self._steps: list[tuple[str, float, float, str, str | None]] = []
         self.event_flow: list[dict[str, Any]] = []
         self.performance_metrics: dict[str, Any] = {}
+
+    @property
+    def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
+        """Runs of each routine: start and end times, status, execution time."""
+        steps, self._steps = self._steps, []
+        for routine_id, started, duration_s, status, error in steps:
+            start = datetime.fromtimestamp(started)
+            end = datetime.fromtimestamp(started + duration_s)
+            self._executions.setdefault(routine_id, []).append(
+                {"routine_id": routine_id, "start_time": start.isoformat(), "end_time": end.isoformat(),
+                 "params": {}, "status": status, "error": error, "result": None, "execution_time": duration_s}
+            )
+        return self._executions
+
+    def record_step(self, routine_id: str, started: float, duration_s: float, status: str, error: str | None = None) -> None:
+        """Note one finished run of a routine (``started`` is a Unix time)."""
+        self._steps.append((routine_id, started, duration_s, status, error))
 
     def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
         """Note that a routine started."""

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 from routilux.activation import Activation, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
+from routilux.execution_tracker import ExecutionTracker
 from routilux.errors import FlowError, FlowValidationError
 from routilux.job_state import JobState
 from routilux.routine import Routine
@@ -83,6 +84,7 @@ class Flow:
         self.connections: list[Connection] = []
         self.error_handler: ErrorHandler | None = None
         self.execution_timeout = execution_timeout
+        self.execution_tracker: ExecutionTracker | None = None
         self._routes: dict[tuple[str, str], list[tuple[str, str, dict[str, str] | None]]] = {}
         self._ids_by_object: dict[int, str] = {}
         self._active_executions: dict[str, JobState] = {}

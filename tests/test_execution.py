@@ -747,3 +747,32 @@ def test_a_finished_execution_is_not_kept_alive_by_its_cancelled_timeout_timer()
     del job_state
     gc.collect()
     assert ref() is None
+
+
+def test_the_flow_execution_tracker_times_every_routine_of_the_latest_execution():
+    from routilux import Flow, Routine
+
+    class Source(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("out", ["x"])
+
+        def go(self, n=3, **_):
+            for i in range(n):
+                self.emit("out", x=i)
+
+    class Sink(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("input", handler=lambda x=None, **_: None)
+
+    flow = Flow(flow_id="tracked")
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("source", "out", "sink", "input")
+    flow.execute("source", {"n": 3})
+    tracker = flow.execution_tracker
+    assert tracker.get_routine_performance("sink")["total_executions"] == 3
+    assert tracker.get_routine_performance("source")["completed"] == 1
+    assert tracker.get_flow_performance()["total_routines"] == 2

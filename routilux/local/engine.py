@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from routilux.activation import Activation, root_id
 from routilux.context import current_step
 from routilux.errors import FlowError
+from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState
 from routilux.local.timers import timers
 from routilux.step import StepResult, run_step
@@ -46,6 +47,8 @@ class _Execution:
         self.busy_slots: set[tuple[str, str]] = set()
         self.deadline: int | None = None
         self.timeout_s: float | None = None
+        self.tracker = ExecutionTracker(job_state.flow_id)
+        engine.flow.execution_tracker = self.tracker
 
     # -- scheduling (callers hold self.lock) ------------------------------
     def add(self, activations: list[Activation]) -> None:
@@ -131,7 +134,13 @@ class _Execution:
                     self._settle_if_idle()
                     return
                 self.running += 1
+            started, t0 = time.time(), time.perf_counter()
             result = run_step(flow, job_state, act, record=False)
+            self.tracker.record_step(
+                act.routine_id, started, time.perf_counter() - t0,
+                "failed" if result.error is not None else "completed",
+                str(result.error) if result.error is not None else None,
+            )
             with self.lock:
                 self.running -= 1
                 self.busy_slots.discard((act.routine_id, act.slot))
