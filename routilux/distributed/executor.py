@@ -23,6 +23,7 @@ from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import from_envelope
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.heartbeat import Heartbeat
+from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore
 from routilux.errors import MalformedMessageError, SerializationError, StoreUnavailableError, FlowNotPublishedError
@@ -51,6 +52,7 @@ class Executor:
         self.dispatcher = dispatcher
         self.flows = FlowCache(store.flow_data, self.settings.flow_cache_size, make_engine)
         self.heartbeat = Heartbeat(store, self.settings.heartbeat_s)
+        self.marker = Marker(store)
         self.default_worker = socket.gethostname()
 
     def run(self, envelope: Any, worker: str | None = None) -> str:
@@ -121,7 +123,7 @@ class Executor:
         if answer[0] == "ok":
             ids = [_text(x) for x in answer[4]]
             self.dispatcher.send(children[i] for i in ids)
-            self.store.mark_dispatched(act.job_id, _text(answer[3]), ids)
+            self.marker.add(act.job_id, _text(answer[3]), ids)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
         waiter = _text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped") else ""
@@ -162,9 +164,7 @@ class Executor:
         timer.start()
 
     def _send_waiter(self, job_id: str, act_id: str) -> None:
-        body = self.store.redis.hget(self.store.keys.job(job_id, "acts"), act_id)
-        if body is not None:
-            self.dispatcher.send([codec.unpackb(body)])
+        self.dispatcher.send(self.store.envelopes(job_id, [act_id]))
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:

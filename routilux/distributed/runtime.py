@@ -131,9 +131,7 @@ class DistributedRuntime:
         ids = [x.decode() if isinstance(x, bytes) else x for x in answer[3]]
         envelopes = [children[i] for i in ids if i in children]
         parked = [i for i in ids if i not in children]
-        if parked:
-            raw = self.store.redis.hmget(self.store.keys.job(job_id, "acts"), parked)
-            envelopes += [codec.unpackb(b) for b in raw if b is not None]
+        envelopes += self.store.envelopes(job_id, parked)
         self.dispatcher.send(envelopes)
         self.store.mark_dispatched(job_id, answer[2].decode() if isinstance(answer[2], bytes) else answer[2], ids)
 
@@ -174,5 +172,5 @@ class DistributedRuntime:
 
     def close(self) -> None:
         """Release connections."""
-        self.store.redis.close()
+        self.store.close()
         self.app.close()

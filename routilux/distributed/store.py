@@ -137,6 +137,14 @@ class RedisStore:
             self.scripts.mark(self.job_keys(job_id), [job_id, outbox_score, self._backstop_ms, *act_ids])
 
     @guarded
+    def mark_many(self, batch: list[tuple[str, str, list[str]]]) -> None:
+        """Mark several commits' dispatched children in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, outbox_score, act_ids in batch:
+            self.scripts.mark(self.job_keys(job_id), [job_id, outbox_score, self._backstop_ms, *act_ids], client=pipe)
+        pipe.execute()
+
+    @guarded
     def pause(self, job_id: str, reason: str, point: dict[str, Any]) -> list[Any]:
         """Pause a running job."""
         res = self.scripts.pause(self.job_keys(job_id), [reason, codec.packb(point)])
@@ -214,6 +222,18 @@ class RedisStore:
             if blob:
                 records.extend(codec.unpackb(blob))
         return records
+
+    @guarded
+    def envelopes(self, job_id: str, act_ids: list[str]) -> list[dict[str, Any]]:
+        """Return the stored envelopes of unfinished activations (finished ones are skipped)."""
+        if not act_ids:
+            return []
+        raw = self.redis.hmget(self.keys.job(job_id, "acts"), act_ids)
+        return [codec.unpackb(body) for body in raw if body is not None]
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.redis.close()
 
     @guarded
     def job_ids(self) -> list[str]:
