@@ -157,6 +157,16 @@ class DistributedRuntime:
         if answer[0] == "unknown":
             raise JobNotFoundError(f"no job {job_id!r} in this store")
 
+    def delete_job(self, job_id: str) -> None:
+        """Forget a completed, failed or cancelled job (its state and history) to free Redis memory.
+
+        Raises:
+            FlowError: the job is still running or paused (cancel it first).
+        """
+        if not self.store.delete_job(job_id):
+            status = self.store.status(job_id)
+            raise FlowError(f"job {job_id} is {status}; only a finished job can be deleted")
+
     def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
         """Summaries of known jobs (job_id, status, flow_id, created_at, ...), oldest first."""
         rows = self.store.summaries(self.store.job_ids())

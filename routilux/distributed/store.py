@@ -236,6 +236,22 @@ class RedisStore:
         self.redis.close()
 
     @guarded
+    def delete_job(self, job_id: str) -> bool:
+        """Delete every key of a finished job; False if it is not finished (or unknown)."""
+        from routilux.distributed.keys import JOB_PARTS
+
+        def delete(pipe: redis.client.Pipeline) -> bool:
+            status = pipe.hget(self.keys.job(job_id, "meta"), "status")
+            if status not in (b"completed", b"failed", b"cancelled"):
+                return False
+            pipe.multi()
+            pipe.delete(*(self.keys.job(job_id, part) for part in JOB_PARTS))
+            pipe.zrem(self.keys.jobs, job_id)
+            return True
+
+        return self.redis.transaction(delete, self.keys.job(job_id, "meta"), value_from_callable=True)
+
+    @guarded
     def job_ids(self) -> list[str]:
         """Return every known job id, oldest first."""
         return [_text(j) for j in self.redis.zrange(self.keys.jobs, 0, -1)]

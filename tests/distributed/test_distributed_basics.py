@@ -212,3 +212,18 @@ def test_a_chain_runs_inline_in_fewer_tasks_with_the_same_result(runtime, start_
     tasks = _count_tasks(lambda: states.append(runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30)))
     assert tasks < 1 + 2 * 3 + 2
     assert sorted(e["got"]["i"] for e in states[0].shared_log) == [0, 8]
+
+
+def test_a_finished_job_can_be_deleted_but_a_running_one_cannot(runtime, start_workers):
+    from routilux.errors import FlowError
+
+    waiting = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    with pytest.raises(FlowError):
+        runtime.delete_job(waiting)
+    start_workers()
+    runtime.wait(waiting, timeout=30)
+    runtime.delete_job(waiting)
+    with pytest.raises(JobNotFoundError):
+        runtime.get_job(waiting)
+    assert runtime.jobs() == []
+    assert runtime.store.redis.keys(f"{runtime.settings.key_prefix}:job:*") == []
