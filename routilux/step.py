@@ -110,6 +110,7 @@ def run_step(
     act: Activation,
     check: Callable[[Any], None] | None = None,
     record: bool = True,
+    reraise: tuple[type[BaseException], ...] = (),
 ) -> StepResult:
     """Run one activation against ``job_state`` and return its delta.
 
@@ -117,7 +118,9 @@ def run_step(
     handler writes to the JobState, and may raise (the distributed engine checks
     that they can be encoded, so the error reaches the handler's error strategy).
     Without ``record`` the result carries no ops (for an engine that applies
-    changes to the live JobState and needs no delta to commit).
+    changes to the live JobState and needs no delta to commit). Exceptions of the
+    ``reraise`` types are the engine's own (its store went away, say): they escape
+    instead of reaching the error strategy.
     """
     routine = flow.routines.get(act.routine_id)
     slot = routine._slots.get(act.slot) if routine is not None else None
@@ -136,6 +139,8 @@ def run_step(
         try:
             if slot.handler is not None:
                 call_handler(slot.handler, handler_data)
+        except reraise:
+            raise  # not the handler's fault: the engine runs the activation again later
         except Exception as exc:  # the handler's error is data for its error strategy
             return _failed(ctx, exc, before)
         return _succeeded(ctx, time.perf_counter() - started)

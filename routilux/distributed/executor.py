@@ -26,7 +26,7 @@ from routilux.distributed.heartbeat import Heartbeat
 from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore
-from routilux.errors import MalformedMessageError, SerializationError, StoreUnavailableError, FlowNotPublishedError
+from routilux.errors import MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
 from routilux.step import StepResult, run_step
 
@@ -69,7 +69,9 @@ class Executor:
             return "malformed"
         try:
             flow = self.flows.get(flow_hash)
-        except (SerializationError, FlowNotPublishedError) as exc:
+        except StoreUnavailableError:
+            raise  # the sweeper re-sends it once Redis is back
+        except Exception as exc:  # a missing class, or a routine constructor that fails on this host
             log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
             answer = self.store.bounce(
                 act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s), worker or self.default_worker
@@ -106,7 +108,7 @@ class Executor:
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str) -> StepResult:
         self.heartbeat.track(act.job_id, act.activation_id, token)
         try:
-            return run_step(flow, view, act, check_encodable)
+            return run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,))
         finally:
             self.heartbeat.untrack(act.job_id, act.activation_id)
 

@@ -91,3 +91,20 @@ def test_a_redis_that_went_away_is_a_typed_error():
         runtime.get_job("anything")
     with pytest.raises(StoreUnavailableError):
         runtime.publish(dflows.chain_flow())
+
+
+def test_a_store_outage_inside_a_handler_is_not_mistaken_for_the_handlers_error():
+    from routilux.activation import Activation
+    from routilux.job_state import JobState
+    from routilux.step import run_step
+
+    class Reader(dflows.Record):
+        def go(self, **data):
+            raise StoreUnavailableError("Redis is unreachable")
+
+    flow = Flow(flow_id="outage")
+    flow.add_routine(Reader(), "reader")
+    act = Activation("job", "a1", "reader", "input", {"i": 1})
+    with pytest.raises(StoreUnavailableError):
+        run_step(flow, JobState("outage"), act, reraise=(StoreUnavailableError,))
+    assert run_step(flow, JobState("outage"), act).action == "fail"  # the local engine: an ordinary error
