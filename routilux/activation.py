@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Iterable
+
+from routilux.connection import apply_mapping
+
+Target = tuple[str, str, "dict[str, str] | None"]
 
 
 def child_id(parent_id: str, event: str, target: str, slot: str, seq: int) -> str:
@@ -95,3 +99,32 @@ class Activation:
 
     def __repr__(self) -> str:
         return f"Activation({self.routine_id}.{self.slot} id={self.activation_id} attempt={self.attempt})"
+
+
+def route_emit(
+    job_id: str, parent_id: str, routine_id: str, event: str, data: dict[str, Any], targets: list[Target], seq: int
+) -> list[Activation]:
+    """Turn one emit into an activation per connected slot; ``seq`` numbers the parent's children so far."""
+    children = []
+    for offset, (target, slot, mapping) in enumerate(targets):
+        payload = apply_mapping(mapping, data) if mapping else (data if len(targets) == 1 else dict(data))
+        children.append(
+            Activation(
+                job_id, child_id(parent_id, event, target, slot, seq + offset), target, slot, payload, 0,
+                (routine_id, event),
+            )
+        )
+    return children
+
+
+def deferred_activations(
+    job_id: str, pause_count: int, deferred: Iterable[dict[str, Any]], targets_of: Callable[[str, str], list[Target]]
+) -> list[Activation]:
+    """Activations of a paused job's deferred events, emitted on resume (ids fixed by the pause count)."""
+    parent = root_id(job_id, f"deferred-{pause_count}")
+    children: list[Activation] = []
+    for entry in deferred:
+        rid, event = entry["routine_id"], entry["event_name"]
+        data = dict(entry.get("data") or {})
+        children += route_emit(job_id, parent, rid, event, data, targets_of(rid, event), len(children))
+    return children

@@ -279,8 +279,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Submit a job (publishing its flow first with --publish); print its id, or its status with --wait."""
     params = _json_object(args.params)
     import_modules(args.imports)
-    runtime = runtime_from(args)
-    try:
+    with runtime_from(args) as runtime:
         flow = args.flow_id
         if args.publish:
             flow = _publish(runtime, args.publish, args.flow_id)
@@ -291,8 +290,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
         state = runtime.wait(job_id, timeout=args.timeout)
         print(format_status(state))
         return 0 if state.status == "completed" else EXIT_FAILED
-    finally:
-        runtime.close()
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -323,11 +320,8 @@ def _publish(runtime: Any, spec: str, flow_id: str) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
-    runtime = runtime_from(args)
-    try:
+    with runtime_from(args) as runtime:
         state = runtime.get_job(args.job_id)
-    finally:
-        runtime.close()
     print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
     return 0
 
@@ -368,23 +362,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -> int:
-    runtime = runtime_from(args)
-    try:
+    with runtime_from(args) as runtime:
         runtime.store.status(args.job_id)  # an unknown job is reported as such, whatever the action
         action(runtime)
-    finally:
-        runtime.close()
     print(f"job {args.job_id} {done}")
     return 0
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Print known jobs as a table."""
-    runtime = runtime_from(args)
-    try:
+    with runtime_from(args) as runtime:
         rows = runtime.jobs(status=args.status)
-    finally:
-        runtime.close()
     if args.limit > 0:
         rows = rows[-args.limit:]
     cells = [[r["job_id"], r["status"] or "", r["flow_id"] or "", _when(r["created_at"]), _when(r["updated_at"]),
@@ -395,11 +383,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     """Print the newest dead letters as a table."""
-    runtime = runtime_from(args)
-    try:
+    with runtime_from(args) as runtime:
         rows = runtime.dead_letters(count=args.count)
-    finally:
-        runtime.close()
     cells = [[r["id"], str(r.get("job") or "-"), str(r.get("activation") or "-"), _clip(str(r.get("reason", ""))),
               _when(r.get("ts"))] for r in rows]
     print("\n".join(table(["ID", "JOB", "ACTIVATION", "REASON", "AT"], cells)))
@@ -408,11 +393,8 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 def cmd_workers(args: argparse.Namespace) -> int:
     """Print live workers as a table."""
-    runtime = runtime_from(args)
-    try:
+    with runtime_from(args) as runtime:
         workers = runtime.workers()
-    finally:
-        runtime.close()
     now = time.time()
     cells = [[name, str(info.get("host", "")), str(info.get("pid", "")), ",".join(info.get("queues") or []),
               f"{now - float(info.get('ts', now)):.1f} s ago"] for name, info in sorted(workers.items())]

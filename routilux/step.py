@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from routilux.activation import Activation, child_id
-from routilux.connection import apply_mapping
+from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
 from routilux.error_handler import Decision, ErrorHandler
 from routilux.errors import FlowError
@@ -64,22 +63,9 @@ class StepContext:
         if self.check is not None:
             self.check(data)
         self.emits.append((rid, event_name, data))
-        targets = self.flow.targets(rid, event_name)
         act = self.activation
-        for target_rid, slot_name, mapping in targets:
-            payload = apply_mapping(mapping, data) if mapping else (data if len(targets) == 1 else dict(data))
-            seq = len(self.children)
-            self.children.append(
-                Activation(
-                    act.job_id,
-                    child_id(act.activation_id, event_name, target_rid, slot_name, seq),
-                    target_rid,
-                    slot_name,
-                    payload,
-                    0,
-                    (rid, event_name),
-                )
-            )
+        targets = self.flow.targets(rid, event_name)
+        self.children += route_emit(act.job_id, act.activation_id, rid, event_name, data, targets, len(self.children))
 
 
 @dataclass

@@ -7,14 +7,9 @@ from typing import Any
 
 from routilux import codec
 from routilux.distributed.envelope import from_envelope
+from routilux.distributed.keys import split_slot_field
+from routilux.distributed.store import text
 from routilux.job_state import SETTLED, ExecutionRecord, JobState
-
-SEP = "\x1f"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def _ms_time(value: str | None) -> datetime | None:
     try:
@@ -25,18 +20,18 @@ def _ms_time(value: str | None) -> datetime | None:
 
 def job_state_from_parts(job_id: str, parts: dict[str, Any]) -> JobState:
     """Turn :meth:`RedisStore.read_job` output into a JobState like the local engine's."""
-    meta = {_text(k): _text(v) for k, v in parts["meta"].items()}
+    meta = {text(k): text(v) for k, v in parts["meta"].items()}
     state = JobState(meta.get("flow_id", ""))
     state.job_id = job_id
     state.current_routine_id = meta.get("current_routine_id") or None
-    state.routine_states = {_text(k): codec.unpackb(v) for k, v in parts["rs"].items()}
-    state.shared_data = {_text(k): codec.unpackb(v) for k, v in parts["sd"].items()}
+    state.routine_states = {text(k): codec.unpackb(v) for k, v in parts["rs"].items()}
+    state.shared_data = {text(k): codec.unpackb(v) for k, v in parts["sd"].items()}
     state.shared_log = [codec.unpackb(v) for v in parts["sl"]]
     state.output_log = [codec.unpackb(v) for v in parts["out"]]
     state.deferred_events = [codec.unpackb(v) for v in parts["de"]]
     state.pause_points = [codec.unpackb(v) for v in parts["pp"]]
     for field, raw in parts["sb"].items():
-        rid, slot = _text(field).split(SEP, 1)
+        rid, slot = split_slot_field(text(field))
         state.slot_buffers.setdefault(rid, {})[slot] = codec.unpackb(raw)
     history = []
     for _, fields in parts["log"]:
@@ -46,7 +41,7 @@ def job_state_from_parts(job_id: str, parts: dict[str, Any]) -> JobState:
     state.execution_history = history
     acts = parts["acts"]
     pending = []
-    for act_id in sorted(_text(a) for a in parts["parked"]):
+    for act_id in sorted(text(a) for a in parts["parked"]):
         body = acts.get(act_id.encode())
         if body is not None:
             act, _ = from_envelope(codec.unpackb(body))

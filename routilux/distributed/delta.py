@@ -10,15 +10,8 @@ from typing import Any
 
 from routilux import codec
 from routilux.distributed.envelope import pack, to_envelope
+from routilux.distributed.keys import slot_field
 from routilux.step import StepResult
-
-SEP = "\x1f"
-
-
-def slot_key(routine_id: str, slot: str) -> str:
-    """Hash field of one slot's buffer and lock."""
-    return f"{routine_id}{SEP}{slot}"
-
 
 def cause_of(result: StepResult) -> dict[str, Any]:
     """The slice of a step's delta its children carry: parent id and state changes."""
@@ -43,7 +36,7 @@ def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[list[Any], int, bytes | str]
         elif kind in ("sl", "o", "de"):
             flat += [kind, "", codec.packb(op[1]), ""]
         elif kind == "sb":
-            flat += ["sb", slot_key(op[1], op[2]), codec.packb(op[3]), ""]
+            flat += ["sb", slot_field(op[1], op[2]), codec.packb(op[3]), ""]
         else:
             continue
         count += 1

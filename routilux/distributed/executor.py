@@ -18,14 +18,15 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation
-from routilux.distributed.delta import commit_args, slot_key
+from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import from_envelope
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.heartbeat import Heartbeat
+from routilux.distributed.keys import slot_field
 from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState
-from routilux.distributed.store import RedisStore
+from routilux.distributed.store import RedisStore, text
 from routilux.errors import MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
 from routilux.step import StepResult, run_step
@@ -86,8 +87,8 @@ class Executor:
             if claim[0] == "dead":
                 log.error("activation %s of job %s went to the dead-letter stream", act.activation_id, act.job_id)
             return claim[0]
-        token, body, buffer = _text(claim[1]), claim[2], claim[3]
-        flow_id, current = _text(claim[4]), _text(claim[5]) or None
+        token, body, buffer = text(claim[1]), claim[2], claim[3]
+        flow_id, current = text(claim[4]), text(claim[5]) or None
         stored, _ = from_envelope(codec.unpackb(body))
         buffers = {stored.routine_id: {stored.slot: codec.unpackb(buffer)}} if buffer else {}
         deadline = time.monotonic() + INLINE_BUDGET_S
@@ -99,7 +100,7 @@ class Executor:
             allowed = steps <= self.settings.inline_steps and time.monotonic() < deadline
             inline = _inline_candidate(flow, result) if allowed else None
             answer, _ = self._commit(result, flow_hash, token, lock, inline)
-            inline_token = _text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
+            inline_token = text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
             if inline is None or not inline_token:
                 return answer[0]
             # The commit leased one child to this worker: run it now, skipping the queue.
@@ -123,28 +124,27 @@ class Executor:
         )
         answer = self._commit_with_retries(act, token, lock, tail)
         if answer[0] == "ok":
-            ids = [_text(x) for x in answer[4]]
+            ids = [text(x) for x in answer[4]]
             self.dispatcher.send(children[i] for i in ids)
-            self.marker.add(act.job_id, _text(answer[3]), ids)
+            self.marker.add(act.job_id, text(answer[3]), ids)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
-        waiter = _text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped") else ""
+        waiter = text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped") else ""
         if waiter:
             self._send_waiter(act.job_id, waiter)
         return answer, children
 
     def _commit_with_retries(self, act: Activation, token: str, lock: str, tail: list[Any]) -> list[Any]:
+        """Commit, riding out a short Redis outage (past it, the lease expires and the step runs again)."""
         delay = 0.05
-        for attempt in range(_COMMIT_TRIES):
+        for _ in range(_COMMIT_TRIES - 1):
             try:
                 return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
             except StoreUnavailableError:
-                if attempt == _COMMIT_TRIES - 1:
-                    raise
                 log.warning("Redis unavailable while committing %s; retrying in %.2fs", act.activation_id, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        raise AssertionError("unreachable")
+        return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
 
     def _retry_soon(self, member: str, delay_s: float) -> None:
         """Send a short retry when its Redis timer is due, instead of at the next sweep.
@@ -155,9 +155,9 @@ class Executor:
 
         def fire() -> None:
             try:
-                answer, body = self.store.redue(member)
-                if answer == "dispatch" and body:
-                    self.dispatcher.send([codec.unpackb(body)])
+                envelope = self.store.redue(member)
+                if envelope is not None:
+                    self.dispatcher.send([envelope])
             except Exception:  # the sweeper will send it
                 log.debug("early retry dispatch failed", exc_info=True)
 
@@ -185,11 +185,7 @@ def _lock_key(flow: Flow, act: Activation) -> str:
     slot = routine.get_slot(act.slot) if routine is not None else None
     if slot is None or slot.merge_strategy == "override":
         return ""
-    return slot_key(act.routine_id, act.slot)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return slot_field(act.routine_id, act.slot)
 
 
 def _raw(envelope: Any) -> bytes:

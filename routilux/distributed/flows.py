@@ -7,7 +7,6 @@ from collections import OrderedDict
 from typing import Any
 
 from routilux import codec
-from routilux.connection import apply_mapping
 from routilux.flow import Flow
 from routilux.serialization import flow_from_dict
 
@@ -39,11 +38,6 @@ def routes(data: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, str, d
         targets[:] = [t for t in targets if t[:2] != dst]
         targets.append((*dst, conn.get("param_mapping") or None))
     return table
-
-
-def route(table: dict[Any, Any], routine_id: str, event: str, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """Return (target routine, slot, mapped payload) for an event of a routine."""
-    return [(rid, slot, apply_mapping(m, data) if m else dict(data)) for rid, slot, m in table.get((routine_id, event), [])]
 
 
 class FlowCache:

@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+FIELD_SEP = "\x1f"
+
+
+def slot_field(routine_id: str, slot: str) -> str:
+    """Hash field naming one slot of a job (its buffer, its lock, its waiters)."""
+    return f"{routine_id}{FIELD_SEP}{slot}"
+
+
+def split_slot_field(field: str) -> tuple[str, str]:
+    """Return (routine id, slot) of a :func:`slot_field`."""
+    routine_id, slot = field.split(FIELD_SEP, 1)
+    return routine_id, slot
+
 
 @dataclass(frozen=True)
 class Keys:

@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from routilux import codec
-from routilux.activation import Activation, child_id, root_id
+from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
 from routilux.distributed.assemble import job_state_from_parts
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import pack, to_envelope
-from routilux.distributed.flows import flow_hash, publishable, route, routes
+from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.settings import Settings
-from routilux.distributed.store import RedisStore
+from routilux.distributed.store import RedisStore, text
 from routilux.errors import ExecutionTimeout, FlowError, FlowValidationError, JobNotFoundError
 from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
@@ -128,28 +128,20 @@ class DistributedRuntime:
         )
         if answer[0] != "ok":
             raise FlowError(f"job {job_id} is {answer[1]}; only a paused job can be resumed")
-        ids = [x.decode() if isinstance(x, bytes) else x for x in answer[3]]
+        ids = [text(x) for x in answer[3]]
         envelopes = [children[i] for i in ids if i in children]
         parked = [i for i in ids if i not in children]
         envelopes += self.store.envelopes(job_id, parked)
         self.dispatcher.send(envelopes)
-        self.store.mark_dispatched(job_id, answer[2].decode() if isinstance(answer[2], bytes) else answer[2], ids)
+        self.store.mark_dispatched(job_id, text(answer[2]), ids)
 
     def _deferred_children(
         self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int
     ) -> tuple[dict[str, dict[str, Any]], list[list[Any]]]:
         table = routes(data)
-        parent = root_id(job_id, f"deferred-{pauses}")
-        children: dict[str, dict[str, Any]] = {}
-        history: list[list[Any]] = []
-        for entry in deferred:
-            rid, event, payload = entry["routine_id"], entry["event_name"], dict(entry.get("data") or {})
-            history.append([rid, event, payload, datetime.now()])
-            for target, slot, mapped in route(table, rid, event, payload):
-                cid = child_id(parent, event, target, slot, len(children))
-                act = Activation(job_id, cid, target, slot, mapped, 0, (rid, event))
-                children[cid] = to_envelope(act, digest)
-        return children, history
+        acts = deferred_activations(job_id, pauses, deferred, lambda rid, event: table.get((rid, event), []))
+        history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
+        return {a.activation_id: to_envelope(a, digest) for a in acts}, history
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""
@@ -179,6 +171,12 @@ class DistributedRuntime:
     def workers(self) -> dict[str, dict[str, Any]]:
         """Live workers and their last liveness record."""
         return self.store.workers()
+
+    def __enter__(self) -> DistributedRuntime:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     def close(self) -> None:
         """Release connections."""

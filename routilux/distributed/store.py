@@ -20,10 +20,11 @@ from routilux.distributed.settings import Settings
 from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreUnavailableError
 
 F = TypeVar("F", bound=Callable[..., Any])
-SEP = "\x1f"
+SWEEP_BATCH = 200  # members the sweeper takes from each index per round
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply as text (replies come as bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -85,7 +86,7 @@ class RedisStore:
         raw = self.redis.get(self.keys.flow_latest(flow_id))
         if raw is None:
             raise FlowNotPublishedError(f"no flow published with id {flow_id!r}; call publish(flow) first")
-        return _text(raw)
+        return text(raw)
 
     # -- jobs ------------------------------------------------------------
     @guarded
@@ -96,9 +97,9 @@ class RedisStore:
             self.job_keys(job_id),
             [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at],
         )
-        if _text(res[0]) != "ok":
+        if text(res[0]) != "ok":
             raise ValueError(f"job {job_id} already exists")
-        return _text(res[1])
+        return text(res[1])
 
     @guarded
     def claim(self, job_id: str, act_id: str, slot_key: str) -> list[Any]:
@@ -108,13 +109,13 @@ class RedisStore:
             self.job_keys(job_id, slot_key),
             [job_id, act_id, int(s.lease_s * 1000), s.max_attempts, slot_key, self._backstop_ms],
         )
-        return [_text(res[0]), *res[1:]]
+        return [text(res[0]), *res[1:]]
 
     @guarded
     def commit(self, job_id: str, act_id: str, token: str, slot_key: str, argv_tail: list[Any]) -> list[Any]:
         """Apply a step's delta (see lua/commit.lua); ``argv_tail`` starts at ARGV[4]."""
         res = self.scripts.commit(self.job_keys(job_id, slot_key), [job_id, act_id, token, *argv_tail])
-        return [_text(res[0]), *res[1:]]
+        return [text(res[0]), *res[1:]]
 
     @guarded
     def renew(self, job_id: str, act_id: str, token: str) -> bool:
@@ -128,7 +129,7 @@ class RedisStore:
         res = self.scripts.bounce(
             self.job_keys(job_id), [job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts, worker]
         )
-        return _text(res[0])
+        return text(res[0])
 
     @guarded
     def mark_dispatched(self, job_id: str, outbox_score: str, act_ids: list[str]) -> None:
@@ -148,20 +149,20 @@ class RedisStore:
     def pause(self, job_id: str, reason: str, point: dict[str, Any]) -> list[Any]:
         """Pause a running job."""
         res = self.scripts.pause(self.job_keys(job_id), [reason, codec.packb(point)])
-        return [_text(x) for x in res]
+        return [text(x) for x in res]
 
     @guarded
     def resume(self, job_id: str, n_deferred: int, history: bytes, children: list[tuple[str, bytes]]) -> list[Any]:
         """Resume a paused job; returns ['ok', status, outbox score, ids to dispatch] or a refusal."""
         flat: list[Any] = [x for pair in children for x in pair]
         res = self.scripts.resume(self.job_keys(job_id), [job_id, self._grace_ms, n_deferred, history, *flat])
-        return [_text(res[0]), *res[1:]]
+        return [text(res[0]), *res[1:]]
 
     @guarded
     def cancel(self, job_id: str, reason: str) -> list[str]:
         """Cancel a job for good."""
         state = codec.packb({"reason": reason}) if reason else b""
-        return [_text(x) for x in self.scripts.cancel(self.job_keys(job_id), [job_id, reason, state])]
+        return [text(x) for x in self.scripts.cancel(self.job_keys(job_id), [job_id, reason, state])]
 
     # -- reading ---------------------------------------------------------
     @guarded
@@ -170,7 +171,7 @@ class RedisStore:
         raw = self.redis.hgetall(self.keys.job(job_id, "meta"))
         if not raw:
             raise JobNotFoundError(f"no job {job_id!r} in this store")
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}
 
     @guarded
     def status(self, job_id: str) -> str:
@@ -178,7 +179,7 @@ class RedisStore:
         raw = self.redis.hget(self.keys.job(job_id, "meta"), "status")
         if raw is None:
             raise JobNotFoundError(f"no job {job_id!r} in this store")
-        return _text(raw)
+        return text(raw)
 
     @guarded
     def read_job(self, job_id: str) -> dict[str, Any]:
@@ -206,7 +207,7 @@ class RedisStore:
     def read_hash(self, job_id: str, part: str) -> dict[str, Any]:
         """Decode one of a job's hashes (rs, sd)."""
         raw = self.redis.hgetall(self.keys.job(job_id, part))
-        return {_text(k): codec.unpackb(v) for k, v in raw.items()}
+        return {text(k): codec.unpackb(v) for k, v in raw.items()}
 
     @guarded
     def read_list(self, job_id: str, part: str) -> list[Any]:
@@ -254,7 +255,7 @@ class RedisStore:
     @guarded
     def job_ids(self) -> list[str]:
         """Return every known job id, oldest first."""
-        return [_text(j) for j in self.redis.zrange(self.keys.jobs, 0, -1)]
+        return [text(j) for j in self.redis.zrange(self.keys.jobs, 0, -1)]
 
     @guarded
     def summaries(self, job_ids: list[str]) -> list[dict[str, str]]:
@@ -267,7 +268,7 @@ class RedisStore:
         for job_id, values in zip(job_ids, pipe.execute()):
             if values[0] is None:
                 continue
-            row = {f: (_text(v) if v is not None else None) for f, v in zip(fields, values)}
+            row = {f: (text(v) if v is not None else None) for f, v in zip(fields, values)}
             out.append({"job_id": job_id, **row})
         return out
 
@@ -280,14 +281,14 @@ class RedisStore:
             return None
         # Put the marker back so every other waiter sees it too.
         self.redis.lpush(key, got[1])
-        return _text(got[1])
+        return text(got[1])
 
     @guarded
     def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
         """Return the newest dead letters."""
         rows = self.redis.xrevrange(self.keys.dead, count=count)
         return [
-            {"id": _text(i), **{_text(k): (v if k == b"body" else _text(v)) for k, v in f.items()}}
+            {"id": text(i), **{text(k): (v if k == b"body" else text(v)) for k, v in f.items()}}
             for i, f in rows
         ]
 
@@ -310,13 +311,13 @@ class RedisStore:
         return bool(self.redis.set(self.keys.sweeper_lock, owner, nx=True, px=ttl_ms))
 
     @guarded
-    def expired(self, limit: int = 200) -> tuple[list[str], list[str]]:
+    def expired(self, limit: int = SWEEP_BATCH) -> tuple[list[str], list[str]]:
         """Return members whose lease expired, and members that are due, as of Redis's clock."""
         now_s, now_us = self.redis.time()
         now_ms = now_s * 1000 + now_us // 1000
         leases = self.redis.zrangebyscore(self.keys.leases, "-inf", now_ms, start=0, num=limit)
         due = self.redis.zrangebyscore(self.keys.due, "-inf", now_ms, start=0, num=limit)
-        return [_text(m) for m in leases], [_text(m) for m in due]
+        return [text(m) for m in leases], [text(m) for m in due]
 
     @guarded
     def next_deadline_s(self) -> float | None:
@@ -331,19 +332,19 @@ class RedisStore:
             return None
         return (min(scores) - (now_s * 1000 + now_us // 1000)) / 1000
 
-    @guarded
-    def expire(self, member: str) -> tuple[str, bytes | None]:
-        """Handle one expired lease; returns (answer, body to dispatch)."""
-        job_id, act_id = member.split("|", 1)
-        res = self.scripts.expire(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])
-        return _text(res[0]), (res[1] if len(res) > 1 else None)
+    def expire(self, member: str) -> dict[str, Any] | None:
+        """Handle one expired lease; returns the envelope to send again, if any."""
+        return self._sweep_one(self.scripts.expire, member)
+
+    def redue(self, member: str) -> dict[str, Any] | None:
+        """Handle one due activation (outbox, retry timer, backstop); returns the envelope to send, if any."""
+        return self._sweep_one(self.scripts.redue, member)
 
     @guarded
-    def redue(self, member: str) -> tuple[str, bytes | None]:
-        """Handle one due activation; returns (answer, body to dispatch)."""
+    def _sweep_one(self, script: Any, member: str) -> dict[str, Any] | None:
         job_id, act_id = member.split("|", 1)
-        res = self.scripts.redue(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])
-        return _text(res[0]), (res[1] if len(res) > 1 else None)
+        res = script(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])
+        return codec.unpackb(res[1]) if text(res[0]) == "dispatch" and len(res) > 1 else None
 
     # -- workers ---------------------------------------------------------
     @guarded
@@ -370,5 +371,5 @@ class RedisStore:
         for key in self.redis.scan_iter(match=self.keys.workers_pattern, count=100):
             raw = self.redis.get(key)
             if raw is not None:
-                out[_text(key)[len(prefix):]] = codec.unpackb(raw)
+                out[text(key)[len(prefix):]] = codec.unpackb(raw)
         return out

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from routilux import codec
+from routilux.distributed.store import SWEEP_BATCH
 
 if TYPE_CHECKING:
     from routilux.distributed.dispatch import Dispatcher
@@ -61,20 +60,17 @@ class Sweeper:
     def sweep_once(self) -> int:
         """Re-dispatch everything expired or due now; returns how many were sent."""
         sent = 0
-        while True:
+        full = True
+        while full:
             leases, due = self.store.expired()
-            bodies: list[dict[str, Any]] = []
+            full = len(leases) == SWEEP_BATCH or len(due) == SWEEP_BATCH
+            envelopes = []
             for member in leases:
-                answer, body = self.store.expire(member)
-                if answer == "dispatch" and body:
+                envelope = self.store.expire(member)
+                if envelope is not None:
                     log.warning("lease of %s expired; sending it again", member)
-                    bodies.append(codec.unpackb(body))
-            for member in due:
-                answer, body = self.store.redue(member)
-                if answer == "dispatch" and body:
-                    bodies.append(codec.unpackb(body))
-            if bodies:
-                sent += self.dispatcher.send(bodies)
-            if len(leases) < 200 and len(due) < 200:
-                return sent
-            time.sleep(0)
+                    envelopes.append(envelope)
+            envelopes += [e for e in map(self.store.redue, due) if e is not None]
+            if envelopes:
+                sent += self.dispatcher.send(envelopes)
+        return sent

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from routilux.activation import Activation, root_id
+from routilux.activation import Activation, deferred_activations
 from routilux.context import current_step
 from routilux.errors import FlowError
 from routilux.execution_tracker import ExecutionTracker
@@ -265,20 +265,11 @@ class LocalEngine:
                 ex._settle_if_idle()
 
     def _deferred(self, job_state: JobState) -> list[Activation]:
-        """Turn the job's deferred events into activations (ids fixed by the pause count)."""
-        from routilux.step import StepContext
-
-        parent = Activation(job_state.job_id, root_id(job_state.job_id, f"deferred-{len(job_state.pause_points)}"), "", "", {})
-        ctx = StepContext(self.flow, job_state, None, parent)  # type: ignore[arg-type]
-        for entry in job_state.deferred_events:
-            routine = self.flow.routines.get(entry["routine_id"])
-            if routine is not None:
-                ctx.routine_id = entry["routine_id"]
-                ctx.routine = routine
-                ctx.emit(routine, entry["event_name"], dict(entry.get("data") or {}))
-                job_state.record_execution(entry["routine_id"], entry["event_name"], entry.get("data") or {})
-        job_state.deferred_events = []
-        return ctx.children
+        """Turn the job's deferred events into activations, recording each emit."""
+        deferred, job_state.deferred_events = job_state.deferred_events, []
+        for entry in deferred:
+            job_state.record_execution(entry["routine_id"], entry["event_name"], entry.get("data") or {})
+        return deferred_activations(job_state.job_id, len(job_state.pause_points), deferred, self.flow.targets)
 
     def cancel(self, job_state: JobState, reason: str) -> None:
         """End the job as cancelled; nothing of it runs afterwards."""

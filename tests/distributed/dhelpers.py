@@ -16,3 +16,8 @@ def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.05) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def workers_up(runtime: Any, count: int) -> bool:
+    """True once ``count`` workers have written their liveness records."""
+    return len(runtime.workers()) >= count

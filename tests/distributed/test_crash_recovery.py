@@ -9,7 +9,7 @@ import pytest
 
 import dflows
 from conftest import RedisServer
-from dhelpers import wait_until
+from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
@@ -21,9 +21,6 @@ def assert_exactly_once(state, n: int) -> None:
     assert sorted(e["got"]["i"] for e in state.shared_log) == list(range(n))
     assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == n
 
-
-def workers_up(runtime: DistributedRuntime, count: int) -> bool:
-    return len(runtime.workers()) >= count
 
 
 @pytest.mark.timeout(180)

@@ -12,13 +12,10 @@ import pytest
 import dflows
 import dflows_extra
 from conftest import HERE, ROOT
-from dhelpers import wait_until
+from dhelpers import wait_until, workers_up
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
-
-def workers_up(runtime, count: int) -> bool:
-    return len(runtime.workers()) >= count
 
 
 @pytest.mark.timeout(180)

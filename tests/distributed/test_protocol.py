@@ -10,7 +10,8 @@ import pytest
 import dflows
 from routilux import codec
 from routilux.activation import Activation
-from routilux.distributed.delta import commit_args, slot_key
+from routilux.distributed.delta import commit_args
+from routilux.distributed.keys import slot_field
 from routilux.distributed.envelope import from_envelope
 from routilux.step import StepResult
 
@@ -97,7 +98,7 @@ def test_a_slot_that_merges_is_held_by_one_activation_and_handed_to_the_next(run
     token = runtime.store.claim(job_id, root.activation_id, "")[1].decode()
     kids = [Activation(job_id, f"kid{i}", "total", "input", {"i": i}, 0, ("double", "out")) for i in range(2)]
     assert commit(runtime, root, token, children=kids)[0] == "ok"
-    lock = slot_key("total", "input")
+    lock = slot_field("total", "input")
     first = runtime.store.claim(job_id, "kid0", lock)
     assert first[0] == "ok"
     assert runtime.store.claim(job_id, "kid1", lock)[0] == "wait"
