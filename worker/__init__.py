@@ -1,6 +1,6 @@
 """The worker daemon: ``python -m worker --redis-url URL --import MODULE [...]``.
 
-A thin entry point over :mod:`routilux.cli` (``routilux worker`` takes the same
+A thin entry point over :mod:`routilux.cli.worker` (``routilux worker`` takes the same
 options): it parses, configures logging, imports the ``--import`` modules, and
 runs a real Celery worker until SIGTERM (a warm shutdown). ``--check`` is the
 health probe.
@@ -16,7 +16,7 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m worker`` parser (the options of ``routilux worker``)."""
-    from routilux.cli import add_worker_arguments
+    from routilux.cli.worker import add_worker_arguments
 
     parser = argparse.ArgumentParser(prog="python -m worker", description="Run a Routilux worker daemon.")
     add_worker_arguments(parser)
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the worker daemon (or the health probe); returns the exit code."""
-    from routilux.cli import cmd_worker, run
+    from routilux.cli.common import run
+    from routilux.cli.worker import cmd_worker
 
     return run(cmd_worker, build_parser().parse_args(argv))

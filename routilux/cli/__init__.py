@@ -1,0 +1,43 @@
+"""The ``routilux`` command line: run a worker, submit jobs, and watch or steer them.
+
+    routilux worker --import examples.orders          # same as: python -m worker ...
+    routilux submit orders source --params '{"orders": []}' --wait
+    routilux status JOB_ID | pause JOB_ID | resume JOB_ID | cancel JOB_ID
+    routilux jobs --status running | dead-letters | workers
+
+Every option also reads its ``ROUTILUX_*`` environment variable (see
+``Settings``). Celery and Redis are imported inside the commands, so importing
+this package (and ``routilux``) needs neither installed.
+
+Adding a command group: write a module here with a ``register(sub)`` function
+that adds its subcommands (``common.add_command`` gives each the connection
+options and error handling), and list the module in ``COMMAND_GROUPS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from routilux.cli import deadletters, jobs, worker, workers
+from routilux.cli.common import run
+
+__all__ = ["COMMAND_GROUPS", "build_parser", "main"]
+
+# Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
+COMMAND_GROUPS = (worker, jobs, deadletters, workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``routilux`` parser with the subcommands of every command group."""
+    parser = argparse.ArgumentParser(prog="routilux", description="Run and steer Routilux jobs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``routilux`` command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return run(args.func, args)

@@ -1,0 +1,134 @@
+"""Job commands: ``submit``, ``status``, ``pause``, ``resume``, ``cancel`` and ``jobs``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from routilux.cli.common import (EXIT_FAILED, UsageError, add_command, clip, import_modules, json_object,
+                                 runtime_from, table, when)
+
+
+def register(sub: Any) -> None:
+    """Add the job commands."""
+    submit = add_command(sub, "submit", cmd_submit, "start a job of a published flow")
+    submit.add_argument("flow_id", metavar="FLOW_ID", help="published flow id (or content hash)")
+    submit.add_argument("entry", metavar="ENTRY", help="entry routine id (it needs a 'trigger' slot)")
+    submit.add_argument("--params", default="{}", help="entry parameters as a JSON object")
+    submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
+    submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
+    submit.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="module to import first (repeatable)")
+    submit.add_argument("--publish", metavar="MODULE:FUNC", help="publish the flow FUNC() builds before submitting")
+
+    status = add_command(sub, "status", cmd_status, "show a job's state")
+    status.add_argument("job_id", metavar="JOB_ID")
+    status.add_argument("--json", action="store_true", help="print the whole JobState as JSON")
+
+    for name, func, text in (("pause", cmd_pause, "pause a running job"), ("cancel", cmd_cancel, "cancel a job")):
+        steer = add_command(sub, name, func, text)
+        steer.add_argument("job_id", metavar="JOB_ID")
+        steer.add_argument("--reason", default="", help="why (kept in the job)")
+    add_command(sub, "resume", cmd_resume, "resume a paused job").add_argument("job_id", metavar="JOB_ID")
+
+    jobs = add_command(sub, "jobs", cmd_jobs, "list known jobs, oldest first")
+    jobs.add_argument("--status", help="only jobs with this status")
+    jobs.add_argument("--limit", type=int, default=0, help="only the newest N")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a job (publishing its flow first with --publish); print its id, or its status with --wait."""
+    params = json_object(args.params)
+    import_modules(args.imports)
+    with runtime_from(args) as runtime:
+        flow = args.flow_id
+        if args.publish:
+            flow = publish_factory(runtime, args.publish, args.flow_id)
+        job_id = runtime.submit(flow, args.entry, entry_params=params)
+        print(job_id)
+        if not args.wait:
+            return 0
+        state = runtime.wait(job_id, timeout=args.timeout)
+        print(format_status(state))
+        return 0 if state.status == "completed" else EXIT_FAILED
+
+
+def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
+    """Build a flow with MODULE:FUNC, publish it, and return its content hash."""
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise UsageError(f"--publish wants MODULE:FUNC, not {spec!r}")
+    factory = getattr(import_modules([module_name])[0], func_name, None)
+    if not callable(factory):
+        raise UsageError(f"--publish: module {module_name!r} has no function {func_name!r}")
+    flow = factory()
+    if flow_id not in (flow.flow_id, ""):
+        raise UsageError(f"--publish {spec} builds flow {flow.flow_id!r}, not {flow_id!r}")
+    digest = runtime.publish(flow)
+    print(f"published flow {flow.flow_id!r} as {digest}", file=sys.stderr)
+    return digest
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print a job's state: a summary, or the whole JobState with --json."""
+    with runtime_from(args) as runtime:
+        state = runtime.get_job(args.job_id)
+    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
+    return 0
+
+
+def format_status(state: Any) -> str:
+    """A JobState summary: status, error, routine states and counts."""
+    lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
+             f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    if state.error:
+        lines.append(f"error:    {state.error}")
+    history = state.execution_history
+    routines = sorted({r.routine_id for r in history} | set(state.routine_states))
+    if routines:
+        lines.append("routines:")
+        rows = [[rid, (state.routine_states.get(rid) or {}).get("status", "-"),
+                 str(sum(1 for r in history if r.routine_id == rid)),
+                 str((state.routine_states.get(rid) or {}).get("error", ""))] for rid in routines]
+        lines += ["  " + line for line in table(["ROUTINE", "STATE", "RECORDS", "ERROR"], rows)]
+    lines.append(f"counts:   history {len(history)}, outputs {len(state.output_log)}, "
+                 f"shared log {len(state.shared_log)}, pending {len(state.pending_tasks)}, "
+                 f"deferred {len(state.deferred_events)}")
+    return "\n".join(lines)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    """Pause a running job."""
+    return _steer(args, lambda rt: rt.pause(args.job_id, reason=args.reason), "paused")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Resume a paused job."""
+    return _steer(args, lambda rt: rt.resume(args.job_id), "resumed")
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a job for good."""
+    return _steer(args, lambda rt: rt.cancel(args.job_id, reason=args.reason), "cancelled")
+
+
+def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -> int:
+    with runtime_from(args) as runtime:
+        runtime.store.status(args.job_id)  # an unknown job is reported as such, whatever the action
+        action(runtime)
+    print(f"job {args.job_id} {done}")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Print known jobs as a table."""
+    with runtime_from(args) as runtime:
+        rows = runtime.jobs(status=args.status)
+    if args.limit > 0:
+        rows = rows[-args.limit:]
+    cells = [[r["job_id"], r["status"] or "", r["flow_id"] or "", when(r["created_at"]), when(r["updated_at"]),
+              clip(r.get("error") or "")] for r in rows]
+    print("\n".join(table(["JOB ID", "STATUS", "FLOW", "CREATED", "UPDATED", "ERROR"], cells)))
+    return 0

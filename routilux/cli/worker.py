@@ -1,0 +1,110 @@
+"""``routilux worker``: run a worker daemon (same as ``python -m worker``), or probe one with ``--check``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from routilux.cli.common import (EXIT_FAILED, add_connection_arguments, configure_logging, distributed, fail,
+                                 import_modules, settings_from)
+from routilux.errors import RoutiluxError
+
+
+def register(sub: Any) -> None:
+    """Add the ``worker`` command."""
+    worker = sub.add_parser("worker", help="run a worker daemon (same as python -m worker)")
+    add_worker_arguments(worker)
+    worker.set_defaults(func=cmd_worker)
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker daemon's options, shared by ``python -m worker`` and ``routilux worker``."""
+    add_connection_arguments(parser)
+    parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                        help="module defining routine classes; repeatable (env ROUTILUX_IMPORTS, comma-separated)")
+    parser.add_argument("--concurrency", type=int, help="pool processes or threads (env ROUTILUX_CONCURRENCY)")
+    parser.add_argument("--pool", choices=("prefork", "threads", "solo"), help="Celery pool (env ROUTILUX_POOL)")
+    parser.add_argument("--queues", help="comma-separated queues to consume (env ROUTILUX_QUEUES)")
+    parser.add_argument("--lease-s", type=float, help="activation lease in seconds (env ROUTILUX_LEASE_S)")
+    parser.add_argument("--name", help="node name, NAME or NAME@HOST (env ROUTILUX_WORKER_NAME; "
+                                       "default routilux@<hostname>)")
+    parser.add_argument("--loglevel", help="DEBUG, INFO, WARNING or ERROR (env ROUTILUX_LOGLEVEL; default INFO)")
+    parser.add_argument("--check", action="store_true",
+                        help="health probe: exit 0 if the named worker's liveness record is fresh, else 1")
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker for Routilux activations (or, with --check, probe one)."""
+    if args.check:
+        return check_worker(args)
+    loglevel = (args.loglevel or os.environ.get("ROUTILUX_LOGLEVEL") or "INFO").upper()
+    configure_logging(loglevel)
+    settings = settings_from(args, concurrency=args.concurrency, pool=args.pool, lease_s=args.lease_s,
+                             queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None)
+    import_modules(settings.imports)
+    return run_celery_worker(settings, worker_name(args.name), loglevel)
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
+
+
+def worker_name(name: str | None) -> str:
+    """The full node name: NAME@HOST as given, NAME alone gets @<hostname>, default routilux@<hostname>."""
+    import socket
+
+    from routilux.distributed.app import node_name
+
+    name = name or os.environ.get("ROUTILUX_WORKER_NAME") or None
+    # Celery would read a bare "NAME" as a host and call the node "celery@NAME";
+    # the probe must compute the same name as the worker, so be explicit.
+    if name and "@" not in name:
+        name = f"{name}@{socket.gethostname()}"
+    return node_name(name)
+
+
+def run_celery_worker(settings: Any, name: str, loglevel: str = "INFO") -> int:
+    """Run a real Celery worker until it is shut down; returns its exit code."""
+    from celery import signals
+
+    # Our logging is already configured: a receiver on setup_logging tells
+    # Celery (and its forked pool children) to leave it alone.
+    signals.setup_logging.connect(_keep_logging, weak=False)
+    app = distributed().create_app(settings)
+    worker = app.Worker(
+        hostname=name, pool_cls=settings.pool, concurrency=settings.concurrency, queues=list(settings.queues),
+        loglevel=loglevel, quiet=loglevel not in ("DEBUG", "INFO"),
+        # Mingle and gossip broadcast on the broker for features Routilux does
+        # not use (revokes, clock sync); our own liveness record replaces them.
+        without_mingle=True, without_gossip=True,
+    )
+    worker.start()  # SIGTERM: warm shutdown, in-flight activations finish first
+    return int(worker.exitcode or 0)
+
+
+def _keep_logging(**_: Any) -> None:
+    """setup_logging receiver: Celery must not reconfigure logging."""
+
+
+def check_worker(args: argparse.Namespace) -> int:
+    """Health probe: 0 if the worker's liveness record exists (Redis expires it when not renewed), else 1."""
+    settings = settings_from(args)
+    name = worker_name(args.name)
+    from routilux.distributed.store import RedisStore
+
+    try:
+        record = RedisStore(settings).worker_record(name)
+    except RoutiluxError as exc:
+        return fail(f"worker {name}: cannot read its liveness record: {exc}", EXIT_FAILED)
+    if record is None:
+        return fail(f"worker {name} is not alive: no fresh liveness record under prefix "
+                    f"{settings.key_prefix!r} (stopped, stuck, or started with another --key-prefix)", EXIT_FAILED)
+    if not record.get("consuming", True):
+        return fail(f"worker {name} is up but not consuming its queues", EXIT_FAILED)
+    age = time.time() - float(record.get("ts", time.time()))
+    print(f"worker {name} is alive (pid {record.get('pid')} on {record.get('host')}, renewed {age:.1f} s ago)")
+    return 0

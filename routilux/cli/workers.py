@@ -1,0 +1,25 @@
+"""``routilux workers``: the live worker nodes."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from routilux.cli.common import add_command, runtime_from, table
+
+
+def register(sub: Any) -> None:
+    """Add the ``workers`` command."""
+    add_command(sub, "workers", cmd_workers, "list live workers")
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """Print live workers as a table."""
+    with runtime_from(args) as runtime:
+        workers = runtime.workers()
+    now = time.time()
+    cells = [[name, str(info.get("host", "")), str(info.get("pid", "")), ",".join(info.get("queues") or []),
+              f"{now - float(info.get('ts', now)):.1f} s ago"] for name, info in sorted(workers.items())]
+    print("\n".join(table(["NAME", "HOST", "PID", "QUEUES", "RENEWED"], cells)))
+    return 0
