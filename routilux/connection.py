@@ -40,6 +40,8 @@ class Connection:
         self.param_mapping = dict(param_mapping or {})
         self.source_routine_id = source_routine_id
         self.target_routine_id = target_routine_id
+        self._source_event_name = getattr(source_event, "name", None)
+        self._target_slot_name = getattr(target_slot, "name", None)
         if source_event is not None and target_slot is not None:
             source_event.connect(target_slot, self.param_mapping)
 
@@ -57,19 +59,38 @@ class Connection:
         if self.source_event is not None and self.target_slot is not None:
             self.source_event.disconnect(self.target_slot)
 
+    @property
+    def is_linked(self) -> bool:
+        """True while the event and the slot are linked (until :meth:`disconnect`)."""
+        event, slot = self.source_event, self.target_slot
+        return event is not None and slot is not None and any(s is slot for s in event.connected_slots)
+
     def serialize(self) -> dict[str, Any]:
         """Return the connection as plain data, naming both routines by their flow ids."""
         return {
             "_type": "Connection",
             "param_mapping": dict(self.param_mapping),
             "_source_routine_id": self.source_routine_id,
-            "_source_event_name": self.source_event.name if self.source_event else None,
+            "_source_event_name": self.source_event.name if self.source_event else self._source_event_name,
             "_target_routine_id": self.target_routine_id,
-            "_target_slot_name": self.target_slot.name if self.target_slot else None,
+            "_target_slot_name": self.target_slot.name if self.target_slot else self._target_slot_name,
         }
+
+    def deserialize(self, data: dict[str, Any]) -> Connection:
+        """Fill this connection from :meth:`serialize` output; returns self.
+
+        Data holds names, not objects: the event and slot are attached by whoever
+        owns the routines (``Flow.deserialize`` rewires them by routine id).
+        """
+        self.param_mapping = dict(data.get("param_mapping") or {})
+        self.source_routine_id = data.get("_source_routine_id")
+        self.target_routine_id = data.get("_target_routine_id")
+        self._source_event_name = data.get("_source_event_name")
+        self._target_slot_name = data.get("_target_slot_name")
+        return self
 
     def __repr__(self) -> str:
         return (
-            f"Connection({self.source_routine_id}.{getattr(self.source_event, 'name', None)} -> "
-            f"{self.target_routine_id}.{getattr(self.target_slot, 'name', None)})"
+            f"Connection({self.source_routine_id}.{getattr(self.source_event, 'name', self._source_event_name)} -> "
+            f"{self.target_routine_id}.{getattr(self.target_slot, 'name', self._target_slot_name)})"
         )

@@ -108,29 +108,34 @@ class ErrorHandler:
             ),
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ErrorHandler:
-        """Rebuild a handler from :meth:`serialize` output.
+    def deserialize(self, data: dict[str, Any]) -> ErrorHandler:
+        """Fill this handler from :meth:`serialize` output; returns self.
 
         Exception classes are found among builtins and subclasses of Exception
         this process has imported; data never triggers an import.
         """
         names = list(data.get("retryable_exceptions") or [])
         found = _find_exceptions(names)
-        handler = cls(
-            strategy=data.get("strategy", "stop"),
-            max_retries=data.get("max_retries", 3),
-            retry_delay=data.get("retry_delay", 1.0),
-            retry_backoff=data.get("retry_backoff", 2.0),
-            retryable_exceptions=found,
-            is_critical=data.get("is_critical", False),
-        )
-        if names and found is None:
+        self.strategy = ErrorStrategy(data.get("strategy", "stop"))
+        self.max_retries = data.get("max_retries", 3)
+        self.retry_delay = data.get("retry_delay", 1.0)
+        self.retry_backoff = data.get("retry_backoff", 2.0)
+        self.is_critical = data.get("is_critical", False)
+        if found is not None:
+            self.retryable_exceptions = found
+        elif names:
             # None of the classes is imported here: match by name instead of widening to Exception.
-            handler.retryable_exceptions = ()
-        handler._retryable_names = frozenset(names)
-        handler.retry_count = data.get("retry_count", 0)
-        return handler
+            self.retryable_exceptions = ()
+        else:
+            self.retryable_exceptions = (Exception,)
+        self._retryable_names = frozenset(names)
+        self.retry_count = data.get("retry_count", 0)
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorHandler:
+        """Build a new handler from :meth:`serialize` output."""
+        return cls().deserialize(data)
 
     def __repr__(self) -> str:
         return f"ErrorHandler(strategy={self.strategy.value!r}, max_retries={self.max_retries})"

@@ -40,8 +40,8 @@ class UnknownRoutineClassError(SerializationError):
         self.module_hint = module_hint
         hint = f" (import the module that defines it, e.g. --import {module_hint})" if module_hint else ""
         super().__init__(
-            f"Routine class {class_name!r} is not in this process's registry{hint}; "
-            "classes are only found among those the process imported."
+            f"Routine class {class_name!r}: class not found in registry{hint}; "
+            "classes are only found among those this process imported."
         )
 
 

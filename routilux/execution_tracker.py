@@ -9,16 +9,18 @@ from typing import Any
 class ExecutionTracker:
     """Records when routines ran, how long they took and which events flowed.
 
-    The local engine gives every execution one (``flow.execution_tracker`` is the
-    latest execution's) and records each step through :meth:`record_step`, which
-    only appends a tuple: the per-run dicts are built when someone reads them.
+    The local engine gives every execution its own (``job_state.execution_tracker``;
+    ``flow.execution_tracker`` is the latest execution's) and records each step
+    through :meth:`record_step` and each emit through :meth:`record_emit`, which
+    only append a tuple: the dicts are built when someone reads them.
     """
 
     def __init__(self, flow_id: str = "") -> None:
         self.flow_id = flow_id
         self._executions: dict[str, list[dict[str, Any]]] = {}
         self._steps: list[tuple[str, float, float, str, str | None]] = []
-        self.event_flow: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._emits: list[tuple[str, str, list[str], Any, float]] = []
         self.performance_metrics: dict[str, Any] = {}
 
     @property
@@ -33,6 +35,32 @@ class ExecutionTracker:
                  "params": {}, "status": status, "error": error, "result": None, "execution_time": duration_s}
             )
         return self._executions
+
+    @property
+    def event_flow(self) -> list[dict[str, Any]]:
+        """One entry per emit, oldest first: source routine, event, target routine(s), data, time."""
+        emits, self._emits = self._emits, []
+        for source, event_name, targets, data, at in emits:
+            self._events.append(
+                {
+                    "source_routine_id": source,
+                    "event_name": event_name,
+                    "target_routine_id": targets[0] if len(targets) == 1 else None,
+                    "target_routine_ids": targets,
+                    "data": data,
+                    "timestamp": datetime.fromtimestamp(at).isoformat(),
+                }
+            )
+        return self._events
+
+    @event_flow.setter
+    def event_flow(self, entries: list[dict[str, Any]]) -> None:
+        self._emits = []
+        self._events = list(entries)
+
+    def record_emit(self, source_routine_id: str, event_name: str, target_routine_ids: list[str], data: Any, at: float) -> None:
+        """Note one emit of an execution (``at`` is a Unix time)."""
+        self._emits.append((source_routine_id, event_name, target_routine_ids, data, at))
 
     def record_step(self, routine_id: str, started: float, duration_s: float, status: str, error: str | None = None) -> None:
         """Note one finished run of a routine (``started`` is a Unix time)."""
@@ -102,3 +130,12 @@ class ExecutionTracker:
             "event_flow": self.event_flow,
             "performance_metrics": self.performance_metrics,
         }
+
+    def deserialize(self, data: dict[str, Any]) -> ExecutionTracker:
+        """Fill this tracker from :meth:`serialize` output; returns self."""
+        self.flow_id = data.get("flow_id", self.flow_id)
+        self._steps = []
+        self._executions = {rid: [dict(run) for run in runs] for rid, runs in (data.get("routine_executions") or {}).items()}
+        self.event_flow = [dict(entry) for entry in data.get("event_flow") or []]
+        self.performance_metrics = dict(data.get("performance_metrics") or {})
+        return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+import warnings
 from typing import Any, Callable, Protocol
 
 from routilux.activation import Activation, root_id
@@ -27,7 +28,7 @@ DEFAULT_TIMEOUT_S = 300.0
 class Engine(Protocol):
     """What a Flow needs from the engine that runs it in this process."""
 
-    def start(self, job_state: JobState, root: Activation, timeout: float | None) -> None: ...
+    def start(self, job_state: JobState, root: Activation, timeout: float | None, max_workers: int | None = None) -> None: ...
     def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None: ...
     def resume(self, job_state: JobState, timeout: float | None) -> None: ...
     def cancel(self, job_state: JobState, reason: str) -> None: ...
@@ -85,7 +86,8 @@ class Flow:
         self.error_handler: ErrorHandler | None = None
         self.execution_timeout = execution_timeout
         self.execution_tracker: ExecutionTracker | None = None
-        self._routes: dict[tuple[str, str], list[tuple[str, str, dict[str, str] | None]]] = {}
+        self._routes: dict[tuple[str, str], list[Connection]] = {}
+        self._wired_by_flow: dict[int, set[int]] = {}  # id(event) -> ids of slots flow.connect() linked it to
         self._ids_by_object: dict[int, str] = {}
         self._active_executions: dict[str, JobState] = {}
         self._latest: JobState | None = None
@@ -127,14 +129,44 @@ class Flow:
             raise FlowError(f"Slot '{target_slot}' not found in routine '{target_routine_id}'")
         connection = Connection(event, slot, param_mapping, source_routine_id, target_routine_id)
         self.connections.append(connection)
-        targets = self._routes.setdefault((source_routine_id, source_event), [])
-        targets[:] = [t for t in targets if t[:2] != (target_routine_id, target_slot)]
-        targets.append((target_routine_id, target_slot, dict(param_mapping) if param_mapping else None))
+        routes = self._routes.setdefault((source_routine_id, source_event), [])
+        routes[:] = [c for c in routes if (c.target_routine_id, c.target_slot.name) != (target_routine_id, target_slot)]
+        routes.append(connection)
+        self._wired_by_flow.setdefault(id(event), set()).add(id(slot))
         return connection
 
     def targets(self, routine_id: str, event_name: str) -> list[tuple[str, str, dict[str, str] | None]]:
-        """Return (routine id, slot name, param mapping) for each slot wired to an event."""
-        return self._routes.get((routine_id, event_name), [])
+        """Return (routine id, slot name, param mapping) for each slot an event is wired to now.
+
+        Connections made with :meth:`connect` deliver from the routine id they were made
+        for (one routine object may be added under several ids) until
+        ``Connection.disconnect()``; a slot linked directly with ``event.connect(slot)``
+        receives from every id of the routine, under its own routine's id in this flow.
+        """
+        routine = self.routines.get(routine_id)
+        event = routine._events.get(event_name) if routine is not None else None
+        if event is None or not event.connected_slots:
+            return []
+        linked = event.connected_slots
+        out = [
+            (c.target_routine_id, c.target_slot.name, c.param_mapping or None)
+            for c in self._routes.get((routine_id, event_name), ())
+            if any(s is c.target_slot for s in linked)
+        ]
+        by_flow = self._wired_by_flow.get(id(event), ())
+        for slot in linked:
+            if id(slot) not in by_flow and slot.routine is not None:
+                target_id = self.routine_id_of(slot.routine)
+                if target_id is not None:
+                    out.append((target_id, slot.name, None))
+        return out
+
+    def _find_connection(self, event: Any, slot: Any) -> Connection | None:
+        """Return the connection of this flow that links ``event`` to ``slot`` now, or None."""
+        for conn in self.connections:
+            if conn.source_event is event and conn.target_slot is slot and conn.is_linked:
+                return conn
+        return None
 
     def routine_id_of(self, routine: Routine) -> str | None:
         """Return the id under which ``routine`` was added, or None."""
@@ -180,9 +212,21 @@ class Flow:
             self._engine = _engine_factory(self)
         return self._engine
 
-    def start(self, entry_routine_id: str, entry_params: dict[str, Any] | None = None, timeout: float | None = None) -> JobState:
-        """Start an execution and return its JobState at once (status "running")."""
+    def start(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        execution_strategy: str | None = None,
+        max_workers: int | None = None,
+    ) -> JobState:
+        """Start an execution and return its JobState at once (status "running").
+
+        ``execution_strategy`` and ``max_workers`` override the flow's settings for
+        this execution only.
+        """
         self.validate(entry_routine_id)
+        limit = self._worker_limit(execution_strategy, max_workers)
         job_state = JobState(self.flow_id)
         job_state.current_routine_id = entry_routine_id
         job_state._set_status("running")
@@ -191,7 +235,7 @@ class Flow:
         self._active_executions[job_state.job_id] = job_state
         self._latest = job_state
         root = Activation(job_state.job_id, root_id(job_state.job_id), entry_routine_id, "trigger", params)
-        self._get_engine().start(job_state, root, self._timeout(timeout))
+        self._get_engine().start(job_state, root, self._timeout(timeout), limit)
         return job_state
 
     def execute(
@@ -200,36 +244,58 @@ class Flow:
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         timeout: float | None = None,
+        max_workers: int | None = None,
     ) -> JobState:
         """Run an execution and return its JobState once it has ended.
 
         It ends completed, failed (also when it overruns its timeout), paused or
-        cancelled. Raises ValueError (FlowError) for an unknown entry routine.
+        cancelled. ``execution_strategy`` and ``max_workers`` apply to this execution
+        only. Raises ValueError (FlowError) for an unknown entry routine.
         """
-        if execution_strategy is not None and execution_strategy != self.execution_strategy:
-            self._apply_strategy(execution_strategy, self.max_workers)
-        job_state = self.start(entry_routine_id, entry_params, timeout)
+        job_state = self.start(entry_routine_id, entry_params, timeout, execution_strategy, max_workers)
         job_state.wait()
         return job_state
+
+    def _worker_limit(self, strategy: str | None, max_workers: int | None) -> int:
+        """Handlers one execution may run at once, from the flow's settings and per-execution overrides."""
+        strategy = strategy or self.execution_strategy
+        if strategy not in STRATEGIES:
+            raise FlowError(f"Invalid execution strategy {strategy!r}; use one of {STRATEGIES}")
+        if strategy == "sequential":
+            return 1
+        if max_workers is not None:
+            return max(1, max_workers)
+        return self.max_workers if self.execution_strategy == "concurrent" else 5
 
     def _timeout(self, timeout: float | None) -> float | None:
         return timeout if timeout is not None else self.execution_timeout
 
     def _check_job(self, job_state: JobState) -> None:
         if job_state.flow_id != self.flow_id:
-            raise FlowError(f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, not {self.flow_id!r}")
+            raise FlowError(
+                f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, which does not match this flow {self.flow_id!r}"
+            )
 
-    def pause(self, job_state: JobState, reason: str = "", checkpoint: Any = None) -> None:
-        """Pause an execution: running handlers finish, everything else waits in the JobState."""
+    def pause(self, job_state: JobState, reason: str = "", checkpoint: Any = None) -> JobState:
+        """Pause an execution: running handlers finish, everything else waits in the JobState.
+
+        An execution that already ended is left as it is (a finished job is never
+        marked paused); returns the JobState either way.
+        """
         self._check_job(job_state)
-        self._get_engine().pause(job_state, reason, checkpoint)
+        if not job_state.is_terminal:
+            self._get_engine().pause(job_state, reason, checkpoint)
+        return job_state
 
     def resume(self, job_state: JobState, timeout: float | None = None, wait: bool = True) -> JobState:
         """Continue a paused execution (also one loaded from a file); returns its JobState.
 
         With ``wait`` (the default) it returns once the execution has ended again.
+        An execution that already ended is returned unchanged.
         """
         self._check_job(job_state)
+        if job_state.is_terminal:
+            return job_state
         if job_state.current_routine_id is not None and job_state.current_routine_id not in self.routines:
             raise FlowError(f"routine {job_state.current_routine_id!r} of job {job_state.job_id} is not in this flow")
         self._active_executions[job_state.job_id] = job_state
@@ -249,7 +315,16 @@ class Flow:
         return job_state.wait(timeout)
 
     def wait_for_completion(self, timeout: float | None = None, job_state: JobState | None = None) -> bool:
-        """Wait for one execution (or all this flow knows); False on timeout."""
+        """Deprecated (as upstream deprecates it): use ``job_state.wait()`` or ``flow.wait(job_state)``.
+
+        Waits for one execution (or all this flow knows); False on timeout.
+        """
+        warnings.warn(
+            "Flow.wait_for_completion() is deprecated; use job_state.wait(timeout) or "
+            "JobState.wait_for_completion(flow, job_state, timeout)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         jobs = [job_state] if job_state is not None else list(self._active_executions.values())
         return all(j.wait(timeout) for j in jobs)
 
@@ -262,8 +337,18 @@ class Flow:
     # -- executions index ------------------------------------------------
     @property
     def job_state(self) -> JobState | None:
-        """The JobState of the latest execution started or resumed here."""
+        """The JobState of the latest execution started or resumed here.
+
+        Assigning a JobState makes it the latest execution (tracked by
+        :meth:`get_execution`), e.g. to serialize the flow with a loaded state.
+        """
         return self._latest
+
+    @job_state.setter
+    def job_state(self, job_state: JobState | None) -> None:
+        if job_state is not None:
+            self._active_executions[job_state.job_id] = job_state
+        self._latest = job_state
 
     def get_execution(self, job_id: str) -> JobState | None:
         """Return a tracked execution by job id."""
@@ -281,6 +366,16 @@ class Flow:
         return len(done)
 
     # -- serialization ---------------------------------------------------
+    def _clear_structure(self) -> None:
+        """Forget every routine and connection (before :meth:`deserialize` refills the flow)."""
+        for conn in self.connections:
+            conn.disconnect()
+        self.routines = {}
+        self.connections = []
+        self._routes = {}
+        self._wired_by_flow = {}
+        self._ids_by_object = {}
+
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:
         """Return the flow structure as JSON-able data; the execution state only if asked."""
         from routilux.serialization import flow_to_dict

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.context import current_step
 from routilux.errors import EncodeError, FlowError, FormatVersionError
+from routilux.registry import register_serializable  # noqa: F401  (upstream 0.10.0 code imports it from here)
 
 if TYPE_CHECKING:
+    from routilux.execution_tracker import ExecutionTracker
     from routilux.flow import Flow
     from routilux.output_handler import OutputHandler
 
@@ -110,6 +112,7 @@ class JobState:
         self.created_at = now
         self.updated_at = now
         self.output_handler: OutputHandler | None = None
+        self.execution_tracker: ExecutionTracker | None = None  # set by the local engine; not serialized
         self._settled = threading.Event()
         self._lock = threading.RLock()
 
@@ -251,11 +254,20 @@ class JobState:
         nothing polls, completion is signalled.
         """
         if job_state.flow_id and flow.flow_id != job_state.flow_id:
-            raise FlowError(f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, not {flow.flow_id!r}")
-        return job_state._settled.wait(timeout)
+            raise FlowError(
+                f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, which does not match flow {flow.flow_id!r}"
+            )
+        return job_state.wait(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until this job settles (completed, failed, cancelled or paused)."""
+        """Block until this job settles (completed, failed, cancelled or paused).
+
+        Returns at once for a job already completed, failed or cancelled, also when
+        that status was assigned directly; a pausing job is waited for until its
+        running handlers have returned.
+        """
+        if self.status in TERMINAL:
+            return True
         return self._settled.wait(timeout)
 
     # -- serialization ---------------------------------------------------

@@ -53,14 +53,16 @@ def lookup(type_name: str, key: str | None = None) -> type:
             the data does not say which one it means.
     """
     with _lock:
-        if key and key in _by_key:
+        # ``_class`` only disambiguates ``_type`` (upstream's key); data whose ``_type`` was changed names another class.
+        if key and key in _by_key and key.rsplit(".", 1)[-1] == type_name:
             return _by_key[key]
         keys = list(_keys_by_name.get(type_name, ()))
     if len(keys) == 1:
         return _by_key[keys[0]]
     if not keys:
-        hint = key.rsplit(".", 1)[0] if key and "." in key else None
-        raise UnknownRoutineClassError(key or type_name, hint)
+        consistent = key and key.rsplit(".", 1)[-1] == type_name
+        hint = key.rsplit(".", 1)[0] if consistent and "." in key else None
+        raise UnknownRoutineClassError(key if consistent else type_name, hint)
     raise AmbiguousClassError(
         f"Registry name {type_name!r} is claimed by different classes: "
         f"{', '.join(sorted(keys))}; rename one of them"

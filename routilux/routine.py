@@ -87,6 +87,12 @@ class Routine:
         for slot in list(event.connected_slots):
             slot.receive(dict(kwargs))
 
+    @property
+    def _current_flow(self) -> Any:
+        """The flow of the execution running this routine's handler, or None (read-only; upstream code reads it)."""
+        ctx = self.get_execution_context()
+        return ctx.flow if ctx is not None else None
+
     def get_execution_context(self) -> ExecutionContext | None:
         """Return (flow, job_state, routine_id) of the running execution, or None outside one."""
         step = current_step.get()
@@ -238,10 +244,11 @@ class Routine:
 
     def _restore_slot(self, name: str, data: dict[str, Any]) -> None:
         """Recreate a slot the constructor did not define, binding its handler by method name."""
-        described = data.get("handler") or {}
-        handler = getattr(self, described.get("name", ""), None) if described.get("callable_type") == "method" else None
-        strategy = data.get("merge_strategy")
-        self.define_slot(name, handler, strategy if isinstance(strategy, str) else "override")
+        self.define_slot(name).deserialize(data)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self._id}]"
+
+
+# The base class itself is registered too, so a flow holding a plain Routine() round-trips.
+registry.register(Routine)

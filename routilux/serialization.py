@@ -79,18 +79,20 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
         "execution_timeout": flow.execution_timeout,
         "error_handler": flow.error_handler.serialize() if flow.error_handler else None,
         "routines": {rid: routine_to_dict(rid, r) for rid, r in flow.routines.items()},
-        "connections": [c.serialize() for c in flow.connections],
+        "connections": [c.serialize() for c in flow.connections if c.is_linked],
     }
 
 
 def flow_from_dict(flow: Flow, data: dict[str, Any]) -> None:
-    """Fill an empty ``flow`` from :func:`flow_to_dict` output.
+    """Fill ``flow`` from :func:`flow_to_dict` output, replacing its routines and connections.
 
     Raises:
         FormatVersionError: not Flow data, or from a newer format.
         UnknownRoutineClassError / AmbiguousClassError: a routine class cannot be found.
+        SerializationError: a connection names a routine, event or slot the data lacks.
     """
     check_format(data, "Flow")
+    flow._clear_structure()
     flow.flow_id = data.get("flow_id") or flow.flow_id
     strategy = data.get("execution_strategy", "sequential")
     flow.set_execution_strategy(strategy, data.get("max_workers"))
@@ -106,9 +108,18 @@ def flow_from_dict(flow: Flow, data: dict[str, Any]) -> None:
             raise NotConstructibleError(f"cannot construct {cls.__name__} for routine {rid!r}: {exc}") from exc
         routine.deserialize(rdata)
         flow.add_routine(routine, rid)
-    for cdata in data.get("connections") or []:
+    for index, cdata in enumerate(data.get("connections") or []):
         src, tgt = _connection_ends(flow, cdata)
-        flow.connect(src, cdata["_source_event_name"], tgt, cdata["_target_slot_name"], cdata.get("param_mapping") or None)
+        event, slot = cdata.get("_source_event_name"), cdata.get("_target_slot_name")
+        where = f"connections[{index}] ({src}.{event} -> {tgt}.{slot})"
+        for rid in (src, tgt):
+            if rid not in flow.routines:
+                raise SerializationError(f"{where} names routine {rid!r}, which the data does not hold")
+        if flow.routines[src].get_event(event or "") is None:
+            raise SerializationError(f"{where}: routine {src!r} has no event {event!r}")
+        if flow.routines[tgt].get_slot(slot or "") is None:
+            raise SerializationError(f"{where}: routine {tgt!r} has no slot {slot!r}")
+        flow.connect(src, event, tgt, slot, cdata.get("param_mapping") or None)
     if data.get("job_state"):
         # Written by serialize(include_execution_state=True): track it, so resume() can continue it.
         from routilux.job_state import JobState

@@ -173,6 +173,23 @@ class Slot:
             "merge_strategy": self.merge_strategy if isinstance(self.merge_strategy, str) else _describe(self.merge_strategy),
         }
 
+    def deserialize(self, data: dict[str, Any]) -> Slot:
+        """Fill this slot from :meth:`serialize` output; returns self.
+
+        A handler named as a method is bound to this slot's routine by name (never
+        imported); a callable merge strategy cannot come from data, so it stays as is.
+        """
+        self.name = data.get("name", self.name)
+        strategy = data.get("merge_strategy")
+        if isinstance(strategy, str):
+            self.merge_strategy = strategy
+        described = data.get("handler") or {}
+        if self.routine is not None and described.get("callable_type") == "method":
+            handler = getattr(self.routine, described.get("name", ""), None)
+            if callable(handler):
+                self.handler = handler
+        return self
+
     def __repr__(self) -> str:
         owner = getattr(self.routine, "_id", None)
         return f"Slot[{owner}.{self.name}]"

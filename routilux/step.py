@@ -83,6 +83,7 @@ class StepResult:
     delay_s: float = 0.0
     reason: str | None = None
     error: BaseException | None = None
+    emits: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (routine id, event, data) kept
 
 
 def error_handler_for(flow: Flow, routine: Routine) -> ErrorHandler:
@@ -148,7 +149,7 @@ def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
         state = dict(job_state.routine_states.get(act.routine_id) or {})
         state["status"] = "completed"
         job_state.update_routine_state(act.routine_id, state)
-    return StepResult(act, ctx.ops or [], ctx.children)
+    return StepResult(act, ctx.ops or [], ctx.children, emits=ctx.emits)
 
 
 def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepResult:

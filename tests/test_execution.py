@@ -101,7 +101,8 @@ def test_flow_wait_and_wait_for_completion_block_until_started_executions_end(ga
     assert gate.entered.wait(5)
     assert flow.wait(job_state, timeout=0.01) is False
     gate.released.set()
-    assert flow.wait_for_completion(timeout=5) is True
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert flow.wait_for_completion(timeout=5) is True
     assert JobState.wait_for_completion(flow, job_state, timeout=5) is True
     assert job_state.status == "completed"
 
@@ -487,11 +488,11 @@ def test_set_execution_strategy_chooses_workers_and_rejects_unknown_strategies()
         Flow(execution_strategy="parallel")
 
 
-def test_execute_may_choose_the_strategy_for_the_execution() -> None:
+def test_execute_may_choose_the_strategy_for_that_execution_only() -> None:
     flow = chain(("src", Source()), ("sink", Sink()))
-    job_state = flow.execute("src", {"v": 1}, execution_strategy="concurrent")
+    job_state = flow.execute("src", {"v": 1}, execution_strategy="concurrent", max_workers=3)
     assert job_state.status == "completed"
-    assert flow.execution_strategy == "concurrent"
+    assert (flow.execution_strategy, flow.max_workers) == ("sequential", 1)
 
 
 # --------------------------------------------------------------------------- timeouts

@@ -34,11 +34,11 @@ _MIN_POOL = 8
 class _Execution:
     """The running side of one JobState in this process."""
 
-    def __init__(self, engine: LocalEngine, job_state: JobState) -> None:
+    def __init__(self, engine: LocalEngine, job_state: JobState, limit: int | None = None) -> None:
         self.engine = engine
         self.flow = engine.flow
         self.job_state = job_state
-        self.limit = engine.flow.max_workers
+        self.limit = limit or engine.flow.max_workers
         self.queue: deque[Activation] = deque()
         self.lock = threading.Lock()
         self.running = 0
@@ -47,7 +47,10 @@ class _Execution:
         self.busy_slots: set[tuple[str, str]] = set()
         self.deadline: int | None = None
         self.timeout_s: float | None = None
-        self.tracker = ExecutionTracker(job_state.flow_id)
+        # Each execution has its own tracker (kept across a resume in this process);
+        # flow.execution_tracker is the latest execution's.
+        self.tracker = job_state.execution_tracker or ExecutionTracker(job_state.flow_id)
+        job_state.execution_tracker = self.tracker
         engine.flow.execution_tracker = self.tracker
 
     # -- scheduling (callers hold self.lock) ------------------------------
@@ -136,11 +139,15 @@ class _Execution:
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
             result = run_step(flow, job_state, act, record=False)
-            self.tracker.record_step(
+            tracker = self.tracker
+            tracker.record_step(
                 act.routine_id, started, time.perf_counter() - t0,
                 "failed" if result.error is not None else "completed",
                 str(result.error) if result.error is not None else None,
             )
+            for rid, event_name, data in result.emits:
+                targets = [target for target, _, _ in flow.targets(rid, event_name)]
+                tracker.record_emit(rid, event_name, targets, data, started)
             with self.lock:
                 self.running -= 1
                 self.busy_slots.discard((act.routine_id, act.slot))
@@ -177,9 +184,9 @@ class _Execution:
     def end(self, status: str, reason: str | None) -> None:
         """Finish the execution for good (caller holds the lock); later step results are dropped."""
         job_state = self.job_state
-        job_state._set_status(status)
         if reason and status == "failed" and job_state.error is None:
-            job_state.error = reason
+            job_state.error = reason  # before the status: a waiter may return as soon as it sees it
+        job_state._set_status(status)
         self.queue.clear()
         for handle in self.timers:
             timers.cancel(handle)
@@ -194,15 +201,22 @@ class LocalEngine:
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
-        self.pool = ThreadPoolExecutor(max_workers=max(_MIN_POOL, flow.max_workers), thread_name_prefix="routilux")
+        self.pool_size = max(_MIN_POOL, flow.max_workers)
+        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="routilux")
         self._executions: dict[str, _Execution] = {}
         self._lock = threading.Lock()
 
-    def _execution(self, job_state: JobState) -> _Execution:
+    def _execution(self, job_state: JobState, limit: int | None = None) -> _Execution:
         with self._lock:
             ex = self._executions.get(job_state.job_id)
             if ex is None or ex.job_state is not job_state:
-                ex = self._executions[job_state.job_id] = _Execution(self, job_state)
+                ex = self._executions[job_state.job_id] = _Execution(self, job_state, limit)
+                if ex.limit > self.pool_size:
+                    # An execution asked for more workers than the pool has: grow it. Work already
+                    # submitted finishes on the old pool.
+                    self.pool.shutdown(wait=False)
+                    self.pool_size = ex.limit
+                    self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="routilux")
             return ex
 
     def forget(self, job_id: str) -> None:
@@ -210,20 +224,23 @@ class LocalEngine:
         with self._lock:
             self._executions.pop(job_id, None)
 
-    def start(self, job_state: JobState, root: Activation, timeout: float | None) -> None:
-        """Run a new execution from its entry activation."""
-        ex = self._execution(job_state)
+    def start(self, job_state: JobState, root: Activation, timeout: float | None, max_workers: int | None = None) -> None:
+        """Run a new execution from its entry activation, with up to ``max_workers`` handlers at once."""
+        ex = self._execution(job_state, max_workers)
         with ex.lock:
             ex.set_deadline(timeout)
             ex.add([root])
 
     def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None:
-        """Hold every activation of the job in its JobState; wait for running handlers."""
+        """Hold every activation of the job in its JobState; wait for running handlers.
+
+        A job that already ended is left as it is.
+        """
         if job_state.status in TERMINAL:
-            raise FlowError(f"job {job_state.job_id} is {job_state.status}; only a running job can be paused")
+            return
         ex = self._execution(job_state)
         with ex.lock:
-            if job_state.status == "paused":
+            if job_state.status == "paused" or job_state.status in TERMINAL:
                 return
             job_state._set_status("paused")
             ex.clear_deadline()
