@@ -148,11 +148,11 @@ def test_text_clipper_cuts_inside_a_first_line_longer_than_the_limit() -> None:
 # -- TextRenderer ---------------------------------------------------------------------
 
 
-def test_text_renderer_renders_nested_dicts_as_indented_xml_tags() -> None:
+def test_text_renderer_renders_nested_dicts_as_indented_xml_tags_and_list_items_by_position() -> None:
     out = only(run(TextRenderer(), data={"name": "Ada", "info": {"age": 36, "langs": ["en", "fr"]}}))
     assert out["original_type"] == "dict"
     assert out["rendered_text"] == (
-        "<name>Ada</name>\n<info>\n  <age>36</age>\n  <langs>\n    <item>en</item>\n    <item>fr</item>\n"
+        "<name>Ada</name>\n<info>\n  <age>36</age>\n  <langs>\n    <item_0>en</item_0>\n    <item_1>fr</item_1>\n"
         "  </langs>\n</info>"
     )
 
@@ -197,11 +197,17 @@ def test_result_extractor_parses_a_string_that_is_json() -> None:
     assert out["confidence"] == 1.0
 
 
-def test_result_extractor_returns_the_code_of_a_python_block() -> None:
+def test_result_extractor_returns_the_code_of_a_python_block_with_its_language_as_format() -> None:
     out = only(run(ResultExtractor(), data="Try:\n```python\nprint('hi')\n```"))
-    assert out["format"] == "code_block"
+    assert out["format"] == "python"
     assert out["extracted_result"] == "print('hi')"
     assert out["metadata"]["language"] == "python"
+    assert out["metadata"]["extraction_method"] == "python_code_block"
+
+
+def test_result_extractor_names_the_extraction_method_of_every_finding() -> None:
+    out = only(run(ResultExtractor(), data='{"a": 1}'))
+    assert out["metadata"]["extraction_method"] == "json_string"
 
 
 def test_result_extractor_formats_interpreter_output_without_ansi_codes() -> None:
@@ -212,6 +218,13 @@ def test_result_extractor_formats_interpreter_output_without_ansi_codes() -> Non
     out = only(run(ResultExtractor(), data=messages))
     assert out["format"] == "interpreter_output"
     assert out["extracted_result"] == "1"
+    assert out["metadata"]["output_count"] == 1
+
+
+def test_result_extractor_counts_the_outputs_it_joined() -> None:
+    out = only(run(ResultExtractor(), data=[{"format": "output", "content": "a"}, {"format": "output", "content": "b"}]))
+    assert out["extracted_result"] == "a\nb"
+    assert out["metadata"]["output_count"] == 2
 
 
 def test_result_extractor_parses_json_strings_nested_in_dicts() -> None:
@@ -269,6 +282,16 @@ def test_result_extractor_uses_registered_extractors_first() -> None:
     assert out["extracted_result"] == "42"
     assert out["format"] == "answer"
     assert out["extraction_path"] == ["answer_line"]
+
+
+def test_a_registered_extractor_may_return_result_format_and_a_metadata_dict() -> None:
+    extractor = ResultExtractor()
+    extractor.register_extractor(
+        "prefixed", lambda data, config: (data[7:], "custom", {"method": "prefix"}) if data.startswith("CUSTOM:") else None
+    )
+    out = only(run(extractor, data="CUSTOM:value"))
+    assert (out["extracted_result"], out["format"]) == ("value", "custom")
+    assert out["metadata"]["method"] == "prefix"
 
 
 def test_result_extractor_records_a_failing_extractor_and_carries_on() -> None:
@@ -345,19 +368,27 @@ def test_time_provider_formats_the_time_as_configured(monkeypatch: pytest.Monkey
 # -- DataFlattener --------------------------------------------------------------------
 
 
-def test_data_flattener_joins_nested_keys_and_keeps_lists() -> None:
+def test_data_flattener_joins_nested_keys_and_flattens_lists_by_index_by_default() -> None:
     out = only(run(DataFlattener(), data={"user": {"name": "A", "tags": [1, 2]}, "n": 1}))
-    assert out["flattened_data"] == {"user.name": "A", "user.tags": [1, 2], "n": 1}
+    assert out["flattened_data"] == {"user.name": "A", "user.tags.0": 1, "user.tags.1": 2, "n": 1}
     assert out["original_type"] == "dict"
-    assert out["depth"] == 2
+    assert out["depth"] == 3
 
 
-def test_data_flattener_flattens_lists_by_index_when_not_preserving_them() -> None:
+def test_data_flattener_with_preserve_lists_keeps_list_positions_under_the_separator() -> None:
     flattener = DataFlattener()
-    flattener.set_config(separator="/", preserve_lists=False)
+    flattener.set_config(separator="/", preserve_lists=True)
     out = only(run(flattener, data={"a": [{"b": 1}, 2]}))
     assert out["flattened_data"] == {"a/0/b": 1, "a/1": 2}
     assert out["depth"] == 3
+
+
+def test_data_flattener_keeps_lists_as_values_without_preserve_lists() -> None:
+    flattener = DataFlattener()
+    flattener.set_config(preserve_lists=False)
+    out = only(run(flattener, data={"a": [{"b": 1}, 2], "c": {"d": 3}}))
+    assert out["flattened_data"] == {"a": [{"b": 1}, 2], "c.d": 3}
+    assert out["depth"] == 2
 
 
 def test_data_flattener_stops_at_max_depth() -> None:
@@ -449,6 +480,13 @@ def test_data_validator_rejects_extra_fields_in_strict_mode() -> None:
     validator.set_config(rules={"a": "is_int"}, strict_mode=True)
     errors = only(run(validator, VALIDATOR_EVENTS, data={"a": 1, "b": 2}), "invalid")["errors"]
     assert errors == ["Unexpected field: 'b'"]
+
+
+def test_data_validator_strict_mode_stops_at_the_first_error() -> None:
+    validator = DataValidator()
+    validator.set_config(rules={"a": "is_string", "b": "is_string"}, strict_mode=True)
+    errors = only(run(validator, VALIDATOR_EVENTS, data={"a": 1, "b": 2, "c": 3}), "invalid")["errors"]
+    assert errors == ["Field 'a' failed validation 'is_string'"]
 
 
 def test_data_validator_takes_rules_from_the_input() -> None:

@@ -80,7 +80,7 @@ def run_extraction(data: Any, config: dict[str, Any], custom: dict[str, Extracto
     return {
         "extracted_result": best.result,
         "format": best.format,
-        "metadata": {**(best.metadata or {}), **base, "extractor": name},
+        "metadata": {"extraction_method": name, **(best.metadata or {}), **base, "extractor": name},
         "confidence": float(best.confidence),
         "extraction_path": [name],
     }

@@ -84,13 +84,13 @@ def extract_json_blocks(data: Any, config: dict[str, Any]) -> Extraction | None:
     return Extraction(_one_or_many(found), "json", 0.95, {"source": "code_block", "block_count": len(found)})
 
 
-def _message_output(messages: list[Any]) -> str | None:
-    """Join the console output of interpreter-style messages (dicts with ``content``)."""
+def _message_output(messages: list[Any]) -> tuple[str, int] | None:
+    """Join the console output of interpreter-style messages (dicts with ``content``); return (text, outputs joined)."""
     if not messages or not all(isinstance(m, dict) and "content" in m for m in messages):
         return None
     outputs = [m for m in messages if m.get("type") == "console" or m.get("format") == "output"]
     chosen = outputs or messages
-    return "\n".join(str(m["content"]) for m in chosen)
+    return "\n".join(str(m["content"]) for m in chosen), len(chosen)
 
 
 def extract_interpreter_output(data: Any, config: dict[str, Any]) -> Extraction | None:
@@ -98,18 +98,19 @@ def extract_interpreter_output(data: Any, config: dict[str, Any]) -> Extraction 
     if not config.get("format_interpreter_output", True):
         return None
     if isinstance(data, list):
-        text = _message_output(data)
+        found = _message_output(data)
         source = "messages"
     elif isinstance(data, str):
         blocks = [body for lang, body in code_blocks(data) if lang == "output"]
-        text = "\n".join(blocks) if blocks else None
+        found = ("\n".join(blocks), len(blocks)) if blocks else None
         source = "code_block"
     else:
         return None
-    if text is None:
+    if found is None:
         return None
+    text, count = found
     cleaned = _ANSI.sub("", text).strip()
-    return Extraction(cleaned, "interpreter_output", 0.9, {"source": source})
+    return Extraction(cleaned, "interpreter_output", 0.9, {"source": source, "output_count": count})
 
 
 def extract_yaml_blocks(data: Any, config: dict[str, Any]) -> Extraction | None:
@@ -185,9 +186,11 @@ def extract_code_blocks(data: Any, config: dict[str, Any]) -> Extraction | None:
         return None
     if len(blocks) == 1:
         lang, body = blocks[0]
-        return Extraction(body.rstrip("\n"), "code_block", 0.7, {"language": lang, "block_count": 1})
+        meta = {"language": lang, "block_count": 1, "extraction_method": f"{lang}_code_block"}
+        return Extraction(body.rstrip("\n"), lang, 0.7, meta)
     result = [{"language": lang, "code": body.rstrip("\n")} for lang, body in blocks]
-    return Extraction(result, "code_block", 0.7, {"languages": [b[0] for b in blocks], "block_count": len(blocks)})
+    meta = {"languages": [b[0] for b in blocks], "block_count": len(blocks), "extraction_method": "code_block"}
+    return Extraction(result, "code_block", 0.7, meta)
 
 
 def extract_embedded_json(data: Any, config: dict[str, Any]) -> Extraction | None:
@@ -234,14 +237,21 @@ BUILTIN_EXTRACTORS: dict[str, Extractor] = {
 
 
 def normalize(found: Any) -> Extraction | None:
-    """Turn an extractor's return value (None, Extraction or plain tuple) into an Extraction."""
+    """Turn an extractor's return value into an Extraction.
+
+    Accepted: None (no finding), an Extraction, ``(result, format)``,
+    ``(result, format, metadata_dict)`` (upstream's custom-extractor shape),
+    ``(result, format, confidence)`` and ``(result, format, confidence, metadata)``.
+    """
     if found is None:
         return None
     if isinstance(found, Extraction):
         return found
+    if isinstance(found, tuple) and len(found) == 3 and isinstance(found[2], dict):
+        return Extraction(found[0], found[1], 0.9, found[2])
     if isinstance(found, tuple) and 2 <= len(found) <= 4:
         return Extraction(*found)
     raise TypeError(
         "an extractor must return None, an Extraction or a tuple "
-        f"(result, format[, confidence[, metadata]]), not {type(found).__name__}"
+        f"(result, format[, metadata]) or (result, format[, confidence[, metadata]]), not {type(found).__name__}"
     )

@@ -45,10 +45,10 @@ def _is_container(value: Any) -> bool:
 
 
 def _items(value: Any) -> list[tuple[str, Any]]:
-    """Return (label, child) pairs of a container; sequences get the label ``item``."""
+    """Return (label, child) pairs of a container; sequence items are labelled ``item_0``, ``item_1``..."""
     if isinstance(value, dict):
         return [(str(k), v) for k, v in value.items()]
-    return [("item", v) for v in value]
+    return [(f"item_{i}", v) for i, v in enumerate(value)]
 
 
 def render_xml(data: Any, indent: str = "  ", type_hints: bool = False) -> str:

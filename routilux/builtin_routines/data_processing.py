@@ -7,8 +7,9 @@ so a configured routine always serializes to plain JSON/msgpack data.
 
 from __future__ import annotations
 
+import itertools
 from numbers import Number
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 from routilux.routine import Routine
 
@@ -148,7 +149,7 @@ class DataValidator(Routine):
     apply to the data as a whole. ``required_fields`` must be present.
     Extra fields (neither ruled nor required) are rejected when
     ``allow_extra_fields`` is False or in ``strict_mode``, which also makes
-    every ruled field required. Event ``valid`` carries ``validated_data``;
+    every ruled field required and stops at the first error (as upstream). Event ``valid`` carries ``validated_data``;
     ``invalid`` carries ``errors`` (messages) and the original ``data``.
 
     Built-in validators: not_empty, is_string, is_int, is_float, is_number,
@@ -201,30 +202,38 @@ class DataValidator(Routine):
         return [] if ok else [f"{label} failed validation {name!r}"]
 
     def validate(self, data: Any, rules: Any = None) -> list[str]:
-        """Return the error messages for ``data`` under ``rules`` (default: config); empty means valid."""
+        """Return the error messages for ``data`` under ``rules`` (default: config); empty means valid.
+
+        In ``strict_mode`` validation stops at the first error, so there is at most one.
+        """
         rules = self.get_config("rules", {}) if rules is None else rules
-        required = list(self.get_config("required_fields", []) or [])
         strict = bool(self.get_config("strict_mode", False))
+        errors = self._errors(data, rules, strict)
+        return list(itertools.islice(errors, 1)) if strict else list(errors)
+
+    def _errors(self, data: Any, rules: Any, strict: bool) -> Iterator[str]:
+        """Yield error messages in order: required fields, ruled fields, extra fields."""
+        required = list(self.get_config("required_fields", []) or [])
         if not isinstance(rules, dict):
             # A bare rule applies to the data itself rather than to one field
-            errors = self._check("data", data, rules) if rules else []
+            if rules:
+                yield from self._check("data", data, rules)
             if required and not isinstance(data, dict):
-                errors.append(f"Data must be a dict to check required fields, got {type(data).__name__}")
-            return errors
+                yield f"Data must be a dict to check required fields, got {type(data).__name__}"
+            return
         if not isinstance(data, dict):
             if rules or required:
-                return [f"Data must be a dict, got {type(data).__name__}"]
-            return []
-        errors = [f"Missing required field: {f!r}" for f in required if f not in data]
+                yield f"Data must be a dict, got {type(data).__name__}"
+            return
+        yield from (f"Missing required field: {f!r}" for f in required if f not in data)
         for field, rule in rules.items():
             if field in data:
-                errors.extend(self._check(f"Field {field!r}", data[field], rule))
+                yield from self._check(f"Field {field!r}", data[field], rule)
             elif strict and field not in required:
-                errors.append(f"Missing field: {field!r} (strict mode)")
+                yield f"Missing field: {field!r} (strict mode)"
         if strict or not self.get_config("allow_extra_fields", True):
             known = set(rules) | set(required)
-            errors.extend(f"Unexpected field: {f!r}" for f in data if f not in known)
-        return errors
+            yield from (f"Unexpected field: {f!r}" for f in data if f not in known)
 
     def _handle_input(self, data: Any = None, rules: Any = None, **kwargs: Any) -> None:
         """Validate the received data and emit ``valid`` or ``invalid``."""

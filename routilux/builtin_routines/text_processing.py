@@ -51,7 +51,7 @@ class TextRenderer(Routine):
     Slot ``input`` takes ``data``; event ``output`` carries ``rendered_text``
     and ``original_type`` (the type name of the data). Config: ``tag_format``
     ("xml" or "markdown"), ``indent`` ("  ") and ``include_type_hints``
-    (False: add the type name of each value). Sequences render as ``<item>``
+    (False: add the type name of each value). Sequences render as ``<item_0>``, ``<item_1>``...
     tags or ``- `` bullets; a circular reference renders as
     ``[circular reference]``. Values are not XML-escaped: the output is
     meant to be read (for example by a language model), not parsed.

@@ -77,8 +77,8 @@ class TimeProvider(Routine):
         )
 
 
-def flatten(data: Any, separator: str = ".", preserve_lists: bool = True, max_depth: int = 100) -> tuple[dict[str, Any], int]:
-    """Flatten nested dicts (and lists unless ``preserve_lists``) into one dict; return (dict, depth).
+def flatten(data: Any, separator: str = ".", index_lists: bool = True, max_depth: int = 100) -> tuple[dict[str, Any], int]:
+    """Flatten nested dicts (and lists by index, if ``index_lists``) into one dict; return (dict, depth).
 
     A top-level list is always flattened by index so the result is a dict; a
     scalar becomes ``{"value": scalar}`` with depth 0. Structures deeper than
@@ -87,7 +87,7 @@ def flatten(data: Any, separator: str = ".", preserve_lists: bool = True, max_de
     if not isinstance(data, (dict, list, tuple)):
         return {"value": data}, 0
     out: dict[str, Any] = {}
-    depth = _flatten_into(out, "", data, separator, preserve_lists, max_depth, 1, {id(data)})
+    depth = _flatten_into(out, "", data, separator, index_lists, max_depth, 1, {id(data)})
     return out, depth
 
 
@@ -99,18 +99,18 @@ def _children(value: Any) -> list[tuple[str, Any]]:
 
 
 def _flatten_into(
-    out: dict[str, Any], prefix: str, value: Any, sep: str, keep_lists: bool, max_depth: int, level: int, seen: set[int]
+    out: dict[str, Any], prefix: str, value: Any, sep: str, index_lists: bool, max_depth: int, level: int, seen: set[int]
 ) -> int:
     """Write the leaves of ``value`` into ``out`` under ``prefix``; return the deepest level reached."""
     deepest = level
     for key, child in _children(value):
         name = f"{prefix}{sep}{key}" if prefix else key
-        nested = isinstance(child, dict) or (isinstance(child, (list, tuple)) and not keep_lists)
+        nested = isinstance(child, dict) or (isinstance(child, (list, tuple)) and index_lists)
         if nested and id(child) in seen:
             out[name] = CIRCULAR_MARKER
         elif nested and child and level < max_depth:
             seen.add(id(child))
-            deepest = max(deepest, _flatten_into(out, name, child, sep, keep_lists, max_depth, level + 1, seen))
+            deepest = max(deepest, _flatten_into(out, name, child, sep, index_lists, max_depth, level + 1, seen))
             seen.discard(id(child))  # the same object under two keys is sharing, not a cycle
         else:
             out[name] = child
@@ -123,8 +123,9 @@ class DataFlattener(Routine):
     Slot ``input`` takes ``data``; event ``output`` carries
     ``flattened_data``, ``original_type`` and ``depth`` (nesting levels
     flattened; 0 for a scalar). Config: ``separator`` ("."),
-    ``preserve_lists`` (True: lists inside stay list values; False: they are
-    flattened by index) and ``max_depth`` (100).
+    ``preserve_lists`` (True, as upstream: list items keep their positions as
+    keys, ``{"items": [1]}`` -> ``{"items.0": 1}``; False: lists stay list values)
+    and ``max_depth`` (100).
     """
 
     def __init__(self) -> None:
