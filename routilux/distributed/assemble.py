@@ -8,7 +8,7 @@ from typing import Any
 from routilux import codec
 from routilux.distributed.envelope import from_envelope
 from routilux.distributed.keys import split_slot_field
-from routilux.distributed.store import text
+from routilux.distributed.store import log_records, text
 from routilux.job_state import SETTLED, ExecutionRecord, JobState
 
 def _ms_time(value: str | None) -> datetime | None:
@@ -35,9 +35,7 @@ def job_state_from_parts(job_id: str, parts: dict[str, Any]) -> JobState:
         state.slot_buffers.setdefault(rid, {})[slot] = codec.unpackb(raw)
     history = []
     for _, fields in parts["log"]:
-        blob = fields.get(b"h")
-        if blob:
-            history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in codec.unpackb(blob))
+        history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in log_records(fields))
     state.execution_history = history
     acts = parts["acts"]
     pending = []

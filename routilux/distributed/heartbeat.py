@@ -44,5 +44,6 @@ class Heartbeat:
                 try:
                     if not self.store.renew(job_id, act_id, token):
                         log.warning("lease of %s/%s was lost; its commit will be refused", job_id, act_id)
+                        self.untrack(job_id, act_id)
                 except Exception:  # keep beating for the others; the sweeper covers this one
                     log.exception("could not renew the lease of %s/%s", job_id, act_id)

@@ -49,6 +49,16 @@ class Keys:
         return f"{self.prefix}:due"
 
     @property
+    def deadlines(self) -> str:
+        """ZSET of running job ids scored by their deadline (ms); the sweeper times them out."""
+        return f"{self.prefix}:deadlines"
+
+    @property
+    def expiries(self) -> str:
+        """ZSET of ended job ids scored by when their keys expire; the sweeper trims ``jobs`` by it."""
+        return f"{self.prefix}:expiries"
+
+    @property
     def leases(self) -> str:
         """ZSET of "job|activation" being run, scored by lease expiry."""
         return f"{self.prefix}:leases"
@@ -83,7 +93,11 @@ class Keys:
         return f"{self.prefix}:job:{{{job_id}}}:{part}"
 
     def slot_wait(self, job_id: str, slot_key: str) -> str:
-        """Activations waiting for a slot whose merges must run one at a time."""
+        """Activations waiting for a slot whose merges must run one at a time.
+
+        The scripts build the same name from the meta key (``wait_lists`` in
+        lua/_common.lua) to delete a finished job's lists: keep the two in step.
+        """
         return f"{self.prefix}:job:{{{job_id}}}:wait:{slot_key}"
 
     def job_parts(self, job_id: str) -> list[str]:

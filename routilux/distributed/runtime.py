@@ -60,8 +60,19 @@ class DistributedRuntime:
         return digest, self.store.flow_data(digest)
 
     # -- jobs ------------------------------------------------------------
-    def submit(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None) -> str:
+    def submit(
+        self,
+        flow: Flow | str,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> str:
         """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
+
+        The job fails (``timeout`` history record, reason in its error) if it runs
+        longer than ``timeout`` seconds, or the flow's ``execution_timeout`` when
+        ``timeout`` is None; 0 or a flow without a timeout: no deadline. Time spent
+        paused does not count (resume grants the whole timeout again).
 
         Raises:
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
@@ -81,7 +92,7 @@ class DistributedRuntime:
         history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
         score = self.store.create_job(
             job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
-            datetime.now().isoformat(),
+            datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
         )
         self.dispatcher.send([envelope])
         self.store.mark_dispatched(job_id, score, [root.activation_id])
@@ -113,8 +124,11 @@ class DistributedRuntime:
         if answer[0] != "ok":
             raise FlowError(f"job {job_id} is {answer[1]}; only a running job can be paused")
 
-    def resume(self, job_id: str) -> None:
-        """Continue a paused job on whichever workers are up."""
+    def resume(self, job_id: str, timeout: float | None = None) -> None:
+        """Continue a paused job on whichever workers are up.
+
+        Its deadline starts again: ``timeout`` seconds from now, or the timeout it was submitted with.
+        """
         meta = self.store.meta(job_id)
         if meta.get("status") != "paused":
             raise FlowError(f"job {job_id} is {meta.get('status')}; only a paused job can be resumed")
@@ -124,7 +138,7 @@ class DistributedRuntime:
         children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses)
         answer = self.store.resume(
             job_id, len(deferred), codec.packb(history) if history else b"",
-            [(cid, pack(env)) for cid, env in children.items()],
+            [(cid, pack(env)) for cid, env in children.items()], timeout,
         )
         if answer[0] != "ok":
             raise FlowError(f"job {job_id} is {answer[1]}; only a paused job can be resumed")
@@ -158,6 +172,29 @@ class DistributedRuntime:
         if not self.store.delete_job(job_id):
             status = self.store.status(job_id)
             raise FlowError(f"job {job_id} is {status}; only a finished job can be deleted")
+
+    def prune(self, older_than_s: float | None = None, status: str | None = None) -> int:
+        """Delete ended jobs (every key of each) that ended more than ``older_than_s`` ago; returns how many.
+
+        For stores that predate retention, or to free memory before the TTLs do.
+        ``status`` limits it to "completed", "failed" or "cancelled"; running and
+        paused jobs are never pruned.
+
+        Raises:
+            ValueError: ``status`` is not an ended status, or ``older_than_s`` is negative.
+        """
+        if status is not None and status not in TERMINAL:
+            raise ValueError(f"status must be one of {sorted(TERMINAL)}, not {status!r}")
+        if older_than_s is not None and older_than_s < 0:
+            raise ValueError("older_than_s must not be negative")
+        cutoff = self.store.now_ms() - int((older_than_s or 0) * 1000)
+        ids = self.store.job_ids()
+        pruned = 0
+        for start in range(0, len(ids), 500):
+            for job_id, job_status, ended_ms in self.store.ended_jobs(ids[start:start + 500]):
+                if (status is None or job_status == status) and ended_ms <= cutoff:
+                    pruned += self.store.delete_job(job_id)
+        return pruned
 
     def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
         """Summaries of known jobs (job_id, status, flow_id, created_at, ...), oldest first."""

@@ -6,7 +6,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-NAMES = ("submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel")
+NAMES = ("submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
+         "timeout", "delete")
 
 
 @lru_cache(maxsize=None)

@@ -48,6 +48,10 @@ class Settings:
             itself instead of sending it through the queue (still leased, committed
             and recoverable like any other). 0 makes every slot invocation its own
             Celery task.
+        completed_ttl_s: how long a completed job's keys stay in Redis after it
+            ends (0: forever).
+        failed_ttl_s: the same for failed and cancelled jobs (0: forever).
+        Retention and the job deadline are fixed when the job is submitted.
     """
 
     redis_url: str = DEFAULT_REDIS_URL
@@ -66,6 +70,8 @@ class Settings:
     queues: tuple[str, ...] = field(default_factory=tuple)
     flow_cache_size: int = 64
     inline_steps: int = 100
+    completed_ttl_s: float = 7 * 24 * 3600.0
+    failed_ttl_s: float = 30 * 24 * 3600.0
 
     def __post_init__(self) -> None:
         if self.lease_s <= 0:
@@ -81,6 +87,9 @@ class Settings:
             object.__setattr__(self, "redispatch_s", max(60.0, 4 * self.lease_s))
         if not self.queues:
             object.__setattr__(self, "queues", (self.queue,))
+        for name in ("completed_ttl_s", "failed_ttl_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (none) or positive")
         if self.visibility_timeout_s <= self.lease_s:
             raise ValueError("visibility_timeout_s must be above lease_s (it is only a backstop)")
 

@@ -41,6 +41,23 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _timeout_args(timeout_s: float | None) -> list[Any]:
+    """ARGV of a job deadline: ms (0: none) and the seconds as text, for the reason."""
+    if not timeout_s or timeout_s <= 0:
+        return [0, ""]
+    return [max(1, int(timeout_s * 1000)), str(timeout_s)]
+
+
+def log_records(fields: dict[bytes, Any]) -> list[list[Any]]:
+    """History records ([routine, event, data, timestamp]) of one entry of a job's log stream."""
+    if fields.get(b"kind") == b"timeout":
+        timeout_s = text(fields.get(b"timeout_s", b""))
+        data = {"timeout_s": float(timeout_s) if timeout_s else None, "reason": text(fields[b"reason"])}
+        return [[text(fields[b"routine"]), "timeout", data, datetime.fromtimestamp(int(fields[b"ts"]) / 1000)]]
+    blob = fields.get(b"h")
+    return codec.unpackb(blob) if blob else []
+
+
 class RedisStore:
     """Job, flow and activation state of the distributed engine, in Redis."""
 
@@ -55,7 +72,8 @@ class RedisStore:
     def job_keys(self, job_id: str, slot_key: str = "") -> list[str]:
         """KEYS for a job script (see lua/_common.lua)."""
         k = self.keys
-        return [*k.job_parts(job_id), k.due, k.leases, k.dead, k.jobs, k.slot_wait(job_id, slot_key or "-")]
+        return [*k.job_parts(job_id), k.due, k.leases, k.dead, k.jobs, k.slot_wait(job_id, slot_key or "-"),
+                k.deadlines, k.expiries]
 
     @property
     def _grace_ms(self) -> int:
@@ -91,11 +109,17 @@ class RedisStore:
     # -- jobs ------------------------------------------------------------
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
-                   root_body: bytes, history: bytes, created_at: str) -> str:
-        """Create a job with its root activation in the outbox; returns the outbox score."""
+                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None) -> str:
+        """Create a job with its root activation in the outbox; returns the outbox score.
+
+        The job keeps the retention of these settings, and a deadline ``timeout_s``
+        from now (None or 0: none).
+        """
+        s = self.settings
         res = self.scripts.submit(
             self.job_keys(job_id),
-            [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at],
+            [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
+             int(s.completed_ttl_s * 1000), int(s.failed_ttl_s * 1000), *_timeout_args(timeout_s)],
         )
         if text(res[0]) != "ok":
             raise ValueError(f"job {job_id} already exists")
@@ -152,10 +176,17 @@ class RedisStore:
         return [text(x) for x in res]
 
     @guarded
-    def resume(self, job_id: str, n_deferred: int, history: bytes, children: list[tuple[str, bytes]]) -> list[Any]:
-        """Resume a paused job; returns ['ok', status, outbox score, ids to dispatch] or a refusal."""
+    def resume(self, job_id: str, n_deferred: int, history: bytes, children: list[tuple[str, bytes]],
+               timeout_s: float | None = None) -> list[Any]:
+        """Resume a paused job; returns ['ok', status, outbox score, ids to dispatch] or a refusal.
+
+        Its deadline is armed again: ``timeout_s`` from now, or the job's own timeout if None.
+        """
         flat: list[Any] = [x for pair in children for x in pair]
-        res = self.scripts.resume(self.job_keys(job_id), [job_id, self._grace_ms, n_deferred, history, *flat])
+        timeout = ["", ""] if timeout_s is None else _timeout_args(timeout_s)
+        res = self.scripts.resume(
+            self.job_keys(job_id), [job_id, self._grace_ms, n_deferred, history, *timeout, *flat]
+        )
         return [text(res[0]), *res[1:]]
 
     @guarded
@@ -219,9 +250,7 @@ class RedisStore:
         """Decode a job's history records from its delta log."""
         records: list[list[Any]] = []
         for _, fields in self.redis.xrange(self.keys.job(job_id, "log")):
-            blob = fields.get(b"h")
-            if blob:
-                records.extend(codec.unpackb(blob))
+            records.extend(log_records(fields))
         return records
 
     @guarded
@@ -238,19 +267,26 @@ class RedisStore:
 
     @guarded
     def delete_job(self, job_id: str) -> bool:
-        """Delete every key of a finished job; False if it is not finished (or unknown)."""
-        from routilux.distributed.keys import JOB_PARTS
+        """Delete every key of a finished job, slot-wait lists included; False if it is not finished (or unknown)."""
+        return bool(self.scripts.delete(self.job_keys(job_id), [job_id]))
 
-        def delete(pipe: redis.client.Pipeline) -> bool:
-            status = pipe.hget(self.keys.job(job_id, "meta"), "status")
-            if status not in (b"completed", b"failed", b"cancelled"):
-                return False
-            pipe.multi()
-            pipe.delete(*(self.keys.job(job_id, part) for part in JOB_PARTS))
-            pipe.zrem(self.keys.jobs, job_id)
-            return True
+    @guarded
+    def ended_jobs(self, job_ids: list[str]) -> list[tuple[str, str, int]]:
+        """(job id, status, finished at in Redis ms) of the ended jobs among ``job_ids``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id, "meta"), "status", "finished_at", "updated_at")
+        out = []
+        for job_id, (status, finished, updated) in zip(job_ids, pipe.execute()):
+            if status in (b"completed", b"failed", b"cancelled"):
+                out.append((job_id, text(status), int(finished or updated or 0)))
+        return out
 
-        return self.redis.transaction(delete, self.keys.job(job_id, "meta"), value_from_callable=True)
+    @guarded
+    def now_ms(self) -> int:
+        """Redis's clock, in ms (the clock every script uses)."""
+        now_s, now_us = self.redis.time()
+        return now_s * 1000 + now_us // 1000
 
     @guarded
     def job_ids(self) -> list[str]:
@@ -276,12 +312,9 @@ class RedisStore:
     def wait_settled(self, job_id: str, timeout_s: float) -> str | None:
         """Block up to ``timeout_s`` for the job to end; returns its final status or None."""
         key = self.keys.job(job_id, "settled")
-        got = self.redis.blpop([key], timeout=max(0.01, timeout_s))
-        if got is None:
-            return None
-        # Put the marker back so every other waiter sees it too.
-        self.redis.lpush(key, got[1])
-        return text(got[1])
+        # Rotate the marker in place, so every other waiter sees it too and the key keeps its TTL.
+        got = self.redis.blmove(key, key, max(0.01, timeout_s), "LEFT", "RIGHT")
+        return None if got is None else text(got)
 
     @guarded
     def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
@@ -320,14 +353,37 @@ class RedisStore:
         return [text(m) for m in leases], [text(m) for m in due]
 
     @guarded
+    def timed_out_jobs(self, limit: int = SWEEP_BATCH) -> list[str]:
+        """Jobs whose deadline has passed, as of Redis's clock."""
+        return [text(j) for j in self.redis.zrangebyscore(self.keys.deadlines, "-inf", self.now_ms(), start=0, num=limit)]
+
+    @guarded
+    def time_out(self, job_id: str) -> str:
+        """Fail a job that is past its deadline (see lua/timeout.lua); returns what happened."""
+        return text(self.scripts.timeout(self.job_keys(job_id), [job_id]))
+
+    @guarded
+    def trim_jobs_index(self, limit: int = SWEEP_BATCH) -> int:
+        """Drop expired jobs from the jobs index (their keys expired on their own); returns how many."""
+        k = self.keys
+        gone = self.redis.zrangebyscore(k.expiries, "-inf", self.now_ms(), start=0, num=limit)
+        if gone:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zrem(k.jobs, *gone)
+            pipe.zrem(k.expiries, *gone)
+            pipe.execute()
+        return len(gone)
+
+    @guarded
     def next_deadline_s(self) -> float | None:
-        """Seconds until the earliest due activation or lease expiry (None if there is none)."""
+        """Seconds until the earliest due activation, lease expiry or job deadline (None if there is none)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.time()
         pipe.zrange(self.keys.due, 0, 0, withscores=True)
         pipe.zrange(self.keys.leases, 0, 0, withscores=True)
-        (now_s, now_us), due, leases = pipe.execute()
-        scores = [row[0][1] for row in (due, leases) if row]
+        pipe.zrange(self.keys.deadlines, 0, 0, withscores=True)
+        (now_s, now_us), due, leases, deadlines = pipe.execute()
+        scores = [row[0][1] for row in (due, leases, deadlines) if row]
         if not scores:
             return None
         return (min(scores) - (now_s * 1000 + now_us // 1000)) / 1000

@@ -4,6 +4,10 @@ It finds activations whose lease expired (their worker died), retries whose
 timer is due, outbox entries that were never dispatched, and queued messages
 past the redispatch backstop, and sends them again. A duplicate is harmless:
 the claim refuses an activation that is applied or leased.
+
+It also fails jobs that ran past their deadline (claim and commit check the
+deadline too, so nothing of such a job starts or commits late even between
+sweeps), and drops expired jobs from the jobs index.
 """
 
 from __future__ import annotations
@@ -73,4 +77,16 @@ class Sweeper:
             envelopes += [e for e in map(self.store.redue, due) if e is not None]
             if envelopes:
                 sent += self.dispatcher.send(envelopes)
+        self.end_overdue_jobs()
+        self.store.trim_jobs_index()
         return sent
+
+    def end_overdue_jobs(self) -> None:
+        """Fail every running job past its deadline."""
+        full = True
+        while full:
+            overdue = self.store.timed_out_jobs()
+            full = len(overdue) == SWEEP_BATCH
+            for job_id in overdue:
+                if self.store.time_out(job_id) == "timed-out":
+                    log.warning("job %s ran past its deadline; it failed", job_id)

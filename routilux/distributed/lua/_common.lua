@@ -1,12 +1,13 @@
 -- Shared by every job script (prepended by store.py).
 -- KEYS[1..18]: one job's keys in keys.JOB_PARTS order; KEYS[19] due ZSET,
 -- KEYS[20] leases ZSET, KEYS[21] dead-letter stream, KEYS[22] jobs ZSET,
--- KEYS[23] (some scripts) the slot-wait list.
+-- KEYS[23] (some scripts) the slot-wait list, KEYS[24] deadlines ZSET, KEYS[25] expiries ZSET.
 -- Time comes from the Redis server, so worker clocks never disagree.
 local K_META, K_ACTS, K_LEASE, K_TRIES, K_APPLIED, K_PARKED = 1, 2, 3, 4, 5, 6
 local K_RS, K_SD, K_SL, K_OUT, K_DE, K_SB, K_LOG = 7, 8, 9, 10, 11, 12, 13
 local K_SLOTLOCK, K_FAILEDRS, K_SETTLED, K_LASTERR, K_PP = 14, 15, 16, 17, 18
 local K_DUE, K_LEASES, K_DEAD, K_JOBS, K_WAIT = 19, 20, 21, 22, 23
+local K_DEADLINES, K_EXPIRIES = 24, 25
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -21,12 +22,52 @@ local function is_terminal(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
 end
 
+-- The job id, read back from the meta key's hash tag (keys.Keys.job).
+local function job_id()
+  return string.match(KEYS[K_META], '{([^{}]*)}:meta$')
+end
+
+-- The job's slot-wait lists (keys.Keys.slot_wait): one per slot that had a buffer or a lock.
+local function wait_lists()
+  local base = string.sub(KEYS[K_META], 1, -5) .. 'wait:'
+  local names, seen = {}, {}
+  for _, part in ipairs({K_SB, K_SLOTLOCK}) do
+    for _, field in ipairs(redis.call('HKEYS', KEYS[part])) do
+      if not seen[field] then
+        seen[field] = true
+        names[#names + 1] = base .. field
+      end
+    end
+  end
+  return names
+end
+
+-- Retention: once a job has ended, every key of it expires at the same moment (meta
+-- 'expire_at', from the TTLs the job was submitted with). Called again by any script that
+-- writes to an ended job, so a key it creates expires with the others.
+local function retain()
+  local at = redis.call('HGET', KEYS[K_META], 'expire_at')
+  if not at then return end
+  for i = 1, K_PP do redis.call('PEXPIREAT', KEYS[i], at) end
+end
+
 local function finish_job(status, err, now)
   redis.call('HSET', KEYS[K_META], 'status', status, 'updated_at', now, 'finished_at', now)
   if err and err ~= '' then redis.call('HSETNX', KEYS[K_META], 'error', err) end
   redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', status, 'error', err or '', 'ts', now)
   redis.call('DEL', KEYS[K_SETTLED])
   redis.call('RPUSH', KEYS[K_SETTLED], status)
+  local job = job_id()
+  redis.call('HDEL', KEYS[K_META], 'deadline')
+  redis.call('ZREM', KEYS[K_DEADLINES], job)
+  -- Waiters of an ended job never run: their lists go now.
+  for _, key in ipairs(wait_lists()) do redis.call('DEL', key) end
+  local ttl = tonumber(redis.call('HGET', KEYS[K_META], status == 'completed' and 'ttl_ok' or 'ttl_fail') or '0')
+  if ttl > 0 then
+    redis.call('HSET', KEYS[K_META], 'expire_at', now + ttl)
+    redis.call('ZADD', KEYS[K_EXPIRIES], now + ttl, job)
+    retain()
+  end
 end
 
 local function maybe_complete(now)
@@ -59,6 +100,34 @@ local function finish_activation(job, act)
   forget(job, act)
   redis.call('SADD', KEYS[K_APPLIED], act)
   redis.call('HINCRBY', KEYS[K_META], 'pending', -1)
+end
+
+-- Drop every unfinished activation of the job (cancel, timeout); a handler still running
+-- finds its lease gone, so its commit is refused as stale.
+local function drop_activations(job)
+  for _, act in ipairs(redis.call('HKEYS', KEYS[K_ACTS])) do
+    local m = member(job, act)
+    redis.call('ZREM', KEYS[K_DUE], m)
+    redis.call('ZREM', KEYS[K_LEASES], m)
+  end
+  redis.call('DEL', KEYS[K_ACTS], KEYS[K_LEASE], KEYS[K_PARKED], KEYS[K_TRIES])
+  redis.call('HSET', KEYS[K_META], 'pending', 0)
+end
+
+-- Job deadline (Settings/flow execution_timeout, or submit(timeout=)): true once a running job is past it.
+local function past_deadline(now)
+  local meta = redis.call('HMGET', KEYS[K_META], 'status', 'deadline')
+  return meta[1] == 'running' and meta[2] and now >= tonumber(meta[2])
+end
+
+-- Fail the job for overrunning its deadline, with a 'timeout' history record, as the local engine does.
+local function time_out(job, now)
+  local meta = redis.call('HMGET', KEYS[K_META], 'timeout_s', 'current_routine_id')
+  local reason = 'execution exceeded its timeout of ' .. (meta[1] or '?') .. ' s'
+  drop_activations(job)
+  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'timeout', 'routine', meta[2] or '', 'timeout_s', meta[1] or '',
+    'reason', reason, 'ts', now)
+  finish_job('failed', reason, now)
 end
 
 local function dead_letter(job, act, reason, now)

@@ -4,6 +4,7 @@
 -- Returns {'ok', token, body, slot buffer, flow_id, current_routine_id, tries}
 --      or {'applied'} | {'unknown'} | {'parked'} | {'dropped', status} | {'busy'}
 --      | {'wait'} | {'dead', reason}
+-- A job past its deadline is timed out here, so none of its activations starts late.
 local job, act, lease_ms, max_attempts, slot_key, backstop_ms =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local now = now_ms()
@@ -12,6 +13,10 @@ if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} en
 local body = redis.call('HGET', KEYS[K_ACTS], act)
 if not body then return {'unknown'} end
 local status = redis.call('HGET', KEYS[K_META], 'status')
+if past_deadline(now) then
+  time_out(job, now)
+  return {'dropped', 'failed'}
+end
 local expiry = redis.call('ZSCORE', KEYS[K_LEASES], m)
 local live = expiry and tonumber(expiry) > now
 if status == 'paused' then

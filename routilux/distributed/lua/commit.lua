@@ -18,6 +18,11 @@ local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
 if redis.call('HGET', KEYS[K_LEASE], act) ~= token then return {'stale'} end
+if past_deadline(now) then
+  -- Too late: the job times out now and this step's effect is dropped, as on the local engine.
+  time_out(job, now)
+  return {'dropped', 'failed', ''}
+end
 
 local waiter = ''
 if slot_key ~= '' and redis.call('HGET', KEYS[K_SLOTLOCK], slot_key) == act then
@@ -35,8 +40,10 @@ end
 
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if status ~= 'running' and status ~= 'paused' then
+  if not status then return {'dropped', 'unknown', waiter} end  -- deleted or expired: write nothing
   finish_activation(job, act)
-  return {'dropped', status or 'unknown', waiter}
+  retain()
+  return {'dropped', status, waiter}
 end
 
 local i = 14

@@ -8,9 +8,9 @@ if not expiry or tonumber(expiry) > now then return {'live'} end
 redis.call('ZREM', KEYS[K_LEASES], m)
 redis.call('HDEL', KEYS[K_LEASE], act)
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'gone'} end
-redis.call('HSET', KEYS[K_LASTERR], act, 'lease expired: the worker running it stopped heartbeating')
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if is_terminal(status) then forget(job, act); return {'gone'} end
+redis.call('HSET', KEYS[K_LASTERR], act, 'lease expired: the worker running it stopped heartbeating')
 if status == 'paused' then redis.call('SADD', KEYS[K_PARKED], act); return {'parked'} end
 redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)
 return {'dispatch', redis.call('HGET', KEYS[K_ACTS], act)}

@@ -1,12 +1,22 @@
 -- Resume a paused job: parked activations and deferred events go out again.
--- ARGV: job, outbox grace ms, deferred events consumed, history blob, then (id, body) per deferred child
+-- ARGV: job, outbox grace ms, deferred events consumed, history blob, timeout ms ('' for the job's own,
+--       0 for none), timeout as text, then (id, body) per deferred child
 local job, grace_ms, n_deferred, history = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local timeout_ms, timeout_s = ARGV[5], ARGV[6]
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if status ~= 'paused' then return {'not-paused', status or 'unknown'} end
 local now = now_ms()
 redis.call('HSET', KEYS[K_META], 'status', 'running', 'updated_at', now)
 redis.call('DEL', KEYS[K_SETTLED])
 redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', 'running', 'error', '', 'ts', now)
+if timeout_ms ~= '' then
+  redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s)
+end
+local budget = tonumber(redis.call('HGET', KEYS[K_META], 'timeout_ms') or '0')
+if budget > 0 then
+  redis.call('HSET', KEYS[K_META], 'deadline', now + budget)
+  redis.call('ZADD', KEYS[K_DEADLINES], now + budget, job)
+end
 local score = now + grace_ms
 local dispatch = {}
 for _, act in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
@@ -16,7 +26,7 @@ for _, act in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
     dispatch[#dispatch + 1] = act
   end
 end
-local i = 5
+local i = 7
 while i < #ARGV do
   local cid, cbody = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', KEYS[K_ACTS], cid) == 0 and redis.call('SISMEMBER', KEYS[K_APPLIED], cid) == 0 then

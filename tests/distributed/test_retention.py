@@ -1,0 +1,107 @@
+"""Redis stays bounded: ended jobs expire as a whole, delete_job and prune leave no key behind."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import dflows
+import dlimits
+from dhelpers import wait_until
+from routilux.distributed.keys import slot_field
+from routilux.errors import JobNotFoundError
+
+pytestmark = pytest.mark.distributed
+
+
+def keys_of(runtime, job_ids) -> list[bytes]:
+    """Every key in the store that belongs to one of ``job_ids`` (a full SCAN of the keyspace)."""
+    tags = {("{%s}" % j).encode() for j in job_ids}
+    return [k for k in runtime.store.redis.scan_iter(count=1000) if any(t in k for t in tags)]
+
+
+def test_ended_jobs_leave_no_key_once_their_ttl_passes(runtime, start_workers, settings):
+    short = settings.with_(completed_ttl_s=2.0, failed_ttl_s=2.0)
+    runtime.store.settings = short
+    start_workers(settings_=short, concurrency=4)
+    ok, failing = dflows.fan_in_flow(expected=2), dflows.strategy_flow("default")
+    jobs = [runtime.submit(ok if k % 3 else failing, "source", {"n": 2}) for k in range(99)]
+    jobs.append(runtime.submit(dlimits.sleepy_flow(sleep_s=1.0), "source", {"n": 1}))
+    runtime.cancel(jobs[-1], reason="not needed")
+    states = [runtime.wait(j, timeout=60) for j in jobs]
+    assert {s.status for s in states} == {"completed", "failed", "cancelled"}
+    assert keys_of(runtime, jobs)  # kept until the TTL passes
+    time.sleep(4.0)
+    assert keys_of(runtime, jobs) == []
+    wait_until(lambda: runtime.jobs() == [] and runtime.store.redis.zcard(runtime.store.keys.expiries) == 0,
+               timeout=5)
+    with pytest.raises(JobNotFoundError):
+        runtime.get_job(jobs[0])
+
+
+def test_a_ttl_of_zero_keeps_ended_jobs(runtime, start_workers, settings):
+    forever = settings.with_(completed_ttl_s=0.0)
+    runtime.store.settings = forever
+    start_workers(settings_=forever)
+    job = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    runtime.wait(job, timeout=30)
+    assert all(runtime.store.redis.ttl(k) == -1 for k in keys_of(runtime, [job]))
+    assert [r["job_id"] for r in runtime.jobs()] == [job]
+
+
+def test_delete_job_removes_every_key_even_slot_wait_lists_and_a_late_commit(runtime, start_workers, settings):
+    dlimits.GATE.clear()
+    start_workers(concurrency=3)
+    job = runtime.submit(dlimits.hold_flow(), "source", {"n": 3})
+    wait_list = runtime.store.keys.slot_wait(job, slot_field("hold", "input"))
+    wait_until(lambda: runtime.store.redis.llen(wait_list) == 2)
+    runtime.cancel(job)
+    runtime.delete_job(job)
+    try:
+        assert keys_of(runtime, [job]) == []
+    finally:
+        dlimits.GATE.set()  # the held handler returns and commits into a job that no longer exists
+    time.sleep(0.5)
+    assert keys_of(runtime, [job]) == []
+    assert runtime.jobs() == []
+
+
+def test_prune_deletes_ended_jobs_by_status_and_age(runtime, start_workers, settings):
+    forever = settings.with_(completed_ttl_s=0.0, failed_ttl_s=0.0)
+    runtime.store.settings = forever
+    start_workers(settings_=forever)
+    done = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    failed = runtime.submit(dflows.strategy_flow("default"), "source", {"n": 1})
+    for job in (done, failed):
+        runtime.wait(job, timeout=30)
+    running = runtime.submit(dlimits.sleepy_flow(sleep_s=2.0), "source", {"n": 1})
+    assert runtime.prune(older_than_s=3600) == 0
+    assert runtime.prune(status="failed") == 1
+    assert keys_of(runtime, [failed]) == []
+    assert runtime.prune() == 1
+    assert keys_of(runtime, [done]) == []
+    assert [r["job_id"] for r in runtime.jobs()] == [running]
+    with pytest.raises(ValueError):
+        runtime.prune(status="running")
+    runtime.cancel(running)
+
+
+def test_routilux_prune_deletes_what_its_options_select(runtime, start_workers, settings, monkeypatch, capsys):
+    from routilux.cli import main
+
+    forever = settings.with_(completed_ttl_s=0.0, failed_ttl_s=0.0)
+    runtime.store.settings = forever
+    start_workers(settings_=forever)
+    jobs = [runtime.submit(dflows.chain_flow(), "source", {"n": 1}) for _ in range(3)]
+    for job in jobs:
+        runtime.wait(job, timeout=30)
+    for key, value in {"ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix}.items():
+        monkeypatch.setenv(key, value)
+    assert main(["prune", "--older-than", "1h"]) == 0
+    assert capsys.readouterr().out.strip() == "pruned 0 jobs"
+    assert main(["prune", "--older-than", "0s", "--status", "completed"]) == 0
+    assert capsys.readouterr().out.strip() == "pruned 3 jobs"
+    assert keys_of(runtime, jobs) == []
+    assert main(["prune", "--older-than", "soon"]) == 2
+    assert "bad duration 'soon'" in capsys.readouterr().err
