@@ -147,10 +147,15 @@ class Slot:
         if self in event.connected_slots:
             event.connected_slots.remove(self)
 
-    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
-        """Merge ``data`` into this slot's own buffer and call the handler (outside any execution)."""
+    def _merge_data(self, data: dict[str, Any]) -> Any:
+        """Merge ``data`` into this slot's own buffer (outside any execution); return what the handler gets."""
         stored, handler_data = merge(self.merge_strategy, self._local_data, data)
         self._local_data = stored
+        return handler_data
+
+    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
+        """Merge ``data`` into this slot's own buffer and call the handler (outside any execution)."""
+        handler_data = self._merge_data(data)
         if self.handler is None:
             return
         try:

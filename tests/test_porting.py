@@ -294,3 +294,23 @@ def test_each_execution_has_its_own_tracker_and_the_flow_shows_the_latest() -> N
     assert flow.execution_tracker is second.execution_tracker
     assert [e["data"] for e in first.execution_tracker.event_flow] == [{"v": 1}]
     assert [e["data"] for e in second.execution_tracker.event_flow] == [{"v": 2}]
+
+
+# --------------------------------------------------------------------------- slots used on their own
+
+
+@pytest.mark.parametrize(
+    ("strategy", "before", "new", "expected"),
+    [
+        ("append", {"key": [1, 2]}, {"key": 3}, {"key": [1, 2, 3]}),
+        ("append", {"key": "string"}, {"key": "new"}, {"key": ["string", "new"]}),
+        ("no-such-strategy", {"a": 1}, {"b": 2}, {"b": 2}),
+        (lambda old, new: {**old, **new, "merged": True}, {"a": 1}, {"b": 2}, {"a": 1, "b": 2, "merged": True}),
+    ],
+)
+def test_merge_data_merges_into_the_slot_buffer_and_returns_what_the_handler_gets(
+    strategy: Any, before: dict[str, Any], new: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    slot = Slot(name="s", merge_strategy=strategy)
+    slot._data = before
+    assert slot._merge_data(new) == expected
