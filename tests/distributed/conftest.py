@@ -39,11 +39,13 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process this test session owns (started, stopped and restarted by pid)."""
 
-    def __init__(self, folder: Path, appendonly: bool = True) -> None:
+    def __init__(self, folder: Path, appendonly: bool = True, bind: tuple[str, ...] = ()) -> None:
+        """``bind``: addresses to listen on besides loopback (the root side of test-made veths only)."""
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.appendonly = appendonly
+        self.bind = bind
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,8 +54,10 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *self.bind, "--dir", str(self.folder),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec"]
+        if self.bind:  # reachable only from namespaces the test made; no password needed there
+            args += ["--protected-mode", "no"]
         with open(self.folder / "redis.log", "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(host="127.0.0.1", port=self.port)
@@ -161,14 +165,15 @@ class WorkerProcess:
     """A worker daemon in a subprocess (its own working dir), stopped by pid."""
 
     def __init__(self, settings: Settings, folder: Path, imports: tuple[str, ...], pool: str, concurrency: int,
-                 name: str) -> None:
+                 name: str, prefix: list[str] | None = None) -> None:
+        """``prefix``: a command prefix to run it with (``ip netns exec NS`` puts it on a test-made host)."""
         folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
                "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix,
                "ROUTILUX_QUEUE": settings.queue, "ROUTILUX_LEASE_S": str(settings.lease_s),
                "ROUTILUX_OUTBOX_GRACE_S": str(settings.outbox_grace_s),
                "ROUTILUX_MAX_ATTEMPTS": str(settings.max_attempts)}
-        cmd = [sys.executable, "-m", "worker", "--pool", pool, "--concurrency", str(concurrency), "--name", name,
+        cmd = [*(prefix or []), sys.executable, "-m", "worker", "--pool", pool, "--concurrency", str(concurrency), "--name", name,
                "--loglevel", "WARNING"]
         for module in imports:
             cmd += ["--import", module]
@@ -211,3 +216,19 @@ def spawn_worker(settings: Settings, tmp_path: Path) -> Iterator[Any]:
     yield spawn
     for proc in procs:
         proc.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Any]:
+    """Make a :class:`cluster.Cluster` (``cluster(hosts=2, lease_s=2.0)``); all of it is removed afterwards."""
+    from cluster import Cluster
+
+    made: list[Cluster] = []
+
+    def make(**kwargs: Any) -> Cluster:
+        made.append(Cluster(tmp_path / f"cluster{len(made)}", **kwargs))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()

@@ -1,0 +1,63 @@
+"""A worker host frozen past its lease, and Redis killed mid-run: every job exact, late commits refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import rflows
+from cluster import assert_exact
+from dhelpers import wait_until
+from test_network_faults import running
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+
+@pytest.mark.timeout(150)
+def test_a_host_frozen_past_its_lease_has_its_work_redone_elsewhere_and_its_late_commits_refused(cluster):
+    c = cluster(hosts=2, lease_s=2.0)
+    frozen = c.start_worker(0)
+    c.start_worker(1)
+    c.wait_workers(2)
+    rt, flow = c.runtime, rflows.work_flow(sleep_s=1.0)
+    jobs = [rt.submit(flow, "source", {"n": 6}) for _ in range(3)]
+    held = wait_until(lambda: running(rflows.effects(c.folder / "host0")), timeout=60)
+    os.killpg(frozen.proc.pid, signal.SIGSTOP)
+    try:
+        done = {job_id: rt.wait(job_id, timeout=90) for job_id in jobs}
+    finally:
+        os.killpg(frozen.proc.pid, signal.SIGCONT)
+    for state in done.values():
+        assert_exact(state, 6)
+    # Everything host0 held when it froze was committed by host1 ...
+    for job_id, i in held:
+        assert [e["host"] for e in done[job_id].shared_log if e.get("i") == i] == ["host1"]
+    # ... then host0 woke, finished those handlers and tried to commit them: refused, nothing changed.
+    wait_until(lambda: held <= {(j, i) for j, i, _, what in rflows.effects(c.folder / "host0") if what == "end"},
+               timeout=30)
+    time.sleep(c.settings.lease_s)
+    for job_id, before in done.items():
+        after = rt.get_job(job_id)
+        assert_exact(after, 6)
+        assert len(after.execution_history) == len(before.execution_history)
+        assert after.shared_log == before.shared_log
+    assert frozen.proc.poll() is None  # and host0 lives on
+
+
+@pytest.mark.timeout(180)
+def test_redis_killed_and_restarted_on_its_aof_mid_run_leaves_every_job_exact(cluster):
+    c = cluster(hosts=2, lease_s=2.0)
+    c.start_worker(0)
+    c.start_worker(1)
+    c.wait_workers(2)
+    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.2)
+    jobs = [rt.submit(flow, "source", {"n": 8}) for _ in range(4)]
+    wait_until(lambda: sum(len(rt.get_job(j).shared_log) for j in jobs) >= 6, timeout=60)
+    c.redis.stop(kill=True)
+    time.sleep(1.0)
+    c.redis.start()
+    for job_id in jobs:
+        assert_exact(rt.wait(job_id, timeout=120), 8)
