@@ -43,6 +43,21 @@ def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
+def pause_point(
+    reason: str, checkpoint: Any = None, current_routine_id: str | None = None, pending_count: int = 0
+) -> dict[str, Any]:
+    """One entry of ``JobState.pause_points``: the one shape every engine records.
+
+    Args:
+        reason: why the job was paused.
+        checkpoint: the caller's checkpoint data (also kept as ``JobState.checkpoint``).
+        current_routine_id: the job's current routine when it paused.
+        pending_count: activations waiting to run (not running) when the pause was asked.
+    """
+    return {"timestamp": datetime.now().isoformat(), "reason": reason, "checkpoint": checkpoint,
+            "current_routine_id": current_routine_id, "pending_count": pending_count}
+
+
 class ExecutionRecord:
     """One entry of an execution's history: a routine did something at a time."""
 

@@ -30,6 +30,7 @@ def job_state_from_parts(job_id: str, parts: dict[str, Any]) -> JobState:
     state.output_log = [codec.unpackb(v) for v in parts["out"]]
     state.deferred_events = [codec.unpackb(v) for v in parts["de"]]
     state.pause_points = [codec.unpackb(v) for v in parts["pp"]]
+    state.checkpoint = state.pause_points[-1]["checkpoint"] if state.pause_points else None
     for field, raw in parts["sb"].items():
         rid, slot = split_slot_field(text(field))
         state.slot_buffers.setdefault(rid, {})[slot] = codec.unpackb(raw)

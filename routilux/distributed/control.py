@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux.errors import FlowError
@@ -27,9 +26,7 @@ class StoreControl:
 
     def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None:
         """Pause the job in the store; this step's children are held."""
-        point = {"timestamp": datetime.now().isoformat(), "reason": reason, "checkpoint": checkpoint,
-                 "current_routine_id": job_state.current_routine_id}
-        self.store.pause(job_state.job_id, reason, point)
+        self.store.pause(job_state.job_id, reason, checkpoint)
 
     def resume(self, job_state: JobState, timeout: float | None) -> None:
         """Not available on a worker: resume with DistributedRuntime.resume."""

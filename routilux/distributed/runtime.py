@@ -119,8 +119,7 @@ class DistributedRuntime:
 
     def pause(self, job_id: str, reason: str = "", checkpoint: Any = None) -> None:
         """Pause a running job: nothing more runs until :meth:`resume`."""
-        point = {"timestamp": datetime.now().isoformat(), "reason": reason, "checkpoint": checkpoint}
-        answer = self.store.pause(job_id, reason, point)
+        answer = self.store.pause(job_id, reason, checkpoint)
         if answer[0] != "ok":
             raise FlowError(f"job {job_id} is {answer[1]}; only a running job can be paused")
 

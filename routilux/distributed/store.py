@@ -18,6 +18,7 @@ from routilux.distributed.keys import Keys
 from routilux.distributed.scripts import Scripts
 from routilux.distributed.settings import Settings
 from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreUnavailableError
+from routilux.job_state import pause_point
 
 F = TypeVar("F", bound=Callable[..., Any])
 SWEEP_BATCH = 200  # members the sweeper takes from each index per round
@@ -170,8 +171,14 @@ class RedisStore:
         pipe.execute()
 
     @guarded
-    def pause(self, job_id: str, reason: str, point: dict[str, Any]) -> list[Any]:
-        """Pause a running job."""
+    def pause(self, job_id: str, reason: str, checkpoint: Any = None) -> list[Any]:
+        """Pause a running job, recording its pause point (the shape of :func:`pause_point`)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(self.keys.job(job_id, "meta"), "current_routine_id")
+        pipe.hlen(self.keys.job(job_id, "acts"))
+        pipe.hlen(self.keys.job(job_id, "lease"))
+        current, outstanding, running = pipe.execute()
+        point = pause_point(reason, checkpoint, text(current) if current else None, max(0, outstanding - running))
         res = self.scripts.pause(self.job_keys(job_id), [reason, codec.packb(point)])
         return [text(x) for x in res]
 

@@ -14,14 +14,13 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux.activation import Activation, deferred_activations
 from routilux.context import current_step
 from routilux.errors import FlowError
 from routilux.execution_tracker import ExecutionTracker
-from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState
+from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
 from routilux.local.timers import timers
 from routilux.step import StepResult, run_step
 
@@ -252,13 +251,7 @@ class LocalEngine:
             ex.timers.clear()
             job_state.pending_tasks.extend(a.to_dict() for a in pending)
             job_state.pause_points.append(
-                {
-                    "timestamp": datetime.now().isoformat(),
-                    "reason": reason,
-                    "checkpoint": checkpoint,
-                    "current_routine_id": job_state.current_routine_id,
-                    "pending_count": len(job_state.pending_tasks),
-                }
+                pause_point(reason, checkpoint, job_state.current_routine_id, len(job_state.pending_tasks))
             )
             job_state.checkpoint = checkpoint
             ex._settle_if_idle()

@@ -29,6 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``slow`` states its own timeout (the default one is short)."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            raise pytest.UsageError(f"{item.nodeid} is marked slow: give it @pytest.mark.timeout(SECONDS)")
+
+
 def free_port() -> int:
     """Return a TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -112,8 +112,13 @@ class Defer(Routine):
         ctx.flow.pause(ctx.job_state, reason="waiting for approval")
 
 
+# (job_id, i) of every Slow handler call in this process: in-process workers run handlers here,
+# so a test sees which handlers ran at all, not only which effects were committed.
+SLOW_STARTS: list[tuple[str, int]] = []
+
+
 class Slow(Routine):
-    """Sleeps ``sleep_s`` then emits its input (for crash and pause tests)."""
+    """Sleeps ``sleep_s`` then emits its input (for crash and pause tests); notes each call in SLOW_STARTS."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,6 +127,9 @@ class Slow(Routine):
         self.set_config(sleep_s=0.5)
 
     def go(self, i: int = 0, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        SLOW_STARTS.append((ctx.job_state.job_id, i))
         time.sleep(self.get_config("sleep_s"))
         self.emit("out", i=i)
 
@@ -186,7 +194,7 @@ def retry_flow(flow_id: str = "retry", fail_times: int = 2, critical: bool = Fal
     return flow
 
 
-def strategy_flow(strategy: str, flow_id: str | None = None) -> Flow:
+def strategy_flow(strategy: str, flow_id: str | None = None, healthy_branch: bool = True) -> Flow:
     """source -> flaky (always fails, given strategy) -> record; plus a healthy branch to record."""
     flow = Flow(flow_id=flow_id or f"strategy-{strategy}")
     flow.add_routine(Source(), "source")
@@ -195,12 +203,13 @@ def strategy_flow(strategy: str, flow_id: str | None = None) -> Flow:
     if strategy != "default":
         flaky.set_error_handler(ErrorHandler(strategy, max_retries=2, retry_delay=0.02))
     flow.add_routine(flaky, "flaky")
-    flow.add_routine(Double(), "double")
     flow.add_routine(Record(), "record")
     flow.connect("source", "out", "flaky", "input")
-    flow.connect("source", "out", "double", "input")
     flow.connect("flaky", "out", "record", "input")
-    flow.connect("double", "out", "record", "input")
+    if healthy_branch:
+        flow.add_routine(Double(), "double")
+        flow.connect("source", "out", "double", "input")
+        flow.connect("double", "out", "record", "input")
     return flow
 
 

@@ -13,6 +13,7 @@ Needs root, iproute2 and iptables (scripts/test installs them).
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -111,6 +112,8 @@ class Network:
     """``count`` hosts made for one test; :meth:`close` removes all of them."""
 
     def __init__(self, count: int) -> None:
+        if os.geteuid() != 0:
+            raise RuntimeError("worker hosts in network namespaces need root (ip netns, veth, iptables)")
         tag, subnet = uuid.uuid4().hex[:6], _free_subnet()
         self.hosts: list[Host] = []
         try:

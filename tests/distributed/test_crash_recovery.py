@@ -11,6 +11,7 @@ import dflows
 from conftest import RedisServer
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
+from routilux.errors import ExecutionTimeout, StoreUnavailableError
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -20,7 +21,6 @@ def assert_exactly_once(state, n: int) -> None:
     assert state.status == "completed", state.error
     assert sorted(e["got"]["i"] for e in state.shared_log) == list(range(n))
     assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == n
-
 
 
 @pytest.mark.timeout(180)
@@ -72,8 +72,8 @@ def test_jobs_complete_after_redis_restarts_with_aof_mid_run(tmp_path, spawn_wor
 
 
 def _try_wait(runtime: DistributedRuntime, job_id: str):
-    """Wait a little; a Redis that is still coming back counts as not yet."""
+    """Wait a little; a Redis that is still coming back counts as not yet (any other error fails the test)."""
     try:
         return runtime.wait(job_id, timeout=5)
-    except Exception:
+    except (StoreUnavailableError, ExecutionTimeout):
         return None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 
 import pytest
 
 import dflows
 from routilux import JobState
 from routilux.distributed import DistributedRuntime
-from routilux.errors import ExecutionTimeout, FlowValidationError, JobNotFoundError
+from dhelpers import wait_until
+from routilux.errors import ExecutionTimeout, FlowError, FlowValidationError, JobNotFoundError
 
 pytestmark = pytest.mark.distributed
 
@@ -110,31 +113,53 @@ def test_every_error_strategy_applies_to_downstream_routines(runtime, start_work
     assert state.routine_states["flaky"]["status"] == flaky_status
 
 
-def test_pause_holds_the_job_and_resume_from_a_fresh_runtime_continues_it(runtime, start_workers, settings):
+def idle(runtime: DistributedRuntime, job_id: str) -> bool:
+    """True when no activation of the job holds a lease (nothing of it is running)."""
+    leases = runtime.store.redis.zrange(runtime.store.keys.leases, 0, -1)
+    return not any(m.decode().startswith(f"{job_id}|") for m in leases)
+
+
+def handler_calls(job_id: str) -> list[int]:
+    """Items the job's Slow handlers were called with, in this process (in-process workers)."""
+    return [i for j, i in dflows.SLOW_STARTS if j == job_id]
+
+
+def test_pause_holds_the_job_nothing_runs_while_paused_and_a_fresh_runtime_resumes_it(runtime, start_workers, settings):
     start_workers(concurrency=2)
     job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6})
-    runtime.pause(job_id, reason="maintenance")
-    paused = runtime.get_job(job_id)
-    assert paused.status == "paused"
+    wait_until(lambda: handler_calls(job_id), timeout=15)
+    runtime.pause(job_id, reason="maintenance", checkpoint={"step": 1})
+    assert runtime.get_job(job_id).status == "paused"
+    wait_until(lambda: idle(runtime, job_id), timeout=15)  # handlers already running finish and commit
+    calls, held = handler_calls(job_id), runtime.get_job(job_id)
     elsewhere = DistributedRuntime(settings=settings)
     try:
         with pytest.raises(ExecutionTimeout):
-            elsewhere.wait(job_id, timeout=1.0)
-        assert elsewhere.get_job(job_id).status == "paused"
+            elsewhere.wait(job_id, timeout=2 * settings.sweep_interval_s + 1.0)
+        still = elsewhere.get_job(job_id)
+        # Nothing ran while paused: no handler call, no effect; the rest of the work waits in pending_tasks.
+        assert handler_calls(job_id) == calls and len(calls) < 6
+        assert still.status == "paused"
+        assert still.shared_log == held.shared_log and len(still.execution_history) == len(held.execution_history)
+        waiting = Counter(t["slot_routine_id"] for t in still.pending_tasks)
+        assert waiting["slow"] == 6 - len(calls) and waiting["record"] == len(calls) - len(held.shared_log)
         elsewhere.resume(job_id)
         state = elsewhere.wait(job_id, timeout=30)
     finally:
         elsewhere.close()
     assert state.status == "completed"
     assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 1, 2, 3, 4, 5]
-    assert state.pause_points and state.pause_points[0]["reason"] == "maintenance"
+    assert sorted(handler_calls(job_id)) == [0, 1, 2, 3, 4, 5]
+    (point,) = state.pause_points
+    assert {k: point[k] for k in ("reason", "checkpoint", "current_routine_id")} == {
+        "reason": "maintenance", "checkpoint": {"step": 1}, "current_routine_id": "source"}
+    assert set(point) == {"timestamp", "reason", "checkpoint", "current_routine_id", "pending_count"}
+    assert state.checkpoint == {"step": 1}
 
 
 def test_a_handler_can_pause_its_job_and_deferred_events_go_out_on_resume(runtime, start_workers):
     start_workers()
     job_id = runtime.submit(dflows.deferred_flow(), "source", {"n": 1})
-    from dhelpers import wait_until
-
     wait_until(lambda: runtime.get_job(job_id).status == "paused", timeout=15)
     assert runtime.get_job(job_id).deferred_events[0]["event_name"] == "later"
     runtime.resume(job_id)
@@ -144,16 +169,23 @@ def test_a_handler_can_pause_its_job_and_deferred_events_go_out_on_resume(runtim
     assert state.deferred_events == []
 
 
-def test_cancel_stops_a_job_for_good(runtime, start_workers):
+def test_cancel_stops_a_job_for_good_and_nothing_runs_after_it(runtime, start_workers, settings):
     start_workers()
     job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 8})
+    wait_until(lambda: handler_calls(job_id), timeout=15)
     runtime.cancel(job_id, reason="not needed")
     state = runtime.wait(job_id, timeout=10)
     assert state.status == "cancelled"
     assert state.routine_states["_cancellation"] == {"reason": "not needed"}
-    with pytest.raises(Exception):
+    wait_until(lambda: idle(runtime, job_id), timeout=15)  # handlers already running finish; their commits are dropped
+    calls, ended = handler_calls(job_id), runtime.get_job(job_id)
+    with pytest.raises(FlowError, match="only a paused job can be resumed"):
         runtime.resume(job_id)
-    assert runtime.get_job(job_id).status == "cancelled"
+    time.sleep(2 * settings.sweep_interval_s + 1.0)  # sweeps and queued messages would run the rest now
+    after = runtime.get_job(job_id)
+    assert handler_calls(job_id) == calls and len(calls) < 8
+    assert after.status == "cancelled" and after.pending_tasks == []
+    assert after.shared_log == ended.shared_log and len(after.execution_history) == len(ended.execution_history)
 
 
 def test_jobs_lists_summaries_filtered_by_status(runtime, start_workers):
@@ -215,8 +247,6 @@ def test_a_chain_runs_inline_in_fewer_tasks_with_the_same_result(runtime, start_
 
 
 def test_a_finished_job_can_be_deleted_but_a_running_one_cannot(runtime, start_workers):
-    from routilux.errors import FlowError
-
     waiting = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
     with pytest.raises(FlowError):
         runtime.delete_job(waiting)
