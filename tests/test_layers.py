@@ -63,3 +63,22 @@ def test_redis_key_names_are_built_in_one_module_only():
 def test_nothing_in_the_package_uses_pickle():
     users = [p.name for p in PACKAGE.rglob("*.py") if "pickle" in imported_modules(p)]
     assert users == []
+
+
+@pytest.mark.parametrize("path", files_of(PACKAGE / "distributed"), ids=lambda p: p.name)
+def test_the_distributed_engine_never_imports_the_console(path):
+    bad = {m for m in imported_modules(path) if m.startswith(("routilux.server", "fastapi", "starlette", "uvicorn"))}
+    assert not bad, f"distributed/{path.name} imports {sorted(bad)}"
+
+
+def test_importing_routilux_and_its_distributed_engine_loads_no_web_framework():
+    import subprocess
+    import sys
+
+    code = ("import sys, routilux, routilux.distributed; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('fastapi', 'starlette', 'uvicorn', 'routilux.server', 'playwright', 'httpx')"
+            " or m.startswith('routilux.server')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout.strip()
+    assert out == "[]"

@@ -31,6 +31,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="node name, NAME or NAME@HOST (env ROUTILUX_WORKER_NAME; "
                                        "default routilux@<hostname>)")
     parser.add_argument("--loglevel", help="DEBUG, INFO, WARNING or ERROR (env ROUTILUX_LOGLEVEL; default INFO)")
+    parser.add_argument("--metrics-port", type=int,
+                        help="serve Prometheus metrics on this port (env ROUTILUX_METRICS_PORT; off by default)")
     parser.add_argument("--check", action="store_true",
                         help="health probe: exit 0 if the named worker's liveness record is fresh, else 1")
 
@@ -44,7 +46,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_from(args, concurrency=args.concurrency, pool=args.pool, lease_s=args.lease_s,
                              queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None)
     import_modules(settings.imports)
+    port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)
+    if port:
+        start_metrics(settings, port)
     return run_celery_worker(settings, worker_name(args.name), loglevel)
+
+
+def start_metrics(settings: Any, port: int) -> None:
+    """Count activations, latencies and sweeps in this worker (and its pool) and serve them on ``port``."""
+    from routilux.distributed import stats
+    from routilux.distributed.instrument import start_worker_metrics
+    from routilux.distributed.store import RedisStore
+
+    store = RedisStore(settings)
+    start_worker_metrics(port, queue_depth=lambda: stats.queue_depth(store), queue=settings.queue)
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:

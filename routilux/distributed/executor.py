@@ -23,6 +23,7 @@ from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import from_envelope
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.heartbeat import Heartbeat
+from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.keys import slot_field
 from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState
@@ -55,6 +56,7 @@ class Executor:
         self.heartbeat = Heartbeat(store, self.settings.heartbeat_s)
         self.marker = Marker(store)
         self.default_worker = socket.gethostname()
+        self.hooks = current_hooks()
 
     def run(self, envelope: Any, worker: str | None = None) -> str:
         """Run one activation message; returns what happened (for logs and tests).
@@ -67,6 +69,7 @@ class Executor:
         except MalformedMessageError as exc:
             log.error("dead-lettering a malformed message: %s", exc)
             self.store.dead_letter_message(str(exc), _raw(envelope))
+            self.hooks.on_dead_letter("malformed")
             return "malformed"
         try:
             flow = self.flows.get(flow_hash)
@@ -77,14 +80,19 @@ class Executor:
             answer = self.store.bounce(
                 act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s), worker or self.default_worker
             )
+            if answer == "dead":
+                self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
         return self._claim_and_run(flow, flow_hash, act)
 
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation) -> str:
         lock = _lock_key(flow, act)
+        started = time.perf_counter()
         claim = self.store.claim(act.job_id, act.activation_id, lock)
+        self.hooks.after_claim(act.routine_id, claim[0], time.perf_counter() - started)
         if claim[0] != "ok":
             if claim[0] == "dead":
+                self.hooks.on_dead_letter("attempts")
                 log.error("activation %s of job %s went to the dead-letter stream", act.activation_id, act.job_id)
             return claim[0]
         token, body, buffer = text(claim[1]), claim[2], claim[3]
@@ -108,10 +116,13 @@ class Executor:
 
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str) -> StepResult:
         self.heartbeat.track(act.job_id, act.activation_id, token)
+        started = time.perf_counter()
         try:
-            return run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,))
+            result = run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,))
         finally:
             self.heartbeat.untrack(act.job_id, act.activation_id)
+        self.hooks.after_step(act.routine_id, result.action or "ok", time.perf_counter() - started)
+        return result
 
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
@@ -122,7 +133,9 @@ class Executor:
         tail, children = commit_args(
             result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms
         )
+        started = time.perf_counter()
         answer = self._commit_with_retries(act, token, lock, tail)
+        self.hooks.after_commit(act.routine_id, answer[0], time.perf_counter() - started)
         if answer[0] == "ok":
             ids = [text(x) for x in answer[4]]
             self.dispatcher.send(children[i] for i in ids)

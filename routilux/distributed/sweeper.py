@@ -16,6 +16,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Sweeper:
         self.store = store
         self.dispatcher = dispatcher
         self.owner = owner
+        self.hooks = current_hooks()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,9 +76,11 @@ class Sweeper:
                 if envelope is not None:
                     log.warning("lease of %s expired; sending it again", member)
                     envelopes.append(envelope)
+            expired = len(envelopes)
             envelopes += [e for e in map(self.store.redue, due) if e is not None]
             if envelopes:
                 sent += self.dispatcher.send(envelopes)
+                self.hooks.after_sweep(expired, len(envelopes) - expired)
         self.end_overdue_jobs()
         self.store.trim_jobs_index()
         return sent

@@ -69,8 +69,14 @@ for _ = 1, n_ops do
   end
   i = i + 4
 end
-if history ~= '' then
-  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history)
+-- The stream keeps the step's ops and children too, so any earlier JobState can be rebuilt from it
+-- (time travel) and continued as a new job (fork).
+if history ~= '' or n_ops > 0 or i < #ARGV then
+  local ops, kids = {}, {}
+  for j = 14, i - 1 do ops[#ops + 1] = ARGV[j] end
+  for j = i, #ARGV do kids[#kids + 1] = ARGV[j] end
+  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
+    'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids))
 end
 
 local dispatch = {}

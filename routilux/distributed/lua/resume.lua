@@ -38,6 +38,11 @@ while i < #ARGV do
   i = i + 2
 end
 if n_deferred > 0 then redis.call('LTRIM', KEYS[K_DE], n_deferred, -1) end
-if history ~= '' then redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', 'resume', 'h', history) end
+if history ~= '' or n_deferred > 0 then
+  local kids = {}
+  for j = 5, #ARGV do kids[#kids + 1] = ARGV[j] end
+  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', 'resume', 'h', history, 'taken', n_deferred,
+    'kids', cmsgpack.pack(kids))
+end
 local final = maybe_complete(now)
 return {'ok', final, tostring(score), dispatch}

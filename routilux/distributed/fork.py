@@ -1,0 +1,101 @@
+"""Fork: continue a job from an earlier point of its history as a new job.
+
+The new job starts with the JobState the original had after that stream entry
+(:mod:`routilux.distributed.history`) and runs what was still to run there,
+on the flow version the original pinned. The original job is not touched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from routilux import codec
+from routilux.distributed.envelope import pack
+from routilux.distributed.history import replay_job
+from routilux.distributed.keys import slot_field
+from routilux.distributed.store import RedisStore, guarded
+from routilux.errors import FlowError
+from routilux.job_state import JobState
+
+if TYPE_CHECKING:
+    from routilux.distributed.runtime import DistributedRuntime
+
+
+def state_ops(state: JobState) -> list[bytes | str]:
+    """The JobState's contents as commit ops (4 fields each), as the stream stores them."""
+    flat: list[bytes | str] = []
+    for rid, rs in state.routine_states.items():
+        flat += ["rs", rid, codec.packb(rs), str(rs.get("status", ""))]
+    for key, value in state.shared_data.items():
+        flat += ["sd", str(key), codec.packb(value), ""]
+    for kind, entries in (("sl", state.shared_log), ("o", state.output_log), ("de", state.deferred_events)):
+        flat += [x for entry in entries for x in (kind, "", codec.packb(entry), "")]
+    for rid, slots in state.slot_buffers.items():
+        flat += [x for slot, buf in slots.items() for x in ("sb", slot_field(rid, slot), codec.packb(buf), "")]
+    return flat
+
+
+@guarded
+def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobState,
+               bodies: dict[str, bytes]) -> str:
+    """Create the new job in one MULTI (its keys are fresh); returns the outbox score."""
+    k = store.keys
+    now_s, now_us = store.redis.time()
+    now_ms = now_s * 1000 + now_us // 1000
+    score = now_ms + int(store.settings.outbox_grace_s * 1000)
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.hset(k.job(job_id, "meta"), mapping={**meta, "pending": len(bodies), "fence": 0, "updated_at": now_ms})
+    pipe.hset(k.job(job_id, "acts"), mapping=bodies)
+    if state.routine_states:
+        pipe.hset(k.job(job_id, "rs"), mapping={r: codec.packb(v) for r, v in state.routine_states.items()})
+        failed = [r for r, v in state.routine_states.items() if v.get("status") in ("failed", "error")]
+        if failed:
+            pipe.sadd(k.job(job_id, "failedrs"), *failed)
+    if state.shared_data:
+        pipe.hset(k.job(job_id, "sd"), mapping={str(x): codec.packb(v) for x, v in state.shared_data.items()})
+    for part, entries in (("sl", state.shared_log), ("out", state.output_log), ("de", state.deferred_events)):
+        if entries:
+            pipe.rpush(k.job(job_id, part), *(codec.packb(e) for e in entries))
+    buffers = {slot_field(r, s): codec.packb(b) for r, slots in state.slot_buffers.items() for s, b in slots.items()}
+    if buffers:
+        pipe.hset(k.job(job_id, "sb"), mapping=buffers)
+    history = [[r.routine_id, r.event_name, r.data, r.timestamp] for r in state.execution_history]
+    kids = [x for pair in bodies.items() for x in pair]
+    pipe.xadd(k.job(job_id, "log"), {"kind": "delta", "act": "fork", "h": codec.packb(history) if history else "",
+                                     "ops": msgpack.packb(state_ops(state)), "kids": msgpack.packb(kids)})
+    pipe.zadd(k.due, {f"{job_id}|{a}": score for a in bodies})
+    pipe.zadd(k.jobs, {job_id: now_ms})
+    pipe.execute()
+    return str(score)
+
+
+def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = None) -> str:
+    """Start a new job continuing ``job_id`` from after stream entry ``position``; returns its id.
+
+    Raises:
+        JobNotFoundError: no such job.
+        FlowError: ``position`` is not in the job's history, or nothing was left to run there.
+    """
+    store = runtime.store
+    replay = replay_job(store, job_id, position)
+    if not replay.outstanding:
+        raise FlowError(f"nothing was left to run in job {job_id} after {replay.position}; there is nothing to fork")
+    meta = store.meta(job_id)
+    new_id = str(uuid.uuid4())
+    envelopes = {}
+    for act_id, body in replay.outstanding.items():
+        envelope = codec.unpackb(body)
+        envelope["job"] = new_id
+        envelope["attempt"] = 0
+        envelopes[act_id] = envelope
+    fields = {"status": "running", "flow_id": meta.get("flow_id", ""), "flow_hash": meta.get("flow_hash", ""),
+              "current_routine_id": meta.get("current_routine_id", ""), "created_at": datetime.now().isoformat(),
+              "forked_from": job_id, "forked_at": replay.position}
+    score = _write_job(store, new_id, fields, replay.state, {a: pack(e) for a, e in envelopes.items()})
+    runtime.dispatcher.send(envelopes.values())
+    store.mark_dispatched(new_id, score, list(envelopes))
+    return new_id

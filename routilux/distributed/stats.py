@@ -1,0 +1,42 @@
+"""Cheap counts for dashboards and metrics: queue depth, dead letters, jobs by status."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from routilux.distributed.store import RedisStore, guarded
+
+# kombu's Redis transport keeps one list per priority step; messages without a priority use the first.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+@guarded
+def queue_depth(store: RedisStore, queue: str | None = None) -> int:
+    """Messages waiting in a broker queue (default: the settings' queue)."""
+    name = store.keys.broker_prefix + (queue or store.settings.queue)
+    pipe = store.redis.pipeline(transaction=False)
+    for suffix in _PRIORITY_SUFFIXES:
+        pipe.llen(name + suffix)
+    return sum(pipe.execute())
+
+
+@guarded
+def dead_letter_count(store: RedisStore) -> int:
+    """Entries in the dead-letter stream."""
+    return int(store.redis.xlen(store.keys.dead))
+
+
+@guarded
+def jobs_by_status(store: RedisStore) -> dict[str, int]:
+    """How many known jobs are in each status (one pipelined read of every job's status)."""
+    ids = store.job_ids()
+    pipe = store.redis.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hget(store.keys.job(job_id, "meta"), "status")
+    return dict(Counter(s.decode() for s in pipe.execute() if s is not None))
+
+
+@guarded
+def ping(store: RedisStore) -> bool:
+    """True when Redis answers (raises StoreUnavailableError otherwise)."""
+    return bool(store.redis.ping())
