@@ -184,6 +184,17 @@ def test_execute_strategy_and_max_workers_apply_to_that_execution_only() -> None
     assert [e["met"] for e in later.shared_log] == [False]
 
 
+def test_an_execution_may_ask_for_more_workers_than_the_flows_thread_pool_has() -> None:
+    flow = chain(("src", Burst()), ("meet", Meeting()), execution_strategy="concurrent", max_workers=2)
+    flow.connections.clear()
+    flow.connect("src", "output", "meet", "input")
+    Meeting.barrier = threading.Barrier(1)
+    assert flow.execute("src", {"items": [0]}).status == "completed"  # the engine's pool exists now
+    Meeting.barrier = threading.Barrier(12, timeout=5)
+    job = flow.execute("src", {"items": list(range(12))}, max_workers=12)
+    assert [e["met"] for e in job.shared_log] == [True] * 12
+
+
 def test_execute_refuses_an_unknown_strategy_override() -> None:
     flow = chain(("src", Source()), ("sink", Sink()))
     with pytest.raises(FlowError, match="Invalid execution strategy"):
@@ -314,3 +325,11 @@ def test_merge_data_merges_into_the_slot_buffer_and_returns_what_the_handler_get
     slot = Slot(name="s", merge_strategy=strategy)
     slot._data = before
     assert slot._merge_data(new) == expected
+
+
+def test_find_connection_returns_the_live_connection_between_an_event_and_a_slot() -> None:
+    flow = chain(("src", Source()), ("sink", Sink()))
+    event, slot = flow.routines["src"].get_event("output"), flow.routines["sink"].get_slot("input")
+    assert flow._find_connection(event, slot) is flow.connections[0]
+    flow.connections[0].disconnect()
+    assert flow._find_connection(event, slot) is None

@@ -211,9 +211,9 @@ class LocalEngine:
             if ex is None or ex.job_state is not job_state:
                 ex = self._executions[job_state.job_id] = _Execution(self, job_state, limit)
                 if ex.limit > self.pool_size:
-                    # An execution asked for more workers than the pool has: grow it. Work already
-                    # submitted finishes on the old pool.
-                    self.pool.shutdown(wait=False)
+                    # An execution asked for more workers than the pool has: use a bigger pool from
+                    # now on. The old one is not shut down (a runner may be submitting to it right
+                    # now); its threads end once it is idle and unreferenced.
                     self.pool_size = ex.limit
                     self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="routilux")
             return ex
