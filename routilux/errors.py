@@ -61,6 +61,13 @@ class DecodeError(SerializationError):
     """Bytes could not be decoded into a Routilux message or value."""
 
 
+class StepConflictError(RoutiluxError):
+    """A step's reads kept changing under it: it was re-run as often as allowed and never committed.
+
+    The engine hands it to the routine's error strategy like an error of the handler.
+    """
+
+
 class ExecutionTimeout(RoutiluxError, TimeoutError):
     """An execution or a wait ran past its timeout."""
 

@@ -4,7 +4,9 @@ All per-execution state lives here, never on the Flow or Routine objects: status
 routine states, history, shared data and log, output log, deferred events, slot
 buffers, pending activations of a paused job. Mutating methods also note what
 they changed in the current step's delta, so the distributed engine can commit
-exactly the change a handler made.
+exactly the change a handler made. Inside a step that runs a transaction
+(:mod:`routilux.txn`) they change nothing: the step keeps its writes and the
+engine applies them at the commit, with :meth:`JobState._apply_op`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from routilux.context import current_step
 from routilux.errors import EncodeError, FlowError, FormatVersionError
 from routilux.registry import register_serializable  # noqa: F401  (upstream 0.10.0 code imports it from here)
+from routilux.versioned import APPEND, BLIND, INCREMENT, MISSING, RS, SD, VersionedDict, as_versioned
 
 if TYPE_CHECKING:
     from routilux.execution_tracker import ExecutionTracker
@@ -106,18 +109,22 @@ class ExecutionRecord:
 class JobState:
     """The state of one execution of a flow; serializable, savable and resumable."""
 
+    # A per-step view (the distributed engine's) keeps the entries a step appends to its
+    # lists itself; the live JobState must not show them before the step commits.
+    _is_view = False
+
     def __init__(self, flow_id: str = "") -> None:
         now = datetime.now()
         self.flow_id = flow_id
         self.job_id = str(uuid.uuid4())
         self.status = "pending"
         self.current_routine_id: str | None = None
-        self.routine_states: dict[str, dict[str, Any]] = {}
+        self._routine_states = VersionedDict(RS, self)
         self.execution_history: list[ExecutionRecord] = []
         self.pending_tasks: list[dict[str, Any]] = []
         self.pause_points: list[dict[str, Any]] = []
         self.deferred_events: list[dict[str, Any]] = []
-        self.shared_data: dict[str, Any] = {}
+        self._shared_data = VersionedDict(SD, self)
         self.shared_log: list[dict[str, Any]] = []
         self.output_log: list[dict[str, Any]] = []
         self.slot_buffers: dict[str, dict[str, dict[str, Any]]] = {}
@@ -131,15 +138,71 @@ class JobState:
         self._settled = threading.Event()
         self._lock = threading.RLock()
 
+    # -- versioned parts -------------------------------------------------
+    @property
+    def shared_data(self) -> VersionedDict:
+        """Execution-wide shared values (reads inside a step are tracked, see routilux.txn)."""
+        return self._shared_data
+
+    @shared_data.setter
+    def shared_data(self, value: dict[str, Any]) -> None:
+        self._shared_data = as_versioned(SD, self, value)
+
+    @property
+    def routine_states(self) -> VersionedDict:
+        """State of each routine in this execution, by routine id (reads inside a step are tracked)."""
+        return self._routine_states
+
+    @routine_states.setter
+    def routine_states(self, value: dict[str, dict[str, Any]]) -> None:
+        self._routine_states = as_versioned(RS, self, value)
+
     # -- recording -------------------------------------------------------
-    def _note(self, *op: Any) -> None:
-        """Add ``op`` to the delta of the step running in this job, if any."""
+    def _note(self, *op: Any) -> bool:
+        """Add ``op`` to the delta of the step running in this job, if any.
+
+        Returns True if the step keeps the change itself (it runs a transaction
+        and the change waits for its commit): the caller must not apply it.
+        """
         step = current_step.get()
-        if step is not None and step.job_state is self:
-            if step.check is not None:
-                step.check(op[1:])
-            if step.ops is not None:
-                step.ops.append(op)
+        if step is None or step.job_state is not self:
+            return False
+        if step.check is not None:
+            step.check(op[1:])
+        if step.ops is not None:
+            step.ops.append(op)
+        txn = step.txn
+        if txn is None:
+            return False
+        kind = op[0]
+        if kind == "rs" or kind == "sd":
+            txn.set(kind, op[1], op[2])
+            return True
+        if kind == "sb":
+            txn.buffers[(op[1], op[2])] = op[3]
+            return True
+        if kind in BLIND:
+            return True
+        return not self._is_view
+
+    def _apply_op(self, op: tuple[Any, ...]) -> None:
+        """Apply one committed op of a step's delta (blind ops already resolved to "sd")."""
+        kind = op[0]
+        if kind == "rs":
+            self.routine_states.put(op[1], op[2])
+        elif kind == "sd":
+            self.shared_data.put(op[1], op[2])
+        elif kind == "h":
+            self.execution_history.append(ExecutionRecord(op[1], op[2], op[3], op[4]))
+        elif kind == "sl":
+            self.shared_log.append(op[1])
+        elif kind == "o":
+            self.output_log.append(op[1])
+        elif kind == "de":
+            self.deferred_events.append(op[1])
+        elif kind == "sb":
+            self.slot_buffers.setdefault(op[1], {})[op[2]] = op[3]
+        self.updated_at = datetime.now()
 
     # -- status ----------------------------------------------------------
     def _set_status(self, status: str) -> None:
@@ -162,9 +225,9 @@ class JobState:
     def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
         """Replace the state of one routine with a copy of ``state``."""
         state = dict(state)
-        self.routine_states[routine_id] = state
-        self.updated_at = datetime.now()
-        self._note("rs", routine_id, state)
+        if not self._note("rs", routine_id, state):
+            self.routine_states.put(routine_id, state)
+            self.updated_at = datetime.now()
 
     def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
         """Return the state of one routine, or None."""
@@ -174,8 +237,8 @@ class JobState:
     def record_execution(self, routine_id: str, event_name: str, data: Any = None) -> None:
         """Append an ExecutionRecord to the history."""
         record = ExecutionRecord(routine_id, event_name, data)
-        self.execution_history.append(record)
-        self._note("h", routine_id, event_name, record.data, record.timestamp)
+        if not self._note("h", routine_id, event_name, record.data, record.timestamp):
+            self.execution_history.append(record)
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return the history (of one routine, if given), oldest first."""
@@ -187,9 +250,47 @@ class JobState:
     # -- shared data and log ---------------------------------------------
     def update_shared_data(self, key: str, value: Any) -> None:
         """Set one execution-wide shared value."""
-        self.shared_data[key] = value
-        self.updated_at = datetime.now()
-        self._note("sd", key, value)
+        if not self._note("sd", key, value):
+            self.shared_data.put(key, value)
+            self.updated_at = datetime.now()
+
+    def increment_shared_data(self, key: str, by: int | float = 1) -> None:
+        """Add ``by`` to a shared number atomically (a missing key counts as 0).
+
+        A blind write: inside a step it notes no read, so concurrent increments
+        never make each other re-run, and none is lost. Integers stay exact
+        within ±(2**53-1).
+
+        Raises:
+            TypeError: ``by`` or the stored value is not an int or float.
+            OverflowError: an integer leaves ±(2**53-1).
+        """
+        self._blind(INCREMENT, key, by)
+
+    def append_shared_data(self, key: str, item: Any) -> None:
+        """Append ``item`` to a shared list atomically (a missing key counts as []).
+
+        A blind write like :meth:`increment_shared_data`: concurrent appends all land,
+        each once, and never make a step re-run.
+
+        Raises:
+            TypeError: the stored value is not a list.
+        """
+        self._blind(APPEND, key, item)
+
+    def _blind(self, kind: str, key: str, arg: Any) -> None:
+        step = current_step.get()
+        if step is not None and step.job_state is self and step.txn is not None:
+            txn = step.txn
+            result = BLIND[kind](key, txn.peek(self.shared_data, key), arg)  # raises now if it cannot apply
+            self._note(kind, key, arg)
+            txn.blind(kind, key, arg, result)
+            return
+        with self._lock:  # outside a transaction (sequential steps, or code outside any step)
+            value = BLIND[kind](key, dict.get(self.shared_data, key, MISSING), arg)
+            self._note(kind, key, arg)
+            self.shared_data.put(key, value)
+            self.updated_at = datetime.now()
 
     def get_shared_data(self, key: str, default: Any = None) -> Any:
         """Return one execution-wide shared value."""
@@ -201,8 +302,8 @@ class JobState:
             raise ValueError("shared log entries must be dicts")
         entry = dict(entry)
         entry.setdefault("timestamp", datetime.now().isoformat())
-        self.shared_log.append(entry)
-        self._note("sl", entry)
+        if not self._note("sl", entry):
+            self.shared_log.append(entry)
 
     def get_shared_log(self, filter_func: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
         """Return a copy of the shared log, optionally filtered."""
@@ -219,8 +320,8 @@ class JobState:
             "data": dict(data),
             "timestamp": datetime.now().isoformat(),
         }
-        self.deferred_events.append(entry)
-        self._note("de", entry)
+        if not self._note("de", entry):
+            self.deferred_events.append(entry)
 
     def set_output_handler(self, handler: OutputHandler | None) -> None:
         """Send this job's outputs to ``handler`` as well as to the output log."""
@@ -235,8 +336,8 @@ class JobState:
             "data": data,
             "timestamp": timestamp.isoformat(),
         }
-        self.output_log.append(entry)
-        self._note("o", entry)
+        if not self._note("o", entry):
+            self.output_log.append(entry)
         if self.output_handler is not None:
             try:
                 self.output_handler.handle(
@@ -252,12 +353,17 @@ class JobState:
     # -- slot buffers ----------------------------------------------------
     def get_slot_buffer(self, routine_id: str, slot_name: str) -> dict[str, Any]:
         """Return the merge buffer of one slot in this execution."""
+        step = current_step.get()
+        if step is not None and step.txn is not None and step.job_state is self:
+            written = step.txn.buffers.get((routine_id, slot_name))
+            if written is not None:
+                return written
         return self.slot_buffers.get(routine_id, {}).get(slot_name, {})
 
     def set_slot_buffer(self, routine_id: str, slot_name: str, data: dict[str, Any]) -> None:
         """Replace the merge buffer of one slot in this execution."""
-        self.slot_buffers.setdefault(routine_id, {})[slot_name] = data
-        self._note("sb", routine_id, slot_name, data)
+        if not self._note("sb", routine_id, slot_name, data):
+            self.slot_buffers.setdefault(routine_id, {})[slot_name] = data
 
     # -- waiting ---------------------------------------------------------
     @staticmethod
@@ -299,14 +405,14 @@ class JobState:
             "job_id": self.job_id,
             "status": self.status,
             "current_routine_id": self.current_routine_id,
-            "routine_states": {k: dict(v) for k, v in dict(self.routine_states).items()},
+            "routine_states": {k: dict(v) for k, v in self.routine_states.plain().items()},
             "execution_history": [r.serialize() for r in list(self.execution_history)],
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "pause_points": list(self.pause_points),
             "pending_tasks": list(self.pending_tasks),
             "deferred_events": list(self.deferred_events),
-            "shared_data": dict(self.shared_data),
+            "shared_data": self.shared_data.plain(),
             "shared_log": list(self.shared_log),
             "output_log": list(self.output_log),
             "slot_buffers": {r: dict(s) for r, s in dict(self.slot_buffers).items()},

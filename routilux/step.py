@@ -6,10 +6,18 @@ activations the handler's emits produced. The local engine runs it against the
 live JobState; the distributed engine runs it against a snapshot and commits the
 delta to Redis. Emits of a failed attempt are discarded; state the handler wrote
 before it raised is kept, like output it already sent.
+
+With a :class:`~routilux.txn.StepTxn` the step is a transaction: the JobState
+changes nothing while it runs, the step reads its own writes back, and the
+engine commits the delta only if what the step read is unchanged; otherwise it
+runs the step again (:func:`rerun_delay_s`), up to :data:`MAX_CONFLICT_RERUNS`
+times, and then feeds a :class:`StepConflictError` to the error strategy
+(:func:`run_conflicted`).
 """
 
 from __future__ import annotations
 
+import random
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -19,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
 from routilux.error_handler import Decision, ErrorHandler
-from routilux.errors import FlowError
+from routilux.errors import FlowError, StepConflictError
 from routilux.slot import call_handler, merge
+from routilux.txn import StepTxn
 
 if TYPE_CHECKING:
     from routilux.flow import Flow
@@ -29,11 +38,24 @@ if TYPE_CHECKING:
 
 _DEFAULT_HANDLER = ErrorHandler()
 
+MAX_CONFLICT_RERUNS = 50
+"""Re-runs of one step whose reads changed, before the engine gives up on it (see run_conflicted)."""
+
+
+def rerun_delay_s(reruns: int) -> float:
+    """Pause before re-run number ``reruns`` (1-based): none at first, then a short random backoff.
+
+    Steps that keep colliding spread out instead of colliding again in lockstep.
+    """
+    if reruns < 3:
+        return 0.0
+    return random.uniform(0, min(0.05, 0.0005 * 2 ** (reruns - 3)))
+
 
 class StepContext:
     """What a handler's emits and state changes are recorded into while it runs."""
 
-    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits", "check")
+    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits", "check", "txn")
 
     def __init__(
         self,
@@ -43,6 +65,7 @@ class StepContext:
         activation: Activation,
         check: Callable[[Any], None] | None = None,
         record: bool = True,
+        txn: StepTxn | None = None,
     ) -> None:
         self.flow = flow
         self.job_state = job_state
@@ -54,6 +77,7 @@ class StepContext:
         self.children: list[Activation] = []
         self.emits: list[tuple[str, str, dict[str, Any]]] = []
         self.check = check
+        self.txn = txn
 
     def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         """Turn one emit into child activations, one per connected slot."""
@@ -73,7 +97,9 @@ class StepResult:
     """The outcome of one step: the delta (ops and children) and what the job must do next.
 
     ``action`` is None (carry on), "fail" (the job fails now, ``reason`` says why)
-    or "retry" (run the activation again after ``delay_s``).
+    or "retry" (run the activation again after ``delay_s``). ``txn`` holds what
+    the step read, when it ran as a transaction: the engine commits ``ops`` only
+    if those reads still hold.
     """
 
     activation: Activation
@@ -84,6 +110,7 @@ class StepResult:
     reason: str | None = None
     error: BaseException | None = None
     emits: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (routine id, event, data) kept
+    txn: StepTxn | None = None
 
 
 def error_handler_for(flow: Flow, routine: Routine) -> ErrorHandler:
@@ -98,6 +125,7 @@ def run_step(
     check: Callable[[Any], None] | None = None,
     record: bool = True,
     reraise: tuple[type[BaseException], ...] = (),
+    txn: StepTxn | None = None,
 ) -> StepResult:
     """Run one activation against ``job_state`` and return its delta.
 
@@ -107,13 +135,14 @@ def run_step(
     Without ``record`` the result carries no ops (for an engine that applies
     changes to the live JobState and needs no delta to commit). Exceptions of the
     ``reraise`` types are the engine's own (its store went away, say): they escape
-    instead of reaching the error strategy.
+    instead of reaching the error strategy. With ``txn`` the step runs as a
+    transaction (see the module's docstring); it needs ``record``.
     """
     routine = flow.routines.get(act.routine_id)
     slot = routine._slots.get(act.slot) if routine is not None else None
     if routine is None or slot is None:
         return _broken_target(flow, job_state, act)
-    ctx = StepContext(flow, job_state, routine, act, check, record)
+    ctx = StepContext(flow, job_state, routine, act, check, record or txn is not None, txn)
     step_token = current_step.set(ctx)
     state_token = current_job_state.set(job_state)
     try:
@@ -136,6 +165,28 @@ def run_step(
         current_step.reset(step_token)
 
 
+def run_conflicted(flow: Flow, job_state: JobState, act: Activation, reruns: int, txn: StepTxn | None) -> StepResult:
+    """The step of an activation re-run ``reruns`` times without committing: its error strategy decides.
+
+    The handler does not run again; a :class:`StepConflictError` takes its place,
+    so a retry strategy tries later (counted as a retry), and stop fails the job.
+    """
+    routine = flow.routines[act.routine_id]
+    ctx = StepContext(flow, job_state, routine, act, None, True, txn)
+    step_token = current_step.set(ctx)
+    try:
+        before = job_state.get_slot_buffer(act.routine_id, act.slot)
+        stored, _ = merge(routine._slots[act.slot].merge_strategy, before, dict(act.payload))
+        job_state.set_slot_buffer(act.routine_id, act.slot, stored)  # as if the handler had run and raised
+        exc = StepConflictError(
+            f"routine {act.routine_id!r} slot {act.slot!r}: what the step read changed before every one of "
+            f"its {reruns + 1} attempts to commit"
+        )
+        return _failed(ctx, exc, before)
+    finally:
+        current_step.reset(step_token)
+
+
 def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
     job_state, act = ctx.job_state, ctx.activation
     for rid, event_name, data in ctx.emits:
@@ -149,14 +200,14 @@ def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
         state = dict(job_state.routine_states.get(act.routine_id) or {})
         state["status"] = "completed"
         job_state.update_routine_state(act.routine_id, state)
-    return StepResult(act, ctx.ops or [], ctx.children, emits=ctx.emits)
+    return StepResult(act, ctx.ops or [], ctx.children, emits=ctx.emits, txn=ctx.txn)
 
 
 def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepResult:
     job_state, act, rid = ctx.job_state, ctx.activation, ctx.routine_id
     decision: Decision = error_handler_for(ctx.flow, ctx.routine).decide(exc, act.attempt + 1)
     info = {"slot": act.slot, "error": str(exc), "error_type": type(exc).__name__}
-    result = StepResult(act, ctx.ops or [], [], error=exc)
+    result = StepResult(act, ctx.ops or [], [], error=exc, txn=ctx.txn)
     if decision.action == "retry":
         job_state.set_slot_buffer(rid, act.slot, before)  # the retry merges its payload again
         job_state.record_execution(rid, "retry", {**info, "attempt": act.attempt + 1, "delay_s": decision.delay_s})

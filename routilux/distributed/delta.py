@@ -12,10 +12,11 @@ from routilux import codec
 from routilux.distributed.envelope import pack, to_envelope
 from routilux.distributed.keys import slot_field
 from routilux.step import StepResult
+from routilux.txn import StepTxn
 
 def cause_of(result: StepResult) -> dict[str, Any]:
     """The slice of a step's delta its children carry: parent id and state changes."""
-    changes = [[op[0], op[1], op[2]] for op in result.ops if op[0] in ("rs", "sd")]
+    changes = [[op[0], op[1], op[2]] for op in result.ops if op[0] in ("rs", "sd", "si", "sa")]
     return {"parent": result.activation.activation_id, "routine": result.activation.routine_id, "delta": changes}
 
 
@@ -31,8 +32,8 @@ def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[list[Any], int, bytes | str]
             continue
         if kind == "rs":
             flat += ["rs", op[1], codec.packb(op[2]), str(op[2].get("status", ""))]
-        elif kind == "sd":
-            flat += ["sd", str(op[1]), codec.packb(op[2]), ""]
+        elif kind in ("sd", "si", "sa"):
+            flat += [kind, str(op[1]), codec.packb(op[2]), ""]
         elif kind in ("sl", "o", "de"):
             flat += [kind, "", codec.packb(op[1]), ""]
         elif kind == "sb":
@@ -41,6 +42,18 @@ def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[list[Any], int, bytes | str]
             continue
         count += 1
     return flat, count, (codec.packb(history) if history else "")
+
+
+def encode_reads(txn: StepTxn | None) -> list[Any]:
+    """Return [count, then (version field, version) per read] for the commit script."""
+    if txn is None:
+        return [0]
+    flat: list[Any] = []
+    for (part, key), version in txn.reads.items():
+        flat += [f"{part}:{key}", version]
+    for part, version in txn.reads_all.items():
+        flat += [f"*{part}", version]
+    return [len(flat) // 2, *flat]
 
 
 def commit_args(
@@ -63,7 +76,7 @@ def commit_args(
         retry_body = pack(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash))
     tail: list[Any] = [
         outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, inline_id, lease_ms,
-        *flat,
+        *encode_reads(result.txn), *flat,
     ]
     for child_id, envelope in children.items():
         tail += [child_id, pack(envelope)]

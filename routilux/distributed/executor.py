@@ -30,7 +30,8 @@ from routilux.distributed.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
 from routilux.errors import MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
-from routilux.step import StepResult, run_step
+from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
+from routilux.txn import StepTxn
 
 log = logging.getLogger("routilux.distributed")
 
@@ -103,22 +104,45 @@ class Executor:
         steps = 0
         while True:
             steps += 1
-            view = RemoteJobState(self.store, stored.job_id, flow_id, current, buffers)
-            result = self._run_leased(flow, view, stored, token)
-            allowed = steps <= self.settings.inline_steps and time.monotonic() < deadline
-            inline = _inline_candidate(flow, result) if allowed else None
-            answer, _ = self._commit(result, flow_hash, token, lock, inline)
+            inline_until = deadline if steps <= self.settings.inline_steps else 0.0
+            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current, inline_until)
             inline_token = text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
             if inline is None or not inline_token:
                 return answer[0]
             # The commit leased one child to this worker: run it now, skipping the queue.
             stored, token, lock, buffers = inline, inline_token, "", {}
 
-    def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str) -> StepResult:
+    def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
+              buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
+              inline_until: float) -> tuple[list[Any], Activation | None]:
+        """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
+
+        A child may be run inline if the step ends before ``inline_until`` (monotonic time).
+        Returns the commit's answer and the child it leased to this worker, if any.
+        """
+        reruns = 0
+        while True:
+            view = RemoteJobState(self.store, act.job_id, flow_id, current, buffers)
+            txn = StepTxn()
+            if reruns > MAX_CONFLICT_RERUNS:
+                result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
+            else:
+                result = self._run_leased(flow, view, act, token, txn)
+            inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
+            answer, _ = self._commit(result, flow_hash, token, lock, inline)
+            if answer[0] != "conflict":
+                return answer, inline
+            reruns += 1
+            log.debug("activation %s of job %s read stale data; re-run %d", act.activation_id, act.job_id, reruns)
+            delay = rerun_delay_s(reruns)
+            if delay:
+                time.sleep(delay)
+
+    def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn) -> StepResult:
         self.heartbeat.track(act.job_id, act.activation_id, token)
         started = time.perf_counter()
         try:
-            result = run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,))
+            result = run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,), txn=txn)
         finally:
             self.heartbeat.untrack(act.job_id, act.activation_id)
         self.hooks.after_step(act.routine_id, result.action or "ok", time.perf_counter() - started)
@@ -142,7 +166,7 @@ class Executor:
             self.marker.add(act.job_id, text(answer[3]), ids)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
-        waiter = text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped") else ""
+        waiter = text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped", "parked") else ""
         if waiter:
             self._send_waiter(act.job_id, waiter)
         return answer, children

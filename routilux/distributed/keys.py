@@ -125,4 +125,5 @@ JOB_PARTS = (
     "settled",   # 16 LIST, non-empty while the job is settled (waiters BLPOP it)
     "lasterr",   # 17 HASH activation id -> last infrastructure error
     "pp",        # 18 LIST pause points (msgpack)
+    "ver",       # 19 HASH version of each shared-data key and routine state ("sd:key", "rs:id"; "*sd", "*rs": any)
 )

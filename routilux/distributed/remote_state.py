@@ -1,10 +1,12 @@
 """The JobState a handler sees on a worker: a thin view of the job in Redis.
 
-Routine states and shared data are read from Redis the first time the handler
-touches them; history, shared log and output log start empty and collect only
-this step's entries (the getters ``get_execution_history`` and
-``get_shared_log`` also read what is already committed). Writes are recorded
-in the step's delta and committed atomically after the handler returns.
+Routine states and shared data are read from Redis, with their versions, the
+first time the handler touches them; history, shared log and output log start
+empty and collect only this step's entries (the getters
+``get_execution_history`` and ``get_shared_log`` also read what is already
+committed). The step runs as a transaction (routilux.txn): its writes are kept
+in the step and committed atomically after the handler returns, if what it
+read is unchanged.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.job_state import ExecutionRecord, JobState
+from routilux.versioned import RS, SD, VersionedDict
 
 if TYPE_CHECKING:
     from routilux.distributed.store import RedisStore
 
-_LAZY = {"routine_states": "rs", "shared_data": "sd"}
-
 
 class RemoteJobState(JobState):
     """A job's state as one step on one worker sees it."""
+
+    _is_view = True
 
     def __init__(
         self,
@@ -36,16 +39,25 @@ class RemoteJobState(JobState):
         self.status = "running"
         self.current_routine_id = current_routine_id
         self.slot_buffers = slot_buffers
-        del self.routine_states
-        del self.shared_data
+        self._shared_data = self._routine_states = None  # type: ignore[assignment]
 
-    def __getattr__(self, name: str) -> Any:
-        part = _LAZY.get(name)
-        if part is None:
-            raise AttributeError(name)
-        value = self._store.read_hash(self.job_id, part)
-        setattr(self, name, value)
-        return value
+    def _load(self, part: str) -> VersionedDict:
+        values, versions, version = self._store.read_versioned(self.job_id, part)
+        return VersionedDict(part, self, values, versions, version)
+
+    @property
+    def shared_data(self) -> VersionedDict:
+        """The job's shared data, read from Redis on first use."""
+        if self._shared_data is None:
+            self._shared_data = self._load(SD)
+        return self._shared_data
+
+    @property
+    def routine_states(self) -> VersionedDict:
+        """The job's routine states, read from Redis on first use."""
+        if self._routine_states is None:
+            self._routine_states = self._load(RS)
+        return self._routine_states
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return the committed history plus this step's records, oldest first."""

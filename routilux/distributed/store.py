@@ -248,6 +248,20 @@ class RedisStore:
         return {text(k): codec.unpackb(v) for k, v in raw.items()}
 
     @guarded
+    def read_versioned(self, job_id: str, part: str) -> tuple[dict[str, Any], dict[str, int], int]:
+        """Decode one of a job's versioned hashes (rs, sd) with the versions of its entries, atomically.
+
+        Returns (values, version of each key, version of the whole hash).
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self.keys.job(job_id, part))
+        pipe.hgetall(self.keys.job(job_id, "ver"))
+        raw, versions = pipe.execute()
+        prefix = f"{part}:".encode()
+        known = {text(k[len(prefix):]): int(v) for k, v in versions.items() if k.startswith(prefix)}
+        return {text(k): codec.unpackb(v) for k, v in raw.items()}, known, int(versions.get(f"*{part}".encode(), 0))
+
+    @guarded
     def read_list(self, job_id: str, part: str) -> list[Any]:
         """Decode one of a job's lists (sl, out, de)."""
         return [codec.unpackb(v) for v in self.redis.lrange(self.keys.job(job_id, part), 0, -1)]

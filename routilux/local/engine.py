@@ -5,6 +5,10 @@ thread pool pull from it and run :func:`routilux.step.run_step`: one runner per
 execution in "sequential" mode (breadth-first, one handler at a time), up to
 ``max_workers`` in "concurrent" mode. Activations of one slot whose merge is
 not "override" never run at the same time, so merges never lose each other.
+In concurrent mode each step runs as a transaction (routilux.txn): it is
+committed under the execution's lock only if the shared data and routine
+states it read are unchanged, else it runs again. Sequential mode runs one
+step at a time, so nothing can change under a step and it writes live.
 Completion, pause and cancel are signalled through the JobState, never polled.
 """
 
@@ -22,7 +26,8 @@ from routilux.errors import FlowError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
 from routilux.local.timers import timers
-from routilux.step import StepResult, run_step
+from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
+from routilux.txn import StepTxn, commit_local
 
 if TYPE_CHECKING:
     from routilux.flow import Flow
@@ -137,7 +142,7 @@ class _Execution:
                     return
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
-            result = run_step(flow, job_state, act, record=False)
+            result = self._step(act) if self.limit > 1 else self._step_alone(act)
             tracker = self.tracker
             tracker.record_step(
                 act.routine_id, started, time.perf_counter() - t0,
@@ -147,10 +152,43 @@ class _Execution:
             for rid, event_name, data in result.emits:
                 targets = [target for target, _, _ in flow.targets(rid, event_name)]
                 tracker.record_emit(rid, event_name, targets, data, started)
+
+    def _step_alone(self, act: Activation) -> StepResult:
+        """Run a step of a sequential execution: nothing else runs, so it writes live."""
+        result = run_step(self.flow, self.job_state, act, record=False)
+        with self.lock:
+            self._done(act, result)
+        return result
+
+    def _step(self, act: Activation) -> StepResult:
+        """Run a step as a transaction until it commits (or its error strategy takes over)."""
+        flow, job_state = self.flow, self.job_state
+        reruns = 0
+        while True:
+            txn = StepTxn()
+            if reruns > MAX_CONFLICT_RERUNS:
+                result = run_conflicted(flow, job_state, act, MAX_CONFLICT_RERUNS, txn)
+            else:
+                result = run_step(flow, job_state, act, txn=txn)
             with self.lock:
-                self.running -= 1
-                self.busy_slots.discard((act.routine_id, act.slot))
-                self._apply(result)
+                if job_state.status in TERMINAL or commit_local(job_state, result.ops, txn):
+                    self._done(act, result)
+                    return result
+                if job_state.status == "paused":  # held like the job's other work; resume runs it again
+                    job_state.pending_tasks.append(act.to_dict())
+                    self._done(act, None)
+                    return result
+            reruns += 1
+            delay = rerun_delay_s(reruns)
+            if delay:
+                time.sleep(delay)
+
+    def _done(self, act: Activation, result: StepResult | None) -> None:
+        """A step ended (caller holds the lock): free its slot, carry out its result."""
+        self.running -= 1
+        self.busy_slots.discard((act.routine_id, act.slot))
+        if result is not None:
+            self._apply(result)
 
     def _apply(self, result: StepResult) -> None:
         job_state = self.job_state
@@ -285,8 +323,8 @@ class LocalEngine:
         """End the job as cancelled; nothing of it runs afterwards."""
         if job_state.status in TERMINAL:
             return
-        if reason:
-            job_state.update_routine_state("_cancellation", {"reason": reason})
+        if reason:  # written live even from inside a handler: the step's own writes are dropped
+            job_state._apply_op(("rs", "_cancellation", {"reason": reason}))
         ex = self._execution(job_state)
         with ex.lock:
             job_state.pending_tasks = []

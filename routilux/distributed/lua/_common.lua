@@ -1,13 +1,13 @@
 -- Shared by every job script (prepended by store.py).
--- KEYS[1..18]: one job's keys in keys.JOB_PARTS order; KEYS[19] due ZSET,
--- KEYS[20] leases ZSET, KEYS[21] dead-letter stream, KEYS[22] jobs ZSET,
--- KEYS[23] (some scripts) the slot-wait list, KEYS[24] deadlines ZSET, KEYS[25] expiries ZSET.
+-- KEYS[1..19]: one job's keys in keys.JOB_PARTS order; KEYS[20] due ZSET,
+-- KEYS[21] leases ZSET, KEYS[22] dead-letter stream, KEYS[23] jobs ZSET,
+-- KEYS[24] (some scripts) the slot-wait list, KEYS[25] deadlines ZSET, KEYS[26] expiries ZSET.
 -- Time comes from the Redis server, so worker clocks never disagree.
 local K_META, K_ACTS, K_LEASE, K_TRIES, K_APPLIED, K_PARKED = 1, 2, 3, 4, 5, 6
 local K_RS, K_SD, K_SL, K_OUT, K_DE, K_SB, K_LOG = 7, 8, 9, 10, 11, 12, 13
-local K_SLOTLOCK, K_FAILEDRS, K_SETTLED, K_LASTERR, K_PP = 14, 15, 16, 17, 18
-local K_DUE, K_LEASES, K_DEAD, K_JOBS, K_WAIT = 19, 20, 21, 22, 23
-local K_DEADLINES, K_EXPIRIES = 24, 25
+local K_SLOTLOCK, K_FAILEDRS, K_SETTLED, K_LASTERR, K_PP, K_VER = 14, 15, 16, 17, 18, 19
+local K_DUE, K_LEASES, K_DEAD, K_JOBS, K_WAIT = 20, 21, 22, 23, 24
+local K_DEADLINES, K_EXPIRIES = 25, 26
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -48,7 +48,7 @@ end
 local function retain()
   local at = redis.call('HGET', KEYS[K_META], 'expire_at')
   if not at then return end
-  for i = 1, K_PP do redis.call('PEXPIREAT', KEYS[i], at) end
+  for i = 1, K_VER do redis.call('PEXPIREAT', KEYS[i], at) end
 end
 
 local function finish_job(status, err, now)

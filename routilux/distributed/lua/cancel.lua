@@ -5,6 +5,10 @@ if not status then return {'unknown'} end
 if is_terminal(status) then return {'final', status} end
 local now = now_ms()
 drop_activations(job)
-if state ~= '' then redis.call('HSET', KEYS[K_RS], '_cancellation', state) end
+if state ~= '' then
+  redis.call('HSET', KEYS[K_RS], '_cancellation', state)
+  redis.call('HINCRBY', KEYS[K_VER], 'rs:_cancellation', 1)
+  redis.call('HINCRBY', KEYS[K_VER], '*rs', 1)
+end
 finish_job('cancelled', reason, now)
 return {'ok'}

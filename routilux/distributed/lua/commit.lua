@@ -3,17 +3,24 @@
 --       [5] slot key whose lock this activation holds ('' if none), [6] outbox grace ms,
 --       [7] retry delay ms, [8] retry body, [9] failure reason, [10] history blob ('' if none),
 --       [11] number of ops, [12] child to run inline on this worker ('' for none), [13] lease ms,
+--       [14] number of reads, then 2 fields per read (version field, version seen),
 --       then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
--- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer).
+-- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer),
+--           si (a key, b number to add), sa (a key, b item to append): blind ops, applied to the value stored now.
+-- Reads (optimistic concurrency, see routilux/txn.py): version fields of KEYS[K_VER] ("sd:key", "rs:id",
+-- "*sd", "*rs") and the versions the step saw. If one differs, or a blind op cannot apply to the stored
+-- value, nothing is applied: a running job answers {'conflict'} (the worker keeps its lease and slot
+-- lock and runs the step again), a paused one parks the activation for resume.
 -- The inline child is claimed here (leased to the committing worker, which runs it next without
 -- a round trip through the queue); if that worker dies, its lease expires and the sweeper sends it.
 -- Returns {'ok', job status, next slot waiter, outbox score, {child ids to dispatch}, inline token or ''}
---      or {'duplicate'} | {'stale'} | {'dropped', status, next slot waiter}
+--      or {'duplicate'} | {'stale'} | {'dropped', status, next slot waiter} | {'conflict'}
+--      | {'parked', status, next slot waiter}
 local job, act, token, outcome, slot_key = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local grace_ms, retry_ms, retry_body, reason, history =
   tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
 local n_ops = tonumber(ARGV[11])
-local inline, lease_ms = ARGV[12], tonumber(ARGV[13])
+local inline, lease_ms, n_reads = ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
@@ -23,6 +30,76 @@ if past_deadline(now) then
   time_out(job, now)
   return {'dropped', 'failed', ''}
 end
+local status = redis.call('HGET', KEYS[K_META], 'status')
+local live = status == 'running' or status == 'paused'
+
+local INT_LIMIT = 9007199254740991  -- integers stay exact in Lua's doubles up to here
+
+-- A msgpack number: its value and whether it is a float; nil if the blob holds something else.
+local function number_of(blob)
+  local t = string.byte(blob, 1)
+  if t <= 0x7f or t >= 0xe0 or (t >= 0xca and t <= 0xd3) then
+    return cmsgpack.unpack(blob), (t == 0xca or t == 0xcb)
+  end
+  return nil
+end
+
+-- The blob a blind op leaves (cur: the stored blob or false); nil if it cannot apply.
+local function blind(kind, cur, arg)
+  if kind == 'si' then
+    local base, base_float = 0, false
+    if cur then
+      base, base_float = number_of(cur)
+      if base == nil then return nil end
+    end
+    local by, by_float = number_of(arg)
+    local r = base + by
+    if base_float or by_float then return struct.pack('>Bd', 0xcb, r) end
+    if math.abs(base) > INT_LIMIT or math.abs(r) > INT_LIMIT then return nil end
+    return cmsgpack.pack(r)
+  end
+  if not cur then return string.char(0x91) .. arg end
+  local t, n, at = string.byte(cur, 1), 0, 0
+  if t >= 0x90 and t <= 0x9f then n, at = t - 0x90, 2
+  elseif t == 0xdc then n, at = struct.unpack('>H', cur, 2), 4
+  elseif t == 0xdd then n, at = struct.unpack('>I', cur, 2), 6
+  else return nil end
+  n = n + 1
+  local head
+  if n < 16 then head = string.char(0x90 + n)
+  elseif n < 65536 then head = string.char(0xdc) .. struct.pack('>H', n)
+  else head = string.char(0xdd) .. struct.pack('>I', n) end
+  return head .. string.sub(cur, at) .. arg
+end
+
+-- Optimistic concurrency: did anything the step read change, can its blind ops apply?
+local i = 15
+local conflict = false
+for _ = 1, n_reads do
+  local seen = redis.call('HGET', KEYS[K_VER], ARGV[i]) or '0'
+  if tonumber(seen) ~= tonumber(ARGV[i + 1]) then conflict = true end
+  i = i + 2
+end
+local ops_at = i
+local computed = {}
+if live and not conflict then
+  local now_sd = {}
+  local j = ops_at
+  for n = 1, n_ops do
+    local kind, a, b = ARGV[j], ARGV[j + 1], ARGV[j + 2]
+    if kind == 'sd' then
+      now_sd[a] = b
+    elseif kind == 'si' or kind == 'sa' then
+      local cur = now_sd[a]
+      if cur == nil then cur = redis.call('HGET', KEYS[K_SD], a) end
+      local new = blind(kind, cur, b)
+      if not new then conflict = true break end
+      now_sd[a], computed[n] = new, new
+    end
+    j = j + 4
+  end
+end
+if live and conflict and status == 'running' then return {'conflict'} end
 
 local waiter = ''
 if slot_key ~= '' and redis.call('HGET', KEYS[K_SLOTLOCK], slot_key) == act then
@@ -38,26 +115,37 @@ if slot_key ~= '' and redis.call('HGET', KEYS[K_SLOTLOCK], slot_key) == act then
   end
 end
 
-local status = redis.call('HGET', KEYS[K_META], 'status')
-if status ~= 'running' and status ~= 'paused' then
+if not live then
   if not status then return {'dropped', 'unknown', waiter} end  -- deleted or expired: write nothing
   finish_activation(job, act)
   retain()
   return {'dropped', status, waiter}
 end
+if conflict then  -- paused: hold it like the job's other work; resume sends it again
+  redis.call('HDEL', KEYS[K_LEASE], act)
+  redis.call('HSET', KEYS[K_TRIES], act, 0)
+  redis.call('ZREM', KEYS[K_LEASES], m)
+  redis.call('SADD', KEYS[K_PARKED], act)
+  return {'parked', status, waiter}
+end
 
-local i = 14
-for _ = 1, n_ops do
+i = ops_at
+local rs_changed, sd_changed = false, false
+for n = 1, n_ops do
   local kind, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if kind == 'rs' then
     redis.call('HSET', KEYS[K_RS], a, b)
+    redis.call('HINCRBY', KEYS[K_VER], 'rs:' .. a, 1)
+    rs_changed = true
     if c == 'failed' or c == 'error' then
       redis.call('SADD', KEYS[K_FAILEDRS], a)
     else
       redis.call('SREM', KEYS[K_FAILEDRS], a)
     end
-  elseif kind == 'sd' then
-    redis.call('HSET', KEYS[K_SD], a, b)
+  elseif kind == 'sd' or kind == 'si' or kind == 'sa' then
+    redis.call('HSET', KEYS[K_SD], a, computed[n] or b)
+    redis.call('HINCRBY', KEYS[K_VER], 'sd:' .. a, 1)
+    sd_changed = true
   elseif kind == 'sl' then
     redis.call('RPUSH', KEYS[K_SL], b)
   elseif kind == 'o' then
@@ -69,12 +157,24 @@ for _ = 1, n_ops do
   end
   i = i + 4
 end
--- The stream keeps the step's ops and children too, so any earlier JobState can be rebuilt from it
--- (time travel) and continued as a new job (fork).
+if rs_changed then redis.call('HINCRBY', KEYS[K_VER], '*rs', 1) end
+if sd_changed then redis.call('HINCRBY', KEYS[K_VER], '*sd', 1) end
+-- The stream keeps the step's ops (a blind op as the value it set) and children too, so any earlier
+-- JobState can be rebuilt from it (time travel) and continued as a new job (fork).
 if history ~= '' or n_ops > 0 or i < #ARGV then
   local ops, kids = {}, {}
-  for j = 14, i - 1 do ops[#ops + 1] = ARGV[j] end
-  for j = i, #ARGV do kids[#kids + 1] = ARGV[j] end
+  local j = ops_at
+  for n = 1, n_ops do
+    local kind, b = ARGV[j], ARGV[j + 2]
+    if computed[n] then kind, b = 'sd', computed[n] end
+    local at = 4 * (n - 1)
+    ops[at + 1] = kind
+    ops[at + 2] = ARGV[j + 1]
+    ops[at + 3] = b
+    ops[at + 4] = ARGV[j + 3]
+    j = j + 4
+  end
+  for k = i, #ARGV do kids[#kids + 1] = ARGV[k] end
   redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
     'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids))
 end
