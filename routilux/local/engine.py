@@ -143,6 +143,8 @@ class _Execution:
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
             result = self._step(act) if self.limit > 1 else self._step_alone(act)
+            if result is None:
+                continue
             tracker = self.tracker
             tracker.record_step(
                 act.routine_id, started, time.perf_counter() - t0,
@@ -160,8 +162,12 @@ class _Execution:
             self._done(act, result)
         return result
 
-    def _step(self, act: Activation) -> StepResult:
-        """Run a step as a transaction until it commits (or its error strategy takes over)."""
+    def _step(self, act: Activation) -> StepResult | None:
+        """Run a step as a transaction until it commits (or its error strategy takes over).
+
+        Returns None if the job ended or paused before a re-run could start (a paused
+        job holds the activation; resume runs it).
+        """
         flow, job_state = self.flow, self.job_state
         reruns = 0
         while True:
@@ -174,14 +180,16 @@ class _Execution:
                 if job_state.status in TERMINAL or commit_local(job_state, result.ops, txn):
                     self._done(act, result)
                     return result
-                if job_state.status == "paused":  # held like the job's other work; resume runs it again
-                    job_state.pending_tasks.append(act.to_dict())
-                    self._done(act, None)
-                    return result
             reruns += 1
             delay = rerun_delay_s(reruns)
             if delay:
                 time.sleep(delay)
+            with self.lock:  # what was read changed: run again, unless the job stopped running meanwhile
+                if job_state.status != "running":
+                    if job_state.status == "paused":
+                        job_state.pending_tasks.append(act.to_dict())
+                    self._done(act, None)
+                    return None
 
     def _done(self, act: Activation, result: StepResult | None) -> None:
         """A step ended (caller holds the lock): free its slot, carry out its result."""
