@@ -19,6 +19,7 @@ from routilux.builtin_routines import (
     TextClipper,
     TextRenderer,
     TimeProvider,
+    register_condition,
 )
 from routilux.connection import Connection
 from routilux.context import ExecutionContext
@@ -61,5 +62,6 @@ __all__ = [
     "TextRenderer",
     "TimeProvider",
     "__version__",
+    "register_condition",
     "register_serializable",
 ]

@@ -24,6 +24,27 @@ class FlowValidationError(FlowError):
     """A flow does not validate (dangling connection, missing entry slot...)."""
 
 
+class SpecError(FlowValidationError):
+    """A flow spec has problems; ``problems`` lists each one with its path in the spec."""
+
+    def __init__(self, problems: list[str], source: str = "flow spec") -> None:
+        self.problems = list(problems)
+        listed = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source} has {len(self.problems)} problem(s):\n{listed}")
+
+
+class ExpressionError(FlowError):
+    """A condition expression cannot be used: bad syntax, a refused construct, or a limit exceeded."""
+
+
+class UnsafeExpressionError(ExpressionError):
+    """A condition expression uses a construct, name or method the safe evaluator refuses."""
+
+
+class ExpressionLimitError(ExpressionError):
+    """A condition expression exceeded a bound of the safe evaluator (work, size, exponent...)."""
+
+
 class SerializationError(RoutiluxError, ValueError):
     """Data could not be turned into, or back from, its plain form."""
 
@@ -42,6 +63,17 @@ class UnknownRoutineClassError(SerializationError):
         super().__init__(
             f"Routine class {class_name!r}: class not found in registry{hint}; "
             "classes are only found among those this process imported."
+        )
+
+
+class UnknownConditionError(SerializationError):
+    """Serialized data names a condition function this process has not registered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"Condition function {name!r} is not in this process's registry of conditions; register it "
+            "with @register_condition (or use it in a route once) in a module this process imports."
         )
 
 

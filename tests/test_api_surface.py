@@ -67,6 +67,7 @@ PINNED_ALL = [
     "TextRenderer",
     "TimeProvider",
     "__version__",
+    "register_condition",
     "register_serializable",
 ]
 

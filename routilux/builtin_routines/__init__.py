@@ -7,6 +7,7 @@ serializes and deserializes like any other.
 
 from __future__ import annotations
 
+from routilux.builtin_routines.conditions import register_condition
 from routilux.builtin_routines.control_flow import ConditionalRouter
 from routilux.builtin_routines.data_processing import DataTransformer, DataValidator
 from routilux.builtin_routines.text_processing import ResultExtractor, TextClipper, TextRenderer
@@ -21,4 +22,5 @@ __all__ = [
     "DataTransformer",
     "DataValidator",
     "ConditionalRouter",
+    "register_condition",
 ]
