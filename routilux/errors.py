@@ -104,6 +104,13 @@ class ExecutionTimeout(RoutiluxError, TimeoutError):
     """An execution or a wait ran past its timeout."""
 
 
+class SoftTimeLimitExceeded(ExecutionTimeout):
+    """Raised inside a handler that ran past its soft time limit; the routine's error strategy decides."""
+
+    def __init__(self, message: str = "the handler ran past its soft time limit") -> None:
+        super().__init__(message)
+
+
 class DistributedError(RoutiluxError):
     """Base class of errors from the distributed engine."""
 

@@ -139,6 +139,25 @@ class Routine:
         """Set configuration values (serialized with the flow)."""
         self._config.update(kwargs)
 
+    def set_time_limits(self, soft_s: float | None = None, hard_s: float | None = None) -> None:
+        """Per-activation time limits of this routine's handlers on the distributed engine.
+
+        Kept in the config keys ``soft_time_limit_s`` and ``hard_time_limit_s``
+        (so they travel with the published flow). Past the soft limit
+        SoftTimeLimitExceeded is raised inside the handler; past the hard limit the
+        attempt is abandoned (see ``Settings.hard_time_limit_s``). ``0`` means no
+        limit; None leaves the worker's default (``ROUTILUX_*_TIME_LIMIT_S``).
+
+        Raises:
+            ValueError: a limit is negative.
+        """
+        for key, value in (("soft_time_limit_s", soft_s), ("hard_time_limit_s", hard_s)):
+            if value is None:
+                continue
+            if value < 0:
+                raise ValueError(f"{key} must be 0 (none) or positive, not {value!r}")
+            self._config[key] = float(value)
+
     def get_config(self, key: str, default: Any = None) -> Any:
         """Return one configuration value."""
         return self._config.get(key, default)

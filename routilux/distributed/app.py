@@ -18,13 +18,18 @@ import threading
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from routilux.distributed.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
+from routilux.distributed.limits import mark_pool_child
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
+
+# A prefork pool child may be killed at an activation's hard time limit (see limits.py).
+worker_process_init.connect(mark_pool_child, weak=False)
 
 _executors: dict[int, Executor] = {}
 _executors_lock = threading.Lock()

@@ -11,6 +11,8 @@ another worker, until it reaches the dead-letter stream with the reason.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import threading
 import time
@@ -25,6 +27,7 @@ from routilux.distributed.flows import FlowCache
 from routilux.distributed.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.keys import slot_field
+from routilux.distributed.limits import MainThreadTimers, TimeLimits, in_pool_child
 from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
@@ -54,7 +57,8 @@ class Executor:
         self.settings = store.settings
         self.dispatcher = dispatcher
         self.flows = FlowCache(store.flow_data, self.settings.flow_cache_size, make_engine)
-        self.heartbeat = Heartbeat(store, self.settings.heartbeat_s)
+        self.heartbeat = Heartbeat(store, self.settings.heartbeat_s, self._past_hard_limit)
+        self.timers = MainThreadTimers()
         self.marker = Marker(store)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
@@ -139,14 +143,29 @@ class Executor:
                 time.sleep(delay)
 
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn) -> StepResult:
-        self.heartbeat.track(act.job_id, act.activation_id, token)
+        s = self.settings
+        limits = TimeLimits.of(flow.routines.get(act.routine_id), s.soft_time_limit_s, s.hard_time_limit_s)
+        on_main = self.timers.usable()
+        self.heartbeat.track(act.job_id, act.activation_id, token, limits, None if on_main else threading.get_ident())
+        if on_main:
+            self.timers.arm(limits, kill_on_hard=in_pool_child())
         started = time.perf_counter()
         try:
             result = run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,), txn=txn)
         finally:
+            if on_main:
+                self.timers.disarm()
             self.heartbeat.untrack(act.job_id, act.activation_id)
         self.hooks.after_step(act.routine_id, result.action or "ok", time.perf_counter() - started)
         return result
+
+    def _past_hard_limit(self, job_id: str, act_id: str, token: str, hard_s: float) -> None:
+        """Hand an activation past its hard time limit back, as a failed attempt; a pool child also dies."""
+        try:
+            self.store.abandon(job_id, act_id, token, f"ran past its hard time limit of {hard_s} s")
+        finally:
+            if in_pool_child():
+                os.kill(os.getpid(), signal.SIGKILL)  # Celery's pool starts a fresh child
 
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None

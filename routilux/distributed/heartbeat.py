@@ -1,49 +1,113 @@
-"""Renews the leases of the activations this process is running."""
+"""Renews the leases of the activations this process is running, and enforces their time limits.
+
+A lease is renewed only until its activation's hard time limit: a handler that
+hangs forever no longer keeps its job forever. At the hard limit the activation
+is handed back (``on_hard``); at the soft limit of a handler on a thread other
+than the main one, SoftTimeLimitExceeded is raised in that thread (see limits.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from routilux.distributed.limits import TimeLimits, raise_in_thread
 
 if TYPE_CHECKING:
     from routilux.distributed.store import RedisStore
 
 log = logging.getLogger("routilux.distributed")
 
+HardLimitHandler = Callable[[str, str, str, float], None]
+
+
+@dataclass
+class _Running:
+    token: str
+    soft_at: float | None = None  # monotonic time; None: nothing to raise from here
+    hard_at: float | None = None
+    hard_s: float = 0.0
+    thread_id: int | None = None
+
 
 class Heartbeat:
-    """A daemon thread that renews every tracked lease each ``interval_s``."""
+    """A daemon thread that renews every tracked lease each ``interval_s`` and watches time limits."""
 
-    def __init__(self, store: RedisStore, interval_s: float) -> None:
+    def __init__(self, store: RedisStore, interval_s: float, on_hard: HardLimitHandler | None = None) -> None:
         self.store = store
         self.interval_s = interval_s
-        self._running: dict[tuple[str, str], str] = {}
+        self.on_hard = on_hard
+        self._running: dict[tuple[str, str], _Running] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._changed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def track(self, job_id: str, act_id: str, token: str) -> None:
-        """Start renewing a lease."""
+    def track(self, job_id: str, act_id: str, token: str, limits: TimeLimits | None = None,
+              thread_id: int | None = None) -> None:
+        """Start renewing a lease; with ``thread_id``, raise the soft limit in that thread."""
+        now = time.monotonic()
+        entry = _Running(token)
+        if limits is not None:
+            if limits.soft_s > 0 and thread_id is not None:
+                entry.soft_at, entry.thread_id = now + limits.soft_s, thread_id
+            if limits.hard_s > 0:
+                entry.hard_at, entry.hard_s = now + limits.hard_s, limits.hard_s
         with self._lock:
-            self._running[(job_id, act_id)] = token
+            self._running[(job_id, act_id)] = entry
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name="routilux-heartbeat", daemon=True)
                 self._thread.start()
+        if entry.soft_at is not None or entry.hard_at is not None:
+            self._changed.set()
 
     def untrack(self, job_id: str, act_id: str) -> None:
-        """Stop renewing a lease."""
+        """Stop renewing a lease (and watching its limits)."""
         with self._lock:
             self._running.pop((job_id, act_id), None)
 
     def _serve(self) -> None:
-        while not self._wake.wait(self.interval_s):
-            with self._lock:
-                items = list(self._running.items())
-            for (job_id, act_id), token in items:
+        next_beat = time.monotonic() + self.interval_s
+        while True:
+            self._changed.wait(max(0.0, min(next_beat, self._next_limit()) - time.monotonic()))
+            self._changed.clear()
+            now = time.monotonic()
+            self._enforce(now)
+            if now >= next_beat:
+                self._beat()
+                next_beat = now + self.interval_s
+
+    def _next_limit(self) -> float:
+        with self._lock:
+            times = [t for e in self._running.values() for t in (e.soft_at, e.hard_at) if t is not None]
+        return min(times, default=float("inf"))
+
+    def _enforce(self, now: float) -> None:
+        with self._lock:
+            items = list(self._running.items())
+        for (job_id, act_id), entry in items:
+            if entry.hard_at is not None and now >= entry.hard_at:
+                self.untrack(job_id, act_id)
+                log.error("activation %s of job %s ran past its hard time limit of %s s", act_id, job_id, entry.hard_s)
                 try:
-                    if not self.store.renew(job_id, act_id, token):
-                        log.warning("lease of %s/%s was lost; its commit will be refused", job_id, act_id)
-                        self.untrack(job_id, act_id)
-                except Exception:  # keep beating for the others; the sweeper covers this one
-                    log.exception("could not renew the lease of %s/%s", job_id, act_id)
+                    if self.on_hard is not None:
+                        self.on_hard(job_id, act_id, entry.token, entry.hard_s)
+                except Exception:  # its lease expires anyway: the sweeper hands it back then
+                    log.exception("could not hand back %s/%s", job_id, act_id)
+            elif entry.soft_at is not None and now >= entry.soft_at and entry.thread_id is not None:
+                entry.soft_at = None
+                log.warning("activation %s of job %s ran past its soft time limit", act_id, job_id)
+                raise_in_thread(entry.thread_id)
+
+    def _beat(self) -> None:
+        with self._lock:
+            items = [(key, e.token) for key, e in self._running.items()]
+        for (job_id, act_id), token in items:
+            try:
+                if not self.store.renew(job_id, act_id, token):
+                    log.warning("lease of %s/%s was lost; its commit will be refused", job_id, act_id)
+                    self.untrack(job_id, act_id)
+            except Exception:  # keep beating for the others; the sweeper covers this one
+                log.exception("could not renew the lease of %s/%s", job_id, act_id)

@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Any
 
 NAMES = ("submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
-         "timeout", "delete")
+         "timeout", "delete", "abandon")
 
 
 @lru_cache(maxsize=None)

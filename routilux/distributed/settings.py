@@ -48,6 +48,15 @@ class Settings:
             itself instead of sending it through the queue (still leased, committed
             and recoverable like any other). 0 makes every slot invocation its own
             Celery task.
+        soft_time_limit_s: default soft time limit of one activation's handler
+            (0: none): past it, SoftTimeLimitExceeded is raised inside the handler
+            and the routine's error strategy decides. A routine overrides it with
+            its ``soft_time_limit_s`` config key (``Routine.set_time_limits``).
+        hard_time_limit_s: default hard time limit of one activation (0: none):
+            past it the worker stops renewing the lease and hands the activation
+            back (it counts as a failed attempt: run again, or dead-lettered after
+            ``max_attempts``); a prefork pool child running it is killed and
+            replaced. A routine overrides it with ``hard_time_limit_s``.
         completed_ttl_s: how long a completed job's keys stay in Redis after it
             ends (0: forever).
         failed_ttl_s: the same for failed and cancelled jobs (0: forever).
@@ -70,6 +79,8 @@ class Settings:
     queues: tuple[str, ...] = field(default_factory=tuple)
     flow_cache_size: int = 64
     inline_steps: int = 100
+    soft_time_limit_s: float = 0.0
+    hard_time_limit_s: float = 1800.0
     completed_ttl_s: float = 7 * 24 * 3600.0
     failed_ttl_s: float = 30 * 24 * 3600.0
 
@@ -87,7 +98,7 @@ class Settings:
             object.__setattr__(self, "redispatch_s", max(60.0, 4 * self.lease_s))
         if not self.queues:
             object.__setattr__(self, "queues", (self.queue,))
-        for name in ("completed_ttl_s", "failed_ttl_s"):
+        for name in ("soft_time_limit_s", "hard_time_limit_s", "completed_ttl_s", "failed_ttl_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (none) or positive")
         if self.visibility_timeout_s <= self.lease_s:

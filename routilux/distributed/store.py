@@ -149,6 +149,11 @@ class RedisStore:
         return bool(self.scripts.renew(self.job_keys(job_id), [job_id, act_id, token, lease_ms]))
 
     @guarded
+    def abandon(self, job_id: str, act_id: str, token: str, reason: str) -> bool:
+        """End a lease this worker holds at once, noting why, so the activation runs again (see lua/abandon.lua)."""
+        return bool(self.scripts.abandon(self.job_keys(job_id), [job_id, act_id, token, reason]))
+
+    @guarded
     def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float, worker: str) -> str:
         """Hand an activation back for another worker (or the dead-letter stream)."""
         res = self.scripts.bounce(

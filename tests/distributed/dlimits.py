@@ -28,7 +28,7 @@ class Hold(Routine):
 
 
 class Sleepy(Routine):
-    """Sleeps ``sleep_s`` (config) in one call, then emits; ``stubborn`` swallows the soft limit and sleeps on."""
+    """Sleeps ``sleep_s`` (config), then emits; ``stubborn`` swallows the soft limit and sleeps as long again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,12 +38,19 @@ class Sleepy(Routine):
 
     def go(self, i: int = 0, **_: Any) -> None:
         try:
-            time.sleep(self.get_config("sleep_s"))
+            nap(self.get_config("sleep_s"))
         except BaseException:
             if not self.get_config("stubborn"):
                 raise
-            time.sleep(self.get_config("sleep_s"))
+            nap(self.get_config("sleep_s"))
         self.emit("out", i=i)
+
+
+def nap(seconds: float) -> None:
+    """Sleep in short slices, so an exception raised from another thread lands within 10 ms."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.01)
 
 
 class Poison(Routine):

@@ -1,0 +1,18 @@
+-- The worker running this activation gives up on it (its hard time limit passed): end the lease now,
+-- note why, and make it due at once. The next claim counts another attempt, so it runs again or,
+-- after max attempts, goes to the dead-letter stream with this reason; a late commit of the
+-- abandoned attempt is refused as stale. ARGV: job, activation, fencing token, reason
+local job, act, token, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local m = member(job, act)
+if redis.call('HGET', KEYS[K_LEASE], act) ~= token then return 0 end
+redis.call('HDEL', KEYS[K_LEASE], act)
+redis.call('ZREM', KEYS[K_LEASES], m)
+local status = redis.call('HGET', KEYS[K_META], 'status')
+if is_terminal(status) then forget(job, act); return 0 end
+redis.call('HSET', KEYS[K_LASTERR], act, reason)
+if status == 'paused' then
+  redis.call('SADD', KEYS[K_PARKED], act)
+else
+  redis.call('ZADD', KEYS[K_DUE], now_ms(), m)
+end
+return 1

@@ -1,0 +1,92 @@
+"""Per-activation soft and hard time limits, and poison work that freezes or kills its process."""
+
+from __future__ import annotations
+
+import pytest
+
+import dflows
+import dlimits
+from dhelpers import wait_until, workers_up
+from routilux import ErrorStrategy
+from routilux.distributed.limits import TimeLimits
+
+pytestmark = pytest.mark.distributed
+
+
+def dead_letters_of(runtime, job_id: str) -> list[dict]:
+    return [d for d in runtime.dead_letters() if d.get("job") == job_id]
+
+
+def test_a_routines_limits_override_the_settings_defaults():
+    routine = dlimits.Sleepy()
+    assert TimeLimits.of(routine, 5.0, 60.0) == TimeLimits(5.0, 60.0)
+    routine.set_time_limits(hard_s=0)
+    assert TimeLimits.of(routine, 5.0, 60.0) == TimeLimits(5.0, 0.0)
+    routine.set_time_limits(soft_s=1.5)
+    assert routine.get_config("soft_time_limit_s") == 1.5
+    with pytest.raises(ValueError):
+        routine.set_time_limits(soft_s=-1)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "status", "event"),
+    [(ErrorStrategy.STOP, "failed", "error"), (ErrorStrategy.RETRY, "failed", "retry"),
+     (ErrorStrategy.CONTINUE, "completed", "error_continued"), (ErrorStrategy.SKIP, "completed", None)],
+)
+def test_the_soft_limit_raises_in_the_handler_and_its_error_strategy_applies(
+    runtime, start_workers, strategy, status, event
+):
+    start_workers()
+    flow = dlimits.sleepy_flow(sleep_s=5.0, strategy=None if strategy is ErrorStrategy.STOP else strategy,
+                               soft_s=0.3)
+    state = runtime.wait(runtime.submit(flow, "source", {"n": 1}), timeout=30)
+    assert state.status == status
+    records = [r for r in state.execution_history if r.routine_id == "sleepy"]
+    if event is not None:
+        assert records[0].event_name == event
+        assert records[0].data["error_type"] == "SoftTimeLimitExceeded"
+    else:
+        assert state.routine_states["sleepy"]["status"] == "skipped"
+    assert state.shared_log == []
+
+
+def test_a_handler_that_ignores_its_soft_limit_loses_its_lease_at_the_hard_limit_and_is_dead_lettered(
+    runtime, start_workers, settings
+):
+    start_workers(concurrency=3, settings_=settings.with_(max_attempts=2))
+    flow = dlimits.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.2, hard_s=0.6)
+    job = runtime.submit(flow, "source", {"n": 1})
+    state = runtime.wait(job, timeout=30)
+    assert state.status == "failed"
+    [dead] = dead_letters_of(runtime, job)
+    assert "gave up after 2 attempts" in dead["reason"]
+    assert "ran past its hard time limit of 0.6 s" in dead["reason"]
+
+
+@pytest.mark.slow
+def test_poison_work_that_freezes_or_kills_its_process_is_dead_lettered_and_other_jobs_run(
+    runtime, spawn_worker, settings
+):
+    poisoned = settings.with_(lease_s=2.0, max_attempts=2)
+    runtime.store.settings = poisoned
+    for _ in range(2):
+        spawn_worker(imports=("dflows", "dlimits"), pool="prefork", concurrency=2, settings_=poisoned)
+    wait_until(lambda: workers_up(runtime, 2), timeout=30)
+    freeze, kill = dlimits.poison_flow("freeze"), dlimits.poison_flow("kill")
+    freeze.routines["poison"].set_time_limits(hard_s=1.0)
+    stubborn = dlimits.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.3, hard_s=1.0)
+    poison = [runtime.submit(f, "source", {"n": 1}) for f in (freeze, kill, stubborn)]
+    soft = runtime.submit(dlimits.sleepy_flow(sleep_s=5.0, soft_s=0.3), "source", {"n": 1})
+    healthy = [runtime.submit(dflows.chain_flow(), "source", {"n": 3}) for _ in range(6)]
+    for job in healthy:
+        assert runtime.wait(job, timeout=60).status == "completed"
+    state = runtime.wait(soft, timeout=30)
+    assert state.status == "failed" and "SoftTimeLimitExceeded" in state.error
+    for job in poison:
+        state = runtime.wait(job, timeout=60)
+        assert state.status == "failed"
+        [dead] = dead_letters_of(runtime, job)
+        assert "gave up after 2 attempts" in dead["reason"], dead["reason"]
+    assert "hard time limit of 1.0 s" in dead_letters_of(runtime, poison[2])[0]["reason"]
+    after = runtime.submit(dflows.chain_flow(), "source", {"n": 2})
+    assert runtime.wait(after, timeout=30).status == "completed"  # the pools replaced their killed children
