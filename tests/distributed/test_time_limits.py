@@ -64,6 +64,7 @@ def test_a_handler_that_ignores_its_soft_limit_loses_its_lease_at_the_hard_limit
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)
 def test_poison_work_that_freezes_or_kills_its_process_is_dead_lettered_and_other_jobs_run(
     runtime, spawn_worker, settings
 ):
