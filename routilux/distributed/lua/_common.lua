@@ -48,7 +48,7 @@ end
 local function retain()
   local at = redis.call('HGET', KEYS[K_META], 'expire_at')
   if not at then return end
-  for i = 1, K_VER do redis.call('PEXPIREAT', KEYS[i], at) end
+  for i = 1, K_DUE - 1 do redis.call('PEXPIREAT', KEYS[i], at) end  -- every per-job key comes first
 end
 
 local function finish_job(status, err, now)
