@@ -92,31 +92,70 @@ class RedisServer:
         self.start()
 
 
+class ContainerRedis:
+    """A Redis container (testcontainers) this test session owns, on a fixed host port so a restart keeps it."""
+
+    def __init__(self, image: str) -> None:
+        from testcontainers.community.redis import RedisContainer  # type: ignore[import-not-found]
+
+        self.port = free_port()
+        self.container = RedisContainer(image).with_bind_ports(6379, self.port)
+        self.container.with_command("redis-server --appendonly yes --appendfsync everysec")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.container.start()
+
+    def restart(self) -> None:
+        """Restart the container (AOF on): the same data and port."""
+        self.container.get_wrapped_container().restart(timeout=10)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.container.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The Redis the distributed tests use."""
+    """The Redis the distributed tests use.
+
+    ``REDIS_URL`` names an existing one; ``ROUTILUX_TEST_REDIS=container`` asks for a
+    testcontainers Redis (image ``ROUTILUX_TEST_REDIS_IMAGE``, default ``redis:7``);
+    otherwise a ``redis-server`` from PATH, else a container if a Docker engine answers.
+    """
     if os.environ.get("REDIS_URL"):
         yield type("External", (), {"url": os.environ["REDIS_URL"], "restart": None})()
         return
-    if shutil.which("redis-server"):
+    want_container = os.environ.get("ROUTILUX_TEST_REDIS") == "container"
+    if shutil.which("redis-server") and not want_container:
         server = RedisServer(tmp_path_factory.mktemp("redis"))
         server.start()
         yield server
         server.stop()
         return
     try:
-        from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
-
-        with RedisContainer() as container:
-            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
-            yield type("Container", (), {"url": f"redis://{host}:{port}/0", "restart": None})()
-            return
+        container = ContainerRedis(os.environ.get("ROUTILUX_TEST_REDIS_IMAGE", "redis:7"))
+        container.start()
     except Exception as exc:  # no Docker engine either
         pytest.fail(
             "The distributed tests need a real Redis: install redis-server (apt-get install redis-server), "
             f"set REDIS_URL=redis://host:port/0, or run a Docker engine for testcontainers ({exc})",
             pytrace=False,
         )
+    yield container
+    container.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,139 @@
+"""A Docker engine, stand-in base images, the project image and its compose stack, for the deploy tests.
+
+``scripts/docker-harness`` does the work: it installs and starts the engine when it is
+missing (root on Debian), builds local stand-ins for ``python:3.11-slim`` and
+``redis:7`` when those tags are absent (no registry is reachable here), and builds the
+project image from ``deploy/Dockerfile`` unchanged. The engine is stopped at the end
+if this session started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ["bash", str(ROOT / "scripts" / "docker-harness")]
+SERVICES_BUILT = ("worker-a", "worker-b", "producer")
+
+
+def harness(*args: str, timeout: float = 900) -> str:
+    """Run one harness step; its stdout."""
+    done = subprocess.run([*HARNESS, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"docker-harness {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[None]:
+    """A Docker engine that answers; stopped afterwards if this session started it."""
+    try:
+        answer = harness("engine")
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("CI") or os.environ.get("ROUTILUX_TEST_DOCKER") == "1":
+            pytest.fail(f"the deploy tests need a Docker engine: {exc}", pytrace=False)
+        pytest.skip(f"no Docker engine and none can be installed here (root on Debian can): {exc}")
+    started = answer.split()[1] if answer.startswith("started") else None
+    yield
+    if started:
+        harness("stop", started)
+
+
+@pytest.fixture(scope="session")
+def project_image(docker_engine: None) -> Iterator[str]:
+    """The project image from deploy/Dockerfile, on top of the base images (stand-ins when needed)."""
+    harness("standins")
+    tag = f"routilux-deploy-test:{uuid.uuid4().hex[:8]}"
+    harness("image", tag)
+    yield tag
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
+class Compose:
+    """The project's docker-compose.yml under a project name of our own."""
+
+    def __init__(self, image: str) -> None:
+        self.project = f"rlx{uuid.uuid4().hex[:8]}"
+        self.image = image
+        # docker-compose names a service's built image <project>_<service>; tagging the
+        # harness-built image so means compose never builds (builds need the host network here).
+        for service in SERVICES_BUILT:
+            subprocess.run(["docker", "tag", image, f"{self.project}_{service}"], check=True)
+
+    def run(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+        """``docker-compose -p PROJECT -f docker-compose.yml ARGS``."""
+        cmd = ["docker-compose", "--no-ansi", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"), *args]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=stdin)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``docker-compose ARGS`` in the background (its output piped)."""
+        cmd = ["docker-compose", "--no-ansi", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"), *args]
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def container(self, service: str) -> str:
+        """The container id of a running service."""
+        return self.run("ps", "-q", service).stdout.strip()
+
+    def health(self, service: str) -> str:
+        """The Docker health status of a service's container (healthy, starting, unhealthy)."""
+        out = subprocess.run(["docker", "inspect", "--format", "{{.State.Health.Status}}", self.container(service)],
+                             capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def wait_healthy(self, *services: str, timeout: float = 120) -> None:
+        """Block until every service's health check passes."""
+        deadline = time.monotonic() + timeout
+        while not all(self.health(s) == "healthy" for s in services):
+            if time.monotonic() > deadline:
+                states = {s: self.health(s) for s in services}
+                raise AssertionError(f"not healthy within {timeout} s: {states}\n{self.run('logs', '--tail', '40').stdout}")
+            time.sleep(1)
+
+    def job_reports(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """Status, summary and history counts of each job, read from inside the compose network."""
+        script = (Path(__file__).parent / "job_report.py").read_text()
+        done = self.run("run", "--rm", "-T", "producer", "python", "-", *job_ids, stdin=script)
+        return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+    def down(self) -> None:
+        """Remove the containers, network and volume, and our image tags."""
+        self.run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+        subprocess.run(["docker", "rmi", *(f"{self.project}_{s}" for s in SERVICES_BUILT)], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def stack(project_image: str) -> Iterator[Compose]:
+    """Redis and the two workers of docker-compose.yml, up and healthy."""
+    compose = Compose(project_image)
+    try:
+        compose.run("up", "-d", "--no-build", "redis", "worker-a", "worker-b")
+        compose.wait_healthy("redis", "worker-a", "worker-b")
+        yield compose
+    finally:
+        compose.down()
+
+
+def expected_report(batch: int) -> dict[str, Any]:
+    """The same batch the producer submits, run on the local engine: the exact answer."""
+    sys.path.insert(0, str(ROOT))
+    from examples.orders import ENTRY, make_flow
+    from examples.producer import orders_for
+
+    state = make_flow().execute(ENTRY, entry_params={"orders": orders_for(batch)})
+    counts = Counter(f"{r.routine_id}.{r.event_name}" for r in state.execution_history)
+    return {"status": state.status, "summary": state.get_shared_data("summary"), "history": dict(counts)}

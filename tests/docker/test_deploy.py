@@ -1,0 +1,129 @@
+"""The deploy path for real: deploy/Dockerfile and docker-compose.yml, run by a Docker engine.
+
+Every job the producer submits is compared with the same batch run on the local
+engine: status, summary and the count of every history record, so a lost or doubled
+step fails the test. The compose file and Dockerfile are used unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dockerstack import ROOT, Compose, expected_report
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600)]
+
+JOB_LINE = re.compile(r"^\s*(?:producer\S*\s*\|\s*)?([0-9a-f]{8}-[0-9a-f-]{27})\s+(\w+)\s", re.M)
+
+
+def producer_job_ids(output: str) -> list[str]:
+    """The job ids the producer printed, in submission order (batch 0 first)."""
+    return [m.group(1) for m in JOB_LINE.finditer(output)]
+
+
+def assert_every_job_exact(stack: Compose, job_ids: list[str]) -> None:
+    """Each job ended completed with the local engine's summary and history counts."""
+    reports = stack.job_reports(job_ids)
+    assert [r["job_id"] for r in reports] == job_ids
+    for batch, report in enumerate(reports):
+        expected = expected_report(batch)
+        assert report["status"] == "completed", report
+        assert report["summary"] == expected["summary"], f"batch {batch}"
+        assert report["history"] == expected["history"], f"batch {batch}"
+
+
+def run_producer(stack: Compose, jobs: int) -> subprocess.Popen[str]:
+    """Start the compose file's producer service with ``--jobs N`` in the background."""
+    return stack.popen("run", "--rm", "-T", "producer", "python", "-m", "examples.producer", "--jobs", str(jobs),
+                       "--timeout", "240")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+    """Wait for a background producer; its output, asserting it exited 0."""
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 120) -> list[str]:
+    """Read the producer's output until a line contains ``needle``; the lines read."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"no line with {needle!r}: {''.join(lines)[-2000:]}")
+
+
+def test_the_compose_health_checks_pass_for_redis_and_both_workers(stack):
+    assert {s: stack.health(s) for s in ("redis", "worker-a", "worker-b")} == dict.fromkeys(
+        ("redis", "worker-a", "worker-b"), "healthy")
+
+
+def test_the_producer_finishes_its_twenty_jobs_on_the_two_worker_containers(stack):
+    out = finish(run_producer(stack, 20))
+    assert "20/20 jobs completed" in out
+    job_ids = producer_job_ids(out)
+    assert len(job_ids) == 20
+    assert_every_job_exact(stack, job_ids)
+
+
+def test_killing_a_worker_container_mid_run_loses_and_doubles_no_job(stack):
+    producer = run_producer(stack, 150)
+    head = wait_for_line(producer, "published flow")
+    time.sleep(1.0)
+    subprocess.run(["docker", "kill", stack.container("worker-a")], check=True, capture_output=True)
+    out = "".join(head) + finish(producer)
+    assert "150/150 jobs completed" in out
+    assert_every_job_exact(stack, producer_job_ids(out))
+    stack.run("up", "-d", "--no-build", "worker-a")
+    stack.wait_healthy("worker-a")
+
+
+def test_restarting_redis_mid_run_loses_and_doubles_no_job(stack):
+    producer = run_producer(stack, 150)
+    head = wait_for_line(producer, "published flow")
+    time.sleep(1.0)
+    stack.run("restart", "redis")
+    out = "".join(head) + finish(producer)
+    assert "150/150 jobs completed" in out
+    assert_every_job_exact(stack, producer_job_ids(out))
+
+
+def test_the_distributed_suite_runs_against_a_testcontainers_redis(project_image):
+    """The basics and crash subsets, with the Redis fixture served by testcontainers (redis:7)."""
+    env = {**__import__("os").environ, "ROUTILUX_TEST_REDIS": "container", "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env.pop("REDIS_URL", None)
+    tests = ["tests/distributed/test_distributed_basics.py", "tests/distributed/test_crash_recovery.py"]
+    done = subprocess.run([__import__("sys").executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert re.search(r"\b\d+ passed\b", done.stdout)
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "ancestor=redis:7"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None or os.geteuid() != 0,
+                    reason="needs systemd-analyze and root (for a private mount namespace)")
+def test_the_systemd_unit_passes_systemd_analyze_verify():
+    """Verified as installed: the layout its header describes is laid on a tmpfs over /opt in a
+    private mount namespace (the host's /opt is untouched), with a Python standing in for the venv's."""
+    unit = ROOT / "deploy" / "routilux-worker.service"
+    script = ("mount -t tmpfs none /opt && mkdir -p /opt/routilux/venv/bin /opt/routilux/app"
+              f" && ln -s {shutil.which('python3')} /opt/routilux/venv/bin/python"
+              f" && systemd-analyze verify {unit}")
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if unit.name in line] == []
