@@ -50,10 +50,11 @@ def run(jobs: int, timeout: float, worker_wait_s: float) -> int:
         live = wait_for_workers(runtime, worker_wait_s)
         print(f"redis {runtime.settings.redis_url}, prefix {runtime.settings.key_prefix!r}, {live} live worker(s)")
         digest = runtime.publish(make_flow())
-        print(f"published flow 'orders' as {digest[:12]}")
+        print(f"published flow 'orders' as {digest[:12]}", flush=True)
         started = time.monotonic()
         # Submitting by hash pins every job to the flow published just now.
         job_ids = [runtime.submit(digest, ENTRY, {"orders": orders_for(n)}) for n in range(jobs)]
+        print(f"submitted {len(job_ids)} jobs", flush=True)
         states = [runtime.wait(job_id, timeout=max(0.1, timeout - (time.monotonic() - started))) for job_id in job_ids]
         return report(states, time.monotonic() - started)
     finally:

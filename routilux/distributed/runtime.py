@@ -16,7 +16,13 @@ from routilux.distributed.envelope import pack, to_envelope
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore, text
-from routilux.errors import ExecutionTimeout, FlowError, FlowValidationError, JobNotFoundError
+from routilux.errors import (
+    ExecutionTimeout,
+    FlowError,
+    FlowValidationError,
+    JobNotFoundError,
+    StoreUnavailableError,
+)
 from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
 
@@ -105,17 +111,29 @@ class DistributedRuntime:
     def wait(self, job_id: str, timeout: float | None = 60.0) -> JobState:
         """Block until the job is completed, failed or cancelled; returns its JobState.
 
+        A Redis that goes away meanwhile (a restart, a failover) is waited out: the
+        workers carry on once it is back.
+
         Raises:
             ExecutionTimeout (a TimeoutError): the job did not end in time.
+            StoreUnavailableError: Redis was still unreachable when the time ran out.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        outage: StoreUnavailableError | None = None
         while True:
-            if self.store.status(job_id) in TERMINAL:
-                return self.get_job(job_id)
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
+                if outage is not None:
+                    raise outage
                 raise ExecutionTimeout(f"job {job_id} did not end within {timeout} s (status {self.store.status(job_id)})")
-            self.store.wait_settled(job_id, min(remaining, 1.0))
+            try:
+                if self.store.status(job_id) in TERMINAL:
+                    return self.get_job(job_id)
+                self.store.wait_settled(job_id, min(remaining, 1.0))
+                outage = None
+            except StoreUnavailableError as exc:
+                outage = exc
+                time.sleep(min(0.5, remaining))
 
     def pause(self, job_id: str, reason: str = "", checkpoint: Any = None) -> None:
         """Pause a running job: nothing more runs until :meth:`resume`."""

@@ -66,6 +66,9 @@ class Compose:
     def __init__(self, image: str) -> None:
         self.project = f"rlx{uuid.uuid4().hex[:8]}"
         self.image = image
+        # The project's compose file, unchanged, with tests/docker/compose.test.yml on top (shorter lease).
+        self.base = ["docker-compose", "--no-ansi", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"),
+                     "-f", str(Path(__file__).parent / "compose.test.yml")]
         # docker-compose names a service's built image <project>_<service>; tagging the
         # harness-built image so means compose never builds (builds need the host network here).
         for service in SERVICES_BUILT:
@@ -74,16 +77,14 @@ class Compose:
     def run(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None,
             ) -> subprocess.CompletedProcess[str]:
         """``docker-compose -p PROJECT -f docker-compose.yml ARGS``."""
-        cmd = ["docker-compose", "--no-ansi", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"), *args]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=stdin)
+        done = subprocess.run([*self.base, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         """Start ``docker-compose ARGS`` in the background (its output piped)."""
-        cmd = ["docker-compose", "--no-ansi", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"), *args]
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen([*self.base, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def container(self, service: str) -> str:
         """The container id of a running service."""
