@@ -40,6 +40,7 @@ def test_wait_returns_the_finished_job_when_redis_restarts_while_it_waits(tmp_pa
         server.stop()
 
 
+@pytest.mark.timeout(30)
 def test_wait_on_a_redis_that_stays_away_raises_store_unavailable_after_its_timeout():
     runtime = DistributedRuntime(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreUnavailableError):
