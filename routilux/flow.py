@@ -392,5 +392,30 @@ class Flow:
 
         flow_from_dict(self, data)
 
+    # -- flows as files (see routilux.spec) --------------------------------
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Flow:
+        """Build a flow from a spec dict (``flow_id``, ``routines``, ``connections``, ``execution``...).
+
+        Raises:
+            SpecError: every problem in the spec, each with its path.
+        """
+        from routilux.spec import flow_from_spec
+
+        return flow_from_spec(spec)
+
+    @classmethod
+    def load_spec(cls, path: str | Any) -> Flow:
+        """Build a flow from a JSON or YAML spec file; raises SpecError listing every problem."""
+        from routilux.spec_files import load_spec
+
+        return load_spec(path)
+
+    def to_spec(self) -> dict[str, Any]:
+        """Return this flow as a spec dict that :meth:`from_spec` turns back into the same flow."""
+        from routilux.spec_files import flow_to_spec
+
+        return flow_to_spec(self)
+
     def __repr__(self) -> str:
         return f"Flow(flow_id={self.flow_id!r}, routines={len(self.routines)})"

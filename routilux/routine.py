@@ -255,6 +255,9 @@ class Routine:
         for name, slot in (data.get("_slots") or {}).items():
             if name not in self._slots:
                 self._restore_slot(name, slot)
+            elif slot.get("merge_strategy") in ("override", "append"):
+                # A strategy changed after construction (a spec's "slots" can do so) is part of the flow.
+                self._slots[name].merge_strategy = slot["merge_strategy"]
         for name in data.get("_serializable_fields") or []:
             self.add_serializable_fields([name])
             if name in data:

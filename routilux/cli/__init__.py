@@ -5,6 +5,7 @@
     routilux status JOB_ID | pause JOB_ID | resume JOB_ID | cancel JOB_ID
     routilux jobs --status running | dead-letters | workers
     routilux prune --older-than 7d --status completed
+    routilux validate flow.yaml | run flow.yaml --entry ID --params JSON | publish flow.yaml
 
 Every option also reads its ``ROUTILUX_*`` environment variable (see
 ``Settings``). Celery and Redis are imported inside the commands, so importing
@@ -20,13 +21,13 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from routilux.cli import deadletters, jobs, prune, worker, workers
+from routilux.cli import deadletters, flows, jobs, prune, worker, workers
 from routilux.cli.common import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, deadletters, workers, prune)
+COMMAND_GROUPS = (worker, jobs, deadletters, workers, prune, flows)
 
 
 def build_parser() -> argparse.ArgumentParser:
