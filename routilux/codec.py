@@ -38,7 +38,8 @@ from typing import Any, Callable, Iterator
 
 import msgpack
 
-from routilux.errors import DecodeError, EncodeError
+from routilux.errors import DecodeError, EncodeError, LimitExceededError
+from routilux.limits import DEFAULT_LIMITS, Limits, shape_problem
 
 __all__ = [
     "EXT_DATETIME",
@@ -167,12 +168,23 @@ def _pack(obj: Any) -> bytes:
     return msgpack.packb(obj, default=_default, strict_types=True, use_bin_type=True)
 
 
-def packb(obj: Any, *, root: str = "value") -> bytes:
-    """Encode ``obj`` as msgpack bytes; raise EncodeError naming the bad value's type and path."""
+def packb(obj: Any, *, root: str = "value", limits: Limits | None = None) -> bytes:
+    """Encode ``obj`` as msgpack bytes; raise EncodeError naming the bad value's type and path.
+
+    With ``limits``, data that :func:`unpackb` would refuse under them (too big,
+    too deep, too long a string, too many items) is refused here, with EncodeError.
+    """
+    if limits is not None:
+        problem = shape_problem(obj, limits)
+        if problem:
+            raise EncodeError(f"cannot encode {root}: {problem}")
     try:
-        return _pack(obj)
+        data = _pack(obj)
     except Exception as exc:  # noqa: BLE001 - every packer failure becomes an EncodeError
         raise _encode_error(obj, root, exc) from exc
+    if limits is not None and len(data) > limits.max_bytes:
+        raise EncodeError(f"cannot encode {root}: {len(data)} bytes encoded is over the limit of {limits.max_bytes}")
+    return data
 
 
 # --------------------------------------------------------------------------- decoding
@@ -242,7 +254,7 @@ def _decode_tuple(data: bytes) -> tuple:
         raise DecodeError(f"tuples nested more than {MAX_TUPLE_NESTING} levels deep")
     _depth.unpacking = depth + 1
     try:
-        items = _unpack(data)
+        items = _unpack(data, getattr(_depth, "limits", DEFAULT_LIMITS))
     finally:
         _depth.unpacking = depth
     if not isinstance(items, list):
@@ -267,28 +279,50 @@ _EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
 }
 
 
-def _unpack(data: bytes) -> Any:
-    """Decode with the Routilux hooks; raw msgpack/hook errors propagate."""
+def _unpack(data: bytes, limits: Limits) -> Any:
+    """Decode with the Routilux hooks under ``limits``; raw msgpack/hook errors propagate."""
+    # msgpack allocates an array or map as soon as it reads its header: an item
+    # takes at least a byte, so no header may claim more than the data holds.
+    size = len(data)
+    strings, items = min(limits.max_str_bytes, size), min(limits.max_items, size)
     # timestamp=3: msgpack's own Timestamp ext (-1), if a foreign producer sent
     # one, becomes a tz-aware UTC datetime rather than a msgpack.Timestamp.
     return msgpack.unpackb(
-        data, ext_hook=_ext_hook, raw=False, use_list=True, strict_map_key=False, timestamp=3
+        data, ext_hook=_ext_hook, raw=False, use_list=True, strict_map_key=False, timestamp=3,
+        max_str_len=strings, max_bin_len=strings, max_ext_len=strings, max_array_len=items, max_map_len=items,
     )
 
 
-def unpackb(data: bytes) -> Any:
-    """Decode msgpack bytes made by :func:`packb`; raise DecodeError for anything malformed."""
+def unpackb(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode msgpack bytes made by :func:`packb`; raise DecodeError for anything malformed.
+
+    Raises:
+        LimitExceededError: the data is over one of ``limits`` (size, depth,
+            string length, items); nothing beyond the limit is allocated.
+        DecodeError: the data is not Routilux msgpack.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes to decode, got {type(data).__name__}")
+    if len(data) > limits.max_bytes:
+        raise LimitExceededError(f"{len(data)} bytes to decode is over the limit of {limits.max_bytes}")
+    outer = getattr(_depth, "limits", None)
+    _depth.limits = limits
     try:
-        return _unpack(data)
+        value = _unpack(data, limits)
     except DecodeError:
         raise
-    except RecursionError as exc:
-        raise DecodeError("msgpack data is nested too deeply to decode") from exc
+    except (RecursionError, msgpack.exceptions.StackError) as exc:
+        raise LimitExceededError("msgpack data is nested too deeply to decode") from exc
     except Exception as exc:  # noqa: BLE001 - never let a raw msgpack error escape
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise DecodeError(f"invalid msgpack data ({detail})") from exc
+        kind = LimitExceededError if "exceeds max_" in str(exc) else DecodeError
+        raise kind(f"invalid msgpack data ({detail})") from exc
+    finally:
+        _depth.limits = outer
+    problem = shape_problem(value, limits)
+    if problem:
+        raise LimitExceededError(f"decoded data is over a limit: {problem}")
+    return value
 
 
 # --------------------------------------------------------------------------- canonical form

@@ -100,6 +100,10 @@ class StepConflictError(RoutiluxError):
     """
 
 
+class LimitExceededError(DecodeError):
+    """Data to decode is over a size or shape limit (bytes, nesting depth, string length, items)."""
+
+
 class ExecutionTimeout(RoutiluxError, TimeoutError):
     """An execution or a wait ran past its timeout."""
 
@@ -135,3 +139,11 @@ class FlowNotPublishedError(DistributedError, KeyError):
 
 class MalformedMessageError(DistributedError, DecodeError):
     """A task message is not a well-formed Routilux activation."""
+
+
+class SignatureError(MalformedMessageError):
+    """An activation is unsigned, signed with an unknown key, or its signature does not match."""
+
+
+class StoreAccessDeniedError(StoreUnavailableError):
+    """Redis refused this client: wrong user or password, a missing ACL permission, or a failed TLS handshake."""

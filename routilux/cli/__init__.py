@@ -3,7 +3,7 @@
     routilux worker --import examples.orders          # same as: python -m worker ...
     routilux submit orders source --params '{"orders": []}' --wait
     routilux status JOB_ID | pause JOB_ID | resume JOB_ID | cancel JOB_ID
-    routilux jobs --status running | dead-letters | workers
+    routilux jobs --status running | dead-letters | workers | signing-keys
     routilux prune --older-than 7d --status completed
     routilux validate flow.yaml | run flow.yaml --entry ID --params JSON | publish flow.yaml
 
@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from routilux.cli import deadletters, flows, jobs, prune, worker, workers
+from routilux.cli import deadletters, flows, jobs, keys, prune, worker, workers
 from routilux.cli.common import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, deadletters, workers, prune, flows)
+COMMAND_GROUPS = (worker, jobs, deadletters, workers, prune, flows, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ from routilux.distributed.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
 from routilux.distributed.limits import mark_pool_child
+from routilux.distributed.redis_options import broker_ssl, redis_url
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
@@ -40,7 +41,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration for ``settings``."""
     prefix = f"{settings.key_prefix}:broker:"
     return {
-        "broker_url": settings.redis_url,
+        "broker_url": redis_url(settings),
+        "broker_use_ssl": broker_ssl(settings),
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "broker_transport_options": {
@@ -69,7 +71,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> Celery:
     """Return a Celery app that runs Routilux activations with ``settings`` (default: from the environment)."""
     settings = settings or Settings.from_env()
-    register_serializer()
+    register_serializer(settings.limits)
     app = Celery(f"routilux-{settings.key_prefix}", set_as_current=False)
     app.conf.update(celery_config(settings))
     app.routilux_settings = settings  # type: ignore[attr-defined]

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from routilux import codec
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import log_records, text
 from routilux.job_state import SETTLED, ExecutionRecord, JobState
+from routilux.limits import DEFAULT_LIMITS, Limits
 
 def _ms_time(value: str | None) -> datetime | None:
     try:
@@ -18,32 +19,43 @@ def _ms_time(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value) if value else None
 
 
-def job_state_from_parts(job_id: str, parts: dict[str, Any]) -> JobState:
-    """Turn :meth:`RedisStore.read_job` output into a JobState like the local engine's."""
+def job_state_from_parts(job_id: str, parts: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> JobState:
+    """Turn :meth:`RedisStore.read_job` output into a JobState like the local engine's.
+
+    Every blob is decoded under ``limits``; pending activations are shown as
+    stored, their signatures unchecked (nothing runs from here).
+
+    Raises:
+        DecodeError: a part is not Routilux msgpack or is over the limits.
+    """
+
+    def decode(raw: bytes) -> Any:
+        return codec.unpackb(raw, limits)
+
     meta = {text(k): text(v) for k, v in parts["meta"].items()}
     state = JobState(meta.get("flow_id", ""))
     state.job_id = job_id
     state.current_routine_id = meta.get("current_routine_id") or None
-    state.routine_states = {text(k): codec.unpackb(v) for k, v in parts["rs"].items()}
-    state.shared_data = {text(k): codec.unpackb(v) for k, v in parts["sd"].items()}
-    state.shared_log = [codec.unpackb(v) for v in parts["sl"]]
-    state.output_log = [codec.unpackb(v) for v in parts["out"]]
-    state.deferred_events = [codec.unpackb(v) for v in parts["de"]]
-    state.pause_points = [codec.unpackb(v) for v in parts["pp"]]
+    state.routine_states = {text(k): decode(v) for k, v in parts["rs"].items()}
+    state.shared_data = {text(k): decode(v) for k, v in parts["sd"].items()}
+    state.shared_log = [decode(v) for v in parts["sl"]]
+    state.output_log = [decode(v) for v in parts["out"]]
+    state.deferred_events = [decode(v) for v in parts["de"]]
+    state.pause_points = [decode(v) for v in parts["pp"]]
     state.checkpoint = state.pause_points[-1]["checkpoint"] if state.pause_points else None
     for field, raw in parts["sb"].items():
         rid, slot = split_slot_field(text(field))
-        state.slot_buffers.setdefault(rid, {})[slot] = codec.unpackb(raw)
+        state.slot_buffers.setdefault(rid, {})[slot] = decode(raw)
     history = []
     for _, fields in parts["log"]:
-        history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in log_records(fields))
+        history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in log_records(fields, limits))
     state.execution_history = history
     acts = parts["acts"]
     pending = []
     for act_id in sorted(text(a) for a in parts["parked"]):
         body = acts.get(act_id.encode())
         if body is not None:
-            act, _ = from_envelope(codec.unpackb(body))
+            act, _ = from_envelope(open_body(body, limits=limits))
             pending.append(act.to_dict())
     state.pending_tasks = pending
     state.metadata = {"flow_hash": meta.get("flow_hash"), "engine": "distributed"}

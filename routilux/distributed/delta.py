@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from routilux import codec
-from routilux.distributed.envelope import pack, to_envelope
+from routilux.distributed.envelope import seal, to_envelope
+from routilux.distributed.signing import NO_KEYS, Keyring
 from routilux.distributed.keys import slot_field
 from routilux.step import StepResult
 from routilux.txn import StepTxn
@@ -57,27 +58,29 @@ def encode_reads(txn: StepTxn | None) -> list[Any]:
 
 
 def commit_args(
-    result: StepResult, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "", lease_ms: int = 0
-) -> tuple[list[Any], dict[str, dict[str, Any]]]:
-    """Return (ARGV from [4] on, child envelopes by id) for committing ``result``.
+    result: StepResult, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "", lease_ms: int = 0,
+    keyring: Keyring = NO_KEYS,
+) -> tuple[list[Any], dict[str, bytes]]:
+    """Return (ARGV from [4] on, child bodies by id) for committing ``result``.
 
-    ``inline_id`` names a child the committing worker will run itself next.
+    ``inline_id`` names a child the committing worker will run itself next;
+    child and retry bodies are signed with ``keyring``'s signing key.
     """
     flat, count, history = encode_ops(result.ops)
-    children: dict[str, dict[str, Any]] = {}
+    children: dict[str, bytes] = {}
     if result.children:
         cause = cause_of(result)
-        children = {c.activation_id: to_envelope(c, flow_hash, cause) for c in result.children}
+        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause), keyring) for c in result.children}
     outcome = result.action if result.action in ("retry", "fail") else "ok"
     retry_body: bytes | str = ""
     retry_ms = 0
     if outcome == "retry":
         retry_ms = int(result.delay_s * 1000)
-        retry_body = pack(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash))
+        retry_body = seal(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash), keyring)
     tail: list[Any] = [
         outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, inline_id, lease_ms,
         *encode_reads(result.txn), *flat,
     ]
-    for child_id, envelope in children.items():
-        tail += [child_id, pack(envelope)]
+    for child_id, body in children.items():
+        tail += [child_id, body]
     return tail, children

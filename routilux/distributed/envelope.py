@@ -1,8 +1,12 @@
 """Activation envelopes: what a task message and the store carry for one activation.
 
-An envelope is a plain dict, versioned, encoded with Routilux's msgpack codec.
-A message that is not a well-formed envelope raises MalformedMessageError and
-goes to the dead-letter stream; it never crashes a worker.
+An envelope is a plain dict, versioned, encoded with Routilux's msgpack codec
+and, with signing keys, signed (:mod:`signing`): :func:`seal` makes the body that
+is both stored in Redis and sent as the task's one argument, :func:`open_body`
+checks the signature, then decodes under the size and shape limits. A message
+that is not a well-formed envelope raises MalformedMessageError (SignatureError
+for a signature problem) and goes to the dead-letter stream; it never crashes a
+worker.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation
+from routilux.distributed.signing import NO_KEYS, Keyring
 from routilux.errors import DecodeError, MalformedMessageError
+from routilux.limits import DEFAULT_LIMITS, Limits
 
 VERSION = 1
 _REQUIRED = {"job": str, "id": str, "flow": str, "routine": str, "slot": str, "payload": dict}
@@ -45,10 +51,7 @@ def from_envelope(envelope: Any) -> tuple[Activation, str]:
         MalformedMessageError: it is not a Routilux activation envelope.
     """
     if isinstance(envelope, (bytes, bytearray)):
-        try:
-            envelope = codec.unpackb(bytes(envelope))
-        except DecodeError as exc:
-            raise MalformedMessageError(f"activation body is not Routilux msgpack: {exc}") from exc
+        envelope = open_body(envelope)
     if not isinstance(envelope, dict):
         raise MalformedMessageError(f"activation body is a {type(envelope).__name__}, not a map")
     version = envelope.get("v")
@@ -57,20 +60,44 @@ def from_envelope(envelope: Any) -> tuple[Activation, str]:
     for key, kind in _REQUIRED.items():
         if not isinstance(envelope.get(key), kind):
             raise MalformedMessageError(f"activation envelope field {key!r} is missing or not a {kind.__name__}")
+    if not all(isinstance(k, str) for k in envelope["payload"]):
+        raise MalformedMessageError("activation payload has a key that is not a string")
     source = envelope.get("source")
-    act = Activation(
-        envelope["job"],
-        envelope["id"],
-        envelope["routine"],
-        envelope["slot"],
-        envelope["payload"],
-        int(envelope.get("attempt") or 0),
-        (source[0], source[1]) if isinstance(source, (list, tuple)) and len(source) == 2 else None,
-        float(envelope.get("not_before") or 0.0),
-    )
+    try:
+        act = Activation(
+            envelope["job"],
+            envelope["id"],
+            envelope["routine"],
+            envelope["slot"],
+            envelope["payload"],
+            int(envelope.get("attempt") or 0),
+            (source[0], source[1]) if isinstance(source, (list, tuple)) and len(source) == 2 else None,
+            float(envelope.get("not_before") or 0.0),
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MalformedMessageError(f"activation envelope has a malformed field: {exc}") from exc
     return act, envelope["flow"]
 
 
-def pack(envelope: dict[str, Any]) -> bytes:
-    """Encode an envelope for the store."""
-    return codec.packb(envelope)
+def seal(envelope: dict[str, Any], keyring: Keyring = NO_KEYS) -> bytes:
+    """Encode an envelope and sign it with the keyring's signing key (if it has one)."""
+    return keyring.seal(codec.packb(envelope))
+
+
+def open_body(body: Any, keyring: Keyring = NO_KEYS, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Check a body's signature, then decode it under ``limits``; returns the envelope (not yet validated).
+
+    A worker with keys refuses an unsigned or badly signed body before decoding
+    any of it. A map (an unsigned envelope kombu already decoded) is returned as it is.
+
+    Raises:
+        SignatureError: the keyring has keys and the body is not signed by one of them.
+        MalformedMessageError: the body is not Routilux msgpack, or is over a limit.
+    """
+    body = keyring.open(body)
+    if not isinstance(body, (bytes, bytearray)):
+        return body
+    try:
+        return codec.unpackb(bytes(body), limits)
+    except DecodeError as exc:
+        raise MalformedMessageError(f"activation body is not Routilux msgpack within the limits: {exc}") from exc

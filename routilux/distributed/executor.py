@@ -3,9 +3,12 @@
 The handler runs at least once; its effect on the JobState is committed exactly
 once (the commit refuses a second commit of an activation id and a stale
 fencing token). Problems with the message or the worker's code never crash the
-worker: a malformed message goes to the dead-letter stream, and an activation
-this worker cannot run (a routine class it did not import) is handed back for
-another worker, until it reaches the dead-letter stream with the reason.
+worker: a malformed, oversized, unsigned or badly signed message goes to the
+dead-letter stream (a worker with signing keys checks the signature before it
+decodes anything), and an activation this worker cannot run (a routine class it
+did not import) is handed back for another worker, until it reaches the
+dead-letter stream with the reason. The body stored in Redis is checked the same
+way after the claim; a stored body that fails is dead-lettered and its job fails.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from routilux import codec
 from routilux.activation import Activation
 from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
@@ -31,8 +34,9 @@ from routilux.distributed.limits import MainThreadTimers, TimeLimits, in_pool_ch
 from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
-from routilux.errors import MalformedMessageError, StoreUnavailableError
+from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
+from routilux.limits import DEFAULT_LIMITS, Limits
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn
 
@@ -44,9 +48,9 @@ _COMMIT_TRIES = 8
 INLINE_BUDGET_S = 1.0
 
 
-def check_encodable(value: Any) -> None:
-    """Raise EncodeError if ``value`` cannot travel through the store."""
-    codec.packb(value)
+def check_encodable(value: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise EncodeError if ``value`` cannot travel through the store, or would be over ``limits`` there."""
+    codec.packb(value, limits=limits.for_values())
 
 
 class Executor:
@@ -62,18 +66,21 @@ class Executor:
         self.marker = Marker(store)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
+        self.keyring = self.settings.keyring
+        self.limits = self.settings.limits
+        self._check = lambda value: check_encodable(value, self.limits)
 
-    def run(self, envelope: Any, worker: str | None = None) -> str:
+    def run(self, message: Any, worker: str | None = None) -> str:
         """Run one activation message; returns what happened (for logs and tests).
 
         ``worker`` is the node name of the Celery worker running it (one host's
         processes share it), used to tell workers that cannot run an activation apart.
         """
         try:
-            act, flow_hash = from_envelope(envelope)
+            act, flow_hash = from_envelope(open_body(message, self.keyring, self.limits))
         except MalformedMessageError as exc:
             log.error("dead-lettering a malformed message: %s", exc)
-            self.store.dead_letter_message(str(exc), _raw(envelope))
+            self.store.dead_letter_message(str(exc), _raw(message))
             self.hooks.on_dead_letter("malformed")
             return "malformed"
         try:
@@ -102,8 +109,14 @@ class Executor:
             return claim[0]
         token, body, buffer = text(claim[1]), claim[2], claim[3]
         flow_id, current = text(claim[4]), text(claim[5]) or None
-        stored, _ = from_envelope(codec.unpackb(body))
-        buffers = {stored.routine_id: {stored.slot: codec.unpackb(buffer)}} if buffer else {}
+        try:
+            stored, _ = from_envelope(open_body(body, self.keyring, self.limits))
+            buffers = {stored.routine_id: {stored.slot: self.store.decode(buffer)}} if buffer else {}
+        except DecodeError as exc:  # a malformed or unsigned body, or a buffer over the limits
+            log.error("dead-lettering stored activation %s of job %s: %s", act.activation_id, act.job_id, exc)
+            self.store.reject(act.job_id, act.activation_id, f"stored activation refused: {exc}")
+            self.hooks.on_dead_letter("rejected")
+            return "rejected"
         deadline = time.monotonic() + INLINE_BUDGET_S
         steps = 0
         while True:
@@ -151,7 +164,7 @@ class Executor:
             self.timers.arm(limits, kill_on_hard=in_pool_child())
         started = time.perf_counter()
         try:
-            result = run_step(flow, view, act, check_encodable, reraise=(StoreUnavailableError,), txn=txn)
+            result = run_step(flow, view, act, self._check, reraise=(StoreUnavailableError,), txn=txn)
         finally:
             if on_main:
                 self.timers.disarm()
@@ -169,19 +182,19 @@ class Executor:
 
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
-    ) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    ) -> tuple[list[Any], dict[str, bytes]]:
         act = result.activation
         grace_ms = int(self.settings.outbox_grace_s * 1000)
         lease_ms = int(self.settings.lease_s * 1000)
         tail, children = commit_args(
-            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms
+            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(act, token, lock, tail)
         self.hooks.after_commit(act.routine_id, answer[0], time.perf_counter() - started)
         if answer[0] == "ok":
             ids = [text(x) for x in answer[4]]
-            self.dispatcher.send(children[i] for i in ids)
+            self.dispatcher.send((f"{act.job_id}|{i}", children[i]) for i in ids)
             self.marker.add(act.job_id, text(answer[3]), ids)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
@@ -211,9 +224,9 @@ class Executor:
 
         def fire() -> None:
             try:
-                envelope = self.store.redue(member)
-                if envelope is not None:
-                    self.dispatcher.send([envelope])
+                body = self.store.redue(member)
+                if body is not None:
+                    self.dispatcher.send([(member, body)])
             except Exception:  # the sweeper will send it
                 log.debug("early retry dispatch failed", exc_info=True)
 
@@ -222,7 +235,7 @@ class Executor:
         timer.start()
 
     def _send_waiter(self, job_id: str, act_id: str) -> None:
-        self.dispatcher.send(self.store.envelopes(job_id, [act_id]))
+        self.dispatcher.send(self.store.bodies(job_id, [act_id]))
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:
@@ -244,10 +257,10 @@ def _lock_key(flow: Flow, act: Activation) -> str:
     return slot_field(act.routine_id, act.slot)
 
 
-def _raw(envelope: Any) -> bytes:
-    if isinstance(envelope, (bytes, bytearray)):
-        return bytes(envelope)
+def _raw(message: Any) -> bytes:
+    if isinstance(message, (bytes, bytearray)):
+        return bytes(message)
     try:
-        return codec.packb(envelope)
+        return codec.packb(message)
     except Exception:
-        return repr(envelope).encode()
+        return repr(message)[:10000].encode("utf-8", "replace")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from routilux import codec
-from routilux.distributed.envelope import pack
+from routilux.distributed.envelope import open_body, seal
 from routilux.distributed.history import replay_job
 from routilux.distributed.keys import slot_field
 from routilux.distributed.store import RedisStore, guarded
@@ -86,16 +86,17 @@ def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = No
         raise FlowError(f"nothing was left to run in job {job_id} after {replay.position}; there is nothing to fork")
     meta = store.meta(job_id)
     new_id = str(uuid.uuid4())
-    envelopes = {}
+    bodies = {}
     for act_id, body in replay.outstanding.items():
-        envelope = codec.unpackb(body)
+        # Checked with this producer's keys, then signed again by it for the new job.
+        envelope = open_body(body, runtime.keyring, store.limits)
         envelope["job"] = new_id
         envelope["attempt"] = 0
-        envelopes[act_id] = envelope
+        bodies[act_id] = seal(envelope, runtime.keyring)
     fields = {"status": "running", "flow_id": meta.get("flow_id", ""), "flow_hash": meta.get("flow_hash", ""),
               "current_routine_id": meta.get("current_routine_id", ""), "created_at": datetime.now().isoformat(),
               "forked_from": job_id, "forked_at": replay.position}
-    score = _write_job(store, new_id, fields, replay.state, {a: pack(e) for a, e in envelopes.items()})
-    runtime.dispatcher.send(envelopes.values())
-    store.mark_dispatched(new_id, score, list(envelopes))
+    score = _write_job(store, new_id, fields, replay.state, bodies)
+    runtime.dispatcher.send((f"{new_id}|{a}", body) for a, body in bodies.items())
+    store.mark_dispatched(new_id, score, list(bodies))
     return new_id

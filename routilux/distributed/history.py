@@ -16,11 +16,12 @@ from typing import Any
 import msgpack
 
 from routilux import codec
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import RedisStore, guarded, text
-from routilux.errors import FlowError
+from routilux.errors import DecodeError, FlowError
 from routilux.job_state import ExecutionRecord, JobState
+from routilux.limits import Limits
 
 
 @dataclass
@@ -36,14 +37,17 @@ class Replay:
 def _raw_list(blob: bytes | None) -> list[bytes]:
     if not blob:
         return []
-    items = msgpack.unpackb(blob, raw=True)
+    try:  # a flat list of blobs: msgpack bounds every length by the blob's own size
+        items = msgpack.unpackb(blob, raw=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged stream entry is a DecodeError, not a crash
+        raise DecodeError(f"a job stream entry is not a msgpack list: {exc}") from exc
     return list(items) if isinstance(items, (list, tuple)) else []
 
 
-def _apply_ops(state: JobState, flat: list[bytes]) -> None:
+def _apply_ops(state: JobState, flat: list[bytes], limits: Limits) -> None:
     for i in range(0, len(flat) - 3, 4):
         kind, a, b = text(flat[i]), text(flat[i + 1]), flat[i + 2]
-        value = codec.unpackb(b)
+        value = codec.unpackb(b, limits)
         if kind == "rs":
             state.routine_states[a] = value
         elif kind == "sd":
@@ -59,7 +63,7 @@ def _apply_ops(state: JobState, flat: list[bytes]) -> None:
             state.slot_buffers.setdefault(rid, {})[slot] = value
 
 
-def _apply(replay: Replay, fields: dict[bytes, bytes]) -> None:
+def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
     state = replay.state
     if fields.get(b"kind") == b"status":
         status = text(fields.get(b"status", b""))
@@ -69,8 +73,8 @@ def _apply(replay: Replay, fields: dict[bytes, bytes]) -> None:
         return
     blob = fields.get(b"h")
     if blob:
-        state.execution_history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in codec.unpackb(blob))
-    _apply_ops(state, _raw_list(fields.get(b"ops")))
+        state.execution_history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in codec.unpackb(blob, limits))
+    _apply_ops(state, _raw_list(fields.get(b"ops")), limits)
     taken = int(fields.get(b"taken") or 0)
     if taken:
         del state.deferred_events[:taken]
@@ -102,9 +106,11 @@ def replay_job(store: RedisStore, job_id: str, position: str | None = None) -> R
     if position and (not entries or text(entries[-1][0]) != position):
         raise FlowError(f"{position!r} is not an entry of job {job_id}'s history")
     for entry_id, fields in entries:
-        _apply(replay, fields)
+        _apply(replay, fields, store.limits)
         replay.position, replay.entries = text(entry_id), replay.entries + 1
-    state.pending_tasks = [from_envelope(codec.unpackb(b))[0].to_dict() for b in replay.outstanding.values()]
+    # Shown as stored, signatures unchecked: nothing runs from here (fork checks them).
+    bodies = replay.outstanding.values()
+    state.pending_tasks = [from_envelope(open_body(b, limits=store.limits))[0].to_dict() for b in bodies]
     return replay
 
 

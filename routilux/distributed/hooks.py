@@ -21,7 +21,7 @@ class ExecutorHooks:
         """A commit returned ``answer`` ("ok", "duplicate", "stale", "dropped")."""
 
     def on_dead_letter(self, reason: str) -> None:
-        """Something went to the dead-letter stream ("malformed", "unrunnable", "attempts")."""
+        """Something went to the dead-letter stream ("malformed", "unrunnable", "attempts", "rejected")."""
 
     def after_sweep(self, expired: int, redispatched: int) -> None:
         """A sweep re-sent ``expired`` activations whose lease ran out and ``redispatched`` due ones."""

@@ -12,9 +12,10 @@ from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
 from routilux.distributed.assemble import job_state_from_parts
 from routilux.distributed.dispatch import Dispatcher
-from routilux.distributed.envelope import pack, to_envelope
+from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.settings import Settings
+from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
 from routilux.errors import (
     ExecutionTimeout,
@@ -43,6 +44,7 @@ class DistributedRuntime:
         self.store = RedisStore(settings)
         self.app = create_app(settings)
         self.dispatcher = Dispatcher(self.app, settings.queue)
+        self.keyring = settings.keyring
 
     # -- flows -----------------------------------------------------------
     def publish(self, flow: Flow) -> str:
@@ -91,22 +93,22 @@ class DistributedRuntime:
         if "trigger" not in (routine.get("_slots") or {}):
             raise FlowValidationError(f"Entry routine '{entry_routine_id}' has no 'trigger' slot")
         params = dict(entry_params or {})
+        codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
         job_id = str(uuid.uuid4())
         root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
-        envelope = to_envelope(root, digest)
-        body = pack(envelope)
+        body = seal(to_envelope(root, digest), self.keyring)
         history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
         score = self.store.create_job(
             job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
             datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
         )
-        self.dispatcher.send([envelope])
+        self.dispatcher.send([(f"{job_id}|{root.activation_id}", body)])
         self.store.mark_dispatched(job_id, score, [root.activation_id])
         return job_id
 
     def get_job(self, job_id: str) -> JobState:
         """Return a snapshot of a job's JobState (raises JobNotFoundError)."""
-        return job_state_from_parts(job_id, self.store.read_job(job_id))
+        return job_state_from_parts(job_id, self.store.read_job(job_id), self.settings.limits)
 
     def wait(self, job_id: str, timeout: float | None = 60.0) -> JobState:
         """Block until the job is completed, failed or cancelled; returns its JobState.
@@ -154,25 +156,23 @@ class DistributedRuntime:
         pauses = len(self.store.read_list(job_id, "pp"))
         children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses)
         answer = self.store.resume(
-            job_id, len(deferred), codec.packb(history) if history else b"",
-            [(cid, pack(env)) for cid, env in children.items()], timeout,
+            job_id, len(deferred), codec.packb(history) if history else b"", list(children.items()), timeout,
         )
         if answer[0] != "ok":
             raise FlowError(f"job {job_id} is {answer[1]}; only a paused job can be resumed")
         ids = [text(x) for x in answer[3]]
-        envelopes = [children[i] for i in ids if i in children]
-        parked = [i for i in ids if i not in children]
-        envelopes += self.store.envelopes(job_id, parked)
-        self.dispatcher.send(envelopes)
+        messages = [(f"{job_id}|{i}", children[i]) for i in ids if i in children]
+        messages += self.store.bodies(job_id, [i for i in ids if i not in children])
+        self.dispatcher.send(messages)
         self.store.mark_dispatched(job_id, text(answer[2]), ids)
 
     def _deferred_children(
         self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int
-    ) -> tuple[dict[str, dict[str, Any]], list[list[Any]]]:
+    ) -> tuple[dict[str, bytes], list[list[Any]]]:
         table = routes(data)
         acts = deferred_activations(job_id, pauses, deferred, lambda rid, event: table.get((rid, event), []))
         history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
-        return {a.activation_id: to_envelope(a, digest) for a in acts}, history
+        return {a.activation_id: seal(to_envelope(a, digest), self.keyring) for a in acts}, history
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""
@@ -221,6 +221,17 @@ class DistributedRuntime:
     def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
         """The newest entries of the dead-letter stream."""
         return self.store.dead_letters(count)
+
+    def signing_key_usage(self) -> dict[str, int]:
+        """Stored activations of unfinished jobs, counted by the key id that signed them ("" for unsigned).
+
+        During a key rotation, a key that no longer signs may be removed once its count is 0.
+        """
+        usage: dict[str, int] = {}
+        for body in self.store.unfinished_bodies():
+            kid = Keyring.key_id(body) or ""
+            usage[kid] = usage.get(kid, 0) + 1
+        return usage
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """Live workers and their last liveness record."""

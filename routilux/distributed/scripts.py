@@ -6,8 +6,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-NAMES = ("submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
-         "timeout", "delete", "abandon")
+NAMES = (
+    "submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
+    "timeout", "delete", "abandon", "reject",
+)
 
 
 @lru_cache(maxsize=None)

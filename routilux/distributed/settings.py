@@ -10,6 +10,9 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from routilux.distributed.signing import Keyring
+from routilux.limits import MIB, Limits
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -61,6 +64,22 @@ class Settings:
             ends (0: forever).
         failed_ttl_s: the same for failed and cancelled jobs (0: forever).
         Retention and the job deadline are fixed when the job is submitted.
+        redis_username, redis_password: ACL user and password for Redis (broker
+            and store); they replace any in ``redis_url``. Empty: those of the URL.
+        redis_tls_ca: CA certificate file (PEM) that signs Redis's certificate,
+            for a ``rediss://`` URL (empty: the system's CAs).
+        redis_tls_cert, redis_tls_key: this client's certificate and key files
+            (PEM), for a Redis that requires client certificates.
+        signing_keys: ``"kid1:secret1,kid2:secret2"``; the first key signs every
+            activation, all of them verify. Empty: activations are not signed and
+            workers accept unsigned ones.
+        max_message_bytes: largest encoded blob decoded from Redis or the broker
+            (one activation, one shared-data value, one routine state...).
+        max_depth: deepest nesting of maps, arrays and tuples decoded (values a
+            handler writes or emits get 8 levels less, for the envelope around them).
+        max_string_bytes: longest string, binary or ext payload decoded; 0 means
+            max_message_bytes.
+        max_items: most entries of one array or map decoded.
     """
 
     redis_url: str = DEFAULT_REDIS_URL
@@ -83,6 +102,16 @@ class Settings:
     hard_time_limit_s: float = 1800.0
     completed_ttl_s: float = 7 * 24 * 3600.0
     failed_ttl_s: float = 30 * 24 * 3600.0
+    redis_username: str = ""
+    redis_password: str = field(default="", repr=False)
+    redis_tls_ca: str = ""
+    redis_tls_cert: str = ""
+    redis_tls_key: str = ""
+    signing_keys: str = field(default="", repr=False)
+    max_message_bytes: int = 8 * MIB
+    max_depth: int = 128
+    max_string_bytes: int = 0
+    max_items: int = 1_000_000
 
     def __post_init__(self) -> None:
         if self.lease_s <= 0:
@@ -103,6 +132,24 @@ class Settings:
                 raise ValueError(f"{name} must be 0 (none) or positive")
         if self.visibility_timeout_s <= self.lease_s:
             raise ValueError("visibility_timeout_s must be above lease_s (it is only a backstop)")
+        if not self.max_string_bytes:
+            object.__setattr__(self, "max_string_bytes", self.max_message_bytes)
+        if (self.redis_tls_ca or self.redis_tls_cert or self.redis_tls_key) and not self.redis_url.startswith("rediss://"):
+            raise ValueError("redis_tls_ca, redis_tls_cert and redis_tls_key need a rediss:// URL")
+        if bool(self.redis_tls_cert) != bool(self.redis_tls_key):
+            raise ValueError("redis_tls_cert and redis_tls_key go together")
+        self.keyring  # noqa: B018 - raises ValueError for a malformed signing_keys
+        self.limits  # noqa: B018 - raises ValueError for a non-positive limit
+
+    @property
+    def keyring(self) -> Keyring:
+        """The signing keys (empty when activations are not signed)."""
+        return Keyring.parse(self.signing_keys)
+
+    @property
+    def limits(self) -> Limits:
+        """The size and shape limits on everything decoded from Redis or the broker."""
+        return Limits(self.max_message_bytes, self.max_depth, self.max_string_bytes, self.max_items)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +170,8 @@ class Settings:
         for derived in ("heartbeat_s", "sweep_interval_s", "redispatch_s"):
             if "lease_s" in changes and derived not in changes:
                 base[derived] = 0.0
+        if "max_message_bytes" in changes and "max_string_bytes" not in changes:
+            base["max_string_bytes"] = 0
         base.update(changes)
         return replace(self, **base)
 
@@ -130,7 +179,7 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("imports", "queues"):
         return _split(raw)
-    if name in ("max_attempts", "concurrency", "flow_cache_size", "inline_steps"):
+    if name in ("max_attempts", "concurrency", "flow_cache_size", "inline_steps") or name.startswith("max_"):
         return int(raw)
     if name.endswith("_s"):
         return float(raw)

@@ -15,9 +15,11 @@ import redis
 
 from routilux import codec
 from routilux.distributed.keys import Keys
+from routilux.distributed.redis_options import describe_refusal, redis_url, store_options
 from routilux.distributed.scripts import Scripts
 from routilux.distributed.settings import Settings
-from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreUnavailableError
+from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreAccessDeniedError, StoreUnavailableError
+from routilux.limits import DEFAULT_LIMITS, Limits
 from routilux.job_state import pause_point
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,14 +32,22 @@ def text(value: Any) -> str:
 
 
 def guarded(func: F) -> F:
-    """Turn Redis connection failures into StoreUnavailableError."""
+    """Turn Redis connection failures into StoreUnavailableError (StoreAccessDeniedError when refused)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                redis.exceptions.NoPermissionError, redis.exceptions.AuthenticationError) as exc:
+            refusal = describe_refusal(exc)
+            if refusal is not None:
+                raise StoreAccessDeniedError(refusal) from exc
             raise StoreUnavailableError(f"Redis is unreachable: {exc}") from exc
+        except redis.exceptions.ResponseError as exc:
+            if str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+                raise StoreAccessDeniedError(f"Redis refused this client: {exc}") from exc
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -49,14 +59,14 @@ def _timeout_args(timeout_s: float | None) -> list[Any]:
     return [max(1, int(timeout_s * 1000)), str(timeout_s)]
 
 
-def log_records(fields: dict[bytes, Any]) -> list[list[Any]]:
+def log_records(fields: dict[bytes, Any], limits: Limits = DEFAULT_LIMITS) -> list[list[Any]]:
     """History records ([routine, event, data, timestamp]) of one entry of a job's log stream."""
     if fields.get(b"kind") == b"timeout":
         timeout_s = text(fields.get(b"timeout_s", b""))
         data = {"timeout_s": float(timeout_s) if timeout_s else None, "reason": text(fields[b"reason"])}
         return [[text(fields[b"routine"]), "timeout", data, datetime.fromtimestamp(int(fields[b"ts"]) / 1000)]]
     blob = fields.get(b"h")
-    return codec.unpackb(blob) if blob else []
+    return codec.unpackb(blob, limits) if blob else []
 
 
 class RedisStore:
@@ -66,9 +76,15 @@ class RedisStore:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.redis = client or redis.Redis.from_url(
-            settings.redis_url, socket_keepalive=True, health_check_interval=15, socket_connect_timeout=5
+            redis_url(settings), socket_keepalive=True, health_check_interval=15, socket_connect_timeout=5,
+            **store_options(settings),
         )
         self.scripts = Scripts(self.redis)
+        self.limits = settings.limits
+
+    def decode(self, raw: bytes) -> Any:
+        """Decode a blob read from Redis under the settings' size and shape limits."""
+        return codec.unpackb(raw, self.limits)
 
     def job_keys(self, job_id: str, slot_key: str = "") -> list[str]:
         """KEYS for a job script (see lua/_common.lua)."""
@@ -97,7 +113,7 @@ class RedisStore:
         raw = self.redis.get(self.keys.flow(flow_hash))
         if raw is None:
             raise FlowNotPublishedError(f"no flow published with hash {flow_hash}")
-        return codec.unpackb(raw)
+        return self.decode(raw)
 
     @guarded
     def latest_hash(self, flow_id: str) -> str:
@@ -250,7 +266,7 @@ class RedisStore:
     def read_hash(self, job_id: str, part: str) -> dict[str, Any]:
         """Decode one of a job's hashes (rs, sd)."""
         raw = self.redis.hgetall(self.keys.job(job_id, part))
-        return {text(k): codec.unpackb(v) for k, v in raw.items()}
+        return {text(k): self.decode(v) for k, v in raw.items()}
 
     @guarded
     def read_versioned(self, job_id: str, part: str) -> tuple[dict[str, Any], dict[str, int], int]:
@@ -264,28 +280,44 @@ class RedisStore:
         raw, versions = pipe.execute()
         prefix = f"{part}:".encode()
         known = {text(k[len(prefix):]): int(v) for k, v in versions.items() if k.startswith(prefix)}
-        return {text(k): codec.unpackb(v) for k, v in raw.items()}, known, int(versions.get(f"*{part}".encode(), 0))
+        return {text(k): self.decode(v) for k, v in raw.items()}, known, int(versions.get(f"*{part}".encode(), 0))
 
     @guarded
     def read_list(self, job_id: str, part: str) -> list[Any]:
         """Decode one of a job's lists (sl, out, de)."""
-        return [codec.unpackb(v) for v in self.redis.lrange(self.keys.job(job_id, part), 0, -1)]
+        return [self.decode(v) for v in self.redis.lrange(self.keys.job(job_id, part), 0, -1)]
 
     @guarded
     def read_history(self, job_id: str) -> list[list[Any]]:
         """Decode a job's history records from its delta log."""
         records: list[list[Any]] = []
         for _, fields in self.redis.xrange(self.keys.job(job_id, "log")):
-            records.extend(log_records(fields))
+            records.extend(log_records(fields, self.limits))
         return records
 
     @guarded
-    def envelopes(self, job_id: str, act_ids: list[str]) -> list[dict[str, Any]]:
-        """Return the stored envelopes of unfinished activations (finished ones are skipped)."""
+    def bodies(self, job_id: str, act_ids: list[str]) -> list[tuple[str, bytes]]:
+        """Return ("job|activation", stored body) of unfinished activations (finished ones are skipped).
+
+        Bodies are returned as stored (signed, if they were): they are sent again verbatim.
+        """
         if not act_ids:
             return []
         raw = self.redis.hmget(self.keys.job(job_id, "acts"), act_ids)
-        return [codec.unpackb(body) for body in raw if body is not None]
+        return [(f"{job_id}|{a}", body) for a, body in zip(act_ids, raw) if body is not None]
+
+    @guarded
+    def unfinished_bodies(self) -> list[bytes]:
+        """The stored bodies of every activation not yet finished, of every job."""
+        bodies: list[bytes] = []
+        job_ids = self.job_ids()
+        for start in range(0, len(job_ids), 500):
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in job_ids[start:start + 500]:
+                pipe.hvals(self.keys.job(job_id, "acts"))
+            for values in pipe.execute():
+                bodies.extend(values)
+        return bodies
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -414,19 +446,24 @@ class RedisStore:
             return None
         return (min(scores) - (now_s * 1000 + now_us // 1000)) / 1000
 
-    def expire(self, member: str) -> dict[str, Any] | None:
-        """Handle one expired lease; returns the envelope to send again, if any."""
+    def expire(self, member: str) -> bytes | None:
+        """Handle one expired lease; returns the stored body to send again, if any."""
         return self._sweep_one(self.scripts.expire, member)
 
-    def redue(self, member: str) -> dict[str, Any] | None:
-        """Handle one due activation (outbox, retry timer, backstop); returns the envelope to send, if any."""
+    def redue(self, member: str) -> bytes | None:
+        """Handle one due activation (outbox, retry timer, backstop); returns the stored body to send, if any."""
         return self._sweep_one(self.scripts.redue, member)
 
     @guarded
-    def _sweep_one(self, script: Any, member: str) -> dict[str, Any] | None:
+    def _sweep_one(self, script: Any, member: str) -> bytes | None:
         job_id, act_id = member.split("|", 1)
         res = script(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])
-        return codec.unpackb(res[1]) if text(res[0]) == "dispatch" and len(res) > 1 else None
+        return res[1] if text(res[0]) == "dispatch" and len(res) > 1 else None
+
+    @guarded
+    def reject(self, job_id: str, act_id: str, reason: str) -> str:
+        """Dead-letter a stored activation whose body fails its signature or limits; the job fails."""
+        return text(self.scripts.reject(self.job_keys(job_id), [job_id, act_id, reason])[0])
 
     # -- workers ---------------------------------------------------------
     @guarded
@@ -443,7 +480,7 @@ class RedisStore:
     def worker_record(self, name: str) -> dict[str, Any] | None:
         """Return a worker's liveness record, or None if it expired."""
         raw = self.redis.get(self.keys.worker(name))
-        return codec.unpackb(raw) if raw is not None else None
+        return self.decode(raw) if raw is not None else None
 
     @guarded
     def workers(self) -> dict[str, dict[str, Any]]:
@@ -453,5 +490,5 @@ class RedisStore:
         for key in self.redis.scan_iter(match=self.keys.workers_pattern, count=100):
             raw = self.redis.get(key)
             if raw is not None:
-                out[text(key)[len(prefix):]] = codec.unpackb(raw)
+                out[text(key)[len(prefix):]] = self.decode(raw)
         return out

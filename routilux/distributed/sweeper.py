@@ -2,8 +2,11 @@
 
 It finds activations whose lease expired (their worker died), retries whose
 timer is due, outbox entries that were never dispatched, and queued messages
-past the redispatch backstop, and sends them again. A duplicate is harmless:
-the claim refuses an activation that is applied or leased.
+past the redispatch backstop, and sends them again, as stored (it never signs
+anything itself). A duplicate is harmless: the claim refuses an activation that
+is applied or leased. With signing keys it checks each stored body's signature
+first: one that fails (a producer without the keys, or a body altered in Redis)
+goes to the dead-letter stream and its job fails, instead of being sent forever.
 
 It also fails jobs that ran past their deadline (claim and commit check the
 deadline too, so nothing of such a job starts or commits late even between
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
+from routilux.errors import SignatureError
 
 if TYPE_CHECKING:
     from routilux.distributed.dispatch import Dispatcher
@@ -34,6 +38,7 @@ class Sweeper:
         self.dispatcher = dispatcher
         self.owner = owner
         self.hooks = current_hooks()
+        self.keyring = store.settings.keyring
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -70,17 +75,18 @@ class Sweeper:
         while full:
             leases, due = self.store.expired()
             full = len(leases) == SWEEP_BATCH or len(due) == SWEEP_BATCH
-            envelopes = []
+            messages = []
             for member in leases:
-                envelope = self.store.expire(member)
-                if envelope is not None:
+                body = self.store.expire(member)
+                if body is not None:
                     log.warning("lease of %s expired; sending it again", member)
-                    envelopes.append(envelope)
-            expired = len(envelopes)
-            envelopes += [e for e in map(self.store.redue, due) if e is not None]
-            if envelopes:
-                sent += self.dispatcher.send(envelopes)
-                self.hooks.after_sweep(expired, len(envelopes) - expired)
+                    messages.append((member, body))
+            expired = len(messages)
+            messages += [(m, b) for m, b in zip(due, map(self.store.redue, due)) if b is not None]
+            messages = [(m, b) for m, b in messages if self._verified(m, b)]
+            if messages:
+                sent += self.dispatcher.send(messages)
+                self.hooks.after_sweep(expired, len(messages) - expired)
         self.end_overdue_jobs()
         self.store.trim_jobs_index()
         return sent
@@ -94,3 +100,17 @@ class Sweeper:
             for job_id in overdue:
                 if self.store.time_out(job_id) == "timed-out":
                     log.warning("job %s ran past its deadline; it failed", job_id)
+
+    def _verified(self, member: str, body: bytes) -> bool:
+        """True if ``body`` may be sent; a body that fails its signature is dead-lettered instead."""
+        if not self.keyring:
+            return True
+        try:
+            self.keyring.open(body)
+            return True
+        except SignatureError as exc:
+            log.error("dead-lettering stored activation %s: %s", member, exc)
+            job_id, act_id = member.split("|", 1)
+            self.store.reject(job_id, act_id, f"stored activation refused: {exc}")
+            self.hooks.on_dead_letter("rejected")
+            return False

@@ -207,6 +207,15 @@ def start_workers(settings: Settings) -> Iterator[Any]:
             raise
 
 
+ACCESS_FIELDS = ("redis_username", "redis_password", "redis_tls_ca", "redis_tls_cert", "redis_tls_key",
+                 "signing_keys", "max_message_bytes", "max_depth", "max_string_bytes", "max_items", "redispatch_s")
+
+
+def access_env(settings: Settings) -> dict[str, str]:
+    """The ROUTILUX_* variables of the access, signing and limit settings (and the redispatch backstop)."""
+    return {f"ROUTILUX_{name.upper()}": str(getattr(settings, name)) for name in ACCESS_FIELDS}
+
+
 class WorkerProcess:
     """A worker daemon in a subprocess (its own working dir), stopped by pid."""
 
@@ -218,7 +227,7 @@ class WorkerProcess:
                "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix,
                "ROUTILUX_QUEUE": settings.queue, "ROUTILUX_LEASE_S": str(settings.lease_s),
                "ROUTILUX_OUTBOX_GRACE_S": str(settings.outbox_grace_s),
-               "ROUTILUX_MAX_ATTEMPTS": str(settings.max_attempts)}
+               "ROUTILUX_MAX_ATTEMPTS": str(settings.max_attempts), **access_env(settings)}
         cmd = [*(prefix or []), sys.executable, "-m", "worker", "--pool", pool, "--concurrency", str(concurrency), "--name", name,
                "--loglevel", "WARNING"]
         for module in imports:
