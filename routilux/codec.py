@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator
 import msgpack
 
 from routilux.errors import DecodeError, EncodeError, LimitExceededError
-from routilux.limits import DEFAULT_LIMITS, Limits, shape_problem
+from routilux.bounds import DEFAULT_LIMITS, Limits, shape_problem
 
 __all__ = [
     "EXT_DATETIME",

@@ -10,7 +10,7 @@ from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import log_records, text
 from routilux.job_state import SETTLED, ExecutionRecord, JobState
-from routilux.limits import DEFAULT_LIMITS, Limits
+from routilux.bounds import DEFAULT_LIMITS, Limits
 
 def _ms_time(value: str | None) -> datetime | None:
     try:

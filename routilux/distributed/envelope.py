@@ -17,7 +17,7 @@ from routilux import codec
 from routilux.activation import Activation
 from routilux.distributed.signing import NO_KEYS, Keyring
 from routilux.errors import DecodeError, MalformedMessageError
-from routilux.limits import DEFAULT_LIMITS, Limits
+from routilux.bounds import DEFAULT_LIMITS, Limits
 
 VERSION = 1
 _REQUIRED = {"job": str, "id": str, "flow": str, "routine": str, "slot": str, "payload": dict}

@@ -36,7 +36,7 @@ from routilux.distributed.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
-from routilux.limits import DEFAULT_LIMITS, Limits
+from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn
 

@@ -21,7 +21,7 @@ from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import RedisStore, guarded, text
 from routilux.errors import DecodeError, FlowError
 from routilux.job_state import ExecutionRecord, JobState
-from routilux.limits import Limits
+from routilux.bounds import Limits
 
 
 @dataclass

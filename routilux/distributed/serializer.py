@@ -18,7 +18,7 @@ from typing import Any
 from kombu.serialization import register
 
 from routilux import codec
-from routilux.limits import DEFAULT_LIMITS, Limits
+from routilux.bounds import DEFAULT_LIMITS, Limits
 
 __all__ = ["SERIALIZER_NAME", "CONTENT_TYPE", "register_serializer"]
 

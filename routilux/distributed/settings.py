@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from routilux.distributed.signing import Keyring
-from routilux.limits import MIB, Limits
+from routilux.bounds import MIB, Limits
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -19,7 +19,7 @@ from routilux.distributed.redis_options import describe_refusal, redis_url, stor
 from routilux.distributed.scripts import Scripts
 from routilux.distributed.settings import Settings
 from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreAccessDeniedError, StoreUnavailableError
-from routilux.limits import DEFAULT_LIMITS, Limits
+from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.job_state import pause_point
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,7 +10,7 @@ import pytest
 
 from routilux import codec
 from routilux.errors import DecodeError, EncodeError, LimitExceededError
-from routilux.limits import DEFAULT_LIMITS, WRAPPING_DEPTH, Limits
+from routilux.bounds import DEFAULT_LIMITS, WRAPPING_DEPTH, Limits
 
 SMALL = Limits(max_bytes=1000, max_depth=10, max_str_bytes=100, max_items=20)
 
