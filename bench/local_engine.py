@@ -110,9 +110,14 @@ class Sink(Routine):
             COUNTER.marks.append(now)
 
 
+STRATEGY = {"name": "sequential", "max_workers": 1}  # set from the command line
+
+
 def build_chain(length: int) -> tuple[Flow, str]:
     """A flow Source -> Relay x (length - 2) -> Sink; returns it and its entry id."""
     flow = Flow()
+    if STRATEGY["name"] != "sequential":
+        flow.set_execution_strategy(STRATEGY["name"], STRATEGY["max_workers"])
     ids = [flow.add_routine(Source(), "r0")]
     for index in range(1, length - 1):
         ids.append(flow.add_routine(Relay(), f"r{index}"))
@@ -290,6 +295,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds one history execution may take before it is cut short",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="wait timeout per run")
+    parser.add_argument("--strategy", choices=("sequential", "concurrent"), default="sequential",
+                        help="execution strategy of every flow")
+    parser.add_argument("--max-workers", type=int, default=4, help="handlers at once with --strategy concurrent")
     parser.add_argument(
         "--no-gc", action="store_true",
         help="disable Python's cyclic GC, to tell GC cost apart from engine cost",
@@ -303,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.scenarios.split(","))
     if args.no_gc:
         gc.disable()
+    STRATEGY.update(name=args.strategy, max_workers=args.max_workers)
     run_once(3, 10, args.timeout)  # warm-up: imports, caches, thread pools
     gc.collect()
     result: dict[str, Any] = {
@@ -311,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "module": os.path.dirname(os.path.abspath(routilux.__file__)),
         "python": platform.python_version(),
         "gc": "off" if args.no_gc else "on",
+        "strategy": args.strategy,
     }
     if "throughput" in wanted:
         result["throughput"] = _guarded(

@@ -190,8 +190,10 @@ class JobState:
         kind = op[0]
         if kind == "rs":
             self.routine_states.put(op[1], op[2])
+            self.updated_at = datetime.now()
         elif kind == "sd":
             self.shared_data.put(op[1], op[2])
+            self.updated_at = datetime.now()
         elif kind == "h":
             self.execution_history.append(ExecutionRecord(op[1], op[2], op[3], op[4]))
         elif kind == "sl":
@@ -202,7 +204,6 @@ class JobState:
             self.deferred_events.append(op[1])
         elif kind == "sb":
             self.slot_buffers.setdefault(op[1], {})[op[2]] = op[3]
-        self.updated_at = datetime.now()
 
     # -- status ----------------------------------------------------------
     def _set_status(self, status: str) -> None:

@@ -130,7 +130,7 @@ def resolve_blind(job_state: JobState, ops: list[tuple[Any, ...]]) -> list[tuple
 
 def commit_local(job_state: JobState, ops: list[tuple[Any, ...]], txn: StepTxn) -> bool:
     """Apply a step's ops to ``job_state`` if its reads still hold (caller holds the execution's lock)."""
-    if not txn.still_valid(job_state):
+    if (txn.reads or txn.reads_all) and not txn.still_valid(job_state):
         return False
     resolved = resolve_blind(job_state, ops) if txn.has_blind else ops
     if resolved is None:

@@ -16,6 +16,8 @@ from conftest import WorkerProcess
 from dhelpers import wait_until, workers_up
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
 from routilux.distributed import DistributedRuntime, Settings
+from routilux.distributed.history import replay_job
+from routilux.step import MAX_CONFLICT_RERUNS
 
 pytestmark = pytest.mark.distributed
 
@@ -155,10 +157,17 @@ def test_a_step_that_never_reads_a_stable_value_gets_a_step_conflict_error_for_i
     contended.set_error_handler(ErrorHandler(ErrorStrategy.CONTINUE))
     flow = cflows.fan_flow("contended", contended, max_workers=2)
     state = ended(flow.execute("fan", entry_params={"n": 1}))
-    from routilux.step import MAX_CONFLICT_RERUNS
-
     assert len(attempts) == MAX_CONFLICT_RERUNS + 1
     assert "mine" not in state.shared_data
     assert state.routine_states["worker"]["status"] == "error_continued"
     record = [r for r in state.execution_history if r.event_name == "error_continued"][0]
     assert record.data["error_type"] == "StepConflictError"
+
+
+@pytest.mark.timeout(120)
+def test_the_job_stream_replays_blind_writes_as_the_values_they_set(hosts):
+    rt = hosts.runtime
+    job_id = rt.submit(cflows.blind_flow("blind-replay"), "fan", {"n": 30})
+    final = ended(rt.wait(job_id, timeout=60))
+    assert final.shared_data["hits"] == 30
+    assert replay_job(rt.store, job_id).state.shared_data == final.shared_data
