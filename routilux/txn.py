@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from routilux.versioned import MISSING, RS, SD, BLIND, VersionedDict, apply_blind
+from routilux.versioned import BLIND, MISSING, RS, SD, VersionedDict, apply_blind
 
 if TYPE_CHECKING:
     from routilux.job_state import JobState
