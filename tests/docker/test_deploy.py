@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dockerstack import ROOT, Compose, expected_report
+from dockerstack import docker_engine, project_image, stack  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600)]
 
