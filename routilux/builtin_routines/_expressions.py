@@ -58,8 +58,7 @@ def evaluate_condition(expression: str, data: Any, config: dict[str, Any], stats
         propagate unchanged.
     """
     tree = compile_condition(expression)
-    scope = {**g.SAFE_NAMES, "data": data, "config": config, "stats": stats}
-    return Walker(expression).run(tree.body, scope)
+    return Walker(expression).run(tree.body, {"data": data, "config": config, "stats": stats})
 
 
 class _Checker:

@@ -20,6 +20,7 @@ from routilux.builtin_routines import _guards as g
 from routilux.errors import ExpressionLimitError
 
 Scope = dict[str, Any]
+_SCALARS = frozenset({bool, float, type(None)})
 
 
 class Walker:
@@ -50,11 +51,22 @@ class Walker:
     def weigh(self, *values: Any) -> None:
         """Charge the weight of ``values`` (what comparing, hashing or printing them costs)."""
         for value in values:
-            self.spend(g.weigh(value, g.MAX_WORK - self.work))
+            kind = type(value)
+            if kind is int:
+                self.work += 1 + (value.bit_length() >> 6)
+            elif kind is str:
+                self.work += 1 + (len(value) >> 3)
+            elif kind in _SCALARS:
+                self.work += 1
+            else:
+                self.work += g.weigh(value, g.MAX_WORK - self.work)
+        self.spend(0)
 
     def run(self, node: ast.AST, scope: Scope) -> Any:
         """Evaluate ``node`` in ``scope``."""
-        self.tick()
+        self.steps += 1
+        if self.steps > g.MAX_STEPS:
+            self.tick()
         return _HANDLERS[type(node)](self, node, scope)
 
     # -- leaves and operators -------------------------------------------------
@@ -64,6 +76,10 @@ class Walker:
     def name(self, node: ast.Name, scope: Scope) -> Any:
         try:
             return scope[node.id]
+        except KeyError:
+            pass
+        try:
+            return g.SAFE_NAMES[node.id]  # builtins cannot be shadowed (the checker sees to it)
         except KeyError:
             raise NameError(f"name {node.id!r} is not defined here") from None
 
@@ -109,7 +125,7 @@ class Walker:
             elif node.func.attr not in g.MAPPING_METHODS:
                 self.weigh(target)
         else:
-            value = self.name(node.func, scope)
+            value = g.SAFE_NAMES[node.func.id]  # type: ignore[attr-defined]
             func = g.CALLS.get(value, value)
             weigh_args = value not in g.CONSTANT_TIME
         args = [self.run(arg, scope) for arg in node.args]
