@@ -9,6 +9,7 @@ engine: the local engine by default (``routilux.local``), installed when the
 from __future__ import annotations
 
 import functools
+import os
 import uuid
 import warnings
 from typing import Any, Callable, Protocol
@@ -405,7 +406,7 @@ class Flow:
         return flow_from_spec(spec)
 
     @classmethod
-    def load_spec(cls, path: str | Any) -> Flow:
+    def load_spec(cls, path: str | os.PathLike[str]) -> Flow:
         """Build a flow from a JSON or YAML spec file; raises SpecError listing every problem."""
         from routilux.spec_files import load_spec
 

@@ -11,6 +11,7 @@ from routilux.error_handler import ErrorHandler
 from routilux.errors import SpecError
 from routilux.flow import Flow
 from routilux.routine import Routine
+from routilux.serialization import check_plain
 from routilux.spec import SpecReport, alias_of, check_spec
 
 __all__ = ["check_spec_file", "flow_to_spec", "load_spec", "read_spec"]
@@ -90,15 +91,16 @@ def flow_to_spec(flow: Flow) -> dict[str, Any]:
     spec: dict[str, Any] = {"flow_id": flow.flow_id, "execution": execution}
     if flow.error_handler is not None:
         spec["error_handler"] = _handler_spec(flow.error_handler)
-    spec["routines"] = {rid: _routine_spec(routine) for rid, routine in flow.routines.items()}
+    spec["routines"] = {rid: _routine_spec(rid, routine) for rid, routine in flow.routines.items()}
     spec["connections"] = [_connection_spec(c) for c in flow.connections]
     return spec
 
 
-def _routine_spec(routine: Routine) -> dict[str, Any]:
+def _routine_spec(rid: str, routine: Routine) -> dict[str, Any]:
     cls = type(routine)
     fresh = cls()
     config = routine.serialize()["_config"]
+    check_plain(config, f"routines.{rid}.config")
     defaults = fresh.serialize()["_config"]
     out: dict[str, Any] = {"class": _class_name(cls)}
     changed = {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}

@@ -10,7 +10,7 @@ import pytest
 
 from examples import orders
 from routilux import ConditionalRouter, ErrorStrategy, Flow, Routine
-from routilux.errors import SpecError
+from routilux.errors import SerializationError, SpecError
 from routilux.spec import check_spec, spec_name
 
 pytestmark = pytest.mark.timeout(60)
@@ -219,3 +219,10 @@ def test_a_spec_file_without_flow_id_takes_the_file_name(tmp_path: Path) -> None
     path = tmp_path / "nightly.json"
     path.write_text(json.dumps({"routines": {"source": {"class": "NumberSource"}}}))
     assert Flow.load_spec(path).flow_id == "nightly"
+
+
+def test_to_spec_refuses_config_that_is_not_plain_data() -> None:
+    flow = Flow.from_spec(UPSTREAM_SPEC)
+    flow.routines["scale"].set_config(factor=object())
+    with pytest.raises(SerializationError, match=r"routines.scale.config\['factor'\] holds a object"):
+        flow.to_spec()

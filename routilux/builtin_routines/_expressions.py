@@ -14,6 +14,7 @@ import functools
 from typing import Any
 
 from routilux.builtin_routines import _guards as g
+from routilux.builtin_routines import _methods as m
 from routilux.builtin_routines._walker import Walker
 from routilux.errors import ExpressionError, ExpressionLimitError, UnsafeExpressionError
 
@@ -92,7 +93,7 @@ class _Checker:
         elif isinstance(node, ast.Attribute):
             if not (isinstance(parent, ast.Call) and parent.func is node):
                 raise self.refuse(f"reading the attribute {node.attr!r} (only listed methods may be called)")
-            if node.attr not in g.METHOD_NAMES:
+            if node.attr not in m.METHOD_NAMES:
                 raise self.refuse(f"the method {node.attr!r}")
         elif isinstance(node, ast.Call):
             if isinstance(node.func, ast.Name) and node.func.id not in g.SAFE_NAMES:

@@ -1,4 +1,4 @@
-"""The safe evaluator's limits, and the operators, builtins and methods it may use.
+"""The safe evaluator's limits, and the operators and builtins it may use (methods: ``_methods``).
 
 Every operation that can make a value grow (``**``, ``*``, ``<<``, ``+``,
 ``str.join``, ``str.replace``, padding, ``range``) checks the size of its result
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterable
 
 from routilux.errors import ExpressionLimitError, UnsafeExpressionError
@@ -80,7 +79,7 @@ def _flat_cost(items: Any) -> int | None:
     return None
 
 
-def _sized(value: Any) -> bool:
+def sized(value: Any) -> bool:
     return isinstance(value, (str, bytes, list, tuple, dict, set, frozenset))
 
 
@@ -89,7 +88,7 @@ def _check_int(bits: int, what: str) -> None:
         raise too_big(f"the integer result of {what} (in bits)", bits, MAX_INT_BITS)
 
 
-def _check_size(size: int, what: str) -> None:
+def check_size(size: int, what: str) -> None:
     if size > MAX_SIZE:
         raise too_big(f"the result of {what} (in items)", size, MAX_SIZE)
 
@@ -111,10 +110,10 @@ def safe_mult(a: Any, b: Any) -> Any:
     """``a * b``: integers bounded in bits, repeated sequences bounded in length."""
     if _is_int(a) and _is_int(b):
         _check_int(abs(a).bit_length() + abs(b).bit_length(), "*")
-    elif _is_int(b) and _sized(a):
-        _check_size(len(a) * max(b, 0), "repeating a sequence with *")
-    elif _is_int(a) and _sized(b):
-        _check_size(len(b) * max(a, 0), "repeating a sequence with *")
+    elif _is_int(b) and sized(a):
+        check_size(len(a) * max(b, 0), "repeating a sequence with *")
+    elif _is_int(a) and sized(b):
+        check_size(len(b) * max(a, 0), "repeating a sequence with *")
     return a * b
 
 
@@ -131,8 +130,8 @@ def _combining(op: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, Any
     """An operator whose result is at most as big as both operands together (+, |, ^, &)."""
 
     def combine(a: Any, b: Any) -> Any:
-        if _sized(a) and _sized(b):
-            _check_size(len(a) + len(b), symbol)
+        if sized(a) and sized(b):
+            check_size(len(a) + len(b), symbol)
         return op(a, b)
 
     return combine
@@ -173,7 +172,7 @@ COMPARE_OPS: dict[type, Callable[[Any, Any], Any]] = {
 def safe_range(*args: int) -> range:
     """``range`` of at most MAX_SIZE numbers."""
     result = range(*args)
-    _check_size(len(result), "range()")
+    check_size(len(result), "range()")
     return result
 
 
@@ -230,79 +229,3 @@ CALLS: dict[Any, Callable[..., Any]] = {
     int: safe_int, round: safe_round, sum: safe_sum, range: safe_range,
     sorted: _keyed(sorted), min: _keyed(min), max: _keyed(max),
 }  # fmt: skip
-
-
-# -- methods ---------------------------------------------------------------------
-def _join(sep: str, items: Iterable[Any]) -> str:
-    parts = list(items)
-    _check_size(sum(len(p) for p in parts if isinstance(p, str)) + len(sep) * len(parts), "str.join()")
-    return sep.join(parts)
-
-
-def _replace(text: str, old: str, new: str, count: int = -1) -> str:
-    hits = len(text) + 1 if not old else text.count(old)
-    if count >= 0:
-        hits = min(hits, count)
-    _check_size(len(text) + hits * (len(new) - len(old)), "str.replace()")
-    return text.replace(old, new, count)
-
-
-def _padding(name: str) -> Callable[..., str]:
-    method = getattr(str, name)
-
-    def pad(text: str, width: int, *fill: str) -> str:
-        _check_size(width, f"str.{name}()")
-        return method(text, width, *fill)
-
-    return pad
-
-
-_STR_PLAIN = (
-    "lower upper strip lstrip rstrip startswith endswith split rsplit splitlines find rfind index rindex "
-    "count isdigit isalpha isalnum isspace islower isupper isnumeric isdecimal istitle title capitalize "
-    "casefold swapcase partition rpartition removeprefix removesuffix"
-).split()
-STR_METHODS: dict[str, Callable[..., Any]] = {name: getattr(str, name) for name in _STR_PLAIN}
-STR_METHODS.update({"join": _join, "replace": _replace, **{n: _padding(n) for n in ("zfill", "center", "ljust", "rjust")}})
-MAPPING_METHODS = ("get", "keys", "values", "items")
-SEQUENCE_METHODS = ("index", "count")
-SET_METHODS = ("union", "intersection", "difference", "symmetric_difference", "issubset", "issuperset", "isdisjoint")
-METHOD_NAMES = frozenset(STR_METHODS) | set(MAPPING_METHODS) | set(SEQUENCE_METHODS) | set(SET_METHODS)
-
-
-def _set_method(name: str, obj: Any) -> Callable[..., Any]:
-    method = getattr(set if isinstance(obj, set) else frozenset, name)
-
-    def call(*others: Any) -> Any:
-        if name in ("union", "symmetric_difference"):
-            _check_size(len(obj) + sum(len(o) if _sized(o) else MAX_SIZE + 1 for o in others), f"set.{name}()")
-        return method(obj, *others)
-
-    return call
-
-
-def method_of(obj: Any, name: str) -> Callable[..., Any]:
-    """Return the whitelisted method ``name`` bound to ``obj``; refuse any other.
-
-    The method is taken from the builtin type, never from ``obj`` itself, so a
-    subclass in the data cannot substitute its own code.
-    """
-    if isinstance(obj, str) and name in STR_METHODS:
-        return lambda *args: STR_METHODS[name](obj, *args)
-    if isinstance(obj, dict) and name in MAPPING_METHODS:
-        return getattr(dict, name).__get__(obj)
-    if isinstance(obj, Mapping) and name in MAPPING_METHODS:
-        return getattr(Mapping, name).__get__(obj)
-    if isinstance(obj, (list, tuple)) and name in SEQUENCE_METHODS:
-        return getattr(list if isinstance(obj, list) else tuple, name).__get__(obj)
-    if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)) and name in SEQUENCE_METHODS:
-        return getattr(Sequence, name).__get__(obj)
-    if isinstance(obj, (set, frozenset)) and name in SET_METHODS:
-        return _set_method(name, obj)
-    raise UnsafeExpressionError(f"method {name!r} of {type(obj).__name__} is not allowed in a condition")
-
-
-def check_subscriptable(obj: Any) -> None:
-    """Refuse ``obj[...]`` unless ``obj`` is a mapping or a sequence."""
-    if not isinstance(obj, (Mapping, Sequence)):
-        raise UnsafeExpressionError(f"indexing a {type(obj).__name__} is not allowed in a condition")

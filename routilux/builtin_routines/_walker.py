@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from routilux.builtin_routines import _guards as g
+from routilux.builtin_routines import _methods as m
 from routilux.errors import ExpressionLimitError
 
 Scope = dict[str, Any]
@@ -118,11 +119,11 @@ class Walker:
         weigh_args = True
         if isinstance(node.func, ast.Attribute):
             target = self.run(node.func.value, scope)
-            func = g.method_of(target, node.func.attr)
+            func = m.method_of(target, node.func.attr)
             # A string method walks its string; a lookup only hashes its key; the rest compare items.
             if isinstance(target, str):
                 self.spend(g.cost(target))
-            elif node.func.attr not in g.MAPPING_METHODS:
+            elif node.func.attr not in m.MAPPING_METHODS:
                 self.weigh(target)
         else:
             value = g.SAFE_NAMES[node.func.id]  # type: ignore[attr-defined]
@@ -138,7 +139,7 @@ class Walker:
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         value = self.run(node.value, scope)
-        g.check_subscriptable(value)
+        m.check_subscriptable(value)
         index = self.run(node.slice, scope)
         self.weigh(index)
         result = value[index]
