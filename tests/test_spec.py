@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @spec_name("number_source")
-class NumberSource(Routine):
+class SpecNumbers(Routine):
     """Entry: emits ``value`` on ``out``."""
 
     def __init__(self) -> None:
@@ -28,7 +28,7 @@ class NumberSource(Routine):
         self.define_event("out", ["value"])
 
 
-class Scale(Routine):
+class SpecScale(Routine):
     """Multiplies ``value`` by config ``factor``; fails while config ``fail`` is true."""
 
     def __init__(self) -> None:
@@ -43,7 +43,7 @@ class Scale(Routine):
         self.emit("out", value=value * self.get_config("factor"))
 
 
-class Keep(Routine):
+class SpecKeep(Routine):
     """Stores what its ``input`` slot holds in shared data ``kept``."""
 
     def __init__(self) -> None:
@@ -58,9 +58,9 @@ UPSTREAM_SPEC = {  # the shape upstream's later releases load
     "flow_id": "scaled",
     "routines": {
         "source": {"class": "number_source"},
-        "scale": {"class": "Scale", "config": {"factor": 10}, "error_handler": {"strategy": "RETRY", "max_retries": 1,
+        "scale": {"class": "SpecScale", "config": {"factor": 10}, "error_handler": {"strategy": "RETRY", "max_retries": 1,
                                                                                 "retry_delay": 0.01}},
-        "keep": {"class": "Keep"},
+        "keep": {"class": "SpecKeep"},
     },
     "connections": [{"from": "source.out", "to": "scale.input"}, {"from": "scale.out", "to": "keep.input"}],
     "execution": {"timeout": 30},
@@ -87,7 +87,7 @@ def test_an_upstream_spec_builds_a_flow_that_runs() -> None:
 def test_to_spec_round_trips_through_from_spec_and_json() -> None:
     spec = {**UPSTREAM_SPEC, "execution": {"timeout": 5, "strategy": "concurrent", "max_workers": 3},
             "error_handler": "continue",
-            "routines": {**UPSTREAM_SPEC["routines"], "keep": {"class": "Keep", "slots": {"input": {"merge_strategy": "append"}}}},
+            "routines": {**UPSTREAM_SPEC["routines"], "keep": {"class": "SpecKeep", "slots": {"input": {"merge_strategy": "append"}}}},
             "connections": [*UPSTREAM_SPEC["connections"][:1],
                             {"from": "scale.out", "to": "keep.input", "param_mapping": {"value": "scaled"}}]}
     flow = Flow.from_spec(spec)
@@ -104,7 +104,7 @@ def test_to_spec_round_trips_through_from_spec_and_json() -> None:
 
 def test_a_merge_strategy_set_by_a_spec_survives_serialization_as_published_flows_do() -> None:
     spec = {**UPSTREAM_SPEC, "routines": {**UPSTREAM_SPEC["routines"],
-                                          "keep": {"class": "Keep", "slots": {"input": {"merge_strategy": "append"}}}}}
+                                          "keep": {"class": "SpecKeep", "slots": {"input": {"merge_strategy": "append"}}}}}
     rebuilt = Flow.deserialize(Flow.from_spec(spec).serialize())
     assert rebuilt.routines["keep"].get_slot("input").merge_strategy == "append"
 
@@ -112,10 +112,10 @@ def test_a_merge_strategy_set_by_a_spec_survives_serialization_as_published_flow
 def test_a_spec_with_conditions_routes_with_the_safe_evaluator() -> None:
     spec = {
         "flow_id": "routing",
-        "routines": {"source": {"class": "NumberSource"},
+        "routines": {"source": {"class": "SpecNumbers"},
                      "router": {"class": "ConditionalRouter",
                                 "config": {"routes": [["big", "data > 100"]], "default_route": "small"}},
-                     "keep": {"class": "Keep"}},
+                     "keep": {"class": "SpecKeep"}},
         "connections": [{"from": "source.out", "to": "router.input"}, {"from": "router.big", "to": "keep.input"},
                         {"from": "router.small", "to": "keep.input"}],
     }
@@ -128,11 +128,11 @@ def test_every_problem_is_listed_with_its_path_in_the_spec() -> None:
     bad = {
         "flow_id": "bad",
         "routines": {
-            "source": {"class": "NumberSource"},
+            "source": {"class": "SpecNumbers"},
             "ghost": {"class": "NoSuchRoutine"},
-            "scale": {"class": "Scale", "slots": {"input": {"merge_strategy": "sum"}}, "error_handler": {"strategy": "explode"}},
+            "scale": {"class": "SpecScale", "slots": {"input": {"merge_strategy": "sum"}}, "error_handler": {"strategy": "explode"}},
             "router": {"class": "ConditionalRouter", "config": {"routes": [["x", "data.__class__"]]}},
-            "keep": {"class": "Keep", "colour": "blue"},
+            "keep": {"class": "SpecKeep", "colour": "blue"},
         },
         "connections": [
             {"from": "source.out", "to": "scale.nope"},
@@ -171,14 +171,14 @@ def test_every_problem_is_listed_with_its_path_in_the_spec() -> None:
 
 
 def test_a_routine_nothing_reaches_is_a_warning_not_an_error() -> None:
-    spec = {**UPSTREAM_SPEC, "routines": {**UPSTREAM_SPEC["routines"], "orphan": {"class": "Keep"}}}
+    spec = {**UPSTREAM_SPEC, "routines": {**UPSTREAM_SPEC["routines"], "orphan": {"class": "SpecKeep"}}}
     report = check_spec(spec)
     assert report.errors == [] and report.flow is not None
     assert report.warnings == ["routines.orphan: unreachable; nothing connects it to any routine with a 'trigger' slot"]
 
 
 def test_a_class_is_found_only_among_imported_classes_by_name_or_full_key() -> None:
-    spec = {"routines": {"a": {"class": f"{__name__}.Scale"}, "b": {"class": "os.path.join"}}}
+    spec = {"routines": {"a": {"class": f"{__name__}.SpecScale"}, "b": {"class": "os.path.join"}}}
     report = check_spec(spec)
     assert report.errors == [
         "routines.b.class: unknown routine class 'os.path.join': classes are found only among those this "
@@ -217,7 +217,7 @@ def test_a_file_that_does_not_parse_says_where(tmp_path: Path) -> None:
 
 def test_a_spec_file_without_flow_id_takes_the_file_name(tmp_path: Path) -> None:
     path = tmp_path / "nightly.json"
-    path.write_text(json.dumps({"routines": {"source": {"class": "NumberSource"}}}))
+    path.write_text(json.dumps({"routines": {"source": {"class": "SpecNumbers"}}}))
     assert Flow.load_spec(path).flow_id == "nightly"
 
 
@@ -226,3 +226,23 @@ def test_to_spec_refuses_config_that_is_not_plain_data() -> None:
     flow.routines["scale"].set_config(factor=object())
     with pytest.raises(SerializationError, match=r"routines.scale.config\['factor'\] holds a object"):
         flow.to_spec()
+
+
+def test_a_class_name_two_imported_classes_share_is_reported_and_the_full_key_chooses() -> None:
+    def make() -> type:
+        class SpecTwin(Routine):
+            """One of two routine classes with the same name."""
+
+        return SpecTwin
+
+    first = make()
+
+    class SpecTwin(Routine):  # noqa: F811 - the point of the test
+        """The other one."""
+
+    report = check_spec({"routines": {"a": {"class": "SpecTwin"}}})
+    assert len(report.errors) == 1 and "routines.a.class: class name 'SpecTwin' is ambiguous" in report.errors[0]
+    key = f"{first.__module__}.{first.__qualname__}"
+    chosen = check_spec({"routines": {"a": {"class": key}}})
+    assert type(chosen.flow.routines["a"]) is first
+    assert chosen.flow.to_spec()["routines"]["a"]["class"] == key
