@@ -18,7 +18,7 @@ import msgpack
 from routilux import codec
 from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.keys import split_slot_field
-from routilux.distributed.store import RedisStore, guarded, text
+from routilux.distributed.store import RedisStore, guarded, log_records, text
 from routilux.errors import DecodeError, FlowError
 from routilux.job_state import ExecutionRecord, JobState
 from routilux.bounds import Limits
@@ -71,9 +71,9 @@ def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
         if status in ("failed", "cancelled") and fields.get(b"error"):
             state.error = text(fields[b"error"])
         return
-    blob = fields.get(b"h")
-    if blob:
-        state.execution_history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in codec.unpackb(blob, limits))
+    state.execution_history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in log_records(fields, limits))
+    if fields.get(b"kind") == b"timeout":
+        return
     _apply_ops(state, _raw_list(fields.get(b"ops")), limits)
     taken = int(fields.get(b"taken") or 0)
     if taken:

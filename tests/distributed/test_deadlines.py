@@ -8,6 +8,7 @@ import pytest
 
 import dflows
 import dlimits
+from routilux.distributed.history import replay_job
 
 pytestmark = pytest.mark.distributed
 
@@ -30,6 +31,8 @@ def test_a_job_past_its_flow_timeout_fails_with_a_timeout_record_like_the_local_
     assert timeout_records(state) == timeout_records(local)
     assert [r["reason"] for _, _, r in timeout_records(state)] == [state.error]
     assert state.shared_log == []  # the overrunning step's effect was dropped
+    replayed = replay_job(runtime.store, state.job_id).state
+    assert timeout_records(replayed) == timeout_records(state) and replayed.error == state.error
 
 
 def test_a_timed_out_job_dispatches_none_of_its_queued_activations_even_while_a_handler_hangs(
