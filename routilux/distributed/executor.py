@@ -100,7 +100,7 @@ class Executor:
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation) -> str:
         lock = _lock_key(flow, act)
         started = time.perf_counter()
-        claim = self.store.claim(act.job_id, act.activation_id, lock)
+        claim = self.store.claim(act.job_id, act.activation_id, lock, self._limits(flow, act).hard_s)
         self.hooks.after_claim(act.routine_id, claim[0], time.perf_counter() - started)
         if claim[0] != "ok":
             if claim[0] == "dead":
@@ -156,8 +156,7 @@ class Executor:
                 time.sleep(delay)
 
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn) -> StepResult:
-        s = self.settings
-        limits = TimeLimits.of(flow.routines.get(act.routine_id), s.soft_time_limit_s, s.hard_time_limit_s)
+        limits = self._limits(flow, act)
         on_main = self.timers.usable()
         self.heartbeat.track(act.job_id, act.activation_id, token, limits, None if on_main else threading.get_ident())
         if on_main:
@@ -171,6 +170,10 @@ class Executor:
             self.heartbeat.untrack(act.job_id, act.activation_id)
         self.hooks.after_step(act.routine_id, result.action or "ok", time.perf_counter() - started)
         return result
+
+    def _limits(self, flow: Flow, act: Activation) -> TimeLimits:
+        s = self.settings
+        return TimeLimits.of(flow.routines.get(act.routine_id), s.soft_time_limit_s, s.hard_time_limit_s)
 
     def _past_hard_limit(self, job_id: str, act_id: str, token: str, hard_s: float) -> None:
         """Hand an activation past its hard time limit back, as a failed attempt; a pool child also dies."""

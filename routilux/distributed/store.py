@@ -143,12 +143,13 @@ class RedisStore:
         return text(res[1])
 
     @guarded
-    def claim(self, job_id: str, act_id: str, slot_key: str) -> list[Any]:
-        """Take the lease of an activation (see lua/claim.lua for the answers)."""
+    def claim(self, job_id: str, act_id: str, slot_key: str, hard_s: float = 0.0) -> list[Any]:
+        """Take the lease of an activation (see lua/claim.lua for the answers); ``hard_s``: its hard time limit."""
         s = self.settings
         res = self.scripts.claim(
             self.job_keys(job_id, slot_key),
-            [job_id, act_id, int(s.lease_s * 1000), s.max_attempts, slot_key, self._backstop_ms],
+            [job_id, act_id, int(s.lease_s * 1000), s.max_attempts, slot_key, self._backstop_ms,
+             int(hard_s * 1000), str(hard_s) if hard_s else ""],
         )
         return [text(res[0]), *res[1:]]
 

@@ -1,12 +1,15 @@
 -- Take the lease of an activation before its handler runs.
 -- ARGV: job, activation, lease ms, max attempts, slot key ('' unless merges must
---       be serialized), wait backstop ms
+--       be serialized), wait backstop ms, hard time limit ms (0: none), the same in seconds as text
+-- The hard limit is noted so that, if the lease expires past it, the reason says so (a handler frozen
+-- in C code holding the GIL cannot say it itself).
 -- Returns {'ok', token, body, slot buffer, flow_id, current_routine_id, tries}
 --      or {'applied'} | {'unknown'} | {'parked'} | {'dropped', status} | {'busy'}
 --      | {'wait'} | {'dead', reason}
 -- A job past its deadline is timed out here, so none of its activations starts late.
 local job, act, lease_ms, max_attempts, slot_key, backstop_ms =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local hard_ms, hard_s = tonumber(ARGV[7] or '0'), ARGV[8] or ''
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
@@ -53,6 +56,11 @@ local token = redis.call('HINCRBY', KEYS[K_META], 'fence', 1)
 redis.call('HSET', KEYS[K_LEASE], act, token)
 redis.call('ZREM', KEYS[K_DUE], m)
 redis.call('ZADD', KEYS[K_LEASES], now + lease_ms, m)
+if hard_ms > 0 then
+  redis.call('HSET', KEYS[K_TRIES], 'hard:' .. act, (now + hard_ms) .. ' ' .. hard_s)
+else
+  redis.call('HDEL', KEYS[K_TRIES], 'hard:' .. act)
+end
 local buffer = ''
 if slot_key ~= '' then buffer = redis.call('HGET', KEYS[K_SB], slot_key) or '' end
 local meta = redis.call('HMGET', KEYS[K_META], 'flow_id', 'current_routine_id')

@@ -10,7 +10,15 @@ redis.call('HDEL', KEYS[K_LEASE], act)
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'gone'} end
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if is_terminal(status) then forget(job, act); return {'gone'} end
-redis.call('HSET', KEYS[K_LASTERR], act, 'lease expired: the worker running it stopped heartbeating')
+local why = 'lease expired: the worker running it stopped heartbeating'
+local hard = redis.call('HGET', KEYS[K_TRIES], 'hard:' .. act)
+if hard then
+  local at, secs = string.match(hard, '^(%d+) (.*)$')
+  if at and now >= tonumber(at) then
+    why = 'ran past its hard time limit of ' .. secs .. ' s; its worker stopped heartbeating (frozen or killed)'
+  end
+end
+redis.call('HSET', KEYS[K_LASTERR], act, why)
 if status == 'paused' then redis.call('SADD', KEYS[K_PARKED], act); return {'parked'} end
 redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)
 return {'dispatch', redis.call('HGET', KEYS[K_ACTS], act)}
