@@ -368,9 +368,10 @@ class Flow:
 
     # -- serialization ---------------------------------------------------
     def _clear_structure(self) -> None:
-        """Forget every routine and connection (before :meth:`deserialize` refills the flow)."""
-        for conn in self.connections:
-            conn.disconnect()
+        """Forget every routine and connection (before :meth:`deserialize` refills the flow).
+
+        The old routine objects keep their links: they may be wired in another flow too.
+        """
         self.routines = {}
         self.connections = []
         self._routes = {}

@@ -104,6 +104,14 @@ def test_deserialize_on_a_flow_that_has_routines_replaces_its_contents() -> None
     assert received(flow.execute("src", {"v": 1}), "sink") == [{"v": 1}]
 
 
+def test_deserialize_into_a_flow_leaves_its_old_routines_wired_where_another_flow_uses_them() -> None:
+    source, sink = Source(), Sink()
+    first = chain(("src", source), ("sink", sink))
+    second = chain(("src", source), ("sink", sink))
+    second.deserialize(chain(("a", Source()), ("b", Sink())).serialize())
+    assert received(first.execute("src", {"v": 1}), "sink") == [{"v": 1}]
+
+
 def test_a_connection_naming_a_routine_the_data_lacks_is_a_serialization_error_naming_it() -> None:
     data = chain(("src", Source()), ("sink", Sink())).serialize()
     data["connections"][0]["_target_routine_id"] = "nowhere"
