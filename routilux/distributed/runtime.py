@@ -205,10 +205,9 @@ class DistributedRuntime:
         if older_than_s is not None and older_than_s < 0:
             raise ValueError("older_than_s must not be negative")
         cutoff = self.store.now_ms() - int((older_than_s or 0) * 1000)
-        ids = self.store.job_ids()
         pruned = 0
-        for start in range(0, len(ids), 500):
-            for job_id, job_status, ended_ms in self.store.ended_jobs(ids[start:start + 500]):
+        for batch in self.store.job_id_batches():
+            for job_id, job_status, ended_ms in self.store.ended_jobs(batch):
                 if (status is None or job_status == status) and ended_ms <= cutoff:
                     pruned += self.store.delete_job(job_id)
         return pruned

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import redis
 
@@ -351,6 +351,21 @@ class RedisStore:
     def job_ids(self) -> list[str]:
         """Return every known job id, oldest first."""
         return [text(j) for j in self.redis.zrange(self.keys.jobs, 0, -1)]
+
+    def job_id_batches(self, size: int = 500) -> Iterator[list[str]]:
+        """Every known job id, in batches; safe while jobs are deleted (ZSCAN: a job may come twice)."""
+        cursor = 0
+        while True:
+            cursor, ids = self._job_page(cursor, size)
+            if ids:
+                yield ids
+            if cursor == 0:
+                return
+
+    @guarded
+    def _job_page(self, cursor: int, size: int) -> tuple[int, list[str]]:
+        cursor, rows = self.redis.zscan(self.keys.jobs, cursor, count=size)
+        return int(cursor), [text(member) for member, _ in rows]
 
     @guarded
     def summaries(self, job_ids: list[str]) -> list[dict[str, str]]:

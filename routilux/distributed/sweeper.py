@@ -88,7 +88,8 @@ class Sweeper:
                 sent += self.dispatcher.send(messages)
                 self.hooks.after_sweep(expired, len(messages) - expired)
         self.end_overdue_jobs()
-        self.store.trim_jobs_index()
+        while self.store.trim_jobs_index() == SWEEP_BATCH:
+            pass
         return sent
 
     def end_overdue_jobs(self) -> None:

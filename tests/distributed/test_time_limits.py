@@ -92,3 +92,17 @@ def test_poison_work_that_freezes_or_kills_its_process_is_dead_lettered_and_othe
         assert "hard time limit of 1.0 s" in dead_letters_of(runtime, job)[0]["reason"]
     after = runtime.submit(dflows.chain_flow(), "source", {"n": 2})
     assert runtime.wait(after, timeout=30).status == "completed"  # the pools replaced their killed children
+
+
+def test_the_new_settings_read_their_environment_variables_and_refuse_negative_values():
+    from routilux.distributed import Settings
+
+    env = {"ROUTILUX_SOFT_TIME_LIMIT_S": "5", "ROUTILUX_HARD_TIME_LIMIT_S": "60",
+           "ROUTILUX_COMPLETED_TTL_S": "0", "ROUTILUX_FAILED_TTL_S": "86400"}
+    s = Settings.from_env(env)
+    assert (s.soft_time_limit_s, s.hard_time_limit_s, s.completed_ttl_s, s.failed_ttl_s) == (5.0, 60.0, 0.0, 86400.0)
+    defaults = Settings.from_env({})
+    assert (defaults.soft_time_limit_s, defaults.hard_time_limit_s) == (0.0, 1800.0)
+    assert (defaults.completed_ttl_s, defaults.failed_ttl_s) == (7 * 86400.0, 30 * 86400.0)
+    with pytest.raises(ValueError):
+        Settings(hard_time_limit_s=-1)
