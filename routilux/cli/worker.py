@@ -46,6 +46,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_from(args, concurrency=args.concurrency, pool=args.pool, lease_s=args.lease_s,
                              queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None)
     import_modules(settings.imports)
+    check_access(settings)
     port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)
     if port:
         start_metrics(settings, port)
@@ -60,6 +61,28 @@ def start_metrics(settings: Any, port: int) -> None:
 
     store = RedisStore(settings)
     start_worker_metrics(port, queue_depth=lambda: stats.queue_depth(store), queue=settings.queue)
+
+
+def check_access(settings: Any) -> None:
+    """Fail fast if Redis refuses this worker (credentials, ACL, TLS): retrying would never help.
+
+    A Redis that is not reachable yet is fine: the worker keeps trying to connect.
+
+    Raises:
+        StoreAccessDeniedError: Redis refused the connection.
+    """
+    from routilux.distributed.store import RedisStore
+    from routilux.errors import StoreAccessDeniedError, StoreUnavailableError
+
+    store = RedisStore(settings)
+    try:
+        store.ping()
+    except StoreAccessDeniedError:
+        raise
+    except StoreUnavailableError:
+        pass
+    finally:
+        store.close()
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:

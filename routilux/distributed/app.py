@@ -23,11 +23,13 @@ from celery.signals import worker_process_init
 from routilux.distributed.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
+from routilux.distributed.keys import Keys
 from routilux.distributed.limits import mark_pool_child
 from routilux.distributed.redis_options import broker_ssl, redis_url
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
+from routilux.distributed.transport import DEAD_LETTERS_OPTION
 
 # A prefork pool child may be killed at an activation's hard time limit (see limits.py).
 worker_process_init.connect(mark_pool_child, weak=False)
@@ -43,11 +45,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": redis_url(settings),
         "broker_use_ssl": broker_ssl(settings),
+        # kombu's Redis transport, except that a malformed frame on the queue cannot stop a worker.
+        "broker_transport": "routilux.distributed.transport:Transport",
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_s,
             "global_keyprefix": prefix,
+            DEAD_LETTERS_OPTION: Keys(settings.key_prefix).dead,
         },
         "task_serializer": SERIALIZER_NAME,
         "result_serializer": SERIALIZER_NAME,

@@ -320,6 +320,11 @@ class RedisStore:
                 bodies.extend(values)
         return bodies
 
+    @guarded
+    def ping(self) -> None:
+        """Check that Redis answers and accepts this client (raises StoreAccessDeniedError if not)."""
+        self.redis.ping()
+
     def close(self) -> None:
         """Release the connection pool."""
         self.redis.close()

@@ -53,3 +53,66 @@ def witness_flow(path: str, flow_id: str = "witness") -> Flow:
 def runs(path: str) -> list[str]:
     """The lines Witness wrote to ``path`` (none if it never ran)."""
     return open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
+
+
+class Feed(Routine):
+    """Entry routine: emits its ``data`` parameter on ``out``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("out", ["data"])
+
+    def go(self, data: Any = None, **_: Any) -> None:
+        self.emit("out", data=data)
+
+
+class Sink(Routine):
+    """Appends the route and data it receives to the shared log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.go)
+
+    def go(self, **kwargs: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.append_to_shared_log({"route": kwargs.get("route"), "data": kwargs.get("data")})
+
+
+def router_flow(condition: str, flow_id: str = "router") -> Flow:
+    """feed -> ConditionalRouter (one route "hit" with ``condition``, default "miss") -> sink."""
+    from routilux import ConditionalRouter
+
+    flow = Flow(flow_id=flow_id)
+    router = ConditionalRouter()
+    router.set_config(routes=[("hit", condition)], default_route="miss")
+    flow.add_routine(Feed(), "feed")
+    flow.add_routine(router, "router")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("feed", "out", "router", "input")
+    flow.connect("router", "hit", "sink", "input")
+    flow.connect("router", "miss", "sink", "input")
+    return flow
+
+
+class Writer(Routine):
+    """Writes a string of ``size`` characters to shared data, or nests a list ``depth`` levels deep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+
+    def go(self, size: int = 0, depth: int = 0, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        value: Any = "x" * size
+        for _ in range(depth):
+            value = [value]
+        ctx.job_state.update_shared_data("value", value)
+
+
+def writer_flow() -> Flow:
+    flow = Flow(flow_id="writer")
+    flow.add_routine(Writer(), "writer")
+    return flow

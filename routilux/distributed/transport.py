@@ -1,0 +1,73 @@
+"""kombu's Redis transport, hardened: a malformed frame on a queue list cannot stop a worker.
+
+kombu stores each message on a Redis list as a JSON frame and parses it inside
+the worker's event loop; a frame that is not JSON, or JSON that is not a
+message, raises there and Celery stops the whole worker ("Unrecoverable
+error"). Anyone able to LPUSH onto the queue could stop every worker, one
+frame each. This transport catches such a frame instead: it is recorded in the
+dead-letter stream (its text, cut to :data:`MAX_FRAME_BYTES`) and the worker
+goes on consuming. Connection errors still propagate, so reconnects work as before.
+
+The Celery app selects it with ``broker_transport`` for ``redis://`` and
+``rediss://`` URLs; the dead-letter stream's key comes in
+``broker_transport_options["routilux_dead_letters"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from queue import Empty
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+log = logging.getLogger("routilux.distributed")
+
+MAX_FRAME_BYTES = 64 * 1024
+DEAD_LETTERS_OPTION = "routilux_dead_letters"
+_FRAME_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+class Channel(kombu_redis.Channel):
+    """A Redis channel that dead-letters malformed frames instead of raising them into the event loop."""
+
+    def _brpop_read(self, **options: Any) -> Any:
+        try:
+            return super()._brpop_read(**options)
+        except (Empty, *self.connection_errors):
+            raise
+        except _FRAME_ERRORS as exc:
+            self._drop_frame(exc)
+            return True
+
+    def _get(self, queue: str) -> Any:
+        try:
+            return super()._get(queue)
+        except (Empty, *self.connection_errors):
+            raise
+        except _FRAME_ERRORS as exc:
+            self._drop_frame(exc)
+            raise Empty() from exc
+
+    def _drop_frame(self, exc: BaseException) -> None:
+        reason = f"malformed broker frame: {type(exc).__name__}: {exc}"
+        log.error("dropping a %s", reason)
+        key = self.connection.client.transport_options.get(DEAD_LETTERS_OPTION)
+        if not key:
+            return
+        frame = getattr(exc, "doc", None)  # a JSONDecodeError keeps the text it could not parse
+        body = frame.encode("utf-8", "replace")[:MAX_FRAME_BYTES] if isinstance(frame, str) else b""
+        try:
+            with self.conn_or_acquire() as client:
+                client.xadd(key, {"job": "", "activation": "", "reason": reason[:1000], "body": body,
+                                  "content_type": "", "ts": datetime.now().isoformat()},
+                            maxlen=100000, approximate=True)
+        except Exception:  # noqa: BLE001 - recording is best effort; the worker must keep consuming
+            log.warning("could not dead-letter a malformed broker frame", exc_info=True)
+
+
+class Transport(kombu_redis.Transport):
+    """kombu's Redis transport with :class:`Channel`."""
+
+    Channel = Channel
