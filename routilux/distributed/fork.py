@@ -49,6 +49,10 @@ def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobS
     score = now_ms + int(store.settings.outbox_grace_s * 1000)
     pipe = store.redis.pipeline(transaction=True)
     pipe.hset(k.job(job_id, "meta"), mapping={**meta, "pending": len(bodies), "fence": 0, "updated_at": now_ms})
+    if meta.get("timeout_ms"):  # the fork gets the whole timeout of the job it continues
+        deadline = now_ms + int(meta["timeout_ms"])
+        pipe.hset(k.job(job_id, "meta"), "deadline", deadline)
+        pipe.zadd(k.deadlines, {job_id: deadline})
     pipe.hset(k.job(job_id, "acts"), mapping=bodies)
     if state.routine_states:
         pipe.hset(k.job(job_id, "rs"), mapping={r: codec.packb(v) for r, v in state.routine_states.items()})
@@ -95,7 +99,9 @@ def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = No
         bodies[act_id] = seal(envelope, runtime.keyring)
     fields = {"status": "running", "flow_id": meta.get("flow_id", ""), "flow_hash": meta.get("flow_hash", ""),
               "current_routine_id": meta.get("current_routine_id", ""), "created_at": datetime.now().isoformat(),
-              "forked_from": job_id, "forked_at": replay.position}
+              "forked_from": job_id, "forked_at": replay.position, **store.retention_meta()}
+    if meta.get("timeout_ms"):
+        fields.update(timeout_ms=meta["timeout_ms"], timeout_s=meta.get("timeout_s", ""))
     score = _write_job(store, new_id, fields, replay.state, bodies)
     runtime.dispatcher.send((f"{new_id}|{a}", body) for a, body in bodies.items())
     store.mark_dispatched(new_id, score, list(bodies))

@@ -142,6 +142,11 @@ class RedisStore:
             raise ValueError(f"job {job_id} already exists")
         return text(res[1])
 
+    def retention_meta(self) -> dict[str, int]:
+        """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""
+        s = self.settings
+        return {"ttl_ok": int(s.completed_ttl_s * 1000), "ttl_fail": int(s.failed_ttl_s * 1000)}
+
     @guarded
     def claim(self, job_id: str, act_id: str, slot_key: str, hard_s: float = 0.0) -> list[Any]:
         """Take the lease of an activation (see lua/claim.lua for the answers); ``hard_s``: its hard time limit."""

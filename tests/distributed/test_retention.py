@@ -119,3 +119,20 @@ def test_routilux_prune_deletes_what_its_options_select(runtime, start_workers, 
     assert keys_of(runtime, jobs) == []
     assert main(["prune", "--older-than", "soon"]) == 2
     assert "bad duration 'soon'" in capsys.readouterr().err
+
+
+def test_a_forked_job_keeps_the_retention_and_deadline_of_its_producer(runtime, start_workers, settings):
+    from routilux.distributed.fork import fork_job
+    from routilux.distributed.history import positions
+
+    short = settings.with_(completed_ttl_s=2.0, failed_ttl_s=2.0)
+    runtime.store.settings = short
+    start_workers(settings_=short)
+    job = runtime.submit(dflows.chain_flow(), "source", {"n": 2}, timeout=60)
+    runtime.wait(job, timeout=30)
+    fork = fork_job(runtime, job, positions(runtime.store, job)[1]["id"])
+    meta = runtime.store.meta(fork)
+    assert (meta["timeout_ms"], meta["ttl_ok"], meta["ttl_fail"]) == ("60000", "2000", "2000")
+    assert runtime.wait(fork, timeout=30).status == "completed"
+    time.sleep(3.0)
+    assert keys_of(runtime, [job, fork]) == []
