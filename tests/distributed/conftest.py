@@ -8,6 +8,7 @@ is possible the run fails and says how to get one: it never silently skips.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -207,13 +208,13 @@ def start_workers(settings: Settings) -> Iterator[Any]:
             raise
 
 
-ACCESS_FIELDS = ("redis_username", "redis_password", "redis_tls_ca", "redis_tls_cert", "redis_tls_key",
-                 "signing_keys", "max_message_bytes", "max_depth", "max_string_bytes", "max_items", "redispatch_s")
-
-
-def access_env(settings: Settings) -> dict[str, str]:
-    """The ROUTILUX_* variables of the access, signing and limit settings (and the redispatch backstop)."""
-    return {f"ROUTILUX_{name.upper()}": str(getattr(settings, name)) for name in ACCESS_FIELDS}
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every field of ``settings`` (access, signing and limits included) as the ``ROUTILUX_*`` variable a worker reads."""
+    env = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        env[f"ROUTILUX_{f.name.upper()}"] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return env
 
 
 class WorkerProcess:
@@ -223,11 +224,7 @@ class WorkerProcess:
                  name: str, prefix: list[str] | None = None) -> None:
         """``prefix``: a command prefix to run it with (``ip netns exec NS`` puts it on a test-made host)."""
         folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
-               "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix,
-               "ROUTILUX_QUEUE": settings.queue, "ROUTILUX_LEASE_S": str(settings.lease_s),
-               "ROUTILUX_OUTBOX_GRACE_S": str(settings.outbox_grace_s),
-               "ROUTILUX_MAX_ATTEMPTS": str(settings.max_attempts), **access_env(settings)}
+        env = {**os.environ, **settings_env(settings), "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
         cmd = [*(prefix or []), sys.executable, "-m", "worker", "--pool", pool, "--concurrency", str(concurrency), "--name", name,
                "--loglevel", "WARNING"]
         for module in imports:

@@ -13,6 +13,7 @@ Needs root, iproute2 and iptables (scripts/test installs them).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import subprocess
@@ -21,7 +22,8 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-IPTABLES = "iptables-legacy"  # NFQUEUE as an xt target: kernels without nft's queue expression have it
+IPTABLES = "iptables-legacy"
+LOCK = "/tmp/routilux-test-netns.lock"  # NFQUEUE as an xt target: kernels without nft's queue expression have it
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -114,14 +116,18 @@ class Network:
     def __init__(self, count: int) -> None:
         if os.geteuid() != 0:
             raise RuntimeError("worker hosts in network namespaces need root (ip netns, veth, iptables)")
-        tag, subnet = uuid.uuid4().hex[:6], _free_subnet()
         self.hosts: list[Host] = []
-        try:
-            for index in range(count):
-                self.hosts.append(Host(tag, index, subnet))
-        except BaseException:
-            self.close()
-            raise
+        tag = uuid.uuid4().hex[:6]
+        # Test runs in parallel on one machine must not pick the same subnet: choose and claim it under a lock.
+        with open(LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                subnet = _free_subnet()
+                for index in range(count):
+                    self.hosts.append(Host(tag, index, subnet))
+            except BaseException:
+                self.close()
+                raise
 
     @property
     def gateways(self) -> list[str]:

@@ -47,17 +47,22 @@ def test_a_host_frozen_past_its_lease_has_its_work_redone_elsewhere_and_its_late
     assert frozen.proc.poll() is None  # and host0 lives on
 
 
-@pytest.mark.timeout(180)
-def test_redis_killed_and_restarted_on_its_aof_mid_run_leaves_every_job_exact(cluster):
-    c = cluster(hosts=2, lease_s=2.0)
+@pytest.mark.timeout(240)
+def test_redis_killed_and_restarted_on_its_aof_mid_run_leaves_every_job_exact_without_waiting_for_the_backstop(cluster):
+    # A SIGKILL loses what the AOF had not synced (up to a second): messages popped from the queue
+    # but never delivered, claims. The queue backstop is set far beyond this test's timeouts, so
+    # only the engine noticing the restart can send the lost activations again.
+    c = cluster(hosts=2, lease_s=2.0, redispatch_s=600.0)
     c.start_worker(0)
     c.start_worker(1)
     c.wait_workers(2)
-    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.2)
-    jobs = [rt.submit(flow, "source", {"n": 8}) for _ in range(4)]
-    wait_until(lambda: sum(len(rt.get_job(j).shared_log) for j in jobs) >= 6, timeout=60)
-    c.redis.stop(kill=True)
-    time.sleep(1.0)
-    c.redis.start()
-    for job_id in jobs:
-        assert_exact(rt.wait(job_id, timeout=120), 8)
+    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.3)
+    for _ in range(3):
+        jobs = [rt.submit(flow, "source", {"n": 8}) for _ in range(4)]
+        wait_until(lambda: sum(len(rt.get_job(j).shared_log) for j in jobs) >= 6, timeout=60)
+        assert any(rt.get_job(j).status == "running" for j in jobs)
+        c.redis.stop(kill=True)
+        time.sleep(1.0)
+        c.redis.start()
+        for job_id in jobs:
+            assert_exact(rt.wait(job_id, timeout=40), 8)

@@ -60,7 +60,8 @@ def test_packet_loss_and_latency_on_a_hosts_link_leave_every_job_exact(cluster):
     c.start_worker(0)
     c.start_worker(1)
     c.wait_workers(2)
-    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.05)
+    # Enough work (6 x 8 items of 0.2 s) that the clean host alone cannot take all of it first.
+    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.2)
     jobs = [rt.submit(flow, "source", {"n": 8}) for _ in range(6)]
     states = [rt.wait(job_id, timeout=120) for job_id in jobs]
     for state in states:
