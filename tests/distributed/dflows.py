@@ -112,9 +112,11 @@ class Defer(Routine):
         ctx.flow.pause(ctx.job_state, reason="waiting for approval")
 
 
-# (job_id, i) of every Slow handler call in this process: in-process workers run handlers here,
-# so a test sees which handlers ran at all, not only which effects were committed.
+# (job_id, i) of every Slow handler call in this process, when it started and when it returned:
+# in-process workers run handlers here, so a test sees which handlers ran at all, not only which
+# effects were committed.
 SLOW_STARTS: list[tuple[str, int]] = []
+SLOW_ENDS: list[tuple[str, int]] = []
 
 
 class Slow(Routine):
@@ -130,7 +132,10 @@ class Slow(Routine):
         ctx = self.get_execution_context()
         assert ctx is not None
         SLOW_STARTS.append((ctx.job_state.job_id, i))
-        time.sleep(self.get_config("sleep_s"))
+        try:
+            time.sleep(self.get_config("sleep_s"))
+        finally:
+            SLOW_ENDS.append((ctx.job_state.job_id, i))
         self.emit("out", i=i)
 
 

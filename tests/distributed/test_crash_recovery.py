@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 
@@ -77,3 +78,31 @@ def _try_wait(runtime: DistributedRuntime, job_id: str):
         return runtime.wait(job_id, timeout=5)
     except (StoreUnavailableError, ExecutionTimeout):
         return None
+
+
+@pytest.mark.timeout(120)
+def test_after_redis_restarts_an_activation_whose_message_was_lost_runs_without_waiting_for_the_backstop(
+    tmp_path, spawn_worker
+):
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    tag = uuid.uuid4().hex[:8]
+    # The queue backstop is out of this test's reach: only restart recovery can send the job again.
+    settings = Settings(redis_url=server.url, key_prefix=f"r{tag}", queue=f"r{tag}", lease_s=2.0, outbox_grace_s=0.5,
+                        redispatch_s=600.0)
+    # A producer whose message no worker will ever read: as if a crash lost it after it was marked sent.
+    lossy = DistributedRuntime(settings=settings.with_(queue=f"nowhere-{tag}"))
+    try:
+        spawn_worker(settings_=settings, pool="solo", concurrency=1)
+        wait_until(lambda: workers_up(lossy, 1), timeout=60)
+        time.sleep(3 * settings.sweep_interval_s)  # the worker has swept, so it knows this Redis
+        job_id = lossy.submit(dflows.chain_flow(), "source", {"n": 2})
+        with pytest.raises(ExecutionTimeout):
+            lossy.wait(job_id, timeout=2.0)  # past the outbox grace: the job waits on the backstop now
+        server.restart()
+        state = wait_until(lambda: _try_wait(lossy, job_id), timeout=60)
+        assert state.status == "completed"
+        assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 4]
+    finally:
+        lossy.close()
+        server.stop()
