@@ -69,6 +69,11 @@ class Keys:
         return f"{self.prefix}:dead"
 
     @property
+    def redis_run(self) -> str:
+        """The run id of the Redis server the sweeper last saw (another one: Redis restarted)."""
+        return f"{self.prefix}:redisrun"
+
+    @property
     def sweeper_lock(self) -> str:
         """Short lock so one worker sweeps at a time."""
         return f"{self.prefix}:sweeper"

@@ -481,6 +481,33 @@ class RedisStore:
         return self._sweep_one(self.scripts.redue, member)
 
     @guarded
+    def redis_run(self) -> tuple[str, str | None]:
+        """(run id of the Redis server now, the one :meth:`saw_redis_run` last recorded); they differ after a restart."""
+        current = self.redis.info("server")["run_id"]
+        previous = self.redis.get(self.keys.redis_run)
+        return current, text(previous) if previous is not None else None
+
+    @guarded
+    def saw_redis_run(self, run_id: str) -> None:
+        """Record the run id of the Redis server (after any recovery its restart needed is done)."""
+        self.redis.set(self.keys.redis_run, run_id)
+
+    @guarded
+    def rescue_dispatched(self) -> int:
+        """After a restart: make every activation that waits only on the queue backstop due now; returns how many."""
+        rescued, offset = 0, 0
+        while True:
+            members = self.redis.zrangebyscore(self.keys.due, f"({self.now_ms()}", "+inf", start=offset, num=SWEEP_BATCH)
+            moved = 0
+            for member in map(text, members):
+                job_id, act_id = member.split("|", 1)
+                moved += int(self.scripts.rescue(self.job_keys(job_id), [job_id, act_id]))
+            rescued += moved
+            if len(members) < SWEEP_BATCH:
+                return rescued
+            offset += len(members) - moved  # the moved ones left the range
+
+    @guarded
     def _sweep_one(self, script: Any, member: str) -> bytes | None:
         job_id, act_id = member.split("|", 1)
         res = script(self.job_keys(job_id), [job_id, act_id, self._backstop_ms])

@@ -11,6 +11,11 @@ goes to the dead-letter stream and its job fails, instead of being sent forever.
 It also fails jobs that ran past their deadline (claim and commit check the
 deadline too, so nothing of such a job starts or commits late even between
 sweeps), and drops expired jobs from the jobs index.
+
+When Redis restarted (its run id changed), a crash may have lost queued
+messages and claims that the AOF had not synced: every activation waiting only
+on the queue backstop is sent again at once, so recovery takes a sweep, not
+``redispatch_s``.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class Sweeper:
 
     def sweep_once(self) -> int:
         """Re-dispatch everything expired or due now; returns how many were sent."""
+        self.recover_from_restart()
         sent = 0
         full = True
         while full:
@@ -91,6 +97,20 @@ class Sweeper:
         while self.store.trim_jobs_index() == SWEEP_BATCH:
             pass
         return sent
+
+    def recover_from_restart(self) -> None:
+        """If Redis restarted since the last sweep, send again what its crash may have lost.
+
+        The new run id is recorded only once that is done, so a sweep that fails
+        halfway is finished by the next one.
+        """
+        current, previous = self.store.redis_run()
+        if current == previous:
+            return
+        if previous is not None:
+            log.warning("Redis restarted: sending again %d activations whose messages or claims it may have lost",
+                        self.store.rescue_dispatched())
+        self.store.saw_redis_run(current)
 
     def end_overdue_jobs(self) -> None:
         """Fail every running job past its deadline."""
