@@ -43,6 +43,7 @@ class Heartbeat:
         self._running: dict[tuple[str, str], _Running] = {}
         self._lock = threading.Lock()
         self._changed = threading.Event()
+        self._wake_at = 0.0  # when the thread wakes next (monotonic)
         self._thread: threading.Thread | None = None
 
     def track(self, job_id: str, act_id: str, token: str, limits: TimeLimits | None = None,
@@ -55,13 +56,14 @@ class Heartbeat:
                 entry.soft_at, entry.thread_id = now + limits.soft_s, thread_id
             if limits.hard_s > 0:
                 entry.hard_at, entry.hard_s = now + limits.hard_s, limits.hard_s
+        first = min((t for t in (entry.soft_at, entry.hard_at) if t is not None), default=None)
         with self._lock:
             self._running[(job_id, act_id)] = entry
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name="routilux-heartbeat", daemon=True)
                 self._thread.start()
-        if entry.soft_at is not None or entry.hard_at is not None:
-            self._changed.set()
+            if first is not None and first < self._wake_at:
+                self._changed.set()  # only when this limit comes before the thread's next wake-up
 
     def untrack(self, job_id: str, act_id: str) -> None:
         """Stop renewing a lease (and watching its limits)."""
@@ -71,7 +73,9 @@ class Heartbeat:
     def _serve(self) -> None:
         next_beat = time.monotonic() + self.interval_s
         while True:
-            self._changed.wait(max(0.0, min(next_beat, self._next_limit()) - time.monotonic()))
+            with self._lock:
+                self._wake_at = min(next_beat, self._next_limit())
+            self._changed.wait(max(0.0, self._wake_at - time.monotonic()))
             self._changed.clear()
             now = time.monotonic()
             self._enforce(now)
@@ -80,8 +84,8 @@ class Heartbeat:
                 next_beat = now + self.interval_s
 
     def _next_limit(self) -> float:
-        with self._lock:
-            times = [t for e in self._running.values() for t in (e.soft_at, e.hard_at) if t is not None]
+        """The earliest limit of any tracked activation (caller holds the lock)."""
+        times = [t for e in self._running.values() for t in (e.soft_at, e.hard_at) if t is not None]
         return min(times, default=float("inf"))
 
     def _enforce(self, now: float) -> None:
