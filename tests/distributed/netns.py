@@ -99,6 +99,26 @@ class Host:
             self._iptables("-A", chain, way, self.inner, "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass")
         return "iptables+nfqueue"
 
+    def impaired_packets(self) -> tuple[int, int]:
+        """(packets dropped, packets delayed) on this host's link so far, both ways, by :meth:`impair`."""
+        if self._delayer is None:  # netem: its own counters, one qdisc per end
+            dropped = sent = 0
+            for ns, dev in ((self.ns, self.inner), (None, self.outer)):
+                out = sh("tc", *(["-n", ns] if ns else []), "-s", "qdisc", "show", "dev", dev).stdout.split()
+                sent += int(out[out.index("Sent") + 3])
+                dropped += int(out[out.index("(dropped") + 1].rstrip(","))
+            return dropped, sent
+        dropped = delayed = 0
+        for chain in ("INPUT", "OUTPUT"):
+            rows = sh(*self.prefix, IPTABLES, "-w", "-L", chain, "-v", "-x", "-n").stdout.splitlines()[2:]
+            for row in rows:
+                packets, _, target = row.split()[:3]
+                if target == "DROP":
+                    dropped += int(packets)
+                elif target == "NFQUEUE":
+                    delayed += int(packets)
+        return dropped, delayed
+
     def close(self) -> None:
         """Kill whatever still runs in the namespace, then remove it and its veth pair."""
         if self._delayer is not None:

@@ -66,5 +66,7 @@ def test_packet_loss_and_latency_on_a_hosts_link_leave_every_job_exact(cluster):
     states = [rt.wait(job_id, timeout=120) for job_id in jobs]
     for state in states:
         assert_exact(state, 8)
-    # The slow, lossy host did take part.
+    # The slow, lossy host did take part, and its link did lose and delay its packets.
     assert any(e["host"] == "host0" for s in states for e in s.shared_log if "i" in e)
+    dropped, delayed = c.hosts[0].impaired_packets()
+    assert dropped > 0 and delayed > 0
