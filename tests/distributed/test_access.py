@@ -13,7 +13,7 @@ import pytest
 
 import dflows
 import dsecure
-from conftest import HERE, ROOT, access_env
+from conftest import HERE, ROOT, settings_env
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.redis_options import redis_url
 from routilux.errors import StoreAccessDeniedError
@@ -88,7 +88,7 @@ def test_the_limited_user_cannot_run_dangerous_commands(tls_settings):
 
 def test_a_worker_with_a_wrong_password_exits_at_once_with_the_reason(tls_settings, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
-    env.update(access_env(tls_settings.with_(redis_password="not-the-password")))
+    env.update(settings_env(tls_settings.with_(redis_password="not-the-password")))
     env.update({"PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]), "ROUTILUX_REDIS_URL": tls_settings.redis_url,
                 "ROUTILUX_KEY_PREFIX": PREFIX})
     done = subprocess.run([sys.executable, "-m", "worker", "--import", "dflows", "--pool", "solo"], cwd=tmp_path,
