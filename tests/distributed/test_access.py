@@ -95,3 +95,12 @@ def test_a_worker_with_a_wrong_password_exits_at_once_with_the_reason(tls_settin
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "Redis refused the credentials" in done.stderr
+
+
+def test_a_limited_user_that_may_not_run_info_still_sweeps(tls_settings):
+    from routilux.distributed.sweeper import Sweeper
+
+    with DistributedRuntime(settings=tls_settings) as runtime:
+        with pytest.raises(Exception, match="NOPERM|no permissions"):
+            runtime.store.redis.info("server")
+        assert Sweeper(runtime.store, runtime.dispatcher, "limited").sweep_once() == 0
