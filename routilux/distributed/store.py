@@ -481,9 +481,15 @@ class RedisStore:
         return self._sweep_one(self.scripts.redue, member)
 
     @guarded
-    def redis_run(self) -> tuple[str, str | None]:
-        """(run id of the Redis server now, the one :meth:`saw_redis_run` last recorded); they differ after a restart."""
-        current = self.redis.info("server")["run_id"]
+    def redis_run(self) -> tuple[str | None, str | None]:
+        """(run id of the Redis server now, the one :meth:`saw_redis_run` last recorded); they differ after a restart.
+
+        The first is None when this ACL user may not run INFO (it is in ``@dangerous``).
+        """
+        try:
+            current = self.redis.info("server")["run_id"]
+        except redis.exceptions.NoPermissionError:
+            return None, None
         previous = self.redis.get(self.keys.redis_run)
         return current, text(previous) if previous is not None else None
 

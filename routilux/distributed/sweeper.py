@@ -46,6 +46,7 @@ class Sweeper:
         self.keyring = store.settings.keyring
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warned_no_info = False
 
     def start(self) -> None:
         """Start sweeping in the background."""
@@ -105,6 +106,12 @@ class Sweeper:
         halfway is finished by the next one.
         """
         current, previous = self.store.redis_run()
+        if current is None:
+            if not self._warned_no_info:
+                log.warning("this Redis user may not run INFO: after a Redis restart, lost messages wait for "
+                            "ROUTILUX_REDISPATCH_S (grant it +info to recover within a sweep)")
+                self._warned_no_info = True
+            return
         if current == previous:
             return
         if previous is not None:
