@@ -109,6 +109,10 @@ def test_the_evaluator_refuses_known_escape_shapes(expression: str) -> None:
         "[[1] * 1000] * 1000 == [[1] * 1000] * 1000",
         "{(((1,) * 100,) * 100,) * 100}",  # hashing a tuple built by repetition
         "[[1] * 99999 for x in range(1000)]",
+        "sorted([[1] * 1000] * 1000 for x in range(100))",  # items of a generator compared
+        "set(((1,) * 1000,) * 1000 for x in range(100))",  # ...or hashed
+        "max({'a': [[1] * 1000] * 1000, 'b': [[1] * 1000] * 1000}.values())",  # a dict view's items compared
+        "[[1] * 1000] * 1000 in ([[1] * 1000] * 1000 for x in range(10))",
         "round(1, -10**9)",
         "int('9' * 5000)",
         "'%099999999d' % 1",

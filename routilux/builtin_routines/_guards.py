@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import MappingView
 from typing import Any, Callable, Iterable
 
 from routilux.errors import ExpressionLimitError, UnsafeExpressionError
@@ -39,7 +40,7 @@ def cost(value: Any) -> int:
         return 1 + abs(value).bit_length() // 64
     if isinstance(value, (str, bytes)):
         return 1 + len(value) // 8
-    if isinstance(value, (list, tuple, set, frozenset, dict)):
+    if isinstance(value, (list, tuple, set, frozenset, dict, MappingView)):
         return 1 + len(value)
     return 1
 
@@ -58,6 +59,8 @@ def weigh(value: Any, limit: int) -> int:
         if total > limit:
             return total
         parts = (item.keys(), item.values()) if isinstance(item, dict) else (item,) if isinstance(item, _CONTAINERS) else ()
+        if isinstance(item, MappingView):
+            parts = (list(item),)  # a dict's keys, values or items, compared or hashed like a list
         for part in parts:
             flat = _flat_cost(part)
             if flat is None:
@@ -225,6 +228,8 @@ SAFE_NAMES: dict[str, Any] = {
 }  # fmt: skip
 # Builtins whose cost does not grow with their arguments' contents: no weighing.
 CONSTANT_TIME = frozenset({len, isinstance, bool, range, enumerate, zip, reversed})
+# Builtins that compare or hash the items of what they are given.
+COMPARES_ITEMS = frozenset({sorted, min, max, set, frozenset, dict})
 CALLS: dict[Any, Callable[..., Any]] = {
     int: safe_int, round: safe_round, sum: safe_sum, range: safe_range,
     sorted: _keyed(sorted), min: _keyed(min), max: _keyed(max),

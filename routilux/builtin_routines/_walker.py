@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ast
 import itertools
-from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable
 
 from routilux.builtin_routines import _guards as g
 from routilux.builtin_routines import _methods as m
@@ -104,6 +104,8 @@ class Walker:
         left = self.run(node.left, scope)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.run(comparator, scope)
+            if isinstance(op, (ast.In, ast.NotIn)):
+                right = self.materialize(right)
             hashed = isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (Mapping, set, frozenset))
             self.weigh(left) if hashed else self.weigh(left, right)
             if not g.COMPARE_OPS[type(op)](left, right):
@@ -116,7 +118,7 @@ class Walker:
 
     # -- calls and indexing ---------------------------------------------------
     def call(self, node: ast.Call, scope: Scope) -> Any:
-        weigh_args = True
+        weigh_args, compares_items = True, False
         if isinstance(node.func, ast.Attribute):
             target = self.run(node.func.value, scope)
             func = m.method_of(target, node.func.attr)
@@ -129,13 +131,27 @@ class Walker:
             value = g.SAFE_NAMES[node.func.id]  # type: ignore[attr-defined]
             func = g.CALLS.get(value, value)
             weigh_args = value not in g.CONSTANT_TIME
+            compares_items = value in g.COMPARES_ITEMS
         args = [self.run(arg, scope) for arg in node.args]
         kwargs = {kw.arg: self.run(kw.value, scope) for kw in node.keywords if kw.arg}
+        if compares_items:
+            # Sorting, min/max and hashing compare or hash items: an iterator's items are weighed too.
+            args = [self.materialize(a) for a in args]
         if weigh_args:
             self.weigh(*args, *kwargs.values())
         result = func(*args, **kwargs)
         self.spend(g.cost(result))
         return result
+
+    def materialize(self, value: Any) -> Any:
+        """A list of an iterator's items (each already paid for in steps), so they can be weighed."""
+        if isinstance(value, Iterator):
+            items = []
+            for item in value:
+                self.spend(1)
+                items.append(item)
+            return items
+        return value
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         value = self.run(node.value, scope)
