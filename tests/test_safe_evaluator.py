@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from typing import Any
 
@@ -162,7 +163,8 @@ ATOMS = ["data", "config", "stats", "1", "9", "10**9", "-1", "2.5", "'a'", "'{0}
 OPS = [" + ", " * ", " ** ", " << ", " % ", " // ", " == ", " < ", " in ", " and ", " or ", " if 1 else ", ", ", "."]
 WRAPS = ["({})", "[{}]", "len({})", "str({})", "sorted({})", "[{} for x in range(5)]", "{}.get('k')",
          "{}.__class__", "{}.format(data)", "{}.join(['a'])", "sum({})", "not {}", "-{}", "{}[0]", "{}[::-1]",
-         "{{{}}}", "{} * 99999", "max({}, key=len)", "set({})"]
+         "{{{}}}", "{} * 99999", "max({}, key=len)", "set({})", "({} for x in range(9))", "{}.values()",
+         "sorted({} for y in range(50))", "{0} in ({0} for z in range(9))"]
 
 _expressions = st.recursive(
     st.sampled_from(ATOMS),
@@ -177,6 +179,7 @@ ALLOWED_FAILURES = (ExpressionError, ArithmeticError, LookupError, TypeError, Va
 
 def _check_one(expression: str) -> None:
     data = copy.deepcopy(DATA)
+    modules = set(sys.modules)
     started = time.monotonic()
     try:
         result = evaluate_condition(expression, data, {"k": 1}, {})
@@ -184,6 +187,7 @@ def _check_one(expression: str) -> None:
         result = None
     assert time.monotonic() - started < 5, expression  # generous safety bound
     assert data == DATA, f"{expression!r} changed its data"
+    assert set(sys.modules) == modules, f"{expression!r} imported {set(sys.modules) - modules}"
     builtins = list(SAFE_NAMES.values())
     assert not callable(result) or any(result is b for b in builtins), f"{expression!r} leaked {result!r}"
 
