@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -46,3 +47,17 @@ def test_a_lambda_condition_is_published_as_an_expression_and_routes_on_the_work
     assert state.status == "completed", state.error
     routes = sorted((e["got"]["data"], e["got"]["route"]) for e in state.get_shared_log())
     assert routes == [(0, "even"), (1, "rest"), (2, "even"), (3, "rest")]
+
+
+def test_a_worker_process_restores_a_named_condition_from_the_module_it_imported(runtime, spawn_worker):
+    import dconditions
+
+    flow = dconditions.named_condition_flow()
+    stored = flow.serialize()["routines"]["router"]["_config"]["routes"][0][1]
+    assert stored["name"] == "dconditions.has_remainder"  # a name in the data, not code
+    spawn_worker(imports=("dflows", "dconditions"), pool="threads", concurrency=1)
+    state = runtime.wait(runtime.submit(flow, "source", {"n": 5}), timeout=60)
+    assert state.status == "completed", state.error
+    routes = sorted((e["got"]["data"], e["got"]["route"]) for e in state.get_shared_log())
+    assert routes == [(0, "rest"), (1, "match"), (2, "rest"), (3, "rest"), (4, "match")]
+    assert {e["pid"] for e in state.get_shared_log()} != {os.getpid()}  # run by the worker process
