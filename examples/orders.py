@@ -15,6 +15,7 @@ rebuild the flow from its published structure: they only need
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from routilux import Flow, JobState, Routine
@@ -67,6 +68,8 @@ class OrderValidator(Routine):
     def check(self, order: dict[str, Any] | None = None, batch_size: int = 0, **_: Any) -> None:
         """Emit ``valid`` or ``rejected`` for one order."""
         order = order or {}
+        if self.get_config("delay_s", 0):  # stands for a call to an inventory service
+            time.sleep(self.get_config("delay_s"))
         reason = self._problem(order)
         if reason:
             result = {"order_id": order.get("order_id", "?"), "status": "rejected", "reason": reason}
@@ -96,6 +99,8 @@ class OrderPricing(Routine):
     def price(self, order: dict[str, Any] | None = None, batch_size: int = 0, **_: Any) -> None:
         """Emit ``priced`` with the order's total."""
         order = order or {}
+        if self.get_config("delay_s", 0):  # stands for a call to a pricing service
+            time.sleep(self.get_config("delay_s"))
         net = self.get_config("prices_cents")[order["sku"]] * order["quantity"]
         total = net + round(net * self.get_config("tax_rate_percent", 0) / 100)
         result = {"order_id": order["order_id"], "status": "accepted", "total_cents": total}
@@ -140,12 +145,21 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def make_flow(flow_id: str = FLOW_ID) -> Flow:
-    """Build the order pipeline flow (entry routine ``source``)."""
+def make_flow(flow_id: str = FLOW_ID, delay_s: float = 0.0) -> Flow:
+    """Build the order pipeline flow (entry routine ``source``).
+
+    ``delay_s`` makes validating and pricing each order take that long, as calls
+    to real services would (``routilux demo`` uses it so there is work in flight
+    when it kills a worker).
+    """
     flow = Flow(flow_id=flow_id)
     flow.add_routine(OrderSource(), "source")
-    flow.add_routine(OrderValidator(), "validator")
-    flow.add_routine(OrderPricing(), "pricing")
+    validator, pricing = OrderValidator(), OrderPricing()
+    if delay_s:
+        validator.set_config(delay_s=delay_s)
+        pricing.set_config(delay_s=delay_s)
+    flow.add_routine(validator, "validator")
+    flow.add_routine(pricing, "pricing")
     flow.add_routine(OrderTotals(), "totals")
     flow.connect("source", "order", "validator", "input")
     flow.connect("validator", "valid", "pricing", "input")

@@ -123,18 +123,23 @@ class StoreUnavailableError(DistributedError):
     """The Redis state store could not be reached."""
 
 
-class JobNotFoundError(DistributedError, KeyError):
-    """No job with that id is known to the store."""
+class NotFoundError(DistributedError, KeyError):
+    """Something asked for by id (a job, a flow, a dead letter) is not in the store."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else "job not found"
+        return str(self.args[0]) if self.args else "not found"
 
 
-class FlowNotPublishedError(DistributedError, KeyError):
+class JobNotFoundError(NotFoundError):
+    """No job with that id is known to the store."""
+
+
+class FlowNotPublishedError(NotFoundError):
     """No published flow with that id or hash exists in the store."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "flow not published"
+
+class DeadLetterNotFoundError(NotFoundError):
+    """No dead letter with that id is in the dead-letter stream."""
 
 
 class MalformedMessageError(DistributedError, DecodeError):

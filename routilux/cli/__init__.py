@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from routilux.cli import deadletters, flows, jobs, keys, prune, worker, workers
+from routilux.cli import deadletters, demo, events, flows, graph, jobs, keys, prune, watch, worker, workers
 from routilux.cli.common import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, deadletters, workers, prune, flows, keys)
+COMMAND_GROUPS = (worker, jobs, watch, events, deadletters, workers, prune, flows, graph, keys, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,10 +28,14 @@ class UsageError(Exception):
 
 
 # -- parsers -----------------------------------------------------------------
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options every command shares: where Redis is and which key prefix to use."""
-    parser.add_argument("--redis-url", help="Redis URL (env ROUTILUX_REDIS_URL)")
-    parser.add_argument("--key-prefix", help="prefix of every Routilux key (env ROUTILUX_KEY_PREFIX)")
+def add_connection_arguments(parser: argparse.ArgumentParser, nested: bool = False) -> None:
+    """Options every command shares: where Redis is and which key prefix to use.
+
+    ``nested``: for a sub-subcommand, whose defaults must not hide the parent command's values.
+    """
+    default = argparse.SUPPRESS if nested else None
+    parser.add_argument("--redis-url", default=default, help="Redis URL (env ROUTILUX_REDIS_URL)")
+    parser.add_argument("--key-prefix", default=default, help="prefix of every Routilux key (env ROUTILUX_KEY_PREFIX)")
 
 
 def add_command(sub: Any, name: str, func: Command, text: str) -> argparse.ArgumentParser:
@@ -137,6 +141,26 @@ def json_object(text: str, option: str = "--params") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError(f"{option} must be a JSON object, e.g. '{{\"value\": 10}}'")
     return value
+
+
+# -- output ------------------------------------------------------------------
+def interactive() -> bool:
+    """Whether stdout is a terminal (live views and colours) rather than a pipe or file (plain lines)."""
+    return sys.stdout.isatty()
+
+
+def print_json(value: Any) -> None:
+    """Print one JSON document on one line (JSON lines, for scripts)."""
+    print(json.dumps(value, default=str, sort_keys=False), flush=True)
+
+
+def rich_console(**options: Any) -> Any:
+    """A rich Console for stdout, or None if rich is not installed (then output stays plain)."""
+    try:
+        from rich.console import Console
+    except ImportError:
+        return None
+    return Console(**options)
 
 
 # -- formatting --------------------------------------------------------------

@@ -1,24 +1,92 @@
-"""``routilux dead-letters``: activations the engine gave up on."""
+"""``routilux dead-letters [list] | show ID | replay ID | discard ID``: activations the engine gave up on."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
-from routilux.cli.common import add_command, clip, runtime_from, table, when
+from routilux.cli.common import (add_command, add_connection_arguments, clip, print_json, runtime_from, table,
+                                 when)
 
 
 def register(sub: Any) -> None:
-    """Add the ``dead-letters`` command."""
-    dead = add_command(sub, "dead-letters", cmd_dead_letters, "list the newest dead letters")
-    dead.add_argument("--count", type=int, default=20, help="how many (default 20)")
+    """Add the ``dead-letters`` command and its actions."""
+    dead = add_command(sub, "dead-letters", cmd_list, "list, show, replay or discard dead letters")
+    _list_options(dead)
+    actions = dead.add_subparsers(dest="action", metavar="ACTION")
+    _list_options(_action(actions, "list", cmd_list, "list the newest dead letters (the default)"), nested=True)
+    show = _action(actions, "show", cmd_show, "show one dead letter with its activation's payload")
+    show.add_argument("dead_id", metavar="ID")
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
+    replay = _action(actions, "replay", cmd_replay,
+                     "put the activation back on its job (which resumes if it failed only because of it)")
+    replay.add_argument("dead_id", metavar="ID")
+    discard = _action(actions, "discard", cmd_discard, "delete a dead letter for good")
+    discard.add_argument("dead_id", metavar="ID")
 
 
-def cmd_dead_letters(args: argparse.Namespace) -> int:
-    """Print the newest dead letters as a table."""
+def _action(actions: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
+    parser = actions.add_parser(name, help=text, description=text)
+    add_connection_arguments(parser, nested=True)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _list_options(parser: argparse.ArgumentParser, nested: bool = False) -> None:
+    default = argparse.SUPPRESS if nested else None
+    parser.add_argument("--count", type=int, default=argparse.SUPPRESS if nested else 20, help="how many (default 20)")
+    parser.add_argument("--json", action="store_true", default=default or False, help="one JSON object per line")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the newest dead letters as a table (or JSON lines)."""
     with runtime_from(args) as runtime:
         rows = runtime.dead_letters(count=args.count)
-    cells = [[r["id"], str(r.get("job") or "-"), str(r.get("activation") or "-"), clip(str(r.get("reason", ""))),
-              when(r.get("ts"))] for r in rows]
+    if args.json:
+        for row in rows:
+            print_json({k: v for k, v in row.items() if k != "body"})
+        return 0
+    cells = [[r["id"], str(r.get("job") or "-"), _target(r), clip(str(r.get("reason", "")), 70), when(r.get("time"))]
+             for r in rows]
     print("\n".join(table(["ID", "JOB", "ACTIVATION", "REASON", "AT"], cells)))
+    return 0
+
+
+def _target(row: dict[str, Any]) -> str:
+    if row.get("routine_id"):
+        return f"{row['routine_id']}.{row.get('slot')}"
+    return str(row.get("activation") or "-")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print one dead letter."""
+    with runtime_from(args) as runtime:
+        letter = runtime.dead_letter(args.dead_id)
+    if getattr(args, "json", False):
+        print_json(letter)
+        return 0
+    for key in ("id", "job", "activation", "routine_id", "slot", "attempt", "flow_hash", "time", "reason",
+                "body_size"):
+        if letter.get(key) not in (None, ""):
+            print(f"{key + ':':<12}{letter[key]}")
+    if "payload" in letter:
+        print("payload:    " + json.dumps(letter["payload"], indent=2, sort_keys=True).replace("\n", "\n            "))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay a dead letter on its job."""
+    with runtime_from(args) as runtime:
+        job_id = runtime.replay_dead_letter(args.dead_id)
+        status = runtime.store.status(job_id)
+    print(f"dead letter {args.dead_id} replayed on job {job_id} (now {status})")
+    return 0
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    """Discard a dead letter."""
+    with runtime_from(args) as runtime:
+        runtime.discard_dead_letter(args.dead_id)
+    print(f"dead letter {args.dead_id} discarded")
     return 0

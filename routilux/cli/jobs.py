@@ -1,4 +1,4 @@
-"""Job commands: ``submit``, ``status``, ``pause``, ``resume``, ``cancel`` and ``jobs``."""
+"""Job commands: ``submit``, ``status``, ``pause``, ``resume``, ``cancel``, ``delete`` and ``jobs``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from routilux.cli.common import (EXIT_FAILED, UsageError, add_command, clip, import_modules, json_object,
                                  runtime_from, table, when)
+from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 
 
 def register(sub: Any) -> None:
@@ -18,10 +19,12 @@ def register(sub: Any) -> None:
     submit.add_argument("entry", metavar="ENTRY", help="entry routine id (it needs a 'trigger' slot)")
     submit.add_argument("--params", default="{}", help="entry parameters as a JSON object")
     submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
+    submit.add_argument("--watch", action="store_true", help="watch the job live until it ends (see watch)")
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
     submit.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="module to import first (repeatable)")
     submit.add_argument("--publish", metavar="MODULE:FUNC", help="publish the flow FUNC() builds before submitting")
+    add_watch_options(submit)
 
     status = add_command(sub, "status", cmd_status, "show a job's state")
     status.add_argument("job_id", metavar="JOB_ID")
@@ -32,6 +35,8 @@ def register(sub: Any) -> None:
         steer.add_argument("job_id", metavar="JOB_ID")
         steer.add_argument("--reason", default="", help="why (kept in the job)")
     add_command(sub, "resume", cmd_resume, "resume a paused job").add_argument("job_id", metavar="JOB_ID")
+    delete = add_command(sub, "delete", cmd_delete, "forget a finished job (its state and history)")
+    delete.add_argument("job_id", metavar="JOB_ID")
 
     jobs = add_command(sub, "jobs", cmd_jobs, "list known jobs, oldest first")
     jobs.add_argument("--status", help="only jobs with this status")
@@ -47,7 +52,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.publish:
             flow = publish_factory(runtime, args.publish, args.flow_id)
         job_id = runtime.submit(flow, args.entry, entry_params=params)
-        print(job_id)
+        print(job_id, flush=True)
+        if args.watch:
+            return watch_jobs(runtime, [job_id], mode=mode_of(args))
         if not args.wait:
             return 0
         state = runtime.wait(job_id, timeout=args.timeout)
@@ -120,6 +127,11 @@ def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -
         action(runtime)
     print(f"job {args.job_id} {done}")
     return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete a completed, failed or cancelled job."""
+    return _steer(args, lambda rt: rt.delete_job(args.job_id), "deleted")
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:

@@ -91,7 +91,10 @@ def create_app(settings: Settings | None = None) -> Celery:
 def activate(task: Any, *args: Any, **kwargs: Any) -> str:
     """The Celery task: run one activation envelope (anything else is dead-lettered)."""
     envelope = args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
-    return executor_for(task.app).run(envelope, getattr(task.request, "hostname", None))
+    # Thread and solo pools put the machine's host name in the request; the node name is on the app
+    # (set by the liveness step). Prefork children, forked earlier, get the node name in the request.
+    worker = getattr(task.app, "routilux_node", None) or getattr(task.request, "hostname", None)
+    return executor_for(task.app).run(envelope, worker)
 
 
 def executor_for(app: Celery) -> Executor:

@@ -79,6 +79,7 @@ def commit_args(
         retry_body = seal(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash), keyring)
     tail: list[Any] = [
         outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, inline_id, lease_ms,
+        result.activation.routine_id, result.activation.slot, "1" if result.error is not None else "",
         *encode_reads(result.txn), *flat,
     ]
     for child_id, body in children.items():

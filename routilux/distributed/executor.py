@@ -95,9 +95,9 @@ class Executor:
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
-        return self._claim_and_run(flow, flow_hash, act)
+        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker)
 
-    def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation) -> str:
+    def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str) -> str:
         lock = _lock_key(flow, act)
         started = time.perf_counter()
         claim = self.store.claim(act.job_id, act.activation_id, lock, self._limits(flow, act).hard_s)
@@ -122,7 +122,8 @@ class Executor:
         while True:
             steps += 1
             inline_until = deadline if steps <= self.settings.inline_steps else 0.0
-            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current, inline_until)
+            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current, inline_until,
+                                        worker)
             inline_token = text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
             if inline is None or not inline_token:
                 return answer[0]
@@ -131,7 +132,7 @@ class Executor:
 
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
-              inline_until: float) -> tuple[list[Any], Activation | None]:
+              inline_until: float, worker: str) -> tuple[list[Any], Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -144,7 +145,7 @@ class Executor:
             if reruns > MAX_CONFLICT_RERUNS:
                 result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
             else:
-                result = self._run_leased(flow, view, act, token, txn)
+                result = self._run_leased(flow, view, act, token, txn, worker)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             answer, _ = self._commit(result, flow_hash, token, lock, inline)
             if answer[0] != "conflict":
@@ -155,10 +156,12 @@ class Executor:
             if delay:
                 time.sleep(delay)
 
-    def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn) -> StepResult:
+    def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn,
+                    worker: str) -> StepResult:
         limits = self._limits(flow, act)
         on_main = self.timers.usable()
-        self.heartbeat.track(act.job_id, act.activation_id, token, limits, None if on_main else threading.get_ident())
+        self.heartbeat.track(act.job_id, act.activation_id, token, limits, None if on_main else threading.get_ident(),
+                             act.routine_id, act.slot, worker)
         if on_main:
             self.timers.arm(limits, kill_on_hard=in_pool_child())
         started = time.perf_counter()

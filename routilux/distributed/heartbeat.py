@@ -4,15 +4,21 @@ A lease is renewed only until its activation's hard time limit: a handler that
 hangs forever no longer keeps its job forever. At the hard limit the activation
 is handed back (``on_hard``); at the soft limit of a handler on a thread other
 than the main one, SoftTimeLimitExceeded is raised in that thread (see limits.py).
+
+It also reports what this process runs (one short-lived record per worker
+process, see ``RedisStore.record_running``), which ``DistributedRuntime.workers()``
+shows: rewritten at most every ``REPORT_S`` when something started or ended,
+and refreshed with each renewal.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.distributed.limits import TimeLimits, raise_in_thread
 
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("routilux.distributed")
 
 HardLimitHandler = Callable[[str, str, str, float], None]
+REPORT_S = 0.5
 
 
 @dataclass
@@ -31,6 +38,8 @@ class _Running:
     hard_at: float | None = None
     hard_s: float = 0.0
     thread_id: int | None = None
+    info: dict[str, Any] | None = None  # what the running report says of it
+    worker: str = ""
 
 
 class Heartbeat:
@@ -41,16 +50,23 @@ class Heartbeat:
         self.interval_s = interval_s
         self.on_hard = on_hard
         self._running: dict[tuple[str, str], _Running] = {}
+        self._reported: set[str] = set()
+        self._report_due = False
         self._lock = threading.Lock()
         self._changed = threading.Event()
         self._wake_at = 0.0  # when the thread wakes next (monotonic)
         self._thread: threading.Thread | None = None
 
     def track(self, job_id: str, act_id: str, token: str, limits: TimeLimits | None = None,
-              thread_id: int | None = None) -> None:
-        """Start renewing a lease; with ``thread_id``, raise the soft limit in that thread."""
+              thread_id: int | None = None, routine_id: str = "", slot: str = "", worker: str = "") -> None:
+        """Start renewing a lease; with ``thread_id``, raise the soft limit in that thread.
+
+        ``routine_id``, ``slot`` and ``worker`` (the node name) go into the running report.
+        """
         now = time.monotonic()
-        entry = _Running(token)
+        info = {"job_id": job_id, "activation_id": act_id, "routine_id": routine_id, "slot": slot,
+                "since": time.time()}
+        entry = _Running(token, info=info, worker=worker)
         if limits is not None:
             if limits.soft_s > 0 and thread_id is not None:
                 entry.soft_at, entry.thread_id = now + limits.soft_s, thread_id
@@ -59,6 +75,7 @@ class Heartbeat:
         first = min((t for t in (entry.soft_at, entry.hard_at) if t is not None), default=None)
         with self._lock:
             self._running[(job_id, act_id)] = entry
+            self._note_change()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name="routilux-heartbeat", daemon=True)
                 self._thread.start()
@@ -69,12 +86,21 @@ class Heartbeat:
         """Stop renewing a lease (and watching its limits)."""
         with self._lock:
             self._running.pop((job_id, act_id), None)
+            self._note_change()
+
+    def _note_change(self) -> None:
+        """A report is due (wake the thread once per report, not once per activation). Holds the lock."""
+        if not self._report_due:
+            self._report_due = True
+            self._changed.set()
 
     def _serve(self) -> None:
         next_beat = time.monotonic() + self.interval_s
+        next_report = time.monotonic()
         while True:
             with self._lock:
-                self._wake_at = min(next_beat, self._next_limit())
+                report_at = next_report if self._report_due else float("inf")
+                self._wake_at = min(next_beat, self._next_limit(), report_at)
             self._changed.wait(max(0.0, self._wake_at - time.monotonic()))
             self._changed.clear()
             now = time.monotonic()
@@ -82,6 +108,27 @@ class Heartbeat:
             if now >= next_beat:
                 self._beat()
                 next_beat = now + self.interval_s
+                self._report_due = True
+            if self._report_due and now >= next_report:
+                self._report()
+                next_report = now + REPORT_S
+
+    def _report(self) -> None:
+        with self._lock:
+            self._report_due = False
+            by_worker: dict[str, list[dict[str, Any]]] = {}
+            for entry in self._running.values():
+                if entry.info is not None:
+                    by_worker.setdefault(entry.worker, []).append(entry.info)
+        ttl_s = max(3 * self.interval_s, 2.0)
+        try:
+            for worker in self._reported - set(by_worker):
+                self.store.record_running(worker, os.getpid(), [], ttl_s)
+            for worker, running in by_worker.items():
+                self.store.record_running(worker, os.getpid(), running, ttl_s)
+            self._reported = set(by_worker)
+        except Exception:  # only a report: the next one may get through
+            log.debug("could not report running activations", exc_info=True)
 
     def _next_limit(self) -> float:
         """The earliest limit of any tracked activation (caller holds the lock)."""

@@ -74,6 +74,29 @@ class Keys:
         return f"{self.prefix}:redisrun"
 
     @property
+    def events(self) -> str:
+        """Capped stream of every job's status changes (written by the scripts that change them)."""
+        return f"{self.prefix}:events"
+
+    def flow_versions(self, flow_id: str) -> str:
+        """ZSET of the content hashes published for a flow id, by first publication time (ms)."""
+        return f"{self.prefix}:flowversions:{flow_id}"
+
+    @property
+    def flow_ids_pattern(self) -> str:
+        """Pattern matching every flow id's latest-hash key."""
+        return f"{self.prefix}:flowid:*"
+
+    def running(self, worker: str, pid: int) -> str:
+        """What one worker process runs now (expires unless renewed)."""
+        return f"{self.prefix}:running:{worker}:{pid}"
+
+    @property
+    def running_pattern(self) -> str:
+        """Pattern matching every worker process's running record."""
+        return f"{self.prefix}:running:*"
+
+    @property
     def sweeper_lock(self) -> str:
         """Short lock so one worker sweeps at a time."""
         return f"{self.prefix}:sweeper"

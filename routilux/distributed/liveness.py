@@ -44,10 +44,12 @@ class Liveness(bootsteps.StartStopStep):
         store = RedisStore(settings)
         interval = liveness_interval_s(settings.lease_s)
         name = c.hostname
+        c.app.routilux_node = name  # what activate() reports as the worker running an activation
 
         def beat() -> None:
             info = {"pid": os.getpid(), "host": socket.gethostname(), "ts": time.time(),
-                    "queues": list(settings.queues), "consuming": c.task_consumer is not None}
+                    "queues": list(settings.queues), "concurrency": settings.concurrency, "pool": settings.pool,
+                    "consuming": c.task_consumer is not None}
             try:
                 store.record_worker(name, info, ttl_s=interval * 3)
             except Exception:

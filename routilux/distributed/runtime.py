@@ -11,9 +11,13 @@ from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
 from routilux.distributed.assemble import job_state_from_parts
+from routilux.distributed.deadletters import DeadLettersMixin
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import seal, to_envelope
+from routilux.distributed.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
+from routilux.distributed.opsstore import OpsStore
+from routilux.distributed.overview import OverviewMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
@@ -28,8 +32,12 @@ from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
 
 
-class DistributedRuntime:
+class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
     """Publish flows, submit jobs and steer them, from any host.
+
+    The operations that front-ends share (events, listings, summaries, dead
+    letters, workers) come from the mixins in events.py, overview.py and
+    deadletters.py.
 
     Args:
         redis_url: the Redis that workers use (default: ``ROUTILUX_REDIS_URL``).
@@ -42,6 +50,7 @@ class DistributedRuntime:
             settings = settings.with_(redis_url=redis_url)
         self.settings = settings
         self.store = RedisStore(settings)
+        self.ops = OpsStore(self.store)
         self.app = create_app(settings)
         self.dispatcher = Dispatcher(self.app, settings.queue)
         self.keyring = settings.keyring
@@ -217,10 +226,6 @@ class DistributedRuntime:
         rows = self.store.summaries(self.store.job_ids())
         return [r for r in rows if status is None or r["status"] == status]
 
-    def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
-        """The newest entries of the dead-letter stream."""
-        return self.store.dead_letters(count)
-
     def signing_key_usage(self) -> dict[str, int]:
         """Stored activations of unfinished jobs, counted by the key id that signed them ("" for unsigned).
 
@@ -231,10 +236,6 @@ class DistributedRuntime:
             kid = Keyring.key_id(body) or ""
             usage[kid] = usage.get(kid, 0) + 1
         return usage
-
-    def workers(self) -> dict[str, dict[str, Any]]:
-        """Live workers and their last liveness record."""
-        return self.store.workers()
 
     def __enter__(self) -> DistributedRuntime:
         return self

@@ -8,7 +8,7 @@ from typing import Any
 
 NAMES = (
     "submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
-    "timeout", "delete", "abandon", "reject", "rescue",
+    "timeout", "delete", "abandon", "reject", "rescue", "replay",
 )
 
 

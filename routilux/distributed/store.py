@@ -8,6 +8,7 @@ Redis connection failures surface as StoreUnavailableError.
 from __future__ import annotations
 
 import functools
+import time
 from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -90,7 +91,7 @@ class RedisStore:
         """KEYS for a job script (see lua/_common.lua)."""
         k = self.keys
         return [*k.job_parts(job_id), k.due, k.leases, k.dead, k.jobs, k.slot_wait(job_id, slot_key or "-"),
-                k.deadlines, k.expiries]
+                k.deadlines, k.expiries, k.events]
 
     @property
     def _grace_ms(self) -> int:
@@ -103,9 +104,12 @@ class RedisStore:
     # -- flows -----------------------------------------------------------
     @guarded
     def put_flow(self, flow_hash: str, flow_id: str, data: dict[str, Any]) -> None:
-        """Store a flow structure under its hash (never overwritten) and point its id at it."""
-        self.redis.set(self.keys.flow(flow_hash), codec.packb(data), nx=True)
-        self.redis.set(self.keys.flow_latest(flow_id), flow_hash)
+        """Store a flow structure under its hash (never overwritten), point its id at it, and note the version."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.flow(flow_hash), codec.packb(data), nx=True)
+        pipe.set(self.keys.flow_latest(flow_id), flow_hash)
+        pipe.zadd(self.keys.flow_versions(flow_id), {flow_hash: int(time.time() * 1000)}, nx=True)
+        pipe.execute()
 
     @guarded
     def flow_data(self, flow_hash: str) -> dict[str, Any]:
@@ -534,6 +538,15 @@ class RedisStore:
     def forget_worker(self, name: str) -> None:
         """Remove a worker's liveness record (it is shutting down)."""
         self.redis.delete(self.keys.worker(name))
+
+    @guarded
+    def record_running(self, worker: str, pid: int, running: list[dict[str, Any]], ttl_s: float) -> None:
+        """Write what one worker process runs now (an empty list removes the record)."""
+        key = self.keys.running(worker, pid)
+        if running:
+            self.redis.set(key, codec.packb({"worker": worker, "pid": pid, "running": running}), px=int(ttl_s * 1000))
+        else:
+            self.redis.delete(key)
 
     @guarded
     def worker_record(self, name: str) -> dict[str, Any] | None:

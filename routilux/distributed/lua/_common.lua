@@ -1,13 +1,17 @@
 -- Shared by every job script (prepended by store.py).
 -- KEYS[1..19]: one job's keys in keys.JOB_PARTS order; KEYS[20] due ZSET,
 -- KEYS[21] leases ZSET, KEYS[22] dead-letter stream, KEYS[23] jobs ZSET,
--- KEYS[24] (some scripts) the slot-wait list, KEYS[25] deadlines ZSET, KEYS[26] expiries ZSET.
+-- KEYS[24] (some scripts) the slot-wait list, KEYS[25] deadlines ZSET, KEYS[26] expiries ZSET,
+-- KEYS[27] the global status-change stream.
 -- Time comes from the Redis server, so worker clocks never disagree.
 local K_META, K_ACTS, K_LEASE, K_TRIES, K_APPLIED, K_PARKED = 1, 2, 3, 4, 5, 6
 local K_RS, K_SD, K_SL, K_OUT, K_DE, K_SB, K_LOG = 7, 8, 9, 10, 11, 12, 13
 local K_SLOTLOCK, K_FAILEDRS, K_SETTLED, K_LASTERR, K_PP, K_VER = 14, 15, 16, 17, 18, 19
 local K_DUE, K_LEASES, K_DEAD, K_JOBS, K_WAIT = 20, 21, 22, 23, 24
 local K_DEADLINES, K_EXPIRIES = 25, 26
+local K_EVENTS = 27
+-- The global status-change stream keeps about this many entries (the job's own log keeps all).
+local EVENTS_MAXLEN = 10000
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -51,10 +55,25 @@ local function retain()
   for i = 1, K_DUE - 1 do redis.call('PEXPIREAT', KEYS[i], at) end  -- every per-job key comes first
 end
 
+-- A job's status changed: say so in its own log and in the global status stream.
+local function status_event(status, err, now)
+  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', status, 'error', err or '', 'ts', now)
+  redis.call('XADD', KEYS[K_EVENTS], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job_id(), 'status', status,
+    'error', err or '', 'flow_id', redis.call('HGET', KEYS[K_META], 'flow_id') or '', 'ts', now)
+end
+
+-- A job that failed only because activations went to the dead-letter stream keeps its other
+-- unfinished work parked (like a paused job), so replaying those dead letters can resume it.
+local function held(status)
+  if status == 'paused' then return true end
+  return status == 'failed' and tonumber(redis.call('HGET', KEYS[K_META], 'dead') or '0') > 0
+    and redis.call('SCARD', KEYS[K_FAILEDRS]) == 0
+end
+
 local function finish_job(status, err, now)
   redis.call('HSET', KEYS[K_META], 'status', status, 'updated_at', now, 'finished_at', now)
   if err and err ~= '' then redis.call('HSETNX', KEYS[K_META], 'error', err) end
-  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', status, 'error', err or '', 'ts', now)
+  status_event(status, err, now)
   redis.call('DEL', KEYS[K_SETTLED])
   redis.call('RPUSH', KEYS[K_SETTLED], status)
   local job = job_id()
@@ -135,5 +154,8 @@ local function dead_letter(job, act, reason, now)
   redis.call('XADD', KEYS[K_DEAD], 'MAXLEN', '~', 100000, '*',
     'job', job, 'activation', act, 'reason', reason, 'body', body, 'ts', now)
   finish_activation(job, act)
-  finish_job('failed', 'activation ' .. act .. ' went to the dead-letter stream: ' .. reason, now)
+  redis.call('HINCRBY', KEYS[K_META], 'dead', 1)
+  if redis.call('HGET', KEYS[K_META], 'status') ~= 'failed' then
+    finish_job('failed', 'activation ' .. act .. ' went to the dead-letter stream: ' .. reason, now)
+  end
 end

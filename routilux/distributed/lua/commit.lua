@@ -3,7 +3,8 @@
 --       [5] slot key whose lock this activation holds ('' if none), [6] outbox grace ms,
 --       [7] retry delay ms, [8] retry body, [9] failure reason, [10] history blob ('' if none),
 --       [11] number of ops, [12] child to run inline on this worker ('' for none), [13] lease ms,
---       [14] number of reads, then 2 fields per read (version field, version seen),
+--       [14] routine id, [15] slot, [16] '1' if the handler raised ('' if not),
+--       [17] number of reads, then 2 fields per read (version field, version seen),
 --       then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
 -- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer),
 --           si (a key, b number to add), sa (a key, b item to append): blind ops, applied to the value stored now.
@@ -13,6 +14,8 @@
 -- lock and runs the step again), a paused one parks the activation for resume.
 -- The inline child is claimed here (leased to the committing worker, which runs it next without
 -- a round trip through the queue); if that worker dies, its lease expires and the sweeper sends it.
+-- Every commit adds one entry to the job's log (the step, its history records, ops and children, and
+-- the job's activations done and known) and counts the routine's runs and errors in the meta hash.
 -- Returns {'ok', job status, next slot waiter, outbox score, {child ids to dispatch}, inline token or ''}
 --      or {'duplicate'} | {'stale'} | {'dropped', status, next slot waiter} | {'conflict'}
 --      | {'parked', status, next slot waiter}
@@ -20,7 +23,8 @@ local job, act, token, outcome, slot_key = ARGV[1], ARGV[2], ARGV[3], ARGV[4], A
 local grace_ms, retry_ms, retry_body, reason, history =
   tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
 local n_ops = tonumber(ARGV[11])
-local inline, lease_ms, n_reads = ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
+local inline, lease_ms = ARGV[12], tonumber(ARGV[13])
+local routine, slot, raised, n_reads = ARGV[14], ARGV[15], ARGV[16], tonumber(ARGV[17])
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
@@ -31,7 +35,7 @@ if past_deadline(now) then
   return {'dropped', 'failed', ''}
 end
 local status = redis.call('HGET', KEYS[K_META], 'status')
-local live = status == 'running' or status == 'paused'
+local live = status == 'running' or held(status)
 
 local INT_LIMIT = 9007199254740991  -- integers stay exact in Lua's doubles up to here
 
@@ -73,7 +77,7 @@ local function blind(kind, cur, arg)
 end
 
 -- Optimistic concurrency: did anything the step read change, can its blind ops apply?
-local i = 15
+local i = 18
 local conflict = false
 for _ = 1, n_reads do
   local seen = redis.call('HGET', KEYS[K_VER], ARGV[i]) or '0'
@@ -121,11 +125,12 @@ if not live then
   retain()
   return {'dropped', status, waiter}
 end
-if conflict then  -- paused: hold it like the job's other work; resume sends it again
+if conflict then  -- paused (or held): hold it like the job's other work; resume sends it again
   redis.call('HDEL', KEYS[K_LEASE], act)
   redis.call('HSET', KEYS[K_TRIES], act, 0)
   redis.call('ZREM', KEYS[K_LEASES], m)
   redis.call('SADD', KEYS[K_PARKED], act)
+  retain()
   return {'parked', status, waiter}
 end
 
@@ -159,26 +164,7 @@ for n = 1, n_ops do
 end
 if rs_changed then redis.call('HINCRBY', KEYS[K_VER], '*rs', 1) end
 if sd_changed then redis.call('HINCRBY', KEYS[K_VER], '*sd', 1) end
--- The stream keeps the step's ops (a blind op as the value it set) and children too, so any earlier
--- JobState can be rebuilt from it (time travel) and continued as a new job (fork).
-if history ~= '' or n_ops > 0 or i < #ARGV then
-  local ops, kids = {}, {}
-  local j = ops_at
-  for n = 1, n_ops do
-    local kind, b = ARGV[j], ARGV[j + 2]
-    if computed[n] then kind, b = 'sd', computed[n] end
-    local at = 4 * (n - 1)
-    ops[at + 1] = kind
-    ops[at + 2] = ARGV[j + 1]
-    ops[at + 3] = b
-    ops[at + 4] = ARGV[j + 3]
-    j = j + 4
-  end
-  for k = i, #ARGV do kids[#kids + 1] = ARGV[k] end
-  redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
-    'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids))
-end
-
+local ops_end = i
 local dispatch = {}
 local inline_token = ''
 local outbox_score = now + grace_ms
@@ -187,7 +173,7 @@ while i < #ARGV do
   if redis.call('HEXISTS', KEYS[K_ACTS], cid) == 0 and redis.call('SISMEMBER', KEYS[K_APPLIED], cid) == 0 then
     redis.call('HSET', KEYS[K_ACTS], cid, cbody)
     redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
-    if status == 'paused' then
+    if status ~= 'running' then
       redis.call('SADD', KEYS[K_PARKED], cid)
     elseif cid == inline and outcome == 'ok' then
       redis.call('HSET', KEYS[K_TRIES], cid, 1)
@@ -202,22 +188,47 @@ while i < #ARGV do
   i = i + 2
 end
 
+-- The stream keeps the step's ops (a blind op as the value it set) and children too, so any earlier
+-- JobState can be rebuilt from it (time travel) and continued as a new job (fork); and what an
+-- operator watches: the routine, whether its handler raised, the job's activations done and known.
+local ops, kids = {}, {}
+local j = ops_at
+for n = 1, n_ops do
+  local kind, b = ARGV[j], ARGV[j + 2]
+  if computed[n] then kind, b = 'sd', computed[n] end
+  local at = 4 * (n - 1)
+  ops[at + 1] = kind
+  ops[at + 2] = ARGV[j + 1]
+  ops[at + 3] = b
+  ops[at + 4] = ARGV[j + 3]
+  j = j + 4
+end
+for k = ops_end, #ARGV do kids[#kids + 1] = ARGV[k] end
+redis.call('HINCRBY', KEYS[K_META], 'runs:' .. routine, 1)
+if raised == '1' then redis.call('HINCRBY', KEYS[K_META], 'errors:' .. routine, 1) end
+local applied = redis.call('SCARD', KEYS[K_APPLIED])
+redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
+  'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised,
+  'done', applied + (outcome == 'retry' and 0 or 1),
+  'known', applied + tonumber(redis.call('HGET', KEYS[K_META], 'pending') or '0'), 'ts', now)
+
 if outcome == 'retry' then
   redis.call('HSET', KEYS[K_ACTS], act, retry_body)
   redis.call('HDEL', KEYS[K_LEASE], act)
   redis.call('HSET', KEYS[K_TRIES], act, 0)
   redis.call('ZREM', KEYS[K_LEASES], m)
-  if status == 'paused' then
+  if status ~= 'running' then
     redis.call('SADD', KEYS[K_PARKED], act)
   else
     redis.call('ZADD', KEYS[K_DUE], now + retry_ms, m)
   end
 elseif outcome == 'fail' then
   finish_activation(job, act)
-  finish_job('failed', reason, now)
+  if status ~= 'failed' then finish_job('failed', reason, now) end
 else
   finish_activation(job, act)
 end
 redis.call('HSET', KEYS[K_META], 'updated_at', now)
+if status ~= 'running' then retain() end  -- a job failed by a dead letter keeps expiring with its keys
 local final = maybe_complete(now)
 return {'ok', final, waiter, tostring(outbox_score), dispatch, tostring(inline_token)}

@@ -9,7 +9,7 @@ redis.call('ZREM', KEYS[K_LEASES], m)
 redis.call('HDEL', KEYS[K_LEASE], act)
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'gone'} end
 local status = redis.call('HGET', KEYS[K_META], 'status')
-if is_terminal(status) then forget(job, act); return {'gone'} end
+if is_terminal(status) and not held(status) then forget(job, act); return {'gone'} end
 local why = 'lease expired: the worker running it stopped heartbeating'
 local hard = redis.call('HGET', KEYS[K_TRIES], 'hard:' .. act)
 if hard then
@@ -19,6 +19,10 @@ if hard then
   end
 end
 redis.call('HSET', KEYS[K_LASTERR], act, why)
-if status == 'paused' then redis.call('SADD', KEYS[K_PARKED], act); return {'parked'} end
+if held(status) then
+  redis.call('SADD', KEYS[K_PARKED], act)
+  retain()
+  return {'parked'}
+end
 redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)
 return {'dispatch', redis.call('HGET', KEYS[K_ACTS], act)}

@@ -9,5 +9,5 @@ redis.call('HSET', KEYS[K_META], 'status', 'paused', 'pause_reason', reason, 'up
 redis.call('HDEL', KEYS[K_META], 'deadline')
 redis.call('ZREM', KEYS[K_DEADLINES], job_id())
 redis.call('RPUSH', KEYS[K_PP], point)
-redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', 'paused', 'error', reason, 'ts', now)
+status_event('paused', reason, now)
 return {'ok'}

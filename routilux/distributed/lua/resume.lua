@@ -8,7 +8,7 @@ if status ~= 'paused' then return {'not-paused', status or 'unknown'} end
 local now = now_ms()
 redis.call('HSET', KEYS[K_META], 'status', 'running', 'updated_at', now)
 redis.call('DEL', KEYS[K_SETTLED])
-redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', 'running', 'error', '', 'ts', now)
+status_event('running', '', now)
 if timeout_ms ~= '' then
   redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s)
 end

@@ -18,4 +18,5 @@ redis.call('HSET', KEYS[K_ACTS], root, body)
 redis.call('ZADD', KEYS[K_DUE], now + grace_ms, member(job, root))
 redis.call('ZADD', KEYS[K_JOBS], now, job)
 redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', 'submit', 'h', history, 'kids', cmsgpack.pack({root, body}))
+status_event('running', '', now)
 return {'ok', tostring(now + grace_ms)}

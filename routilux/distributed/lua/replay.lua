@@ -1,0 +1,58 @@
+-- Replay a dead letter: its activation goes back to its job, and the entry leaves the stream.
+-- A job that failed only because of dead letters resumes once none of them is left: its parked
+-- work (see held() in _common.lua) and the replayed activations go out again.
+-- ARGV: job, activation, dead-letter entry id, outbox grace ms
+-- Returns {'ok', job status, outbox score, {ids to dispatch}} or {'gone'} (no such entry)
+--      | {'unknown'} (no such job) | {'refused', why}
+local job, act, dead_id, grace_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local entry = redis.call('XRANGE', KEYS[K_DEAD], dead_id, dead_id)[1]
+if not entry then return {'gone'} end
+local body = ''
+for i = 1, #entry[2], 2 do
+  if entry[2][i] == 'body' then body = entry[2][i + 1] end
+end
+local status = redis.call('HGET', KEYS[K_META], 'status')
+if not status then return {'unknown'} end
+if status ~= 'failed' or tonumber(redis.call('HGET', KEYS[K_META], 'dead') or '0') < 1 then
+  return {'refused', 'job ' .. job .. ' is ' .. status .. ', not failed by dead letters'}
+end
+if redis.call('SCARD', KEYS[K_FAILEDRS]) > 0 then
+  return {'refused', 'job ' .. job .. ' also failed because a routine failed; replaying would not finish it'}
+end
+if body == '' then return {'refused', 'the dead letter has no activation body to run'} end
+local now = now_ms()
+redis.call('XDEL', KEYS[K_DEAD], dead_id)
+redis.call('SREM', KEYS[K_APPLIED], act)
+redis.call('HDEL', KEYS[K_TRIES], act, 'bouncers:' .. act, 'bounces:' .. act)
+redis.call('HDEL', KEYS[K_LASTERR], act)
+if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then
+  redis.call('HSET', KEYS[K_ACTS], act, body)
+  redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
+end
+redis.call('SADD', KEYS[K_PARKED], act)
+if redis.call('HINCRBY', KEYS[K_META], 'dead', -1) > 0 then
+  retain()
+  return {'ok', status, '', {}}
+end
+redis.call('HSET', KEYS[K_META], 'status', 'running', 'updated_at', now)
+redis.call('HDEL', KEYS[K_META], 'error', 'finished_at', 'expire_at')
+redis.call('DEL', KEYS[K_SETTLED])
+-- Running again: its keys no longer expire, and its deadline is armed again (as resume does).
+redis.call('ZREM', KEYS[K_EXPIRIES], job)
+for i = 1, K_VER do redis.call('PERSIST', KEYS[i]) end
+local budget = tonumber(redis.call('HGET', KEYS[K_META], 'timeout_ms') or '0')
+if budget > 0 then
+  redis.call('HSET', KEYS[K_META], 'deadline', now + budget)
+  redis.call('ZADD', KEYS[K_DEADLINES], now + budget, job)
+end
+status_event('running', '', now)
+local score = now + grace_ms
+local dispatch = {}
+for _, parked in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
+  redis.call('SREM', KEYS[K_PARKED], parked)
+  if redis.call('HEXISTS', KEYS[K_ACTS], parked) == 1 then
+    redis.call('ZADD', KEYS[K_DUE], score, member(job, parked))
+    dispatch[#dispatch + 1] = parked
+  end
+end
+return {'ok', 'running', tostring(score), dispatch}

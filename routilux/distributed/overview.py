@@ -1,0 +1,166 @@
+"""DistributedRuntime methods that list and summarize: flows, jobs page by page, one job, workers."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from routilux.distributed.events import ms_to_iso
+from routilux.errors import FlowError, JobNotFoundError
+from routilux.flow_info import describe_flow
+from routilux.job_state import TERMINAL
+
+if TYPE_CHECKING:
+    from routilux.distributed.opsstore import OpsStore
+    from routilux.distributed.store import RedisStore
+
+_SCAN_BATCHES = 20  # a filtered page reads at most this many batches of the index before it returns
+
+
+class OverviewMixin:
+    """Flows, job pages and summaries, and workers, as plain JSON-able dicts."""
+
+    store: RedisStore
+    ops: OpsStore
+
+    def flows(self) -> list[dict[str, Any]]:
+        """Published flows: ``[{"flow_id", "latest": hash, "versions": [{"hash", "published_at"}]}]``.
+
+        Versions are oldest first; a flow published before versions were recorded
+        lists only its latest hash (``published_at`` None).
+        """
+        out = []
+        for flow_id, latest, versions in self.ops.flows():
+            listed = [{"hash": h, "published_at": ms_to_iso(int(ms))} for h, ms in versions]
+            if latest not in {v["hash"] for v in listed}:
+                listed.append({"hash": latest, "published_at": None})
+            out.append({"flow_id": flow_id, "latest": latest, "versions": listed})
+        return out
+
+    def flow_info(self, flow_id_or_hash: str) -> dict[str, Any]:
+        """A published flow's shape (see :func:`routilux.flow_info.describe_flow`) and its ``hash``.
+
+        Raises:
+            FlowNotPublishedError: no flow with that id or hash.
+        """
+        digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.store.latest_hash(flow_id_or_hash)
+        return {**describe_flow(self.store.flow_data(digest)), "hash": digest}
+
+    def job_page(self, status: str | None = None, flow: str | None = None, limit: int = 50,
+                 cursor: str | None = None) -> dict[str, Any]:
+        """One page of jobs, newest first: ``{"jobs": [row, ...], "next_cursor": str | None}``.
+
+        Each row has the summary's job fields (job_id, flow_id, flow_hash, status,
+        created_at, ended_at, error), without routines and activations. ``flow``
+        matches a flow id or hash. Pass ``next_cursor`` back for the next page.
+        """
+        if limit < 1:
+            raise FlowError("limit must be at least 1")
+        score, after = _split_page_cursor(cursor)
+        rows: list[dict[str, Any]] = []
+        batch = max(limit, 50)
+        for _ in range(_SCAN_BATCHES):
+            raw = self.ops.jobs_before(score, batch + 1)
+            index = [(j, s) for j, s in raw if not _seen(j, s, score, after)]
+            for (job_id, created), meta in zip(index, self.ops.metas([j for j, _ in index])):
+                score, after = created, job_id
+                if meta and _matches(meta, status, flow):
+                    rows.append(_job_row(job_id, meta))
+                    if len(rows) == limit:
+                        return {"jobs": rows, "next_cursor": _page_cursor(score, after)}
+            if len(raw) <= batch:
+                return {"jobs": rows, "next_cursor": None}
+        return {"jobs": rows, "next_cursor": _page_cursor(score, after)}
+
+    def job_summary(self, job_id: str) -> dict[str, Any]:
+        """A job at a glance: its fields, each routine's status, runs and errors, and activations done/known.
+
+        A routine's status is its routine state's status when it has one (failed,
+        error_continued, skipped, completed...); otherwise "running" or "completed"
+        once it has run (depending on whether the job has ended) and "waiting" or
+        "not run" before.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        meta, states, applied = self.ops.summary_parts(job_id)
+        if not meta:
+            raise JobNotFoundError(f"no job {job_id!r} in this store")
+        ended = meta.get("status") in TERMINAL
+        names = list(self._flow_routines(meta.get("flow_hash", "")))
+        names += [rid for rid in states if rid not in names]
+        names += [f[5:] for f in meta if f.startswith("runs:") and f[5:] not in names]
+        routines = {}
+        for rid in names:
+            runs, errors = int(meta.get(f"runs:{rid}", 0)), int(meta.get(f"errors:{rid}", 0))
+            state = states.get(rid)
+            status = state.get("status") if isinstance(state, dict) else None
+            if not status:
+                status = ("completed" if ended else "running") if runs else ("not run" if ended else "waiting")
+            routines[rid] = {"status": status, "runs": runs, "errors": errors}
+        pending = max(0, int(meta.get("pending", 0) or 0))
+        return {**_job_row(job_id, meta), "updated_at": ms_to_iso(meta.get("updated_at")),
+                "routines": routines, "activations": {"done": applied, "known": applied + pending}}
+
+    def _flow_routines(self, digest: str) -> list[str]:
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_routine_names", {})
+        if digest not in cache:
+            try:
+                cache[digest] = list(self.store.flow_data(digest)["routines"])
+            except Exception:  # a summary still shows what the job itself says
+                return []
+        return cache[digest]
+
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """Live workers by node name: name, host, pid, queues, concurrency, pool, last_renewed (ISO),
+        age_s, consuming, and running (``[{"job_id", "activation_id", "routine_id", "slot", "since"}]``,
+        as their processes last reported, at most about half a second old).
+        """
+        records = self.store.workers()
+        running = self.ops.running()
+        now = time.time()
+        out = {}
+        for name, info in sorted(records.items()):
+            ts = float(info.get("ts", now))
+            jobs = sorted(running.get(name, []), key=lambda r: r.get("since", 0))
+            out[name] = {**info, "name": name, "last_renewed": datetime.fromtimestamp(ts).isoformat(),
+                         "age_s": round(now - ts, 3), "concurrency": info.get("concurrency"),
+                         "running": [{**r, "since": datetime.fromtimestamp(r["since"]).isoformat()} for r in jobs]}
+        return out
+
+
+def _is_hash(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _job_row(job_id: str, meta: dict[str, str]) -> dict[str, Any]:
+    return {"job_id": job_id, "flow_id": meta.get("flow_id"), "flow_hash": meta.get("flow_hash"),
+            "status": meta.get("status"), "created_at": meta.get("created_at"),
+            "ended_at": ms_to_iso(meta["finished_at"]) if meta.get("finished_at") else None,
+            "error": meta.get("error") or None}
+
+
+def _matches(meta: dict[str, str], status: str | None, flow: str | None) -> bool:
+    if status is not None and meta.get("status") != status:
+        return False
+    return flow is None or flow in (meta.get("flow_id"), meta.get("flow_hash"))
+
+
+def _page_cursor(score: float | str, job_id: str) -> str:
+    return f"{int(float(score))}:{job_id}"
+
+
+def _split_page_cursor(cursor: str | None) -> tuple[float | str, str | None]:
+    if not cursor:
+        return "+inf", None
+    score, sep, job_id = cursor.partition(":")
+    try:
+        return float(score), job_id if sep else None
+    except ValueError:
+        raise FlowError(f"not a job page cursor: {cursor!r}") from None
+
+
+def _seen(job_id: str, score: float, cursor_score: float | str, after: str | None) -> bool:
+    """Whether an index entry is at or before the cursor (equal scores are ordered by id, descending)."""
+    return after is not None and score == cursor_score and job_id >= after
