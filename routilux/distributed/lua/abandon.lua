@@ -8,10 +8,11 @@ if redis.call('HGET', KEYS[K_LEASE], act) ~= token then return 0 end
 redis.call('HDEL', KEYS[K_LEASE], act)
 redis.call('ZREM', KEYS[K_LEASES], m)
 local status = redis.call('HGET', KEYS[K_META], 'status')
-if is_terminal(status) then forget(job, act); return 0 end
+if is_terminal(status) and not held(status) then forget(job, act); return 0 end
 redis.call('HSET', KEYS[K_LASTERR], act, reason)
-if status == 'paused' then
+if held(status) then
   redis.call('SADD', KEYS[K_PARKED], act)
+  retain()
 else
   redis.call('ZADD', KEYS[K_DUE], now_ms(), m)
 end
