@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-distributed", action="store_true")
     parser.add_argument("--distributed-runs", type=int, default=7, help="--runs of compare_distributed.py")
+    parser.add_argument("--distributed-scenarios", default="sequential,fanout",
+                        help="--scenarios of compare_distributed.py")
     return parser.parse_args(argv)
 
 
@@ -53,12 +55,12 @@ def local_once(tree: Path, strategy: str) -> dict[str, Any]:
     return {"invocations/s": data["throughput"]["invocations_per_s"], "latency ms": data["latency"]["median_ms"]}
 
 
-def distributed_once(tree: Path, runs: int) -> dict[str, Any]:
+def distributed_once(tree: Path, runs: int, scenarios: str) -> dict[str, Any]:
     """One run of ``tree``'s compare_distributed.py; our and raw medians per scenario."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "out.json"
         command = [sys.executable, str(tree / "bench" / "compare_distributed.py"), "--runs", str(runs),
-                   "--json", str(path)]
+                   "--scenarios", scenarios, "--json", str(path)]
         done = subprocess.run(command, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
                               capture_output=True, text=True, timeout=1800)
         if not path.exists():  # it exits 1 when a goal is missed, but still writes its figures
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.rounds):
             order = ("baseline", "this") if index % 2 == 0 else ("this", "baseline")
             for side in order:
-                rows[side].append(distributed_once(trees[side], args.distributed_runs))
+                rows[side].append(distributed_once(trees[side], args.distributed_runs, args.distributed_scenarios))
                 print(f"distributed {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
         report(f"distributed engine (median of {args.rounds} invocations)", median_table(rows))
     return 0

@@ -21,6 +21,20 @@ from routilux.versioned import BLIND, MISSING, RS, SD, VersionedDict, apply_blin
 if TYPE_CHECKING:
     from routilux.job_state import JobState
 
+_CONTAINERS = (dict, list, set)
+
+
+def _own(data: VersionedDict, value: Any) -> Any:
+    """What a read hands the step: a shallow copy of a container that the live JobState holds.
+
+    A handler that changes a value in place (``items.append(x)``) then writes it back
+    must not change the job before its commit, nor twice if the step runs again.
+    A per-step view (the distributed engine's) holds copies already.
+    """
+    if type(value) in _CONTAINERS and not data.owner._is_view:
+        return type(value)(value)
+    return value
+
 
 class StepTxn:
     """The read set and the write overlay of one step."""
@@ -53,13 +67,8 @@ class StepTxn:
             # between the two makes the step look stale (it re-runs), never fresh.
             self.reads[seen] = data.versions.get(key, 0)
         value = dict.get(data, key, MISSING)
-        if part == SD:
-            ops = self.pending.get(key)
-            if ops:
-                value = apply_blind(key, value, ops)
-        elif type(value) is dict:
-            value = dict(value)  # a routine state changed in place must not change the job
-        return value
+        ops = self.pending.get(key) if part == SD else None
+        return apply_blind(key, value, ops) if ops else _own(data, value)
 
     def peek(self, data: VersionedDict, key: Any) -> Any:
         """The value of ``key`` as this step sees it, without noting a read."""
@@ -74,12 +83,10 @@ class StepTxn:
         """Every entry as this step sees it; notes a read of the whole dict."""
         part = data.part
         self.reads_all.setdefault(part, data.version)
-        merged = dict(dict.items(data))
+        merged = {key: _own(data, value) for key, value in dict.items(data)}
         if part == SD:
             for key, ops in self.pending.items():
                 merged[key] = apply_blind(key, merged.get(key, MISSING), ops)
-        else:
-            merged = {k: dict(v) if type(v) is dict else v for k, v in merged.items()}
         merged.update(self.written[part])
         return merged
 

@@ -72,6 +72,20 @@ class StateCounter(Routine):
         ctx.job_state.update_routine_state(ctx.routine_id, state)
 
 
+class ListAppender(Routine):
+    """Read-modify-write of a shared list, changed in place: read "items", append, write it back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.go)
+
+    def go(self, i: int = 0, **_: Any) -> None:
+        job_state = self.get_execution_context().job_state
+        items = job_state.shared_data.get("items", [])
+        items.append(i)
+        job_state.update_shared_data("items", items)
+
+
 class Blind(Routine):
     """Only the atomic helpers: increments "hits" by 1 and "total" by i, appends i to "items"."""
 
@@ -162,6 +176,11 @@ def counter_flow(flow_id: str = "counter", trace_path: str = "", sleep_s: float 
 def state_counter_flow(flow_id: str = "state-counter") -> Flow:
     """fan -> state counter: n parallel read-modify-writes of one routine state."""
     return fan_flow(flow_id, StateCounter())
+
+
+def list_flow(flow_id: str = "list-rmw") -> Flow:
+    """fan -> list appender: n parallel in-place appends to one shared list, each written back."""
+    return fan_flow(flow_id, ListAppender())
 
 
 def blind_flow(flow_id: str = "blind", trace_path: str = "") -> Flow:

@@ -85,6 +85,12 @@ def test_parallel_read_modify_writes_of_one_routine_state_lose_nothing(run):
 
 
 @pytest.mark.timeout(180)
+def test_a_shared_list_changed_in_place_and_written_back_by_parallel_steps_keeps_every_item_once(run):
+    state = ended(run(cflows.list_flow(), "fan", {"n": 100}))
+    assert sorted(state.shared_data["items"]) == list(range(100))
+
+
+@pytest.mark.timeout(180)
 def test_atomic_increments_and_appends_all_land_once_without_any_re_run(run, tmp_path):
     path = tmp_path / "trace"
     state = ended(run(cflows.blind_flow("blind", str(path)), "fan", {"n": 200}))
