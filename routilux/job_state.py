@@ -237,9 +237,10 @@ class JobState:
     # -- history ---------------------------------------------------------
     def record_execution(self, routine_id: str, event_name: str, data: Any = None) -> None:
         """Append an ExecutionRecord to the history."""
-        record = ExecutionRecord(routine_id, event_name, data)
-        if not self._note("h", routine_id, event_name, record.data, record.timestamp):
-            self.execution_history.append(record)
+        data = data if data is not None else {}
+        timestamp = datetime.now()
+        if not self._note("h", routine_id, event_name, data, timestamp):
+            self.execution_history.append(ExecutionRecord(routine_id, event_name, data, timestamp))
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return the history (of one routine, if given), oldest first."""
