@@ -26,7 +26,7 @@ class Witness(Routine):
             self.emit("out", i=k)
 
 
-class Keep(Routine):
+class KeepSecret(Routine):
     """Stores what it receives in shared data under its ``i``."""
 
     def __init__(self) -> None:
@@ -45,7 +45,7 @@ def witness_flow(path: str, flow_id: str = "witness") -> Flow:
     witness = Witness()
     witness.set_config(path=str(path))
     flow.add_routine(witness, "witness")
-    flow.add_routine(Keep(), "keep")
+    flow.add_routine(KeepSecret(), "keep")
     flow.connect("witness", "out", "keep", "input")
     return flow
 
