@@ -28,6 +28,10 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", choices=("prefork", "threads", "solo"), help="Celery pool (env ROUTILUX_POOL)")
     parser.add_argument("--queues", help="comma-separated queues to consume (env ROUTILUX_QUEUES)")
     parser.add_argument("--lease-s", type=float, help="activation lease in seconds (env ROUTILUX_LEASE_S)")
+    parser.add_argument("--soft-time-limit-s", type=float,
+                        help="default soft time limit of a handler, 0 for none (env ROUTILUX_SOFT_TIME_LIMIT_S)")
+    parser.add_argument("--hard-time-limit-s", type=float,
+                        help="default hard time limit of an activation, 0 for none (env ROUTILUX_HARD_TIME_LIMIT_S)")
     parser.add_argument("--name", help="node name, NAME or NAME@HOST (env ROUTILUX_WORKER_NAME; "
                                        "default routilux@<hostname>)")
     parser.add_argument("--loglevel", help="DEBUG, INFO, WARNING or ERROR (env ROUTILUX_LOGLEVEL; default INFO)")
@@ -44,7 +48,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     loglevel = (args.loglevel or os.environ.get("ROUTILUX_LOGLEVEL") or "INFO").upper()
     configure_logging(loglevel)
     settings = settings_from(args, concurrency=args.concurrency, pool=args.pool, lease_s=args.lease_s,
-                             queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None)
+                             queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None,
+                             soft_time_limit_s=args.soft_time_limit_s, hard_time_limit_s=args.hard_time_limit_s)
     import_modules(settings.imports)
     check_access(settings)
     port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)

@@ -37,9 +37,14 @@ _pool_child = False
 
 
 def mark_pool_child(**_: Any) -> None:
-    """Celery's ``worker_process_init`` receiver: this process is a prefork pool child."""
+    """Celery's ``worker_process_init`` receiver: note whether this process is a prefork pool child.
+
+    The solo pool sends the signal too, from the worker's main process: that one must never be killed.
+    """
     global _pool_child
-    _pool_child = True
+    from billiard.process import current_process
+
+    _pool_child = current_process().name != "MainProcess"
 
 
 def in_pool_child() -> bool:

@@ -106,3 +106,20 @@ def test_the_new_settings_read_their_environment_variables_and_refuse_negative_v
     assert (defaults.completed_ttl_s, defaults.failed_ttl_s) == (7 * 86400.0, 30 * 86400.0)
     with pytest.raises(ValueError):
         Settings(hard_time_limit_s=-1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_a_solo_worker_applies_its_default_soft_limit_and_hands_back_work_past_the_hard_limit_without_dying(
+    runtime, spawn_worker, settings
+):
+    solo = settings.with_(soft_time_limit_s=0.3, hard_time_limit_s=0.0, max_attempts=2)
+    worker = spawn_worker(imports=("dflows", "dlimits"), pool="solo", concurrency=1, settings_=solo)
+    wait_until(lambda: workers_up(runtime, 1), timeout=30)
+    state = runtime.wait(runtime.submit(dlimits.sleepy_flow(sleep_s=5.0), "source", {"n": 1}), timeout=30)
+    assert state.status == "failed" and "SoftTimeLimitExceeded" in state.error  # the worker's default applies
+    stubborn = runtime.submit(dlimits.sleepy_flow(sleep_s=1.0, stubborn=True, hard_s=0.8), "source", {"n": 1})
+    assert runtime.wait(stubborn, timeout=60).status == "failed"
+    assert "ran past its hard time limit of 0.8 s" in dead_letters_of(runtime, stubborn)[0]["reason"]
+    assert runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
+    assert worker.proc.poll() is None
