@@ -44,6 +44,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_ping(port: int, timeout_s: float) -> None:
+    """Block until the Redis on 127.0.0.1:``port`` answers PING."""
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class RedisServer:
     """A redis-server process this test session owns (started, stopped and restarted by pid)."""
 
@@ -68,16 +82,7 @@ class RedisServer:
             args += ["--protected-mode", "no"]
         with open(self.folder / "redis.log", "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        wait_for_ping(self.port, timeout_s=10)
 
     def stop(self, kill: bool = False) -> None:
         """Stop the server (SIGKILL if ``kill``, else a clean shutdown that syncs the AOF)."""
@@ -113,16 +118,7 @@ class ContainerRedis:
     def restart(self) -> None:
         """Restart the container (AOF on): the same data and port."""
         self.container.get_wrapped_container().restart(timeout=10)
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for_ping(self.port, timeout_s=30)
 
     def stop(self) -> None:
         self.container.stop()
