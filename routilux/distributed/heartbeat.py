@@ -150,7 +150,9 @@ class Heartbeat:
             elif entry.soft_at is not None and now >= entry.soft_at and entry.thread_id is not None:
                 entry.soft_at = None
                 log.warning("activation %s of job %s ran past its soft time limit", act_id, job_id)
-                raise_in_thread(entry.thread_id)
+                with self._lock:  # never after untrack: the handler's thread has moved on by then
+                    if self._running.get((job_id, act_id)) is entry:
+                        raise_in_thread(entry.thread_id)
 
     def _beat(self) -> None:
         with self._lock:
