@@ -127,3 +127,26 @@ def test_keys_rotate_mid_run_while_old_signed_work_is_still_stored(settings, spa
         assert after.signing_key_usage() == {}  # nothing signed with "old" is left: it may be dropped
         fresh = after.submit(dflows.chain_flow(), "source", {"n": 1})
         assert after.wait(fresh, timeout=30).status == "completed"
+
+
+def test_signing_keys_and_limits_are_read_from_the_environment() -> None:
+    settings = Settings.from_env({"ROUTILUX_SIGNING_KEYS": f" {NEW} , {OLD} ", "ROUTILUX_MAX_DEPTH": "40",
+                                  "ROUTILUX_MAX_MESSAGE_BYTES": "1000", "ROUTILUX_MAX_ITEMS": "7"})
+    assert settings.keyring.signer == "new"
+    assert (settings.limits.max_depth, settings.limits.max_bytes, settings.limits.max_str_bytes,
+            settings.limits.max_items) == (40, 1000, 1000, 7)
+
+
+def test_the_signing_keys_command_counts_stored_activations_per_key(settings, capsys):
+    from routilux.cli import main
+
+    args = ["signing-keys", "--redis-url", settings.redis_url, "--key-prefix", settings.key_prefix]
+    assert main(args) == 0
+    assert "no stored activations" in capsys.readouterr().out
+    with _producer(settings, OLD) as old, _producer(settings, "") as unsigned:
+        old.submit(dflows.chain_flow(), "source", {"n": 1})  # no worker runs: the root stays stored
+        old.submit(dflows.chain_flow(), "source", {"n": 1})
+        unsigned.submit(dflows.chain_flow(), "source", {"n": 1})
+    assert main(args) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(rows) == [["(unsigned)", "1"], ["old", "2"]]
