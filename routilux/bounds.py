@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["Limits", "DEFAULT_LIMITS", "WRAPPING_DEPTH", "shape_problem"]
+__all__ = ["Limits", "DEFAULT_LIMITS", "WRAPPING_DEPTH", "nested_deeper_than", "shape_problem"]
 
 MIB = 1024 * 1024
 # Levels of Routilux's own structure (envelope, cause, delta, op) around a user value.
 WRAPPING_DEPTH = 8
+# msgpack's decoder stops at 1024 levels; Python's recursion limit is about 1000.
+MAX_DEPTH_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,8 @@ class Limits:
         for name in ("max_bytes", "max_depth", "max_str_bytes", "max_items"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.max_depth <= WRAPPING_DEPTH:
-            raise ValueError(f"max_depth must be above {WRAPPING_DEPTH}")
+        if not WRAPPING_DEPTH < self.max_depth <= MAX_DEPTH_LIMIT:
+            raise ValueError(f"max_depth must be above {WRAPPING_DEPTH} and at most {MAX_DEPTH_LIMIT}")
 
     def for_values(self) -> Limits:
         """The limits for one value a handler writes or emits (room left for the envelope)."""
@@ -52,33 +54,63 @@ DEFAULT_LIMITS = Limits()
 
 _CONTAINERS = (dict, list, tuple)
 _STRINGS = (str, bytes, bytearray, memoryview)
+_EXACT_CONTAINERS = frozenset(_CONTAINERS)
+
+
+def nested_deeper_than(obj: Any, max_depth: int) -> bool:
+    """True if maps, arrays and tuples in decoded data ``obj`` nest more than ``max_depth`` levels.
+
+    For data fresh from the decoder (exact built-in types only); it visits
+    containers alone and stops at the first one too deep, so it costs a
+    fraction of decoding. Recursion is bounded by ``max_depth`` (at most
+    :data:`MAX_DEPTH_LIMIT`).
+    """
+    return type(obj) in _EXACT_CONTAINERS and _deeper(obj, max_depth)
+
+
+def _deeper(node: Any, budget: int) -> bool:
+    if budget == 0:
+        return True
+    budget -= 1
+    containers = _EXACT_CONTAINERS
+    if type(node) is dict:
+        for key, value in node.items():
+            if type(value) in containers and _deeper(value, budget):
+                return True
+            if type(key) is tuple and _deeper(key, budget):
+                return True
+        return False
+    for value in node:
+        if type(value) in containers and _deeper(value, budget):
+            return True
+    return False
 
 
 def shape_problem(obj: Any, limits: Limits) -> str | None:
     """Say how ``obj`` breaks the depth, item or string limits, or return None if it does not.
 
-    Iterative, so arbitrarily deep data cannot exhaust the stack; visits each
-    container once (a container that contains itself is reported as too deep).
+    Used before encoding (values may be subclasses of the built-in types). One
+    pass per nesting level, so arbitrarily deep data cannot exhaust the stack;
+    a container that contains itself is reported as too deep.
     """
-    max_depth, max_items = limits.max_depth, limits.max_items
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, _CONTAINERS):
-            if depth > max_depth:
-                return f"it is nested more than {max_depth} levels deep"
-            if len(node) > max_items:
-                return f"a {type(node).__name__} has {len(node)} items, over the limit of {max_items}"
-            children = [x for kv in node.items() for x in kv] if isinstance(node, dict) else node
-            for child in children:
-                if isinstance(child, _CONTAINERS):
-                    stack.append((child, depth + 1))
-                elif isinstance(child, _STRINGS):
-                    stack.append((child, depth))
-        elif isinstance(node, _STRINGS):
-            problem = _string_problem(node, limits.max_str_bytes)
-            if problem:
-                return problem
+    max_depth, max_items, max_str = limits.max_depth, limits.max_items, limits.max_str_bytes
+    level = [obj]
+    depth = 0
+    while level:
+        depth += 1
+        deeper: list[Any] = []
+        for node in level:
+            if isinstance(node, _CONTAINERS):
+                if depth > max_depth:
+                    return f"it is nested more than {max_depth} levels deep"
+                if len(node) > max_items:
+                    return f"a {type(node).__name__} has {len(node)} items, over the limit of {max_items}"
+                deeper += [x for kv in node.items() for x in kv] if isinstance(node, dict) else node
+            elif isinstance(node, _STRINGS) and len(node) > max_str // 4:
+                problem = _string_problem(node, max_str)
+                if problem:
+                    return problem
+        level = [x for x in deeper if isinstance(x, _CONTAINERS) or isinstance(x, _STRINGS)]
     return None
 
 
@@ -86,7 +118,7 @@ def _string_problem(value: Any, max_len: int) -> str | None:
     """Say how a string or bytes value is over ``max_len`` bytes, or None."""
     size = len(value)
     # A str's UTF-8 form is at most 4 bytes per character: only encode the long ones.
-    if isinstance(value, str) and max_len // 4 < size <= max_len:
+    if isinstance(value, str) and size <= max_len:
         size = len(value.encode("utf-8", "surrogatepass"))
     if size > max_len:
         kind = "string" if isinstance(value, str) else "binary value"

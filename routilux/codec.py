@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator
 import msgpack
 
 from routilux.errors import DecodeError, EncodeError, LimitExceededError
-from routilux.bounds import DEFAULT_LIMITS, Limits, shape_problem
+from routilux.bounds import DEFAULT_LIMITS, Limits, nested_deeper_than, shape_problem
 
 __all__ = [
     "EXT_DATETIME",
@@ -319,9 +319,10 @@ def unpackb(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
         raise kind(f"invalid msgpack data ({detail})") from exc
     finally:
         _depth.limits = outer
-    problem = shape_problem(value, limits)
-    if problem:
-        raise LimitExceededError(f"decoded data is over a limit: {problem}")
+    # Lengths and item counts were capped by the decoder; depth is checked here
+    # (each level takes at least a byte, so short data cannot be too deep).
+    if len(data) > limits.max_depth and nested_deeper_than(value, limits.max_depth):
+        raise LimitExceededError(f"decoded data is nested more than {limits.max_depth} levels deep")
     return value
 
 
