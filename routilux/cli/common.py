@@ -29,12 +29,14 @@ class UsageError(Exception):
 
 # -- parsers -----------------------------------------------------------------
 def add_connection_arguments(parser: argparse.ArgumentParser, nested: bool = False) -> None:
-    """Options every command shares: where Redis is and which key prefix to use.
+    """Options every command shares: where Redis (and the broker) is and which key prefix to use.
 
     ``nested``: for a sub-subcommand, whose defaults must not hide the parent command's values.
     """
     default = argparse.SUPPRESS if nested else None
     parser.add_argument("--redis-url", default=default, help="Redis URL (env ROUTILUX_REDIS_URL)")
+    parser.add_argument("--broker-url", default=default, help="Celery broker when it is not the Redis, e.g. "
+                                                              "amqp://host:5672// (env ROUTILUX_BROKER_URL)")
     parser.add_argument("--key-prefix", default=default, help="prefix of every Routilux key (env ROUTILUX_KEY_PREFIX)")
 
 
@@ -83,6 +85,7 @@ def _is_connection_error(exc: Exception) -> bool:
 def settings_from(args: argparse.Namespace, **extra: Any) -> Any:
     """Settings from the environment, overridden by the options that were given."""
     overrides = {"redis_url": getattr(args, "redis_url", None), "key_prefix": getattr(args, "key_prefix", None),
+                 "broker_url": getattr(args, "broker_url", None),
                  **extra}
     try:
         return distributed().Settings.from_env(**overrides)

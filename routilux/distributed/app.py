@@ -8,6 +8,15 @@ serializer and nothing else accepted, so pickle never reaches a worker; the
 visibility timeout is only a backstop above the lease (our sweeper recovers
 crashed work within the lease); a key prefix so apps sharing a Redis do not
 share queues and visibility timeouts.
+
+With RabbitMQ as the broker (``broker_url=amqp://...``) Redis still keeps all
+state; the activation queues are durable quorum queues (replicated; per-consumer
+QoS, which Celery switches to by itself when it sees them) and publishes wait for
+the broker's confirm. AMQP has no visibility timeout: a message goes back to the
+queue when the channel that holds it closes (a worker killed or cut off), and a
+pool child lost mid-task rejects it with requeue. RabbitMQ's ``consumer_timeout``
+(30 min by default) closes a channel whose delivery stays unacknowledged longer;
+keep it above the hard time limit, as the visibility timeout on Redis.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import threading
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange, Queue
 from celery.signals import worker_process_init
 
 from routilux.distributed.control import StoreControl
@@ -25,7 +35,7 @@ from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
 from routilux.distributed.keys import Keys
 from routilux.distributed.limits import mark_pool_child
-from routilux.distributed.redis_options import broker_ssl, redis_url
+from routilux.distributed.redis_options import broker_ssl, broker_url
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
@@ -41,19 +51,12 @@ _executors_pid: int | None = None
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration for ``settings``."""
-    prefix = f"{settings.key_prefix}:broker:"
-    return {
-        "broker_url": redis_url(settings),
+    config = {
+        "broker_url": broker_url(settings),
         "broker_use_ssl": broker_ssl(settings),
-        # kombu's Redis transport, except that a malformed frame on the queue cannot stop a worker.
-        "broker_transport": "routilux.distributed.transport:Transport",
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "broker_transport_options": {
-            "visibility_timeout": settings.visibility_timeout_s,
-            "global_keyprefix": prefix,
-            DEAD_LETTERS_OPTION: Keys(settings.key_prefix).dead,
-        },
+        **(_amqp_config(settings) if settings.broker_is_amqp else _redis_broker_config(settings)),
         "task_serializer": SERIALIZER_NAME,
         "result_serializer": SERIALIZER_NAME,
         "accept_content": [SERIALIZER_NAME],
@@ -70,6 +73,37 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+    return config
+
+
+def _redis_broker_config(settings: Settings) -> dict[str, Any]:
+    return {
+        # kombu's Redis transport, except that a malformed frame on the queue cannot stop a worker.
+        "broker_transport": "routilux.distributed.transport:Transport",
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout_s,
+            "global_keyprefix": f"{settings.key_prefix}:broker:",
+            DEAD_LETTERS_OPTION: Keys(settings.key_prefix).dead,
+        },
+    }
+
+
+def activation_queues(settings: Settings) -> list[Queue]:
+    """The RabbitMQ queues of ``settings`` (durable; quorum unless ``broker_queue_type`` is classic)."""
+    arguments = {"x-queue-type": "quorum"} if settings.broker_queue_type == "quorum" else None
+    names = dict.fromkeys((settings.queue, *settings.queues))
+    return [Queue(name, Exchange(name, "direct", durable=True), routing_key=name, durable=True,
+                  queue_arguments=arguments) for name in names]
+
+
+def _amqp_config(settings: Settings) -> dict[str, Any]:
+    return {
+        # A publish returns once RabbitMQ has the message (quorum: on a majority of nodes).
+        "broker_transport_options": {"confirm_publish": True},
+        "task_queues": activation_queues(settings),
+        "task_create_missing_queue_type": settings.broker_queue_type,
+        "worker_detect_quorum_queues": True,
     }
 
 

@@ -2,6 +2,10 @@
 
 Celery's default logs such a message and drops it; ours also records it, body
 included, in the dead-letter stream, then acknowledges it so it cannot loop.
+
+It also leaves out Celery's native delayed delivery step: on RabbitMQ with quorum
+queues it would declare 28 exchanges and queues for ETA tasks, and Routilux sends
+none (its timers live in Redis).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ log = logging.getLogger("routilux.distributed")
 
 class Consumer(CeleryConsumer):
     """Celery's consumer, with dead-lettering of messages it cannot use."""
+
+    class Blueprint(CeleryConsumer.Blueprint):
+        """Celery's consumer steps without native delayed delivery (no ETA tasks here)."""
+
+        default_steps = [step for step in CeleryConsumer.Blueprint.default_steps if "delayed_delivery" not in step]
 
     def _dead_letter(self, message: Any, reason: str) -> None:
         try:

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from routilux.distributed.settings import Settings
 
-__all__ = ["redis_url", "store_options", "broker_ssl", "describe_refusal"]
+__all__ = ["redis_url", "broker_url", "store_options", "broker_ssl", "describe_refusal"]
 
 
 def redis_url(settings: Settings) -> str:
@@ -30,6 +30,11 @@ def redis_url(settings: Settings) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def broker_url(settings: Settings) -> str:
+    """Celery's broker URL: ``broker_url`` as given, else the Redis URL with its credentials."""
+    return settings.broker_url or redis_url(settings)
 
 
 def _tls(settings: Settings) -> dict[str, Any]:
@@ -50,8 +55,17 @@ def store_options(settings: Settings) -> dict[str, Any]:
 
 
 def broker_ssl(settings: Settings) -> dict[str, Any] | None:
-    """Celery's ``broker_use_ssl`` for a ``rediss://`` URL (None for plain ``redis://``)."""
-    return _tls(settings) or None
+    """Celery's ``broker_use_ssl``: the Redis TLS files for a ``rediss://`` broker, True for ``amqps://``.
+
+    A separate ``rediss://`` broker uses the same CA and client files as the store.
+    """
+    url = broker_url(settings)
+    if url.startswith("amqps://"):
+        return True
+    if not url.startswith("rediss://"):
+        return None
+    options = _tls(settings) or {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return options
 
 
 def describe_refusal(exc: BaseException) -> str | None:

@@ -16,6 +16,15 @@ from routilux.bounds import MIB, Limits
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+BROKER_SCHEMES = ("redis", "rediss", *AMQP_SCHEMES)
+
+
+def broker_scheme(url: str) -> str:
+    """The scheme of a broker URL (``""`` for an empty one)."""
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
 
@@ -25,7 +34,11 @@ class Settings:
     """How the distributed engine talks to Redis and runs activations.
 
     Attributes:
-        redis_url: Redis used as both broker and state store.
+        redis_url: the Redis that keeps the state (and, by default, is the broker).
+        broker_url: the Celery broker, when it is not ``redis_url``: ``amqp://`` for
+            RabbitMQ, or another ``redis://`` URL. Empty: ``redis_url``.
+        broker_queue_type: on RabbitMQ, ``quorum`` (replicated, the default) or
+            ``classic`` queues for activations.
         key_prefix: prefix of every Redis key Routilux writes (state and broker).
         queue: the Celery queue activations go to.
         lease_s: how long a claimed activation is owned without a heartbeat;
@@ -83,6 +96,8 @@ class Settings:
     """
 
     redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str = field(default="", repr=False)
+    broker_queue_type: str = "quorum"
     key_prefix: str = "routilux"
     queue: str = "routilux"
     lease_s: float = 30.0
@@ -132,6 +147,10 @@ class Settings:
                 raise ValueError(f"{name} must be 0 (none) or positive")
         if self.visibility_timeout_s <= self.lease_s:
             raise ValueError("visibility_timeout_s must be above lease_s (it is only a backstop)")
+        if self.broker_queue_type not in ("quorum", "classic"):
+            raise ValueError(f"broker_queue_type must be quorum or classic, not {self.broker_queue_type!r}")
+        if self.broker_url and broker_scheme(self.broker_url) not in BROKER_SCHEMES:
+            raise ValueError(f"broker_url must be one of {', '.join(BROKER_SCHEMES)}:// URLs")
         if not self.max_string_bytes:
             object.__setattr__(self, "max_string_bytes", self.max_message_bytes)
         if (self.redis_tls_ca or self.redis_tls_cert or self.redis_tls_key) and not self.redis_url.startswith("rediss://"):
@@ -140,6 +159,11 @@ class Settings:
             raise ValueError("redis_tls_cert and redis_tls_key go together")
         self.keyring  # noqa: B018 - raises ValueError for a malformed signing_keys
         self.limits  # noqa: B018 - raises ValueError for a non-positive limit
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """True when Celery's broker is RabbitMQ (AMQP) rather than Redis."""
+        return broker_scheme(self.broker_url) in AMQP_SCHEMES
 
     @property
     def keyring(self) -> Keyring:

@@ -10,10 +10,26 @@ from routilux.distributed.store import RedisStore, guarded
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
-@guarded
 def queue_depth(store: RedisStore, queue: str | None = None) -> int:
-    """Messages waiting in a broker queue (default: the settings' queue)."""
-    name = store.keys.broker_prefix + (queue or store.settings.queue)
+    """Messages waiting in a broker queue (default: the settings' queue), on Redis or RabbitMQ."""
+    if store.settings.broker_is_amqp:
+        return _amqp_queue_depth(store, queue or store.settings.queue)
+    return _redis_queue_depth(store, queue or store.settings.queue)
+
+
+def _amqp_queue_depth(store: RedisStore, queue: str) -> int:
+    from kombu import Connection
+
+    with Connection(store.settings.broker_url, connect_timeout=5) as conn:
+        try:
+            return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
+        except conn.channel_errors:  # the queue does not exist (yet): nothing waits in it
+            return 0
+
+
+@guarded
+def _redis_queue_depth(store: RedisStore, queue: str) -> int:
+    name = store.keys.broker_prefix + queue
     pipe = store.redis.pipeline(transaction=False)
     for suffix in _PRIORITY_SUFFIXES:
         pipe.llen(name + suffix)

@@ -155,12 +155,59 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     container.stop()
 
 
+AMQP_URL = os.environ.get("ROUTILUX_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+# Run a test on both brokers: Redis (broker and store in one) and RabbitMQ (Redis keeps the state).
+both_brokers = pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The RabbitMQ the RabbitMQ-broker tests use (``ROUTILUX_TEST_AMQP_URL``); fails clearly if none answers."""
+    from kombu import Connection
+
+    try:
+        with Connection(AMQP_URL, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing here
+        pytest.fail(f"The RabbitMQ-broker tests need RabbitMQ at {AMQP_URL} ({exc}): scripts/test installs and "
+                    "starts it (apt-get install rabbitmq-server; rabbitmq-server -detached), or set "
+                    "ROUTILUX_TEST_AMQP_URL", pytrace=False)
+    return AMQP_URL
+
+
 @pytest.fixture
-def settings(redis_server: Any) -> Settings:
-    """Settings isolated to one test: own key prefix and queue, short lease."""
+def broker(request: pytest.FixtureRequest) -> str:
+    """Which broker this test's workers use: ``redis`` unless parametrized with :data:`both_brokers`."""
+    return getattr(request, "param", "redis")
+
+
+def delete_amqp_queues(url: str, settings: Settings) -> None:
+    """Delete the queues and exchanges a test made on RabbitMQ (quorum queues outlive their consumers)."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as conn:
+        for name in dict.fromkeys((settings.queue, *settings.queues)):
+            channel = conn.channel()
+            try:
+                channel.queue_delete(name)
+                channel.exchange_delete(name)
+            except conn.channel_errors:
+                pass
+            finally:
+                channel.close()
+
+
+@pytest.fixture
+def settings(redis_server: Any, broker: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings isolated to one test: own key prefix and queue, short lease; the broker of ``broker``."""
     tag = uuid.uuid4().hex[:8]
-    return Settings(redis_url=redis_server.url, key_prefix=f"t{tag}", queue=f"q{tag}", lease_s=3.0,
-                    outbox_grace_s=1.0)
+    broker_url = request.getfixturevalue("rabbitmq_url") if broker == "rabbitmq" else ""
+    made = Settings(redis_url=redis_server.url, broker_url=broker_url, key_prefix=f"t{tag}", queue=f"q{tag}",
+                    lease_s=3.0, outbox_grace_s=1.0)
+    yield made
+    if broker_url:
+        delete_amqp_queues(broker_url, made)
 
 
 @pytest.fixture

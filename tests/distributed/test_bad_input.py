@@ -6,9 +6,11 @@ import pytest
 from kombu import Connection, Exchange, Producer, Queue
 
 import dflows
+from conftest import both_brokers
 from dhelpers import wait_until
 from routilux import ErrorHandler, ErrorStrategy, Flow
 from routilux.distributed import DistributedRuntime, Settings
+from routilux.distributed.app import activation_queues
 from routilux.distributed.serializer import CONTENT_TYPE
 from routilux.errors import EncodeError, StoreUnavailableError
 
@@ -17,9 +19,13 @@ pytestmark = pytest.mark.distributed
 
 def _publish_raw(settings: Settings, body: bytes, content_type: str, headers: dict | None = None) -> None:
     """Put a raw message on the activation queue, as a foreign or broken producer would."""
-    options = {"global_keyprefix": f"{settings.key_prefix}:broker:"}
-    with Connection(settings.redis_url, transport_options=options) as conn:
+    if settings.broker_is_amqp:
+        conn = Connection(settings.broker_url)
+        queue = activation_queues(settings)[0]
+    else:
+        conn = Connection(settings.redis_url, transport_options={"global_keyprefix": f"{settings.key_prefix}:broker:"})
         queue = Queue(settings.queue, Exchange(settings.queue), routing_key=settings.queue)
+    with conn:
         producer = Producer(conn)
         producer.publish(body, exchange=queue.exchange, routing_key=settings.queue, declare=[queue],
                          content_type=content_type, content_encoding="binary", headers=headers or {})
@@ -34,6 +40,7 @@ def test_a_malformed_activation_goes_to_the_dead_letter_stream_and_the_worker_ke
     assert state.status == "completed"
 
 
+@both_brokers
 def test_an_undecodable_message_is_dead_lettered_not_dropped(runtime, start_workers, settings):
     start_workers()
     _publish_raw(settings, b"\xc1\xc1 not msgpack", CONTENT_TYPE,
@@ -44,6 +51,7 @@ def test_an_undecodable_message_is_dead_lettered_not_dropped(runtime, start_work
     assert runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
 
 
+@both_brokers
 def test_a_pickle_message_is_refused_unread_and_dead_lettered(runtime, start_workers, settings):
     start_workers()
     _publish_raw(settings, b"\x80\x04K\x01.", "application/x-python-serialize",

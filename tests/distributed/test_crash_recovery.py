@@ -10,6 +10,7 @@ import pytest
 
 import dflows
 from conftest import RedisServer
+from conftest import both_brokers
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.errors import ExecutionTimeout, StoreUnavailableError
@@ -24,6 +25,7 @@ def assert_exactly_once(state, n: int) -> None:
     assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == n
 
 
+@both_brokers
 @pytest.mark.timeout(180)
 def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(runtime, spawn_worker):
     doomed = spawn_worker(pool="prefork", concurrency=2)
@@ -37,6 +39,7 @@ def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(r
     assert survivor.proc.poll() is None
 
 
+@both_brokers
 @pytest.mark.timeout(180)
 def test_an_activation_whose_worker_dies_runs_again_on_another_worker(runtime, spawn_worker):
     doomed = spawn_worker(pool="solo", concurrency=1)

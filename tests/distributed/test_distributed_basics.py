@@ -11,12 +11,14 @@ import pytest
 import dflows
 from routilux import JobState
 from routilux.distributed import DistributedRuntime
+from conftest import both_brokers
 from dhelpers import wait_until
 from routilux.errors import ExecutionTimeout, FlowError, FlowValidationError, JobNotFoundError
 
 pytestmark = pytest.mark.distributed
 
 
+@both_brokers
 def test_a_submitted_chain_completes_with_every_result(runtime, start_workers):
     start_workers()
     job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 4})
@@ -73,6 +75,7 @@ def test_submitting_by_flow_id_uses_the_latest_publication(runtime, start_worker
     assert state.status == "completed"
 
 
+@both_brokers
 def test_an_append_aggregator_fed_in_parallel_fires_exactly_once(runtime, start_workers):
     start_workers(concurrency=4)
     job_id = runtime.submit(dflows.fan_in_flow(expected=12, sleep_s=0.01), "source", {"n": 12})
@@ -83,6 +86,7 @@ def test_an_append_aggregator_fed_in_parallel_fires_exactly_once(runtime, start_
     assert len(state.output_log) == 1
 
 
+@both_brokers
 def test_retry_waits_on_a_redis_timer_then_succeeds(runtime, start_workers):
     start_workers()
     state = runtime.wait(runtime.submit(dflows.retry_flow(fail_times=2), "source", {"n": 2}), timeout=30)
