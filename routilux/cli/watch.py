@@ -309,8 +309,12 @@ def _workers(workers: dict[str, Any]) -> Any:
 def _events(view: WatchView) -> Any:
     from rich.table import Table
 
-    table = Table("TIME", "JOB", "ROUTINE", "EVENT", box=None, header_style="bold", pad_edge=False,
-                  title="last events", title_justify="left", title_style="bold")
+    table = Table(box=None, header_style="bold", pad_edge=False, title="last events", title_justify="left",
+                  title_style="bold")
+    routine_width = max([len(e.routine_id or "-") for e in view.recent] + [7])
+    for name, width in (("TIME", 12), ("JOB", 8), ("ROUTINE", routine_width)):
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column("EVENT", no_wrap=True, overflow="ellipsis", ratio=1)
     for event in view.recent:
         what = event.status if event.kind == "status" else f"{event.event_name} {_data(event)}"
         table.add_row(event.time[11:23], event.job_id[:8], event.routine_id or "-", clip(what, 70),

@@ -20,6 +20,12 @@ def cmd_workers(args: argparse.Namespace) -> int:
         workers = runtime.workers()
     now = time.time()
     cells = [[name, str(info.get("host", "")), str(info.get("pid", "")), ",".join(info.get("queues") or []),
-              f"{now - float(info.get('ts', now)):.1f} s ago"] for name, info in sorted(workers.items())]
-    print("\n".join(table(["NAME", "HOST", "PID", "QUEUES", "RENEWED"], cells)))
+              f"{now - float(info.get('ts', now)):.1f} s ago", _running(info.get("running") or [])]
+             for name, info in sorted(workers.items())]
+    print("\n".join(table(["NAME", "HOST", "PID", "QUEUES", "RENEWED", "RUNNING NOW"], cells)))
     return 0
+
+
+def _running(running: list[dict[str, Any]]) -> str:
+    """What a worker runs now: routine.slot of each activation, with its job's first 8 characters."""
+    return ", ".join(f"{r['job_id'][:8]}:{r['routine_id']}.{r['slot']}" for r in running) or "-"

@@ -189,6 +189,21 @@ def test_delete_forgets_a_finished_job_and_refuses_a_running_one(runtime, start_
     assert f"no job '{waiting}'" in one_error_line(routilux("status", waiting))
 
 
+def test_workers_shows_what_each_worker_runs_now(runtime, start_workers, routilux):
+    start_workers()
+    gate = uuid.uuid4().hex
+    entered, release = cli_flows.gate(gate)
+    job_id = runtime.submit(cli_flows.make_flow(), "start", {"gate": gate})
+    try:
+        assert entered.wait(10)
+        wait_until(lambda: any(w["running"] for w in runtime.workers().values()), timeout=10)
+        result = routilux("workers")
+    finally:
+        release.set()
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[1].endswith(f"{job_id[:8]}:held.input")
+
+
 # -- flows and graphs ------------------------------------------------------------------
 def test_flows_lists_each_flow_with_its_versions(runtime, routilux):
     runtime.publish(dflows.chain_flow("pipeline", n_double=1))
