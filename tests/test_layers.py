@@ -71,6 +71,17 @@ def test_the_distributed_engine_never_imports_the_console(path):
     assert not bad, f"distributed/{path.name} imports {sorted(bad)}"
 
 
+def test_importing_routilux_its_distributed_engine_and_the_cli_loads_no_terminal_ui_or_graphviz():
+    import subprocess
+    import sys
+
+    code = ("import sys, routilux, routilux.distributed, routilux.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'graphviz')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout.strip()
+    assert out == "[]"
+
+
 def test_importing_routilux_and_its_distributed_engine_loads_no_web_framework():
     import subprocess
     import sys

@@ -184,7 +184,9 @@ class Demo:
     def start_worker(self, settings: Any, n: int) -> str:
         """Start worker host ``n`` (a daemon subprocess in its own process group); returns its short name."""
         name = f"host-{n}"
-        env = {**os.environ, "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": PREFIX,
+        # Only the demo's own settings: a ROUTILUX_* variable of this shell (another broker, say) must not leak in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
+        env = {**env, "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": PREFIX,
                "ROUTILUX_QUEUE": PREFIX, "ROUTILUX_LEASE_S": str(settings.lease_s), "ROUTILUX_OUTBOX_GRACE_S": "1",
                "PYTHONPATH": os.pathsep.join(p for p in (self.examples, os.environ.get("PYTHONPATH")) if p)}
         log = open(self.folder / f"{name}.log", "wb")
