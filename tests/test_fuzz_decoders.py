@@ -139,3 +139,21 @@ def test_the_fuzz_corpus_is_made_of_real_messages_that_decode() -> None:
     assert frame[0][0] == SIGNED
     for blob in PARTS_BLOBS:
         codec.unpackb(blob, SMALL)
+
+
+PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.binary(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+                     max_leaves=12)
+
+
+@settings(FUZZ, max_examples=150 * SCALE)
+@given(st.lists(PLAIN, min_size=9, max_size=9))
+def test_well_formed_msgpack_of_the_wrong_shape_in_the_store_reads_as_a_decode_error(values: list[Any]) -> None:
+    rs, sd, sl, out, de, pp, sb, history, act = (codec.packb(v) for v in values)
+    parts = {"meta": {b"status": b"paused", b"flow_id": b"f"}, "rs": {b"r": rs}, "sd": {b"k": sd}, "sl": [sl],
+             "out": [out], "de": [de], "pp": [pp], "sb": {b"r\x1fs": sb}, "log": [(b"1-0", {b"h": history})],
+             "parked": {b"a"}, "acts": {b"a": act}}
+    try:
+        job_state_from_parts("job", parts, SMALL)
+    except DecodeError:
+        pass

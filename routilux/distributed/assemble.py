@@ -9,6 +9,7 @@ from routilux import codec
 from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import log_records, text
+from routilux.errors import DecodeError
 from routilux.job_state import SETTLED, ExecutionRecord, JobState
 from routilux.bounds import DEFAULT_LIMITS, Limits
 
@@ -26,9 +27,21 @@ def job_state_from_parts(job_id: str, parts: dict[str, Any], limits: Limits = DE
     stored, their signatures unchecked (nothing runs from here).
 
     Raises:
-        DecodeError: a part is not Routilux msgpack or is over the limits.
+        DecodeError: a part is not Routilux msgpack, is over the limits, or has the wrong shape.
     """
+    try:
+        return _assemble(job_id, parts, limits)
+    except DecodeError:
+        raise
+    except _SHAPE_ERRORS as exc:
+        raise DecodeError(f"job {job_id} in the store is malformed: {type(exc).__name__}: {exc}") from exc
 
+
+# What reading well-formed msgpack of the wrong shape raises (a list where a map belongs...).
+_SHAPE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError)
+
+
+def _assemble(job_id: str, parts: dict[str, Any], limits: Limits) -> JobState:
     def decode(raw: bytes) -> Any:
         return codec.unpackb(raw, limits)
 

@@ -106,7 +106,12 @@ def replay_job(store: RedisStore, job_id: str, position: str | None = None) -> R
     if position and (not entries or text(entries[-1][0]) != position):
         raise FlowError(f"{position!r} is not an entry of job {job_id}'s history")
     for entry_id, fields in entries:
-        _apply(replay, fields, store.limits)
+        try:
+            _apply(replay, fields, store.limits)
+        except DecodeError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise DecodeError(f"entry {text(entry_id)} of job {job_id}'s stream is malformed: {exc}") from exc
         replay.position, replay.entries = text(entry_id), replay.entries + 1
     # Shown as stored, signatures unchecked: nothing runs from here (fork checks them).
     bodies = replay.outstanding.values()

@@ -4,9 +4,10 @@ It finds activations whose lease expired (their worker died), retries whose
 timer is due, outbox entries that were never dispatched, and queued messages
 past the redispatch backstop, and sends them again, as stored (it never signs
 anything itself). A duplicate is harmless: the claim refuses an activation that
-is applied or leased. With signing keys it checks each stored body's signature
-first: one that fails (a producer without the keys, or a body altered in Redis)
-goes to the dead-letter stream and its job fails, instead of being sent forever.
+is applied or leased. It checks each stored body as a worker would first
+(signature, limits, shape): one that fails (a producer without the keys, a body
+altered in Redis) goes to the dead-letter stream and its job fails, instead of
+being sent forever.
 
 It also fails jobs that ran past their deadline (claim and commit check the
 deadline too, so nothing of such a job starts or commits late even between
@@ -24,9 +25,10 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
-from routilux.errors import SignatureError
+from routilux.errors import DecodeError
 
 if TYPE_CHECKING:
     from routilux.distributed.dispatch import Dispatcher
@@ -130,13 +132,15 @@ class Sweeper:
                     log.warning("job %s ran past its deadline; it failed", job_id)
 
     def _verified(self, member: str, body: bytes) -> bool:
-        """True if ``body`` may be sent; a body that fails its signature is dead-lettered instead."""
-        if not self.keyring:
-            return True
+        """True if ``body`` may be sent; one no worker would accept is dead-lettered instead.
+
+        A worker refuses such a message without touching its job (it cannot trust
+        it), so sending it again would loop until the backstop gives up: never.
+        """
         try:
-            self.keyring.open(body)
+            from_envelope(open_body(body, self.keyring, self.store.limits))
             return True
-        except SignatureError as exc:
+        except DecodeError as exc:  # unsigned, badly signed, malformed or over the limits
             log.error("dead-lettering stored activation %s: %s", member, exc)
             job_id, act_id = member.split("|", 1)
             self.store.reject(job_id, act_id, f"stored activation refused: {exc}")

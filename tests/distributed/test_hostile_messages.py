@@ -175,3 +175,23 @@ def test_a_value_over_the_limits_fails_its_step_with_an_encode_error(settings, s
         assert fine.status == "completed"
         with pytest.raises(EncodeError, match="over the limit"):
             runtime.submit(dsecure.writer_flow(), "writer", {"size": 1, "pad": "y" * 70_000})
+
+
+@pytest.mark.parametrize("via", ["claim", "sweeper"])
+def test_a_stored_activation_altered_in_redis_fails_its_job_instead_of_running_or_looping(settings, start_workers,
+                                                                                           tmp_path, via):
+    fast = settings.with_(redispatch_s=1.0)
+    trace = tmp_path / "trace"
+    with DistributedRuntime(settings=fast) as runtime:
+        job_id = runtime.submit(dsecure.witness_flow(trace), "witness", {"n": 1})  # no worker yet
+        raw = redis.Redis.from_url(fast.redis_url)
+        acts = runtime.store.keys.job(job_id, "acts")
+        (act_id,) = raw.hkeys(acts)
+        raw.hset(acts, act_id, b"\x81\xa1v\xc1 altered")
+        if via == "sweeper":  # the queued message is lost: only the sweeper can find the activation
+            raw.delete(f"{fast.key_prefix}:broker:{fast.queue}")
+        start_workers(settings_=fast)
+        state = runtime.wait(job_id, timeout=30)
+    assert state.status == "failed"
+    assert "stored activation refused" in state.error
+    assert dsecure.runs(trace) == []
