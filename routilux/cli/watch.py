@@ -12,18 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Sequence
 
-from routilux.cli.common import EXIT_FAILED, add_command, clip, interactive, print_json, rich_console, runtime_from
+from routilux.cli.common import EXIT_FAILED, add_command, interactive, print_json, rich_console, runtime_from
 from routilux.cli.events import format_event
-
-TERMINAL = ("completed", "failed", "cancelled")
-STATUS_STYLES = {"completed": "green", "failed": "bold red", "cancelled": "yellow", "paused": "yellow",
-                 "running": "cyan", "error_continued": "red", "skipped": "yellow", "waiting": "dim",
-                 "not run": "dim"}
+from routilux.cli.jobview import TERMINAL, JobModel, WatchView
 
 
 def register(sub: Any) -> None:
@@ -52,92 +45,6 @@ def mode_of(args: argparse.Namespace) -> str:
     if getattr(args, "plain", False) or not interactive() or rich_console() is None:
         return "plain"
     return "live"
-
-
-# -- the model -----------------------------------------------------------------
-@dataclass
-class JobModel:
-    """What the view knows of one job, kept up to date by its events."""
-
-    job_id: str
-    flow_id: str
-    created: datetime | None
-    routines: dict[str, dict[str, Any]]
-    status: str = "running"
-    ended: datetime | None = None
-    error: str | None = None
-    done: int = 0
-    known: int = 1
-    cursor: str = "0"
-
-    @classmethod
-    def from_summary(cls, summary: dict[str, Any]) -> JobModel:
-        """A model before any event: the job's routines, nothing run yet (events will count runs)."""
-        routines = {rid: {"status": "waiting", "runs": 0, "errors": 0} for rid in summary["routines"]}
-        return cls(summary["job_id"], summary.get("flow_id") or "", _parse(summary.get("created_at")), routines)
-
-    def apply(self, event: Any) -> None:
-        """Take one event into account."""
-        self.cursor = event.id
-        if event.kind == "status":
-            self.status = event.status
-            self.ended = _parse(event.time) if event.status in TERMINAL else None
-            self.error = event.error if event.status == "failed" else self.error
-            return
-        routine = self.routines.setdefault(event.routine_id, {"status": "waiting", "runs": 0, "errors": 0})
-        if event.kind == "step":
-            routine["runs"] += 1
-            routine["errors"] += 1 if event.data.get("raised") else 0
-            self.done, self.known = event.data["done"], max(event.data["known"], 1)
-            if routine["status"] == "waiting":
-                routine["status"] = "running"
-        elif event.kind == "error":
-            routine["status"] = "failed"
-        elif event.event_name == "error_continued":
-            routine["status"] = "error_continued"
-
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Take the final word of the job's summary (routine states and counts) once it has ended."""
-        self.routines = summary["routines"]
-        self.done, self.known = summary["activations"]["done"], max(summary["activations"]["known"], 1)
-        self.status, self.error = summary["status"], summary.get("error")
-
-    def elapsed_s(self) -> float:
-        """Seconds from creation to the end (or to now)."""
-        if self.created is None:
-            return 0.0
-        return max(0.0, ((self.ended or datetime.now()) - self.created).total_seconds())
-
-
-@dataclass
-class WatchView:
-    """The state of a watch: its jobs, the last events and errors, and optionally the workers."""
-
-    jobs: dict[str, JobModel]
-    recent: deque = field(default_factory=lambda: deque(maxlen=8))
-    errors: deque = field(default_factory=lambda: deque(maxlen=5))
-    workers: dict[str, Any] | None = None
-    title: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def apply(self, event: Any) -> None:
-        """Take one event of one of the jobs into account."""
-        self.jobs[event.job_id].apply(event)
-        if event.kind == "error" or (event.kind == "status" and event.status == "failed"):
-            self.errors.append(event)
-        if event.kind != "step":
-            self.recent.append(event)
-
-    def ended(self) -> bool:
-        """Whether every job has ended."""
-        return all(job.status in TERMINAL for job in self.jobs.values())
-
-
-def _parse(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
 
 
 # -- running a watch -----------------------------------------------------------
@@ -204,6 +111,8 @@ def _run_live(runtime: Any, view: WatchView, console: Any, workers: bool,
               on_event: Callable[[Any], None] | None) -> None:
     from rich.live import Live
 
+    from routilux.cli.liveview import render
+
     last_workers = 0.0
     with Live(console=console, refresh_per_second=4, auto_refresh=False, transient=False) as live:
         while True:
@@ -225,111 +134,3 @@ def summary_lines(view: WatchView) -> list[str]:
             for rid, r in job.routines.items():
                 lines.append(f"  {rid:<16} {r['status']:<16} runs {r['runs']:<4} errors {r['errors']}")
     return lines
-
-
-# -- rendering -----------------------------------------------------------------
-def render(view: WatchView) -> Any:
-    """The live view as a rich renderable: one job in detail, or a table of jobs."""
-    from rich.console import Group
-
-    from rich.text import Text
-
-    parts: list[Any] = [Text(line, style="bold yellow") for line in view.notes[-3:]]
-    if len(view.jobs) == 1:
-        parts += _one_job(next(iter(view.jobs.values())))
-    else:
-        parts += _many_jobs(view)
-    if view.workers is not None:
-        parts.append(_workers(view.workers))
-    parts.append(_events(view))
-    if view.errors:
-        parts.append(_errors(view))
-    return Group(*parts)
-
-
-def _status(text: str) -> Any:
-    from rich.text import Text
-
-    return Text(text, style=STATUS_STYLES.get(text, ""))
-
-
-def _bar(job: JobModel, width: int = 30) -> Any:
-    from rich.progress_bar import ProgressBar
-
-    style = "red" if job.status == "failed" else "green"
-    return ProgressBar(total=job.known, completed=min(job.done, job.known), width=width,
-                       complete_style=style, finished_style=style)
-
-
-def _one_job(job: JobModel) -> list[Any]:
-    from rich.table import Table
-    from rich.text import Text
-
-    head = Text.assemble(("job ", "bold"), job.job_id, "  flow ", (job.flow_id, "bold"), "  ",
-                         (job.status, STATUS_STYLES.get(job.status, "")), f"  {job.elapsed_s():.1f} s")
-    progress = Table.grid(padding=(0, 1))
-    progress.add_row(_bar(job, 40), Text(f"{job.done}/{job.known} activations"))
-    routines = Table("ROUTINE", "STATUS", "RUNS", "ERRORS", box=None, header_style="bold", pad_edge=False)
-    for rid, r in job.routines.items():
-        errors = Text(str(r["errors"]), style="red" if r["errors"] else "")
-        routines.add_row(rid, _status(r["status"]), str(r["runs"]), errors)
-    return [head, progress, routines]
-
-
-def _many_jobs(view: WatchView) -> list[Any]:
-    from rich.table import Table
-    from rich.text import Text
-
-    counts: dict[str, int] = {}
-    for job in view.jobs.values():
-        counts[job.status] = counts.get(job.status, 0) + 1
-    head = Text.assemble((view.title or f"{len(view.jobs)} jobs", "bold"), "  ",
-                         ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
-    jobs = Table("JOB", "STATUS", "PROGRESS", "ACTIVATIONS", "ERRORS", "TIME", box=None, header_style="bold",
-                 pad_edge=False)
-    for job in view.jobs.values():
-        errors = sum(r["errors"] for r in job.routines.values())
-        jobs.add_row(job.job_id[:8], _status(job.status), _bar(job), f"{job.done}/{job.known}",
-                     Text(str(errors), style="red" if errors else ""), f"{job.elapsed_s():.1f} s")
-    return [head, jobs]
-
-
-def _workers(workers: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    table = Table("WORKER", "PID", "RUNNING NOW", box=None, header_style="bold", pad_edge=False)
-    for name, info in sorted(workers.items()):
-        running = ", ".join(f"{r['job_id'][:8]}:{r['routine_id']}" for r in info.get("running", []))
-        table.add_row(name, str(info.get("pid", "")), running or "-")
-    if not workers:
-        table.add_row("(no live worker)", "", "")
-    return table
-
-
-def _events(view: WatchView) -> Any:
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False, title="last events", title_justify="left",
-                  title_style="bold")
-    routine_width = max([len(e.routine_id or "-") for e in view.recent] + [7])
-    for name, width in (("TIME", 12), ("JOB", 8), ("ROUTINE", routine_width)):
-        table.add_column(name, no_wrap=True, min_width=width)
-    table.add_column("EVENT", no_wrap=True, overflow="ellipsis", ratio=1)
-    for event in view.recent:
-        what = event.status if event.kind == "status" else f"{event.event_name} {_data(event)}"
-        table.add_row(event.time[11:23], event.job_id[:8], event.routine_id or "-", clip(what, 70),
-                      style="red" if event.kind == "error" or event.status == "failed" else "")
-    return table
-
-
-def _errors(view: WatchView) -> Any:
-    from rich.text import Text
-
-    lines = [f"{e.job_id[:8]} {e.routine_id or 'job'}: {e.error}" for e in view.errors]
-    return Text("errors:\n" + "\n".join("  " + clip(line, 110) for line in lines), style="red")
-
-
-def _data(event: Any) -> str:
-    import json
-
-    return json.dumps(event.data, default=str, sort_keys=True) if event.data else ""
