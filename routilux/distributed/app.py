@@ -35,7 +35,7 @@ from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
 from routilux.distributed.keys import Keys
 from routilux.distributed.limits import mark_pool_child
-from routilux.distributed.redis_options import broker_ssl, broker_url
+from routilux.distributed.redis_options import broker_ssl, broker_url, is_sentinel, sentinel_transport_options
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
@@ -78,13 +78,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def _redis_broker_config(settings: Settings) -> dict[str, Any]:
+    sentinel = is_sentinel(settings.broker_url or settings.redis_url)
     return {
         # kombu's Redis transport, except that a malformed frame on the queue cannot stop a worker.
-        "broker_transport": "routilux.distributed.transport:Transport",
+        "broker_transport": f"routilux.distributed.transport:{'SentinelTransport' if sentinel else 'Transport'}",
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_s,
             "global_keyprefix": f"{settings.key_prefix}:broker:",
             DEAD_LETTERS_OPTION: Keys(settings.key_prefix).dead,
+            **(sentinel_transport_options(settings) if sentinel else {}),
         },
     }
 

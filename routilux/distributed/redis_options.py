@@ -3,17 +3,100 @@
 The state store (redis-py) and the Celery broker (kombu) take the same URL, with
 the ACL user and password of the settings put in it, and the same TLS files:
 redis-py as ``ssl_*`` connection options, kombu as ``broker_use_ssl``.
+
+A ``sentinel://[user:password@]host:port;host:port/db`` URL names Redis Sentinel:
+the store asks the sentinels for the current master of ``redis_sentinel_master``
+(redis-py reconnects to the new one after a failover), and the broker uses
+kombu's Sentinel transport with the same sentinels.
 """
 
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from routilux.distributed.settings import Settings
 
-__all__ = ["redis_url", "broker_url", "store_options", "broker_ssl", "describe_refusal"]
+__all__ = ["redis_url", "broker_url", "store_options", "broker_ssl", "describe_refusal", "connect",
+           "SentinelURL", "is_sentinel", "parse_sentinel_url", "kombu_sentinel_url", "sentinel_transport_options"]
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """A parsed ``sentinel://`` URL: the sentinels, the database and the master's credentials."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    db: int
+    username: str
+    password: str
+
+
+def is_sentinel(url: str) -> bool:
+    """True for a ``sentinel://`` URL."""
+    return url.lower().startswith("sentinel://")
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """Parse ``sentinel://[user:pass@]h1:p1;h2:p2/db`` (each host may repeat ``sentinel://``; port default 26379)."""
+    if not is_sentinel(url):
+        raise ValueError(f"not a sentinel:// URL: {url!r}")
+    sentinels: list[tuple[str, int]] = []
+    db, username, password = 0, "", ""
+    for part in url.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        parts = urlsplit(part if "://" in part else f"sentinel://{part}")
+        if not parts.hostname:
+            raise ValueError(f"a sentinel without a host in {url!r}")
+        sentinels.append((parts.hostname, parts.port or 26379))
+        if parts.path.strip("/"):
+            db = int(parts.path.strip("/"))
+        username = username or unquote(parts.username or "")
+        password = password or unquote(parts.password or "")
+    if not sentinels:
+        raise ValueError(f"no sentinels in {url!r}")
+    return SentinelURL(tuple(sentinels), db, username, password)
+
+
+def _sentinel_kwargs(settings: Settings) -> dict[str, Any] | None:
+    auth = {k: v for k, v in (("username", settings.redis_sentinel_username),
+                               ("password", settings.redis_sentinel_password)) if v}
+    return {**auth, "socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+
+
+def kombu_sentinel_url(settings: Settings, url: str) -> str:
+    """The URL kombu's Sentinel transport wants: ``sentinel://user:pass@h1:p1/db;sentinel://h2:p2/db``."""
+    parsed = parse_sentinel_url(url)
+    user = settings.redis_username or parsed.username
+    password = settings.redis_password or parsed.password
+    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if (user or password) else ""
+    urls = [f"sentinel://{auth if i == 0 else ''}{host}:{port}/{parsed.db}"
+            for i, (host, port) in enumerate(parsed.sentinels)]
+    return ";".join(urls)
+
+
+def sentinel_transport_options(settings: Settings) -> dict[str, Any]:
+    """kombu transport options for a Sentinel broker: the master name and the sentinels' own credentials."""
+    return {"master_name": settings.redis_sentinel_master, "sentinel_kwargs": _sentinel_kwargs(settings)}
+
+
+def connect(settings: Settings, **options: Any) -> Any:
+    """A redis-py client of the state store: the URL's server, or the current master behind Sentinel."""
+    import redis
+
+    if not is_sentinel(settings.redis_url):
+        return redis.Redis.from_url(redis_url(settings), **options, **store_options(settings))
+    from redis.sentinel import Sentinel
+
+    parsed = parse_sentinel_url(settings.redis_url)
+    credentials = {k: v for k, v in (("username", settings.redis_username or parsed.username),
+                                      ("password", settings.redis_password or parsed.password)) if v}
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=_sentinel_kwargs(settings), db=parsed.db,
+                        **credentials, **options)
+    return sentinel.master_for(settings.redis_sentinel_master)
 
 
 def redis_url(settings: Settings) -> str:
@@ -33,7 +116,13 @@ def redis_url(settings: Settings) -> str:
 
 
 def broker_url(settings: Settings) -> str:
-    """Celery's broker URL: ``broker_url`` as given, else the Redis URL with its credentials."""
+    """Celery's broker URL: ``broker_url`` as given, else the Redis URL with its credentials.
+
+    A ``sentinel://`` URL is rewritten in the form kombu's Sentinel transport reads.
+    """
+    url = settings.broker_url or settings.redis_url
+    if is_sentinel(url):
+        return kombu_sentinel_url(settings, url)
     return settings.broker_url or redis_url(settings)
 
 

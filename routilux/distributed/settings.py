@@ -17,7 +17,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
-BROKER_SCHEMES = ("redis", "rediss", *AMQP_SCHEMES)
+BROKER_SCHEMES = ("redis", "rediss", "sentinel", *AMQP_SCHEMES)
 
 
 def broker_scheme(url: str) -> str:
@@ -37,6 +37,18 @@ class Settings:
         redis_url: the Redis that keeps the state (and, by default, is the broker).
         broker_url: the Celery broker, when it is not ``redis_url``: ``amqp://`` for
             RabbitMQ, or another ``redis://`` URL. Empty: ``redis_url``.
+        redis_url may also name Redis Sentinel:
+            ``sentinel://[user:password@]host:port;host:port;.../db`` (the sentinels;
+            the user and password are the Redis master's).
+        redis_sentinel_master: the master name the sentinels monitor.
+        redis_sentinel_username, redis_sentinel_password: credentials of the
+            sentinels themselves (empty: none).
+        commit_wait_replicas: after each commit and submit, wait until this many
+            replicas have the write (Redis ``WAIT``, sent with the write); 0: do not
+            wait. With asynchronous replication a failover can otherwise lose the
+            last acknowledged writes.
+        commit_wait_timeout_s: how long one such wait may take; when fewer
+            replicas answered, the worker logs a warning and goes on.
         broker_queue_type: on RabbitMQ, ``quorum`` (replicated, the default) or
             ``classic`` queues for activations.
         key_prefix: prefix of every Redis key Routilux writes (state and broker).
@@ -97,6 +109,11 @@ class Settings:
 
     redis_url: str = DEFAULT_REDIS_URL
     broker_url: str = field(default="", repr=False)
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_username: str = ""
+    redis_sentinel_password: str = field(default="", repr=False)
+    commit_wait_replicas: int = 0
+    commit_wait_timeout_s: float = 1.0
     broker_queue_type: str = "quorum"
     key_prefix: str = "routilux"
     queue: str = "routilux"
@@ -147,6 +164,8 @@ class Settings:
                 raise ValueError(f"{name} must be 0 (none) or positive")
         if self.visibility_timeout_s <= self.lease_s:
             raise ValueError("visibility_timeout_s must be above lease_s (it is only a backstop)")
+        if self.commit_wait_replicas < 0 or self.commit_wait_timeout_s <= 0:
+            raise ValueError("commit_wait_replicas must be 0 or more and commit_wait_timeout_s positive")
         if self.broker_queue_type not in ("quorum", "classic"):
             raise ValueError(f"broker_queue_type must be quorum or classic, not {self.broker_queue_type!r}")
         if self.broker_url and broker_scheme(self.broker_url) not in BROKER_SCHEMES:
@@ -203,7 +222,7 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("imports", "queues"):
         return _split(raw)
-    if name in ("max_attempts", "concurrency", "flow_cache_size", "inline_steps") or name.startswith("max_"):
+    if name in ("max_attempts", "commit_wait_replicas", "concurrency", "flow_cache_size", "inline_steps") or name.startswith("max_"):
         return int(raw)
     if name.endswith("_s"):
         return float(raw)

@@ -12,11 +12,13 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
+import logging
+
 import redis
 
 from routilux import codec
 from routilux.distributed.keys import Keys
-from routilux.distributed.redis_options import describe_refusal, redis_url, store_options
+from routilux.distributed.redis_options import connect, describe_refusal
 from routilux.distributed.scripts import Scripts
 from routilux.distributed.settings import Settings
 from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreAccessDeniedError, StoreUnavailableError
@@ -24,6 +26,7 @@ from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.job_state import pause_point
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("routilux.distributed")
 SWEEP_BATCH = 200  # members the sweeper takes from each index per round
 
 
@@ -76,10 +79,8 @@ class RedisStore:
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self.redis = client or redis.Redis.from_url(
-            redis_url(settings), socket_keepalive=True, health_check_interval=15, socket_connect_timeout=5,
-            **store_options(settings),
-        )
+        self.redis = client or connect(settings, socket_keepalive=True, health_check_interval=15,
+                                       socket_connect_timeout=5)
         self.scripts = Scripts(self.redis)
         self.limits = settings.limits
 
@@ -137,8 +138,8 @@ class RedisStore:
         from now (None or 0: none).
         """
         s = self.settings
-        res = self.scripts.submit(
-            self.job_keys(job_id),
+        res = self._replicated(
+            self.scripts.submit, self.job_keys(job_id),
             [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
              int(s.completed_ttl_s * 1000), int(s.failed_ttl_s * 1000), *_timeout_args(timeout_s)],
         )
@@ -165,8 +166,22 @@ class RedisStore:
     @guarded
     def commit(self, job_id: str, act_id: str, token: str, slot_key: str, argv_tail: list[Any]) -> list[Any]:
         """Apply a step's delta (see lua/commit.lua); ``argv_tail`` starts at ARGV[4]."""
-        res = self.scripts.commit(self.job_keys(job_id, slot_key), [job_id, act_id, token, *argv_tail])
+        res = self._replicated(self.scripts.commit, self.job_keys(job_id, slot_key), [job_id, act_id, token, *argv_tail])
         return [text(res[0]), *res[1:]]
+
+    def _replicated(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a writing script; with ``commit_wait_replicas``, WAIT for replicas on the same connection."""
+        wanted = self.settings.commit_wait_replicas
+        if not wanted:
+            return script(keys, args)
+        pipe = self.redis.pipeline(transaction=False)
+        script(keys, args, client=pipe)
+        pipe.wait(wanted, max(1, int(self.settings.commit_wait_timeout_s * 1000)))
+        res, acked = pipe.execute()
+        if int(acked) < wanted:
+            log.warning("a write reached %s of %s replicas within %s s; a failover now could lose it",
+                        acked, wanted, self.settings.commit_wait_timeout_s)
+        return res
 
     @guarded
     def renew(self, job_id: str, act_id: str, token: str) -> bool:

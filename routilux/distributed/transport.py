@@ -9,7 +9,7 @@ dead-letter stream (its text, cut to :data:`MAX_FRAME_BYTES`) and the worker
 goes on consuming. Connection errors still propagate, so reconnects work as before.
 
 The Celery app selects it with ``broker_transport`` for ``redis://`` and
-``rediss://`` URLs; the dead-letter stream's key comes in
+``rediss://`` URLs (:class:`SentinelTransport` for ``sentinel://``); the dead-letter stream's key comes in
 ``broker_transport_options["routilux_dead_letters"]``.
 """
 
@@ -29,8 +29,11 @@ DEAD_LETTERS_OPTION = "routilux_dead_letters"
 _FRAME_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
-class Channel(kombu_redis.Channel):
-    """A Redis channel that dead-letters malformed frames instead of raising them into the event loop."""
+class _DropsMalformedFrames:
+    """Channel methods that dead-letter malformed frames instead of raising them into the event loop."""
+
+    connection: Any
+    connection_errors: tuple[type[BaseException], ...]
 
     def _brpop_read(self, **options: Any) -> Any:
         try:
@@ -67,7 +70,21 @@ class Channel(kombu_redis.Channel):
             log.warning("could not dead-letter a malformed broker frame", exc_info=True)
 
 
+class Channel(_DropsMalformedFrames, kombu_redis.Channel):
+    """A Redis channel that dead-letters malformed frames instead of raising them into the event loop."""
+
+
+class SentinelChannel(_DropsMalformedFrames, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (the current master, found through the sentinels), hardened the same way."""
+
+
 class Transport(kombu_redis.Transport):
     """kombu's Redis transport with :class:`Channel`."""
 
     Channel = Channel
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """kombu's Redis Sentinel transport with :class:`SentinelChannel`."""
+
+    Channel = SentinelChannel
