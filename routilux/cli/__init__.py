@@ -6,6 +6,7 @@
     routilux jobs --status running | dead-letters | workers | signing-keys
     routilux prune --older-than 7d --status completed
     routilux validate flow.yaml | run flow.yaml --entry ID --params JSON | publish flow.yaml
+    routilux server --port 8080                       # the console: web UI, HTTP API, metrics
 
 Every option also reads its ``ROUTILUX_*`` environment variable (see
 ``Settings``). Celery and Redis are imported inside the commands, so importing
@@ -21,13 +22,13 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from routilux.cli import deadletters, demo, events, flows, graph, jobs, keys, prune, watch, worker, workers
+from routilux.cli import deadletters, demo, events, flows, graph, jobs, keys, prune, server, watch, worker, workers
 from routilux.cli.common import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, watch, events, deadletters, workers, prune, flows, graph, keys, demo)
+COMMAND_GROUPS = (worker, jobs, watch, events, deadletters, workers, prune, flows, graph, keys, demo, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,28 @@ class Replay:
     position: str                        # the last entry applied
     entries: int                         # how many entries were applied
     outstanding: dict[str, bytes] = field(default_factory=dict)  # activation id -> envelope body
+    runs: dict[str, int] = field(default_factory=dict)            # routine id -> committed steps
+    errors: dict[str, int] = field(default_factory=dict)          # routine id -> error records
+    last_error: dict[str, bool] = field(default_factory=dict)     # routine id -> its last record was an error
+    routine_of: dict[str, str] = field(default_factory=dict)      # activation id -> its routine
+
+    def routines(self) -> dict[str, dict[str, Any]]:
+        """Each routine's status at this point ("pending", "running", "paused", "completed", "failed"), runs, errors."""
+        waiting: dict[str, int] = {}
+        for act_id in self.outstanding:
+            rid = self.routine_of.get(act_id, "")
+            waiting[rid] = waiting.get(rid, 0) + 1
+        out = {}
+        for rid in set(self.runs) | set(waiting) | set(self.errors):
+            own = (self.state.routine_states.get(rid) or {}).get("status")
+            if waiting.get(rid):
+                status = "paused" if self.state.status == "paused" else "running"
+            elif own in ("failed", "error") or (self.last_error.get(rid) and self.state.status == "failed"):
+                status = "failed"
+            else:
+                status = "completed" if self.runs.get(rid) else "pending"
+            out[rid] = {"status": status, "runs": self.runs.get(rid, 0), "errors": self.errors.get(rid, 0)}
+        return out
 
 
 def _raw_list(blob: bytes | None) -> list[bytes]:
@@ -71,7 +93,11 @@ def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
         if status in ("failed", "cancelled") and fields.get(b"error"):
             state.error = text(fields[b"error"])
         return
-    state.execution_history.extend(ExecutionRecord(r[0], r[1], r[2], r[3]) for r in log_records(fields, limits))
+    for r in log_records(fields, limits):
+        state.execution_history.append(ExecutionRecord(r[0], r[1], r[2], r[3]))
+        replay.last_error[r[0]] = r[1] == "error"
+        if r[1] == "error":
+            replay.errors[r[0]] = replay.errors.get(r[0], 0) + 1
     if fields.get(b"kind") == b"timeout":
         return
     _apply_ops(state, _raw_list(fields.get(b"ops")), limits)
@@ -79,11 +105,18 @@ def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
     if taken:
         del state.deferred_events[:taken]
     act = text(fields.get(b"act", b""))
-    if act not in ("submit", "resume", "fork") and fields.get(b"outcome", b"ok") != b"retry":
-        replay.outstanding.pop(act, None)
+    if act in replay.outstanding:
+        rid = replay.routine_of.get(act, "")
+        replay.runs[rid] = replay.runs.get(rid, 0) + 1
+        if fields.get(b"outcome", b"ok") != b"retry":
+            del replay.outstanding[act]
     kids = _raw_list(fields.get(b"kids"))
     for i in range(0, len(kids) - 1, 2):
-        replay.outstanding.setdefault(text(kids[i]), kids[i + 1])
+        act_id = text(kids[i])
+        if act_id not in replay.outstanding:
+            replay.outstanding[act_id] = kids[i + 1]
+            # Shown as stored, signatures unchecked: nothing runs from here (fork checks them).
+            replay.routine_of[act_id] = str(open_body(kids[i + 1], limits=limits).get("routine", ""))
 
 
 @guarded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import dflows
+from routilux.activation import root_id
 from routilux.distributed.fork import fork_job
 from routilux.distributed.history import positions, replay_job
 from routilux.errors import FlowError, JobNotFoundError
@@ -32,10 +33,13 @@ def test_each_position_shows_the_state_as_it_grew(runtime, start_workers):
     start_workers()
     job_id = runtime.submit(dflows.chain_flow("chain-grow"), "source", {"n": 3})
     runtime.wait(job_id, timeout=30)
-    seen = [replay_job(runtime.store, job_id, p["id"]) for p in positions(runtime.store, job_id)]
+    points = positions(runtime.store, job_id)
+    seen = [replay_job(runtime.store, job_id, p["id"]) for p in points]
     logs = [len(r.state.shared_log) for r in seen]
     assert logs == sorted(logs) and logs[-1] == 3
-    assert seen[0].state.status == "running" and list(seen[0].outstanding) and seen[-1].state.status == "completed"
+    submitted = seen[[p["act"] for p in points].index("submit")]
+    assert submitted.state.status == "running" and list(submitted.outstanding) == [root_id(job_id)]
+    assert seen[-1].state.status == "completed" and seen[-1].outstanding == {}
     assert [len(r.state.execution_history) for r in seen] == sorted(len(r.state.execution_history) for r in seen)
 
 
@@ -52,6 +56,9 @@ def test_a_fork_continues_from_a_position_as_a_new_job_and_leaves_the_original_a
     assert sorted(str(e["got"]) for e in copy.shared_log) == sorted(str(e["got"]) for e in final.shared_log)
     assert runtime.get_job(job_id).serialize()["shared_log"] == final.serialize()["shared_log"]
     assert comparable(replay_job(runtime.store, new_id).state) == comparable(copy)  # the fork travels in time too
+    meta = runtime.store.meta(new_id)
+    assert meta["forked_from"] == job_id and meta["forked_at"] == middle
+    assert int(meta["expire_at"]) > 0  # the fork keeps the retention a submitted job gets
 
 
 def test_a_fork_of_a_failed_job_from_before_the_failure_runs_the_failing_step_again(runtime, start_workers):
@@ -59,7 +66,8 @@ def test_a_fork_of_a_failed_job_from_before_the_failure_runs_the_failing_step_ag
     flow = dflows.retry_flow("retry-fork", fail_times=1, max_retries=0)
     job_id = runtime.submit(flow, "source", {"n": 1})
     assert runtime.wait(job_id, timeout=30).status == "failed"
-    before = positions(runtime.store, job_id)[1]["id"]  # the entry routine's commit
+    acts = [p["act"] for p in positions(runtime.store, job_id)]
+    before = positions(runtime.store, job_id)[acts.index("submit") + 1]["id"]  # the entry routine's commit
     assert "attempts-flaky-0" not in replay_job(runtime.store, job_id, before).state.shared_data
     forked = runtime.wait(fork_job(runtime, job_id, before), timeout=30)
     # The fork starts where flaky had not run yet: it runs (and fails) again, from its own first attempt.
@@ -79,3 +87,15 @@ def test_bad_positions_and_unknown_jobs_are_typed_errors(runtime, start_workers)
         replay_job(runtime.store, "no-such-job")
     with pytest.raises(JobNotFoundError):
         positions(runtime.store, "no-such-job")
+
+
+def test_each_position_says_which_routines_ran_which_wait_and_which_failed(runtime, start_workers):
+    start_workers()
+    job_id = runtime.submit(dflows.strategy_flow("default", "strategy-travel"), "source", {"n": 1})
+    assert runtime.wait(job_id, timeout=30).status == "failed"
+    submitted = next(p for p in positions(runtime.store, job_id) if p["act"] == "submit")
+    first = replay_job(runtime.store, job_id, submitted["id"]).routines()
+    assert first == {"source": {"status": "running", "runs": 0, "errors": 0}}
+    last = replay_job(runtime.store, job_id).routines()
+    assert last["source"]["status"] == "completed" and last["source"]["runs"] == 1
+    assert last["flaky"] == {"status": "failed", "runs": 1, "errors": 1}

@@ -1,0 +1,154 @@
+"""The web console in a real headless Chromium (Debian's, driven by Playwright) over a real worker and Redis.
+
+Screenshots of each page go to ``artifacts/console/`` (git-ignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dflows
+from console_helpers import OPERATOR, console, run_console, secured_console  # noqa: F401
+from dhelpers import wait_until
+
+pytestmark = [pytest.mark.distributed, pytest.mark.browser]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
+CHROMIUM = os.environ.get("ROUTILUX_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module (Debian's package; Playwright never downloads a browser here)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (scripts/test does it)",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page (own session storage) sized like a laptop screen."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
+    tab = context.new_page()
+    tab.set_default_timeout(20000)
+    yield tab
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    """Save a full-page screenshot as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("document.getElementById('toast').classList.add('hidden')")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_travels(
+        runtime, start_workers, console, page):
+    start_workers(concurrency=4)
+    runtime.publish(dflows.fan_in_flow("orders", expected=3, sleep_s=0.2))
+    runtime.publish(dflows.chain_flow("chain"))
+    page.goto(console.url + "/#/jobs")
+    page.select_option("#submit-flow", "orders")
+    page.wait_for_selector("#submit-entry option[value=source]", state="attached")
+    page.fill("#submit-params", '{"n": 3}')
+    page.click("#submit-job")
+    page.wait_for_url("**/#/jobs/*")
+    job_id = page.url.rsplit("/", 1)[1]
+    for routine in ("source", "double", "total", "record"):
+        page.wait_for_selector(f'#job-graph [data-routine="{routine}"][data-status="completed"]')
+    page.wait_for_selector('#job-status [data-status="completed"]')
+    assert runtime.get_job(job_id).status == "completed"
+    page.wait_for_selector('#timeline li.status [data-status="completed"]')
+    assert page.locator("#timeline li.record").count() >= 8  # start, 3 x source.out, 3 x double.out, total.done
+    shot(page, "job")
+
+    # Time travel: right after the source's commit, the source is done and the doubles wait to run.
+    page.wait_for_function("document.querySelector('#travel').max > 3")
+    points = console.http.get(f"/api/jobs/{job_id}/history").json()["positions"]
+    after_source = [p["act"] for p in points].index("submit") + 1
+    page.eval_on_selector("#travel", f"el => {{ el.value = {after_source}; el.dispatchEvent(new Event('input')); }}")
+    page.wait_for_selector('#job-graph [data-routine="double"][data-status="running"]')
+    assert page.get_attribute('#job-graph [data-routine="source"]', "data-status") == "completed"
+    assert page.get_attribute('#job-graph [data-routine="record"]', "data-status") == "pending"
+    assert f"entry {after_source + 1} of" in page.inner_text("#travel-where")
+    shot(page, "job-time-travel")
+    page.click("#btn-fork")
+    page.wait_for_url(lambda url: not url.endswith(job_id))
+    page.wait_for_selector('#job-status [data-status="completed"]')
+    forked = page.url.rsplit("/", 1)[1]
+    assert runtime.get_job(forked).shared_data == runtime.get_job(job_id).shared_data
+
+    page.goto(console.url + "/#/jobs")
+    page.wait_for_selector(f'#jobs tr[data-job="{job_id}"]')
+    shot(page, "jobs")
+    page.goto(console.url + "/#/flows")
+    page.click("text=orders")
+    page.wait_for_selector('#flow-graph [data-routine="total"]')
+    shot(page, "flow")
+    page.goto(console.url + "/#/workers")
+    page.wait_for_selector("#workers tr[data-worker]")
+    shot(page, "workers")
+
+
+def test_the_job_page_pauses_and_resumes_a_running_job(runtime, start_workers, console, page):
+    start_workers(concurrency=2)
+    runtime.publish(dflows.slow_flow("slow", sleep_s=1.0))
+    job_id = runtime.submit("slow", "source", {"n": 6})
+    page.goto(f"{console.url}/#/jobs/{job_id}")
+    page.wait_for_selector("#btn-pause:not([disabled])")
+    page.click("#btn-pause")
+    page.wait_for_selector('#job-status [data-status="paused"]')
+    assert wait_until(lambda: runtime.get_job(job_id).status == "paused")
+    shot(page, "job-paused")
+    page.click("#btn-resume")
+    page.wait_for_selector('#job-status [data-status="completed"]')
+    assert runtime.get_job(job_id).status == "completed"
+    assert len(runtime.get_job(job_id).shared_log) == 6
+
+
+def test_a_dead_letter_is_replayed_from_the_browser_and_its_job_completes(
+        runtime, settings, spawn_worker, start_workers, console, page):
+    import dflows_extra
+
+    strict = settings.with_(max_attempts=2)
+    lacking = spawn_worker(imports=("dflows",), pool="solo", concurrency=1, settings_=strict)
+    job_id = runtime.submit(dflows_extra.extra_flow("extra"), "source", {"n": 1})
+    letters = wait_until(lambda: runtime.dead_letters(), timeout=40)
+    assert letters[0]["job"] == job_id
+    lacking.terminate()
+    start_workers()  # this one has the routine class (the test imported dflows_extra)
+    page.goto(console.url + "/#/dead-letters")
+    row = page.wait_for_selector(f'#dead-letters tr[data-dead="{letters[0]["id"]}"]')
+    assert "Extra" in row.inner_text()
+    shot(page, "dead-letters")
+    row.query_selector("button.primary").click()
+    page.wait_for_selector("text=No dead letters.")
+    assert runtime.wait(job_id, timeout=30).status == "completed"
+
+
+def test_a_console_with_tokens_asks_for_one_and_keeps_it_for_the_session(runtime, secured_console, page):
+    runtime.publish(dflows.chain_flow("chain"))
+    page.goto(secured_console.url + "/#/flows")
+    page.wait_for_selector("#login[open]")
+    page.fill("#token", "wrong")
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("text=That token was refused.")
+    page.fill("#token", OPERATOR)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#flows >> text=chain")
+    page.goto(secured_console.url + "/#/workers")
+    page.wait_for_selector("#workers")
+    assert not page.is_visible("#login")
