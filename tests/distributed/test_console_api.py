@@ -199,3 +199,35 @@ def test_docs_and_the_web_ui_are_served(console):
     page = console.http.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert console.http.get("/static/app.js").status_code == 200
+
+
+def test_routilux_server_serves_the_console_until_sigterm(settings, runtime):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT, free_port
+
+    runtime.publish(dflows.chain_flow("chain-cli"))
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ROUTILUX_REDIS_URL": settings.redis_url,
+           "ROUTILUX_KEY_PREFIX": settings.key_prefix, "ROUTILUX_QUEUE": settings.queue, "ROUTILUX_SERVER_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "routilux.cli", "server", "--loglevel", "WARNING"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(base + "/health/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                return False
+
+        wait_until(ready, timeout=30)
+        assert [f["flow_id"] for f in httpx.get(base + "/api/flows").json()["flows"]] == ["chain-cli"]
+        assert "Routilux console" in httpx.get(base + "/").text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
