@@ -278,7 +278,7 @@
       if (live) job = d.job;
       render();
     }
-    const refreshSoon = debounce(refresh, 150);
+    const refreshSoon = debounce(refresh, 250);
     function addEvent(ev) {
       const idx = timeline.children.length;
       const what = ev.kind === "status" ? `status → ${ev.status}${ev.error ? ": " + ev.error : ""}`
@@ -308,7 +308,7 @@
     }
     render();
     await loadPositions();
-    const positionsSoon = debounce(loadPositions, 300);
+    const positionsSoon = debounce(loadPositions, 600);
     cleanup.push(stream(`/api/jobs/${jobId}/events`, (ev) => {
       if (window.__routiluxEvents) window.__routiluxEvents.push({ id: ev.id, received: performance.timeOrigin + performance.now() });
       addEvent(ev);
