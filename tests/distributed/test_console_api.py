@@ -230,4 +230,5 @@ def test_routilux_server_serves_the_console_until_sigterm(settings, runtime):
         assert "Routilux console" in httpx.get(base + "/").text
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        # uvicorn shuts down cleanly, then re-raises the signal it caught (the exit status says SIGTERM).
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)

@@ -66,8 +66,8 @@ def test_a_fork_of_a_failed_job_from_before_the_failure_runs_the_failing_step_ag
     flow = dflows.retry_flow("retry-fork", fail_times=1, max_retries=0)
     job_id = runtime.submit(flow, "source", {"n": 1})
     assert runtime.wait(job_id, timeout=30).status == "failed"
-    acts = [p["act"] for p in positions(runtime.store, job_id)]
-    before = positions(runtime.store, job_id)[acts.index("submit") + 1]["id"]  # the entry routine's commit
+    # The entry routine's commit: the first step after the submission.
+    before = next(p["id"] for p in positions(runtime.store, job_id) if p["kind"] == "delta" and p["act"] != "submit")
     assert "attempts-flaky-0" not in replay_job(runtime.store, job_id, before).state.shared_data
     forked = runtime.wait(fork_job(runtime, job_id, before), timeout=30)
     # The fork starts where flaky had not run yet: it runs (and fails) again, from its own first attempt.
