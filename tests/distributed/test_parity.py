@@ -72,7 +72,9 @@ def test_pause_and_deferred_events_resume_to_the_same_state_on_both_engines(runt
     job_id = runtime.submit(dflows.deferred_flow(flow_id="p-deferred"), "source", {"n": 1})
     from dhelpers import wait_until
 
-    wait_until(lambda: runtime.get_job(job_id).status == "paused", timeout=15)
+    # The job is paused from inside the deferring step, before that step commits: wait for the commit too.
+    settled = lambda s: s["status"] == "paused" and s["activations"]["done"] == s["activations"]["known"]  # noqa: E731
+    wait_until(lambda: settled(runtime.job_summary(job_id)), timeout=15)
     paused = runtime.get_job(job_id)
     assert comparable(paused) == comparable(local_paused)
     runtime.resume(job_id)
