@@ -69,7 +69,7 @@ class ConditionalRouter(Routine):
     a callable that is neither (say, a lambda calling a helper).
     ``get_config("routes")`` returns the live conditions; ``_config`` holds
     plain data only.
-        """
+    """
 
     # Events are normally defined only in __init__; a route configured after a
     # flow started can still need one at run time, from any worker thread.
