@@ -121,6 +121,27 @@ def test_watch_exits_0_for_a_completed_job_and_1_for_a_failed_one(runtime, start
     assert re.search(r"  error   flaky +error: transient failure 1", bad.stdout)
 
 
+def test_ctrl_c_stops_watching_and_leaves_the_job_running(runtime, start_workers, settings):
+    start_workers()
+    gate = uuid.uuid4().hex
+    entered, release = cli_flows.gate(gate)
+    job_id = runtime.submit(cli_flows.make_flow(), "start", {"gate": gate})
+    watcher = subprocess.Popen([sys.executable, "-m", "routilux.cli", "watch", job_id], cwd=ROOT,
+                               env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert entered.wait(10)
+        assert watcher.stdout.readline()  # it is watching
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=20)
+    finally:
+        release.set()
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 130
+    assert err.strip() == f"stopped watching; still running: {job_id}"
+    assert runtime.wait(job_id, timeout=20).status == "completed"
+
+
 def test_submit_watch_json_prints_every_event_then_the_summary(start_workers, routilux):
     start_workers()
     result = routilux("submit", "cli-chain", "start", "--publish", "cli_flows:make_flow", "--params", '{"value": 1}',
