@@ -18,6 +18,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_QUEUE = 3
@@ -41,7 +42,7 @@ def _message(kind: int, flags: int, queue: int, attrs: bytes, seq: int = 0) -> b
     return struct.pack("=IHHII", 16 + len(body), kind, flags, seq, 0) + body
 
 
-def _messages(buf: bytes):
+def _messages(buf: bytes) -> Iterator[tuple[int, bytes]]:
     """Yield (type, payload) for each netlink message in ``buf``."""
     offset = 0
     while offset + 16 <= len(buf):

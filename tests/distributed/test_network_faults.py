@@ -33,12 +33,12 @@ def test_a_host_cut_off_from_redis_for_several_leases_loses_nothing_and_takes_wo
     jobs = [rt.submit(flow, "source", {"n": 6}) for _ in range(3)]
     cut_off = wait_until(lambda: running(rflows.effects(c.folder / "host0")), timeout=60)
     c.hosts[0].cut()
-    # Past the lease of what host0 was running, host1 runs it again.
-    taken_over = lambda: [  # noqa: E731
-        e for j in jobs for e in rt.get_job(j).shared_log if "i" in e and e["host"] == "host1"
-        and (j, e["i"]) in cut_off
-    ]
-    wait_until(taken_over, timeout=30)
+
+    def taken_over() -> bool:
+        """host1 committed an item host0 was running when it was cut off."""
+        return any(e.get("host") == "host1" and (j, e["i"]) in cut_off for j in jobs for e in rt.get_job(j).shared_log)
+
+    wait_until(taken_over, timeout=30)  # past the lease of what host0 was running, host1 runs it again
     time.sleep(3 * c.settings.lease_s)  # several leases in all
     c.hosts[0].heal()
     for job_id in jobs:
