@@ -29,7 +29,8 @@ def cmd_events(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(event.to_dict())
             elif console is not None:
-                console.print(format_event(event, width=100), style=STYLES.get(event.kind, ""), markup=False)
+                line = format_event(event, width=max(30, console.width - 60))
+                console.print(line, style=STYLES.get(event.kind, ""), markup=False, soft_wrap=True)
             else:
                 print(format_event(event), flush=True)
     return 0

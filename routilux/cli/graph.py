@@ -75,6 +75,8 @@ def flow_info_of(args: argparse.Namespace) -> dict[str, Any]:
     """The flow's description, from a file when FLOW_ID_OR_FILE names one, else from the store."""
     if os.path.isfile(args.flow):
         return _from_file(args.flow, args.imports)
+    if args.flow.endswith((".json", ".yaml", ".yml")) or os.sep in args.flow:
+        raise UsageError(f"no such file: {args.flow}")
     with runtime_from(args) as runtime:
         return runtime.flow_info(args.flow)
 

@@ -253,6 +253,7 @@ def test_graph_draws_a_published_flow_or_a_file_as_text_mermaid_and_dot(runtime,
     yaml_spec = routilux("graph", "examples/orders.yaml", "--import", "examples.orders", "--format", "mermaid")
     assert yaml_spec.returncode == 0 and '-- "priced → input {result→data}" -->' in yaml_spec.stdout
     assert "unknown routine class 'OrderSource'" in one_error_line(routilux("graph", "examples/orders.yaml"))
+    assert "no such file: missing.yaml" in one_error_line(routilux("graph", "missing.yaml"))
     assert "no flow published with id 'nope'" in one_error_line(routilux("graph", "nope"))
 
 
