@@ -30,7 +30,10 @@ class Consumer(CeleryConsumer):
 
     def _dead_letter(self, message: Any, reason: str) -> None:
         try:
-            store = RedisStore(self.app.routilux_settings)
+            # One store per consumer: a flood of bad messages must not open a connection pool each.
+            store = getattr(self, "_routilux_store", None)
+            if store is None:
+                store = self._routilux_store = RedisStore(self.app.routilux_settings)
             body = message.body if isinstance(message.body, (bytes, bytearray)) else str(message.body).encode()
             store.dead_letter_message(reason, bytes(body), message.content_type or "")
         except Exception:  # the broker may be the thing that is broken
