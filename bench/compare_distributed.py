@@ -16,6 +16,14 @@ the two sides. Prints the medians and the ratios against the issue's goals:
   enqueues 1,000 no-op tasks; prefork, 2 processes; tasks per second; goal
   ours >= 0.7 x raw.
 
+``--brokers redis,rabbitmq`` runs every scenario on each broker (RabbitMQ at
+``--amqp-url``: both sides then use a durable quorum queue with publisher
+confirms, and Redis keeps only state and done markers); ``--fanout-concurrency
+1,2,4`` runs the fan-out with each number of worker processes. Per timed run it
+also reads Redis's INFO commandstats before and after: the Redis commands per
+step or task (every command Redis executed, those inside Lua scripts and
+pipelines included) and, of them, the script calls (EVALSHA/EVAL).
+
 Wall time is what the goals are about. Alongside it, the CPU time the run
 cost (the side's worker processes plus redis-server, read from /proc) is
 reported per step or task: on a small machine other processes steal CPU and
@@ -69,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per side and scenario")
     parser.add_argument("--scenarios", default="sequential,fanout", help="comma-separated subset")
     parser.add_argument("--redis-server", default="redis-server", help="redis-server executable")
+    parser.add_argument("--brokers", default="redis", help="comma-separated: redis, rabbitmq")
+    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672//", help="RabbitMQ for --brokers")
+    parser.add_argument("--fanout-concurrency", default="2", help="comma-separated worker processes for the fan-out")
     parser.add_argument("--ours-worker", choices=("auto", "daemon", "script"), default="auto",
                         help="ours: python -m worker (daemon), bench/dist_worker.py (script), "
                              "or the daemon when the repo has it (auto)")
@@ -127,6 +138,17 @@ class RedisServer:
             return str(client.info("server")["redis_version"])
         finally:
             client.close()
+
+    def command_calls(self) -> tuple[int, int]:
+        """(commands executed so far, of them script calls), from INFO commandstats, INFO itself left out."""
+        client = redis.Redis(port=self.port)
+        try:
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        total = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+        scripts = sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+        return total, scripts
 
     def cpu_seconds(self) -> float:
         """CPU seconds the server has used so far."""
@@ -195,6 +217,7 @@ class WorkerSpec:
     side: str  # "ours" or "raw"
     launcher: str  # "daemon" (python -m worker) or "script" (bench/dist_worker.py)
     redis_url: str
+    broker_url: str  # "" (the Redis) or amqp://...
     queue: str
     pool: str
     concurrency: int
@@ -249,10 +272,10 @@ def worker_command(spec: WorkerSpec, env: dict[str, str]) -> list[str]:
               "--loglevel", "WARNING"]
     if spec.side == "ours" and spec.launcher == "daemon":
         env.update({"ROUTILUX_REDIS_URL": spec.redis_url, "ROUTILUX_KEY_PREFIX": OURS_PREFIX,
-                    "ROUTILUX_QUEUE": spec.queue})
+                    "ROUTILUX_QUEUE": spec.queue, "ROUTILUX_BROKER_URL": spec.broker_url})
         return [sys.executable, "-m", "worker", *common, "--import", "bench.dist_flows"]
     return [sys.executable, str(BENCH / "dist_worker.py"), spec.side, "--redis-url", spec.redis_url,
-            "--key-prefix", OURS_PREFIX, "--queue", spec.queue, *common]
+            "--key-prefix", OURS_PREFIX, "--queue", spec.queue, "--broker-url", spec.broker_url, *common]
 
 
 # --------------------------------------------------------------------------- the two sides
@@ -263,8 +286,9 @@ class OursSide:
 
     label = "ours"
 
-    def __init__(self, redis_url: str, queue: str) -> None:
-        self.runtime = DistributedRuntime(settings=Settings(redis_url=redis_url, key_prefix=OURS_PREFIX, queue=queue))
+    def __init__(self, redis_url: str, queue: str, broker_url: str = "") -> None:
+        self.runtime = DistributedRuntime(settings=Settings(redis_url=redis_url, broker_url=broker_url,
+                                                            key_prefix=OURS_PREFIX, queue=queue))
         self.sequential_hash = self.runtime.publish(sequential_flow())
         self.fanout_hash = self.runtime.publish(fanout_flow())
 
@@ -303,8 +327,8 @@ class RawSide:
 
     label = "raw"
 
-    def __init__(self, redis_url: str, queue: str) -> None:
-        self.app = raw_celery.configure(redis_url, queue)
+    def __init__(self, redis_url: str, queue: str, broker_url: str = "") -> None:
+        self.app = raw_celery.configure(redis_url, queue, broker_url)
         self.queue = queue
         self.redis = redis.Redis.from_url(redis_url)
 
@@ -352,7 +376,11 @@ class Scenario:
     per: str
     higher_is_better: bool
     goal: float
+    broker: str = "redis"
+    key: str = ""  # name in the JSON output (default: name)
     times: dict[str, list[float]] = field(default_factory=lambda: {"ours": [], "raw": []})
+    commands: dict[str, list[int]] = field(default_factory=lambda: {"ours": [], "raw": []})
+    scripts: dict[str, list[int]] = field(default_factory=lambda: {"ours": [], "raw": []})
     cpu: dict[str, list[float]] = field(default_factory=lambda: {"ours": [], "raw": []})
 
     def figure(self, seconds: float) -> float:
@@ -376,6 +404,10 @@ class Scenario:
         ours, raw = self.cpu_us("ours"), self.cpu_us("raw")
         return raw / ours if self.higher_is_better else ours / raw
 
+    def per_unit(self, counts: dict[str, list[int]], side: str) -> float:
+        """Median Redis commands (or script calls) per step or task."""
+        return statistics.median(counts[side]) / self.n if counts[side] else 0.0
+
     def met(self) -> bool:
         """Whether the ratio meets the issue's goal."""
         return self.ratio() >= self.goal if self.higher_is_better else self.ratio() <= self.goal
@@ -388,26 +420,34 @@ def run_once(side: OursSide | RawSide, scenario: Scenario, n: int) -> float:
 
 def timed_run(side: OursSide | RawSide, worker: WorkerProcess, server: RedisServer, scenario: Scenario) -> None:
     """One timed execution: records wall seconds and CPU seconds (worker group + redis-server)."""
+    calls_before = server.command_calls()
     cpu_before = worker.cpu_seconds() + server.cpu_seconds()
     seconds = run_once(side, scenario, scenario.n)
     cpu = worker.cpu_seconds() + server.cpu_seconds() - cpu_before
+    calls_after = server.command_calls()
     scenario.times[side.label].append(seconds)
     scenario.cpu[side.label].append(cpu)
-    print(f"  {scenario.name:<10} {side.label:<4} {seconds * 1000:8.1f} ms  {scenario.figure(seconds):8.2f} "
-          f"{scenario.unit:<8} CPU {cpu * 1e6 / scenario.n:6.0f} us per {scenario.per}", flush=True)
+    commands, scripts = (after - before for after, before in zip(calls_after, calls_before))
+    scenario.commands[side.label].append(commands)
+    scenario.scripts[side.label].append(scripts)
+    print(f"  {scenario.key:<16} {side.label:<4} {seconds * 1000:8.1f} ms  {scenario.figure(seconds):8.2f} "
+          f"{scenario.unit:<8} CPU {cpu * 1e6 / scenario.n:6.0f} us, Redis {commands / scenario.n:5.1f} cmds "
+          f"({scripts / scenario.n:4.2f} scripts) per {scenario.per}", flush=True)
 
 
 def run_scenario(scenario: Scenario, server: RedisServer, log_dir: Path, runs: int, warmup: int,
-                 launcher: str) -> None:
+                 launcher: str, amqp_url: str = "") -> None:
     """Start both workers, warm them up, time alternating runs, stop the workers."""
     tag = uuid.uuid4().hex[:6]
     redis_url = server.url
-    specs = [WorkerSpec(side, launcher, redis_url, f"{side}-{scenario.name}-{tag}", scenario.pool,
-                        scenario.concurrency, f"{side}-{scenario.name}-{tag}@bench") for side in ("ours", "raw")]
+    broker_url = amqp_url if scenario.broker == "rabbitmq" else ""
+    specs = [WorkerSpec(side, launcher if side == "ours" else "script", redis_url, broker_url,
+                        f"{side}-{scenario.key}-{tag}", scenario.pool, scenario.concurrency,
+                        f"{side}-{scenario.key}-{tag}@bench") for side in ("ours", "raw")]
     workers = [WorkerProcess(spec, log_dir) for spec in specs]
     sides: list[Any] = []
     try:
-        sides = [OursSide(redis_url, specs[0].queue), RawSide(redis_url, specs[1].queue)]
+        sides = [OursSide(redis_url, specs[0].queue, broker_url), RawSide(redis_url, specs[1].queue, broker_url)]
         for side in sides:  # the first warm-up also waits for the worker to be up
             for _ in range(warmup):
                 check_workers(workers)
@@ -427,6 +467,24 @@ def run_scenario(scenario: Scenario, server: RedisServer, log_dir: Path, runs: i
             side.close()
         for worker in workers:
             worker.stop()
+        if broker_url:
+            delete_amqp_queues(broker_url, [spec.queue for spec in specs])
+
+
+def delete_amqp_queues(url: str, names: list[str]) -> None:
+    """Delete the RabbitMQ queues and exchanges of one scenario (durable: they would outlive the run)."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as conn:
+        for name in names:
+            channel = conn.channel()
+            try:
+                channel.queue_delete(name)
+                channel.exchange_delete(name)
+            except conn.channel_errors:
+                pass
+            finally:
+                channel.close()
 
 
 def check_workers(workers: list[WorkerProcess]) -> None:
@@ -437,17 +495,27 @@ def check_workers(workers: list[WorkerProcess]) -> None:
 
 def make_scenarios(args: argparse.Namespace) -> list[Scenario]:
     """The scenarios selected on the command line."""
-    known = {
-        "sequential": Scenario("sequential", "solo", 1, args.steps, min(20, args.steps), "ms/step", "step", False,
-                               SEQ_GOAL),
-        "fanout": Scenario("fanout", "prefork", 2, args.fanout, min(200, args.fanout), "tasks/s", "task", True,
-                           FANOUT_GOAL),
-    }
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in ("sequential", "fanout")]
     if unknown:
-        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(known)}")
-    return [known[n] for n in names]
+        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; choose from sequential, fanout")
+    brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    if set(brokers) - {"redis", "rabbitmq"}:
+        raise SystemExit("--brokers: redis and/or rabbitmq")
+    widths = [int(c) for c in args.fanout_concurrency.split(",") if c.strip()]
+    made = []
+    for broker in brokers:
+        suffix = "" if broker == "redis" else f"-{broker}"
+        for name in names:
+            if name == "sequential":
+                made.append(Scenario("sequential", "solo", 1, args.steps, min(20, args.steps), "ms/step", "step",
+                                     False, SEQ_GOAL, broker, f"sequential{suffix}"))
+                continue
+            for width in widths:
+                key = f"fanout{suffix}" + ("" if width == 2 else f"-x{width}")
+                made.append(Scenario("fanout", "prefork", width, args.fanout, min(200, args.fanout), "tasks/s",
+                                     "task", True, FANOUT_GOAL, broker, key))
+    return made
 
 
 # --------------------------------------------------------------------------- report
@@ -455,27 +523,33 @@ def make_scenarios(args: argparse.Namespace) -> list[Scenario]:
 
 def describe(scenario: Scenario) -> str:
     """Row label of a scenario."""
+    broker = "" if scenario.broker == "redis" else f", {scenario.broker}"
     if scenario.name == "fanout":
-        return f"fan-out {scenario.n:,} (prefork x{scenario.concurrency})"
-    return f"sequential {scenario.n} steps (solo)"
+        return f"fan-out {scenario.n:,} (prefork x{scenario.concurrency}{broker})"
+    return f"sequential {scenario.n} steps (solo{broker})"
 
 
 def report(scenarios: list[Scenario], runs: int) -> str:
     """The results table: wall-time figures against the goals, then the CPU figures."""
     lines = [f"median of {runs} runs per side", "",
-             f"{'scenario':<32} {'unit':<8} {'ours':>9} {'raw':>9} {'ratio':>7} {'goal':>8}  met"
-             f" | {'CPU':<12} {'ours':>6} {'raw':>6} {'ratio':>6}",
-             "-" * 107]
+             f"{'scenario':<42} {'unit':<8} {'ours':>9} {'raw':>9} {'ratio':>7} {'goal':>8}  met"
+             f" | {'CPU':<12} {'ours':>6} {'raw':>6} {'ratio':>6} | {'Redis cmds':>10} {'ours':>5} {'raw':>5}"
+             f" {'scripts':>7}",
+             "-" * 150]
     for s in scenarios:
         goal = f"{'>=' if s.higher_is_better else '<='} {s.goal:.1f}x"
-        lines.append(f"{describe(s):<32} {s.unit:<8} {s.median('ours'):>9.2f} {s.median('raw'):>9.2f} "
+        lines.append(f"{describe(s):<42} {s.unit:<8} {s.median('ours'):>9.2f} {s.median('raw'):>9.2f} "
                      f"{s.ratio():>6.2f}x {goal:>8}  {'yes' if s.met() else 'NO ':<3} | {'us/' + s.per:<12} "
-                     f"{s.cpu_us('ours'):>6.0f} {s.cpu_us('raw'):>6.0f} {s.cpu_ratio():>5.2f}x")
+                     f"{s.cpu_us('ours'):>6.0f} {s.cpu_us('raw'):>6.0f} {s.cpu_ratio():>5.2f}x | {'per ' + s.per:>10} "
+                     f"{s.per_unit(s.commands, 'ours'):>5.1f} {s.per_unit(s.commands, 'raw'):>5.1f} "
+                     f"{s.per_unit(s.scripts, 'ours'):>7.2f}")
     lines += ["",
               "ratio = ours/raw; ms/step: wall time from submit/send until done, over the steps (lower is better);",
               "tasks/s: no-op sink invocations per second, submit/send until the last one (higher is better).",
               "CPU: worker processes + redis-server per step/task; its ratio is read like the goal (ours/raw per",
-              "step; raw/ours, i.e. relative capacity, for the fan-out) and is steadier than wall time on a busy box."]
+              "step; raw/ours, i.e. relative capacity, for the fan-out) and is steadier than wall time on a busy box.",
+              "Redis cmds: INFO commandstats delta per step/task (commands inside Lua scripts and pipelines counted",
+              "one by one; on RabbitMQ only state and done markers); scripts: ours' EVALSHA/EVAL calls per step/task."]
     return "\n".join(lines)
 
 
@@ -491,7 +565,9 @@ def environment(redis_version: str) -> dict[str, Any]:
 def write_json(path: str, scenarios: list[Scenario], env: dict[str, Any]) -> None:
     """Every timing, the medians and the ratios."""
     data = {"environment": env, "scenarios": {
-        s.name: {"n": s.n, "pool": s.pool, "concurrency": s.concurrency, "unit": s.unit, "goal": s.goal,
+        s.key: {"n": s.n, "broker": s.broker, "redis_commands_per_unit": {
+                    side: s.per_unit(s.commands, side) for side in ("ours", "raw")},
+                 "script_calls_per_unit": s.per_unit(s.scripts, "ours"), "pool": s.pool, "concurrency": s.concurrency, "unit": s.unit, "goal": s.goal,
                  "seconds": s.times, "cpu_seconds": s.cpu,
                  "median": {side: s.median(side) for side in ("ours", "raw")},
                  "cpu_us_per_unit": {side: s.cpu_us(side) for side in ("ours", "raw")},
@@ -520,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
         for scenario in scenarios:
             print(f"{describe(scenario)}: starting workers, {args.warmup} warm-up run(s) per side", flush=True)
-            run_scenario(scenario, server, folder, args.runs, args.warmup, launcher)
+            run_scenario(scenario, server, folder, args.runs, args.warmup, launcher, args.amqp_url)
         print(f"\nload average at the end {os.getloadavg()[0]:.2f} (other processes on the machine add noise)\n")
         print(report(scenarios, args.runs))
         if args.json_path:

@@ -25,6 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("side", choices=("ours", "raw"))
     parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--broker-url", default="", help="the broker when it is not the Redis (amqp://...)")
     parser.add_argument("--key-prefix", default="rtxbench", help="ours only (raw uses bench.raw_celery.KEY_PREFIX)")
     parser.add_argument("--queue", required=True)
     parser.add_argument("--pool", choices=("solo", "prefork", "threads"), default="solo")
@@ -40,7 +41,7 @@ def ours_app(args: argparse.Namespace) -> Any:
     from routilux.distributed import Settings, create_app
 
     settings = Settings(
-        redis_url=args.redis_url, key_prefix=args.key_prefix, queue=args.queue, pool=args.pool,
+        redis_url=args.redis_url, broker_url=args.broker_url, key_prefix=args.key_prefix, queue=args.queue, pool=args.pool,
         concurrency=args.concurrency, imports=("bench.dist_flows",),
     )
     return create_app(settings)
@@ -50,7 +51,7 @@ def raw_app(args: argparse.Namespace) -> Any:
     """The plain-Celery baseline app."""
     from bench import raw_celery
 
-    return raw_celery.configure(args.redis_url, args.queue)
+    return raw_celery.configure(args.redis_url, args.queue, args.broker_url)
 
 
 def main(argv: list[str] | None = None) -> None:

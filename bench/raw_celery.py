@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.worker.consumer import Consumer as CeleryConsumer
 
 KEY_PREFIX = "rawbench"
 DEFAULT_QUEUE = "rawbench"
@@ -33,8 +34,21 @@ VISIBILITY_TIMEOUT_S = 3600.0  # Routilux's default Settings.visibility_timeout_
 _local = threading.local()
 
 
-def celery_config(redis_url: str, queue: str) -> dict[str, Any]:
-    """Celery settings matching Routilux's reliability settings, under the ``rawbench`` prefix."""
+def celery_config(redis_url: str, queue: str, broker_url: str = "") -> dict[str, Any]:
+    """Celery settings matching Routilux's reliability settings, under the ``rawbench`` prefix.
+
+    With an ``amqp://`` ``broker_url`` the queue is a durable quorum queue and publishes wait
+    for confirms, as Routilux does on RabbitMQ; Redis then only holds the done markers.
+    """
+    if broker_url.startswith("amqp"):
+        from kombu import Exchange, Queue
+
+        return {**celery_config(redis_url, queue), "broker_url": broker_url,
+                "broker_transport_options": {"confirm_publish": True},
+                "task_queues": [Queue(queue, Exchange(queue, "direct", durable=True), routing_key=queue,
+                                      durable=True, queue_arguments={"x-queue-type": "quorum"})],
+                # Like Routilux's consumer: no native delayed-delivery exchanges (no ETA tasks here).
+                "worker_consumer": "bench.raw_celery:Consumer"}
     return {
         "broker_url": redis_url,
         "broker_connection_retry_on_startup": True,
@@ -61,18 +75,31 @@ def celery_config(redis_url: str, queue: str) -> dict[str, Any]:
     }
 
 
+class Consumer(CeleryConsumer):
+    """Celery's consumer without the native delayed-delivery step (neither side sends ETA tasks)."""
+
+    class Blueprint(CeleryConsumer.Blueprint):
+        """Celery's consumer steps minus delayed delivery."""
+
+        default_steps = [step for step in CeleryConsumer.Blueprint.default_steps if "delayed_delivery" not in step]
+
+
 app = Celery("rawbench", set_as_current=False)
 
 
-def configure(redis_url: str, queue: str = DEFAULT_QUEUE) -> Celery:
-    """Point :data:`app` at ``redis_url`` and ``queue``; returns the app."""
-    app.conf.update(celery_config(redis_url, queue))
+_redis_url = {"url": ""}
+
+
+def configure(redis_url: str, queue: str = DEFAULT_QUEUE, broker_url: str = "") -> Celery:
+    """Point :data:`app` at ``redis_url`` (markers, and the broker unless ``broker_url``) and ``queue``."""
+    app.conf.update(celery_config(redis_url, queue, broker_url))
+    _redis_url["url"] = redis_url
     _local.__dict__.clear()
     return app
 
 
 configure(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-          os.environ.get("BENCH_RAW_QUEUE", DEFAULT_QUEUE))
+          os.environ.get("BENCH_RAW_QUEUE", DEFAULT_QUEUE), os.environ.get("BENCH_BROKER_URL", ""))
 
 
 def done_key(run: str) -> str:
@@ -89,7 +116,7 @@ def client() -> redis.Redis:
     """This process's Redis client for the done markers (made on first use after fork)."""
     pid = os.getpid()
     if getattr(_local, "pid", None) != pid:
-        _local.client = redis.Redis.from_url(app.conf.broker_url)
+        _local.client = redis.Redis.from_url(_redis_url["url"])
         _local.pid = pid
     return _local.client
 
