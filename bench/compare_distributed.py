@@ -330,7 +330,7 @@ class RawSide:
     def __init__(self, redis_url: str, queue: str, broker_url: str = "") -> None:
         self.app = raw_celery.configure(redis_url, queue, broker_url)
         self.queue = queue
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=None)  # BLPOP may wait long
 
     def sequential(self, steps: int) -> float:
         """Seconds from sending ``step(steps)`` until the last step pushed its marker."""
