@@ -579,7 +579,7 @@ def write_json(path: str, scenarios: list[Scenario], env: dict[str, Any]) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every selected scenario; print the table. Returns 0 (even if a goal is missed)."""
+    """Run every selected scenario; print the table. Returns 0 (even if a goal is missed), 1 if a scenario failed."""
     args = parse_args(argv)
     global INLINE_STEPS
     INLINE_STEPS = args.inline_steps
@@ -587,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="routilux-bench-"))
     server = RedisServer(folder, args.redis_server)
     server.start()
+    failed: list[Scenario] = []
     try:
         env = environment(server.version())
         launcher = ours_launcher(args.ours_worker)
@@ -596,7 +597,12 @@ def main(argv: list[str] | None = None) -> int:
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
         for scenario in scenarios:
             print(f"{describe(scenario)}: starting workers, {args.warmup} warm-up run(s) per side", flush=True)
-            run_scenario(scenario, server, folder, args.runs, args.warmup, launcher, args.amqp_url)
+            try:
+                run_scenario(scenario, server, folder, args.runs, args.warmup, launcher, args.amqp_url)
+            except Exception as exc:  # noqa: BLE001 - one failed scenario must not discard the others
+                print(f"{describe(scenario)} FAILED: {type(exc).__name__}: {exc}", flush=True)
+                failed.append(scenario)
+        scenarios = [s for s in scenarios if s not in failed]
         print(f"\nload average at the end {os.getloadavg()[0]:.2f} (other processes on the machine add noise)\n")
         print(report(scenarios, args.runs))
         if args.json_path:
@@ -609,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in folder.iterdir():
                 path.unlink()
             folder.rmdir()
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
