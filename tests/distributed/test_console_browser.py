@@ -43,7 +43,7 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh page (own session storage) sized like a laptop screen."""
     context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
     tab = context.new_page()
-    tab.set_default_timeout(20000)
+    tab.set_default_timeout(30000)  # generous: CI machines are shared
     yield tab
     context.close()
 
