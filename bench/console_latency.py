@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loads", type=int, default=7, help="page loads per page")
-    parser.add_argument("--ticks", type=int, default=40, help="commits of the latency job")
+    parser.add_argument("--ticks", type=int, default=80, help="commits of the latency job")
     parser.add_argument("--gap-s", type=float, default=0.1, help="time between the job's commits")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     return parser.parse_args(argv)
@@ -144,6 +144,8 @@ def event_latency(browser: Any, base: str, rt: DistributedRuntime, ticks: int, g
             seen.add(entry)
             ours.append(event["received"] - committed)
             base_line.append(floor[entry] - committed)
+    if not ours:
+        print(f"  (no live samples: {len(received)} events in the browser, {len(floor)} entries read by XREAD)")
     return {"browser (server + SSE + page)": ours, "floor: XREAD BLOCK client": base_line}
 
 
