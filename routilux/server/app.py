@@ -60,7 +60,9 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
         yield
         broadcast.stopped.set()
 
-    app = FastAPI(title="Routilux console", version="0.10.0", lifespan=lifespan,
+    # /docs is our own reference page (no CDN, so it works offline); Swagger UI, which loads its
+    # assets from a CDN, stays at /docs/swagger.
+    app = FastAPI(title="Routilux console", version="0.10.0", lifespan=lifespan, docs_url="/docs/swagger", redoc_url=None,
                   description="Flows, jobs, workers and dead letters of a Routilux distributed deployment.")
     app.state.runtime = runtime
     app.state.settings = settings
@@ -74,6 +76,10 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> Response:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return FileResponse(str(STATIC / "docs.html"), headers={"Cache-Control": "no-cache"})
 
     app.add_middleware(CountRequests, metrics=app.state.metrics)
     if settings.cors_origins:

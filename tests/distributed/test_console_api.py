@@ -193,7 +193,10 @@ def test_health_is_live_and_ready_only_while_redis_answers(console):
 
 
 def test_docs_and_the_web_ui_are_served(console):
-    assert console.http.get("/docs").status_code == 200
+    docs = console.http.get("/docs")
+    assert docs.status_code == 200 and "/static/docs.js" in docs.text and "cdn" not in docs.text
+    assert console.http.get("/static/docs.js").status_code == 200
+    assert console.http.get("/docs/swagger").status_code == 200
     paths = console.http.get("/openapi.json").json()["paths"]
     assert {"/api/jobs", "/api/jobs/{job_id}/events", "/api/dead-letters/{dead_id}/replay", "/metrics"} <= set(paths)
     page = console.http.get("/")

@@ -152,3 +152,7 @@ def test_a_console_with_tokens_asks_for_one_and_keeps_it_for_the_session(runtime
     page.goto(secured_console.url + "/#/workers")
     page.wait_for_selector("#workers")
     assert not page.is_visible("#login")
+    page.goto(secured_console.url + "/docs")  # the API reference renders from /openapi.json, offline
+    page.wait_for_selector('#docs h2:has-text("/api/jobs/{job_id}/events")')
+    assert page.locator("#docs .card").count() >= 15
+    shot(page, "docs")
