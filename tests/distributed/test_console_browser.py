@@ -51,7 +51,7 @@ def page(browser: Any) -> Iterator[Any]:
 def shot(page: Any, name: str) -> None:
     """Save a full-page screenshot as a test artifact."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("document.getElementById('toast').classList.add('hidden')")
+    page.evaluate("document.getElementById('toast')?.classList.add('hidden')")
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
