@@ -27,15 +27,18 @@ def assert_exactly_once(state, n: int) -> None:
 
 @both_brokers
 @pytest.mark.timeout(180)
-def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(runtime, spawn_worker):
-    doomed = spawn_worker(pool="prefork", concurrency=2)
-    survivor = spawn_worker(pool="prefork", concurrency=2)
-    wait_until(lambda: workers_up(runtime, 2), timeout=60)
-    jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.4), "source", {"n": 8}) for _ in range(3)]
-    wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 3, timeout=60)
-    doomed.kill()
-    for job_id in jobs:
-        assert_exactly_once(runtime.wait(job_id, timeout=90), 8)
+def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(settings, spawn_worker):
+    # The queue backstop is out of reach: what the dead host held, claimed or not, comes back by itself.
+    strict = settings.with_(redispatch_s=600.0)
+    with DistributedRuntime(settings=strict) as runtime:
+        doomed = spawn_worker(pool="prefork", concurrency=2, settings_=strict)
+        survivor = spawn_worker(pool="prefork", concurrency=2, settings_=strict)
+        wait_until(lambda: workers_up(runtime, 2), timeout=60)
+        jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.4), "source", {"n": 8}) for _ in range(3)]
+        wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 3, timeout=60)
+        doomed.kill()
+        for job_id in jobs:
+            assert_exactly_once(runtime.wait(job_id, timeout=45), 8)
     assert survivor.proc.poll() is None
 
 
@@ -109,3 +112,20 @@ def test_after_redis_restarts_an_activation_whose_message_was_lost_runs_without_
     finally:
         lossy.close()
         server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_message_held_unclaimed_by_a_worker_that_died_runs_without_waiting_for_the_backstop(
+    runtime, spawn_worker, settings
+):
+    # A worker host can die holding a message it received but had not claimed yet (the Redis broker
+    # keeps it as unacked for the visibility timeout). The backstop is out of this test's reach.
+    strict = settings.with_(redispatch_s=600.0)
+    tag = uuid.uuid4().hex[:8]
+    with DistributedRuntime(settings=strict.with_(queue=f"held-by-the-dead-{tag}")) as holder:
+        holder.store.record_worker(f"dead-{tag}@test", {"pid": 0}, ttl_s=1.0)  # its liveness lapses: it died
+        job_id = holder.submit(dflows.chain_flow(), "source", {"n": 2})
+        spawn_worker(settings_=strict, pool="solo", concurrency=1)
+        state = holder.wait(job_id, timeout=60)
+    assert state.status == "completed"
+    assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 4]
