@@ -106,6 +106,11 @@ class Keys:
         return f"{self.prefix}:worker:{name}"
 
     @property
+    def workers_known(self) -> str:
+        """SET of workers that wrote a liveness record and have not shut down cleanly."""
+        return f"{self.prefix}:workersknown"
+
+    @property
     def workers_pattern(self) -> str:
         """Pattern matching every worker liveness record."""
         return f"{self.prefix}:worker:*"

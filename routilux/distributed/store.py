@@ -547,12 +547,35 @@ class RedisStore:
     @guarded
     def record_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
         """Write a worker's liveness record, expiring after ``ttl_s``."""
-        self.redis.set(self.keys.worker(name), codec.packb(info), px=int(ttl_s * 1000))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.worker(name), codec.packb(info), px=int(ttl_s * 1000))
+        pipe.sadd(self.keys.workers_known, name)
+        pipe.execute()
 
     @guarded
     def forget_worker(self, name: str) -> None:
         """Remove a worker's liveness record (it is shutting down)."""
-        self.redis.delete(self.keys.worker(name))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys.worker(name))
+        pipe.srem(self.keys.workers_known, name)
+        pipe.execute()
+
+    @guarded
+    def lost_workers(self) -> list[str]:
+        """Workers whose liveness record lapsed without a clean shutdown (they died, froze or were cut off)."""
+        names = sorted(text(n) for n in self.redis.smembers(self.keys.workers_known))
+        if not names:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(self.keys.worker(name))
+        return [name for name, alive in zip(names, pipe.execute()) if not alive]
+
+    @guarded
+    def drop_lost_workers(self, names: list[str]) -> None:
+        """Stop tracking workers found lost (one that comes back is tracked again by its next record)."""
+        if names:
+            self.redis.srem(self.keys.workers_known, *names)
 
     @guarded
     def record_running(self, worker: str, pid: int, running: list[dict[str, Any]], ttl_s: float) -> None:

@@ -16,7 +16,8 @@ sweeps), and drops expired jobs from the jobs index.
 When Redis restarted (its run id changed), a crash may have lost queued
 messages and claims that the AOF had not synced: every activation waiting only
 on the queue backstop is sent again at once, so recovery takes a sweep, not
-``redispatch_s``.
+``redispatch_s``. The same happens when a worker's liveness record lapses without
+a clean shutdown: messages it had received but not claimed are in no lease.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Sweeper:
     def sweep_once(self) -> int:
         """Re-dispatch everything expired or due now; returns how many were sent."""
         self.recover_from_restart()
+        self.recover_from_lost_workers()
         sent = 0
         full = True
         while full:
@@ -120,6 +122,21 @@ class Sweeper:
             log.warning("Redis restarted: sending again %d activations whose messages or claims it may have lost",
                         self.store.rescue_dispatched())
         self.store.saw_redis_run(current)
+
+    def recover_from_lost_workers(self) -> None:
+        """A worker that died may have held messages it had not claimed: send those activations again.
+
+        Its claimed ones come back when their leases expire; unclaimed ones are in no
+        lease, and the Redis broker would keep them unacked for the visibility timeout.
+        Which ones it held is unknown, so every activation waiting only on the queue
+        backstop goes again (duplicates are refused by the claim).
+        """
+        lost = self.store.lost_workers()
+        if not lost:
+            return
+        log.warning("workers %s stopped without shutting down: sending again %d activations they may have held",
+                    ", ".join(lost), self.store.rescue_dispatched())
+        self.store.drop_lost_workers(lost)
 
     def end_overdue_jobs(self) -> None:
         """Fail every running job past its deadline."""
