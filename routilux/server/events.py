@@ -9,10 +9,12 @@ thread per server, fanned out to every subscriber.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from typing import Any, AsyncIterator
 
+import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
@@ -29,6 +31,17 @@ log = logging.getLogger("routilux.server")
 # default 5 s socket timeout, which a longer blocking XREAD would run into.
 BLOCK_S = 4.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Each open job stream keeps a thread (and a Redis connection) busy in a blocking XREAD. They get their
+# own pool, so many viewers never starve the API's requests of the default threads.
+STREAM_THREADS = 200
+
+
+def stream_limiter(app: Any) -> anyio.CapacityLimiter:
+    """The thread limiter of this app's event streams (made on first use, inside the event loop)."""
+    limiter = getattr(app.state, "stream_limiter", None)
+    if limiter is None:
+        limiter = app.state.stream_limiter = anyio.CapacityLimiter(STREAM_THREADS)
+    return limiter
 
 
 def frame(event: Any) -> str:
@@ -48,7 +61,8 @@ async def follow_job(request: Request, job_id: str, cursor: str) -> AsyncIterato
     try:
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            batch = await run_in_threadpool(rt.read_events, job_id, cursor, 500, BLOCK_S)
+            read = functools.partial(rt.read_events, job_id, cursor, 500, BLOCK_S)
+            batch = await anyio.to_thread.run_sync(read, limiter=stream_limiter(request.app))
             for event in batch:
                 cursor = event.id
                 yield frame(event)
