@@ -270,8 +270,8 @@ def test_graph_renders_svg_with_graphviz_or_names_what_to_install(runtime, routi
 
 # -- bad input -----------------------------------------------------------------------
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(routilux):
-    for args, says in ((("watch", "no-such-job"), "no job 'no-such-job'"), (("events", "no-such-job"), "no job"),
-                       (("events", "no-such-job", "--follow"), "no job"), (("delete", "no-such-job"), "no job"),
+    for args, says in ((("watch", "no-such-job"), "no job 'no-such-job'"),
+                       (("events", "no-such-job", "--follow"), "no job 'no-such-job'"),
                        (("dead-letters", "show", "1-1"), "no dead letter '1-1'"),
                        (("dead-letters", "discard", "not-an-id"), "no dead letter 'not-an-id'")):
         assert says in one_error_line(routilux(*args)), args
