@@ -216,7 +216,9 @@ def test_workers_shows_what_each_worker_runs_now(runtime, start_workers, routilu
     job_id = runtime.submit(cli_flows.make_flow(), "start", {"gate": gate})
     try:
         assert entered.wait(10)
-        wait_until(lambda: any(w["running"] for w in runtime.workers().values()), timeout=10)
+        # The report may briefly still show the step before (it is rewritten every half second).
+        wait_until(lambda: [r["routine_id"] for w in runtime.workers().values() for r in w["running"]] == ["held"],
+                   timeout=10)
         result = routilux("workers")
     finally:
         release.set()
