@@ -95,10 +95,10 @@ def configure(redis_url: str, queue: str = DEFAULT_QUEUE, broker_url: str = "") 
     app.conf.update(celery_config(redis_url, queue, broker_url))
     # The app caches its broker connections and queue map on first use: drop them, or a driver that
     # ran a Redis scenario first would keep publishing to Redis.
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.__dict__.pop("amqp", None)
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+        app.__dict__.pop("amqp")
     _redis_url["url"] = redis_url
     _local.__dict__.clear()
     return app
