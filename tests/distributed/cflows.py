@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dflows import Source
 from routilux import Flow, Routine
 
 
@@ -25,19 +26,6 @@ def traced(path: str) -> list[str]:
     """The lines of a trace file."""
     with open(path, encoding="utf-8") as handle:
         return handle.read().splitlines()
-
-
-class Fan(Routine):
-    """Emits ``n`` items on ``out``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", handler=self.go)
-        self.define_event("out", ["i"])
-
-    def go(self, n: int = 3, **_: Any) -> None:
-        for k in range(n):
-            self.emit("out", i=k)
 
 
 class Counter(Routine):
@@ -160,7 +148,7 @@ class Sink(Routine):
 def fan_flow(flow_id: str, worker: Routine, max_workers: int = 8) -> Flow:
     """fan -> worker ("input"), concurrent."""
     flow = Flow(flow_id=flow_id, execution_strategy="concurrent", max_workers=max_workers)
-    flow.add_routine(Fan(), "fan")
+    flow.add_routine(Source(), "fan")
     flow.add_routine(worker, "worker")
     flow.connect("fan", "out", "worker", "input")
     return flow
@@ -194,7 +182,7 @@ def stale_read_flow(flow_id: str = "stale-read", trace_path: str = "", reader_sl
                     writer_sleep_s: float = 0.3) -> Flow:
     """fan -> (reader, writer) in parallel; reader -> sink. The writer changes "x" while the reader holds it."""
     flow = Flow(flow_id=flow_id, execution_strategy="concurrent", max_workers=4)
-    flow.add_routine(Fan(), "fan")
+    flow.add_routine(Source(), "fan")
     reader = Reader()
     reader.set_config(trace=trace_path, sleep_s=reader_sleep_s)
     writer = Writer()

@@ -124,6 +124,19 @@ class ContainerRedis:
         self.container.stop()
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, Settings, DistributedRuntime]]:
+    """A redis-server (AOF) of this test's own, its settings and a runtime: for tests that restart or kill it."""
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(redis_url=server.url, key_prefix=f"r{tag}", queue=f"r{tag}", lease_s=3.0, outbox_grace_s=1.0)
+    runtime = DistributedRuntime(settings=settings)
+    yield server, settings, runtime
+    runtime.close()
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The Redis the distributed tests use.

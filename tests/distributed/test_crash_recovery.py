@@ -59,23 +59,15 @@ def test_an_activation_whose_worker_dies_runs_again_on_another_worker(runtime, s
 
 
 @pytest.mark.timeout(240)
-def test_jobs_complete_after_redis_restarts_with_aof_mid_run(tmp_path, spawn_worker):
-    server = RedisServer(tmp_path / "redis", appendonly=True)
-    server.start()
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(redis_url=server.url, key_prefix=f"r{tag}", queue=f"r{tag}", lease_s=3.0, outbox_grace_s=1.0)
-    runtime = DistributedRuntime(settings=settings)
-    try:
-        spawn_worker(settings_=settings, pool="prefork", concurrency=2)
-        wait_until(lambda: workers_up(runtime, 1), timeout=60)
-        jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
-        wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
-        server.restart()
-        for job_id in jobs:
-            assert_exactly_once(wait_until(lambda: _try_wait(runtime, job_id), timeout=120), 6)
-    finally:
-        runtime.close()
-        server.stop()
+def test_jobs_complete_after_redis_restarts_with_aof_mid_run(own_redis, spawn_worker):
+    server, settings, runtime = own_redis
+    spawn_worker(settings_=settings, pool="prefork", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
+    wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
+    server.restart()
+    for job_id in jobs:
+        assert_exactly_once(wait_until(lambda: _try_wait(runtime, job_id), timeout=120), 6)
 
 
 def _try_wait(runtime: DistributedRuntime, job_id: str):

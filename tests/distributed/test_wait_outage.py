@@ -3,41 +3,32 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
 import dflows
-from conftest import RedisServer, free_port
+from conftest import free_port
 from dhelpers import wait_until, workers_up
-from routilux.distributed import DistributedRuntime, Settings
+from routilux.distributed import DistributedRuntime
 from routilux.errors import StoreUnavailableError
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 @pytest.mark.timeout(120)
-def test_wait_returns_the_finished_job_when_redis_restarts_while_it_waits(tmp_path, spawn_worker):
-    server = RedisServer(tmp_path / "redis", appendonly=True)
-    server.start()
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(redis_url=server.url, key_prefix=f"w{tag}", queue=f"w{tag}", lease_s=3.0, outbox_grace_s=1.0)
-    runtime = DistributedRuntime(settings=settings)
-    try:
-        spawn_worker(settings_=settings, pool="prefork", concurrency=2)
-        wait_until(lambda: workers_up(runtime, 1), timeout=60)
-        job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6})
-        outcome: dict[str, object] = {}
-        waiter = threading.Thread(target=lambda: outcome.update(state=runtime.wait(job_id, timeout=90)))
-        waiter.start()
-        wait_until(lambda: len(runtime.get_job(job_id).shared_log) >= 1, timeout=60)
-        server.restart()
-        waiter.join(100)
-        assert outcome["state"].status == "completed"
-        assert sorted(e["got"]["i"] for e in outcome["state"].shared_log) == list(range(6))
-    finally:
-        runtime.close()
-        server.stop()
+def test_wait_returns_the_finished_job_when_redis_restarts_while_it_waits(own_redis, spawn_worker):
+    server, settings, runtime = own_redis
+    spawn_worker(settings_=settings, pool="prefork", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6})
+    outcome: dict[str, object] = {}
+    waiter = threading.Thread(target=lambda: outcome.update(state=runtime.wait(job_id, timeout=90)))
+    waiter.start()
+    wait_until(lambda: len(runtime.get_job(job_id).shared_log) >= 1, timeout=60)
+    server.restart()
+    waiter.join(100)
+    assert outcome["state"].status == "completed"
+    assert sorted(e["got"]["i"] for e in outcome["state"].shared_log) == list(range(6))
 
 
 @pytest.mark.timeout(30)
