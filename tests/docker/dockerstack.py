@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ["bash", str(ROOT / "scripts" / "docker-harness")]
-SERVICES_BUILT = ("worker-a", "worker-b", "producer")
+SERVICES_BUILT = ("worker-a", "worker-b", "console", "producer")
 
 
 def harness(*args: str, timeout: float = 900) -> str:

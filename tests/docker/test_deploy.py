@@ -7,6 +7,7 @@ step fails the test. The compose file and Dockerfile are used unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -101,6 +102,40 @@ def test_restarting_redis_mid_run_loses_and_doubles_no_job(stack):
     out = "".join(head) + finish(producer)
     assert "60/60 jobs completed" in out
     assert_every_job_exact(stack, producer_job_ids(out))
+
+
+CONSOLE_PROBE = """
+import json, sys, urllib.request
+def get(path, token=None):
+    request = urllib.request.Request("http://127.0.0.1:8080" + path)
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return answer.status, json.loads(answer.read() or b"null")
+for _ in range(60):
+    try:
+        ready = get("/health/ready")
+        break
+    except OSError:
+        __import__("time").sleep(0.5)
+print(json.dumps({"ready": ready[0], "jobs": get("/api/jobs?limit=5", "viewer-dev")[1]}))
+"""
+
+
+def test_the_compose_console_serves_its_api_with_the_compose_tokens(stack):
+    out = finish(run_producer(stack, 3))
+    job_ids = set(producer_job_ids(out))
+    name = f"{stack.project}-console-probe"
+    stack.run("run", "-d", "--name", name, "console")  # `run` publishes no host port
+    try:
+        probe = subprocess.run(["docker", "exec", "-i", name, "python", "-"], input=CONSOLE_PROBE,
+                               capture_output=True, text=True, timeout=90)
+        assert probe.returncode == 0, probe.stderr[-3000:]
+        answer = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert answer["ready"] == 200
+        assert job_ids <= {job["job_id"] for job in answer["jobs"]["jobs"]}
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 
 
 def container_ids_of_testcontainers() -> set[str]:
