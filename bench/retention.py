@@ -51,12 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def footprint(client, prefix: str, job_ids: list[str]) -> tuple[int, float, float, int]:
     """(jobs with keys, keys per such job, bytes per such job, jobs still in the jobs index) of ``job_ids``."""
-    wanted = {f"{{{j}}}".encode(): j for j in job_ids}
+    wanted = set(job_ids)
     keys: dict[str, list[bytes]] = defaultdict(list)
     for key in client.scan_iter(match=f"{prefix}:job:*", count=1000):
-        tag = key[key.index(b"{"): key.index(b"}") + 1]
-        if tag in wanted:
-            keys[wanted[tag]].append(key)
+        # prefix:job:{bucket}:<job id>:<part> (job ids here are UUIDs: no colon)
+        job_id = key.decode().split("}:", 1)[1].split(":", 1)[0]
+        if job_id in wanted:
+            keys[job_id].append(key)
     pipe = client.pipeline(transaction=False)
     every = [k for ks in keys.values() for k in ks]
     for key in every:
@@ -64,7 +65,7 @@ def footprint(client, prefix: str, job_ids: list[str]) -> tuple[int, float, floa
     total = sum(v or 0 for v in pipe.execute())
     pipe = client.pipeline(transaction=False)
     for job_id in job_ids:
-        pipe.zscore(f"{prefix}:jobs", job_id)
+        pipe.zscore(f"{prefix}:jobs:{{0}}", job_id)  # one key bucket on a single Redis
     indexed = sum(1 for v in pipe.execute() if v is not None)
     present = len(keys)
     return present, len(every) / max(1, present), total / max(1, present), indexed

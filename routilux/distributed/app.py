@@ -85,7 +85,7 @@ def _redis_broker_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_s,
             "global_keyprefix": f"{settings.key_prefix}:broker:",
-            DEAD_LETTERS_OPTION: Keys(settings.key_prefix).dead,
+            DEAD_LETTERS_OPTION: Keys(settings.key_prefix, settings.key_buckets).dead(0),
             **(sentinel_transport_options(settings) if sentinel else {}),
         },
     }

@@ -5,7 +5,7 @@ stream (see lua/commit.lua and lua/_common.lua); one entry may hold several
 history records. An event's ``id`` is ``<stream entry id>.<position in the
 entry>``, so it can be handed back as a cursor (or an SSE Last-Event-ID) and
 reading resumes right after that event. Status changes of every job also go to
-one capped global stream, read by :meth:`EventsMixin.all_events`.
+a capped status stream (one per key bucket), read by :meth:`EventsMixin.all_events`.
 """
 
 from __future__ import annotations
@@ -112,8 +112,28 @@ def _record_event(job_id: str, event_id: str, record: list[Any]) -> JobEvent:
     return JobEvent(event_id, job_id, "record", when, routine_id, event_name, data)
 
 
+def status_positions(cursor: str, buckets: int) -> list[str]:
+    """Each bucket's status-stream position in a status event id ("0": every stream's start).
+
+    With one bucket an event id is its stream entry id; with several it lists each
+    bucket's position, comma-separated, so reading resumes after it in every bucket.
+
+    Raises:
+        ValueError: not such an id.
+    """
+    parts = ["0-0"] * buckets if cursor == "0" else cursor.split(",")
+    if len(parts) != buckets or not all(_is_stream_id(p) for p in parts):
+        raise ValueError(f"not a status event id: {cursor!r}")
+    return parts
+
+
+def _is_stream_id(value: str) -> bool:
+    ms, dash, seq = value.partition("-")
+    return ms.isdigit() and (not dash or seq.isdigit())
+
+
 def decode_status_entry(entry_id: str, fields: dict[bytes, Any]) -> JobEvent:
-    """An entry of the global status-change stream as a "status" event (its id is the entry id)."""
+    """An entry of a status-change stream as a "status" event (``entry_id``: the id to resume after it)."""
     get = {text(k): text(v) for k, v in fields.items()}
     data = {"flow_id": get.get("flow_id") or None}
     return JobEvent(entry_id, get.get("job", ""), "status", ms_to_iso(get.get("ts")), data=data,
@@ -189,17 +209,22 @@ class EventsMixin:
                 return
 
     def all_events(self, cursor: str = "$", block_s: float = 5.0) -> Iterator[JobEvent]:
-        """Status changes of every job, live, from the capped global stream; runs until the caller stops.
+        """Status changes of every job, live, from the capped status streams; runs until the caller stops.
 
         ``cursor`` "$" starts with the next change after this call, "0" with the
         oldest one kept, or an event id already seen continues after it.
+
+        Raises:
+            ValueError: ``cursor`` is not one of those.
         """
         if cursor == "$":  # now, not at the first next(): changes in between are not missed
-            cursor = self.ops.last_status_event_id()
-        return self._status_events(cursor, block_s)
+            positions = self.ops.last_status_event_ids()
+        else:
+            positions = status_positions(cursor, self.store.keys.buckets)
+        return self._status_events(positions, block_s)
 
-    def _status_events(self, cursor: str, block_s: float) -> Iterator[JobEvent]:
+    def _status_events(self, positions: list[str], block_s: float) -> Iterator[JobEvent]:
         while True:
-            for entry_id, fields in self.ops.read_status_events(cursor, 500, max(1, int(block_s * 1000))):
-                cursor = text(entry_id)
-                yield decode_status_entry(cursor, fields)
+            for bucket, entry_id, fields in self.ops.read_status_events(positions, 500, max(1, int(block_s * 1000))):
+                positions[bucket] = entry_id
+                yield decode_status_entry(",".join(positions), fields)

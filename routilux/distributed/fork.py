@@ -42,17 +42,18 @@ def state_ops(state: JobState) -> list[bytes | str]:
 @guarded
 def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobState,
                bodies: dict[str, bytes]) -> str:
-    """Create the new job in one MULTI (its keys are fresh); returns the outbox score."""
+    """Create the new job in one MULTI (its keys and its bucket's indexes share one slot); returns the outbox score."""
     k = store.keys
+    bucket = k.bucket_of(job_id)
     now_s, now_us = store.redis.time()
     now_ms = now_s * 1000 + now_us // 1000
     score = now_ms + int(store.settings.outbox_grace_s * 1000)
-    pipe = store.redis.pipeline(transaction=True)
+    pipe = store.atomic(k.job(job_id, "meta"))
     pipe.hset(k.job(job_id, "meta"), mapping={**meta, "pending": len(bodies), "fence": 0, "updated_at": now_ms})
     if meta.get("timeout_ms"):  # the fork gets the whole timeout of the job it continues
         deadline = now_ms + int(meta["timeout_ms"])
         pipe.hset(k.job(job_id, "meta"), "deadline", deadline)
-        pipe.zadd(k.deadlines, {job_id: deadline})
+        pipe.zadd(k.deadlines(bucket), {job_id: deadline})
     pipe.hset(k.job(job_id, "acts"), mapping=bodies)
     if state.routine_states:
         pipe.hset(k.job(job_id, "rs"), mapping={r: codec.packb(v) for r, v in state.routine_states.items()})
@@ -71,8 +72,8 @@ def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobS
     kids = [x for pair in bodies.items() for x in pair]
     pipe.xadd(k.job(job_id, "log"), {"kind": "delta", "act": "fork", "h": codec.packb(history) if history else "",
                                      "ops": msgpack.packb(state_ops(state)), "kids": msgpack.packb(kids)})
-    pipe.zadd(k.due, {f"{job_id}|{a}": score for a in bodies})
-    pipe.zadd(k.jobs, {job_id: now_ms})
+    pipe.zadd(k.due(bucket), {f"{job_id}|{a}": score for a in bodies})
+    pipe.zadd(k.jobs(bucket), {job_id: now_ms})
     pipe.execute()
     return str(score)
 

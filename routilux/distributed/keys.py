@@ -1,15 +1,25 @@
 """Every Redis key name Routilux uses, built here and nowhere else.
 
-Per-job keys share the hash tag ``{job_id}`` so that one job's keys live in one
-slot; the scripts that touch the global indexes (due, leases, dead letters) are
-why Redis Cluster is not supported.
+Keys are laid out for Redis Cluster, and the same layout serves a single Redis:
+
+* Every job belongs to one of ``buckets`` buckets (CRC-32 of its id). Its keys
+  and its bucket's indexes (due, leases, deadlines, expiries, jobs, dead
+  letters, status events) carry the bucket's hash tag ``{N}``, so each script,
+  which touches one job and its bucket's indexes, works inside one hash slot.
+* Sweepers and listings walk every bucket. With one bucket (the default on a
+  single Redis or Sentinel) that is one key per index, as before buckets.
+* Flows share the tag ``{flows}`` and worker records ``{workers}``: each group is
+  written together in one transaction.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 FIELD_SEP = "\x1f"
+# A dead letter's id names its bucket's stream when there are several: "<stream id>@<bucket>".
+DEAD_ID_SEP = "@"
 
 
 def slot_field(routine_id: str, slot: str) -> str:
@@ -25,76 +35,100 @@ def split_slot_field(field: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Keys:
-    """Key names under one prefix."""
+    """Key names under one prefix, with jobs spread over ``buckets`` hash tags."""
 
     prefix: str = "routilux"
+    buckets: int = 1
+
+    def __post_init__(self) -> None:
+        if self.buckets < 1:
+            raise ValueError("buckets must be at least 1")
+
+    # -- buckets ---------------------------------------------------------
+    def bucket_of(self, job_id: str) -> int:
+        """The bucket a job's keys and index entries live in."""
+        return zlib.crc32(job_id.encode("utf-8")) % self.buckets if self.buckets > 1 else 0
+
+    @property
+    def all_buckets(self) -> range:
+        """Every bucket, for sweepers and listings."""
+        return range(self.buckets)
+
+    def _bucket(self, bucket: int, name: str) -> str:
+        return f"{self.prefix}:{name}:{{{bucket}}}"
+
+    def due(self, bucket: int) -> str:
+        """ZSET of "job|activation" to (re)dispatch at its score (outbox, queue backstop, retry timers)."""
+        return self._bucket(bucket, "due")
+
+    def leases(self, bucket: int) -> str:
+        """ZSET of "job|activation" being run, scored by lease expiry."""
+        return self._bucket(bucket, "leases")
+
+    def deadlines(self, bucket: int) -> str:
+        """ZSET of running job ids scored by their deadline (ms); the sweeper times them out."""
+        return self._bucket(bucket, "deadlines")
+
+    def expiries(self, bucket: int) -> str:
+        """ZSET of ended job ids scored by when their keys expire; the sweeper trims ``jobs`` by it."""
+        return self._bucket(bucket, "expiries")
+
+    def jobs(self, bucket: int) -> str:
+        """ZSET of job ids by creation time."""
+        return self._bucket(bucket, "jobs")
+
+    def dead(self, bucket: int) -> str:
+        """Stream of dead letters: activations given up on, and (bucket 0) malformed messages."""
+        return self._bucket(bucket, "dead")
+
+    def events(self, bucket: int) -> str:
+        """Capped stream of the bucket's jobs' status changes (written by the scripts that change them)."""
+        return self._bucket(bucket, "events")
+
+    def dead_id(self, bucket: int, entry_id: str) -> str:
+        """The id users see for a dead-letter entry: the stream id, with its bucket when there are several."""
+        return entry_id if self.buckets == 1 else f"{entry_id}{DEAD_ID_SEP}{bucket}"
+
+    def split_dead_id(self, dead_id: str) -> tuple[int, str] | None:
+        """(bucket, stream id) of a dead-letter id, or None if it cannot be one."""
+        entry_id, sep, bucket = dead_id.partition(DEAD_ID_SEP)
+        if not sep:
+            return (0, entry_id) if self.buckets == 1 else None
+        if not bucket.isdigit() or int(bucket) >= self.buckets:
+            return None
+        return int(bucket), entry_id
 
     # -- global ----------------------------------------------------------
     def flow(self, flow_hash: str) -> str:
         """Published flow structure (msgpack), by content hash; immutable."""
-        return f"{self.prefix}:flow:{flow_hash}"
+        return f"{self.prefix}:{{flows}}:flow:{flow_hash}"
 
     def flow_latest(self, flow_id: str) -> str:
         """The content hash most recently published for a flow id."""
-        return f"{self.prefix}:flowid:{flow_id}"
-
-    @property
-    def jobs(self) -> str:
-        """ZSET of job ids by creation time."""
-        return f"{self.prefix}:jobs"
-
-    @property
-    def due(self) -> str:
-        """ZSET of "job|activation" to (re)dispatch at its score (outbox, queue backstop, retry timers)."""
-        return f"{self.prefix}:due"
-
-    @property
-    def deadlines(self) -> str:
-        """ZSET of running job ids scored by their deadline (ms); the sweeper times them out."""
-        return f"{self.prefix}:deadlines"
-
-    @property
-    def expiries(self) -> str:
-        """ZSET of ended job ids scored by when their keys expire; the sweeper trims ``jobs`` by it."""
-        return f"{self.prefix}:expiries"
-
-    @property
-    def leases(self) -> str:
-        """ZSET of "job|activation" being run, scored by lease expiry."""
-        return f"{self.prefix}:leases"
-
-    @property
-    def dead(self) -> str:
-        """Stream of dead letters: activations given up on, and malformed messages."""
-        return f"{self.prefix}:dead"
-
-    @property
-    def redis_run(self) -> str:
-        """The run id of the Redis server the sweeper last saw (another one: Redis restarted)."""
-        return f"{self.prefix}:redisrun"
-
-    @property
-    def events(self) -> str:
-        """Capped stream of every job's status changes (written by the scripts that change them)."""
-        return f"{self.prefix}:events"
+        return f"{self.prefix}:{{flows}}:flowid:{flow_id}"
 
     def flow_versions(self, flow_id: str) -> str:
         """ZSET of the content hashes published for a flow id, by first publication time (ms)."""
-        return f"{self.prefix}:flowversions:{flow_id}"
+        return f"{self.prefix}:{{flows}}:flowversions:{flow_id}"
 
     @property
     def flow_ids_pattern(self) -> str:
         """Pattern matching every flow id's latest-hash key."""
-        return f"{self.prefix}:flowid:*"
+        return f"{self.prefix}:{{flows}}:flowid:*"
+
+    @property
+    def redis_run(self) -> str:
+        """The run ids of the Redis server(s) the sweeper last saw (others: a Redis restarted)."""
+        return f"{self.prefix}:redisrun"
 
     def running(self, worker: str, pid: int) -> str:
         """What one worker process runs now (expires unless renewed)."""
-        return f"{self.prefix}:running:{worker}:{pid}"
+        return f"{self.prefix}:{{workers}}:running:{worker}:{pid}"
 
     @property
     def running_pattern(self) -> str:
         """Pattern matching every worker process's running record."""
-        return f"{self.prefix}:running:*"
+        return f"{self.prefix}:{{workers}}:running:*"
 
     @property
     def sweeper_lock(self) -> str:
@@ -103,17 +137,17 @@ class Keys:
 
     def worker(self, name: str) -> str:
         """A worker's liveness record (expires unless renewed)."""
-        return f"{self.prefix}:worker:{name}"
+        return f"{self.prefix}:{{workers}}:worker:{name}"
 
     @property
     def workers_known(self) -> str:
         """SET of workers that wrote a liveness record and have not shut down cleanly."""
-        return f"{self.prefix}:workersknown"
+        return f"{self.prefix}:{{workers}}:known"
 
     @property
     def workers_pattern(self) -> str:
         """Pattern matching every worker liveness record."""
-        return f"{self.prefix}:worker:*"
+        return f"{self.prefix}:{{workers}}:worker:*"
 
     @property
     def broker_prefix(self) -> str:
@@ -123,7 +157,7 @@ class Keys:
     # -- one job ---------------------------------------------------------
     def job(self, job_id: str, part: str) -> str:
         """A part of one job's state: meta, rs, sd, sl, out, de, sb, log, acts, lease, tries, parked, ..."""
-        return f"{self.prefix}:job:{{{job_id}}}:{part}"
+        return f"{self.prefix}:job:{{{self.bucket_of(job_id)}}}:{job_id}:{part}"
 
     def slot_wait(self, job_id: str, slot_key: str) -> str:
         """Activations waiting for a slot whose merges must run one at a time.
@@ -131,11 +165,17 @@ class Keys:
         The scripts build the same name from the meta key (``wait_lists`` in
         lua/_common.lua) to delete a finished job's lists: keep the two in step.
         """
-        return f"{self.prefix}:job:{{{job_id}}}:wait:{slot_key}"
+        return self.job(job_id, f"wait:{slot_key}")
 
     def job_parts(self, job_id: str) -> list[str]:
-        """Every fixed key of one job, in the order the scripts take them (see lua/README)."""
+        """Every fixed key of one job, in the order the scripts take them (see lua/_common.lua)."""
         return [self.job(job_id, p) for p in JOB_PARTS]
+
+    def script_keys(self, job_id: str, slot_key: str = "") -> list[str]:
+        """KEYS of a job script (see lua/_common.lua): the job's parts, then its bucket's indexes."""
+        b = self.bucket_of(job_id)
+        return [*self.job_parts(job_id), self.due(b), self.leases(b), self.dead(b), self.jobs(b),
+                self.slot_wait(job_id, slot_key or "-"), self.deadlines(b), self.expiries(b), self.events(b)]
 
 
 # The order of per-job KEYS passed to every job script.

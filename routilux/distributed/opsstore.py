@@ -7,12 +7,13 @@ goes through; this module serves operators and front-ends. Key names come from
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
 
 from routilux import codec
-from routilux.distributed.store import RedisStore, guarded, text
+from routilux.distributed.store import RedisStore, guarded, stream_position, text
 from routilux.errors import DeadLetterNotFoundError
 
 Rows = list[tuple[Any, dict[bytes, Any]]]
@@ -20,6 +21,8 @@ Rows = list[tuple[Any, dict[bytes, Any]]]
 # The store's connections time out reads after 5 s (redis-py applies socket_connect_timeout to reads
 # too), so one blocking read waits at most this long; callers that follow a stream simply read again.
 MAX_BLOCK_MS = 2000
+# On Redis Cluster streams in several slots cannot be read in one blocking XREAD: they are polled this often.
+CLUSTER_POLL_S = 0.05
 
 
 def _block(block_ms: int | None) -> int | None:
@@ -49,23 +52,49 @@ class OpsStore:
 
     @guarded
     def read_logs(self, cursors: dict[str, str], count: int, block_ms: int | None) -> dict[str, Rows]:
-        """Entries after each job's cursor, from many jobs' log streams in one XREAD."""
+        """Entries after each job's cursor, from many jobs' log streams (one XREAD on a single Redis)."""
         keys = {self.keys.job(job_id, "log"): job_id for job_id in cursors}
-        reply = self.redis.xread({key: cursors[job_id] for key, job_id in keys.items()}, count=count,
-                                 block=_block(block_ms))
-        return {keys[text(key)]: rows for key, rows in reply or []}
+        reply = self._xread({key: cursors[job_id] for key, job_id in keys.items()}, count, block_ms)
+        return {keys[key]: rows for key, rows in reply.items()}
+
+    def _xread(self, streams: dict[str, str], count: int, block_ms: int | None) -> dict[str, Rows]:
+        """XREAD of several streams, blocking up to ``block_ms``; only streams with entries are in the answer.
+
+        On Redis Cluster, streams of several buckets sit in different slots: they are
+        read one by one without blocking, every CLUSTER_POLL_S, until the block ends.
+        """
+        buckets = {key.split("{", 1)[1].split("}", 1)[0] for key in streams}
+        if not self.store.cluster or len(buckets) <= 1:
+            reply = self.redis.xread(streams, count=count, block=_block(block_ms))
+            return {text(key): rows for key, rows in reply or [] if rows}
+        until = time.monotonic() + (_block(block_ms) or 0) / 1000
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            for key, after in streams.items():
+                pipe.xread({key: after}, count=count)
+            found = {text(reply[0][0]): reply[0][1] for reply in pipe.execute() if reply and reply[0][1]}
+            if found or time.monotonic() >= until:
+                return found
+            time.sleep(min(CLUSTER_POLL_S, max(0.0, until - time.monotonic())))
 
     @guarded
-    def last_status_event_id(self) -> str:
-        """The id of the newest entry of the global status stream ("0-0" if it is empty)."""
-        rows = self.redis.xrevrange(self.keys.events, count=1)
-        return text(rows[0][0]) if rows else "0-0"
+    def last_status_event_ids(self) -> list[str]:
+        """The id of the newest entry of each bucket's status stream ("0-0" where it is empty)."""
+        replies = self.store.each_bucket(lambda pipe, b: pipe.xrevrange(self.keys.events(b), count=1))
+        return [text(rows[0][0]) if rows else "0-0" for rows in replies]
 
     @guarded
-    def read_status_events(self, after: str, count: int, block_ms: int) -> Rows:
-        """Entries of the global status stream after ``after``, blocking up to ``block_ms``."""
-        reply = self.redis.xread({self.keys.events: after}, count=count, block=_block(block_ms))
-        return reply[0][1] if reply else []
+    def read_status_events(self, after: list[str], count: int, block_ms: int) -> list[tuple[int, str, dict[bytes, Any]]]:
+        """(bucket, entry id, fields) of the status streams' entries after each bucket's ``after``, oldest first.
+
+        Blocks up to ``block_ms`` for the first; at most ``count`` are returned.
+        """
+        keys = [self.keys.events(b) for b in self.keys.all_buckets]
+        reply = self._xread(dict(zip(keys, after)), count, block_ms)
+        rows = [(stream_position(text(i)), bucket, text(i), fields)
+                for bucket, key in enumerate(keys) for i, fields in reply.get(key, [])]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return [(bucket, entry_id, fields) for _, bucket, entry_id, fields in rows[:count]]
 
     # -- flows -----------------------------------------------------------
     @guarded
@@ -88,9 +117,11 @@ class OpsStore:
     # -- jobs ------------------------------------------------------------
     @guarded
     def jobs_before(self, score: float | str, count: int) -> list[tuple[str, float]]:
-        """Up to ``count`` (job id, created ms) of the jobs index, newest first, from ``score`` down."""
-        rows = self.redis.zrevrangebyscore(self.keys.jobs, score, "-inf", start=0, num=count, withscores=True)
-        return [(text(job_id), float(s)) for job_id, s in rows]
+        """Up to ``count`` (job id, created ms) of the jobs indexes, newest first, from ``score`` down."""
+        replies = self.store.each_bucket(
+            lambda pipe, b: pipe.zrevrangebyscore(self.keys.jobs(b), score, "-inf", start=0, num=count, withscores=True))
+        rows = sorted(((float(s), text(job_id)) for reply in replies for job_id, s in reply), reverse=True)
+        return [(job_id, s) for s, job_id in rows[:count]]
 
     @guarded
     def metas(self, job_ids: list[str]) -> list[dict[str, str]]:
@@ -103,7 +134,7 @@ class OpsStore:
     @guarded
     def summary_parts(self, job_id: str) -> tuple[dict[str, str], dict[str, Any], int]:
         """A job's meta hash, decoded routine states, and activations applied, in one round trip."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.store.atomic(self.keys.job(job_id, "meta"))
         pipe.hgetall(self.keys.job(job_id, "meta"))
         pipe.hgetall(self.keys.job(job_id, "rs"))
         pipe.scard(self.keys.job(job_id, "applied"))
@@ -119,27 +150,37 @@ class OpsStore:
         Raises:
             DeadLetterNotFoundError: no such entry (bad id, replayed, discarded or trimmed).
         """
-        try:
-            rows = self.redis.xrange(self.keys.dead, dead_id, dead_id)
-        except redis.exceptions.ResponseError:  # not a stream id at all
-            rows = []
+        where = self.keys.split_dead_id(dead_id)
+        rows = []
+        if where is not None:
+            try:
+                rows = self.redis.xrange(self.keys.dead(where[0]), where[1], where[1])
+            except redis.exceptions.ResponseError:  # not a stream id at all
+                rows = []
         if not rows:
             raise DeadLetterNotFoundError(f"no dead letter {dead_id!r} in the dead-letter stream")
         entry_id, fields = rows[0]
-        return {"id": text(entry_id), **{text(k): (v if k == b"body" else text(v)) for k, v in fields.items()}}
+        return {"id": self.keys.dead_id(where[0], text(entry_id)),
+                **{text(k): (v if k == b"body" else text(v)) for k, v in fields.items()}}
 
     @guarded
     def replay_dead_letter(self, job_id: str, act_id: str, dead_id: str) -> list[Any]:
         """Run lua/replay.lua; returns its answer with the first element as text."""
         grace_ms = int(self.store.settings.outbox_grace_s * 1000)
-        res = self.store.scripts.replay(self.store.job_keys(job_id), [job_id, act_id, dead_id, grace_ms])
+        where = self.keys.split_dead_id(dead_id)
+        if where is None or where[0] != self.keys.bucket_of(job_id):
+            return ["gone"]
+        res = self.store.scripts.replay(self.store.job_keys(job_id), [job_id, act_id, where[1], grace_ms])
         return [text(res[0]), *res[1:]]
 
     @guarded
     def discard_dead_letter(self, dead_id: str) -> bool:
         """Delete a dead-letter entry; False if there was none."""
+        where = self.keys.split_dead_id(dead_id)
+        if where is None:
+            return False
         try:
-            return bool(self.redis.xdel(self.keys.dead, dead_id))
+            return bool(self.redis.xdel(self.keys.dead(where[0]), where[1]))
         except redis.exceptions.ResponseError:  # not a stream id at all
             return False
 

@@ -8,6 +8,10 @@ A ``sentinel://[user:password@]host:port;host:port/db`` URL names Redis Sentinel
 the store asks the sentinels for the current master of ``redis_sentinel_master``
 (redis-py reconnects to the new one after a failover), and the broker uses
 kombu's Sentinel transport with the same sentinels.
+
+A ``redis+cluster://[user:password@]host:port,host:port`` URL (``rediss+cluster://``
+with TLS) names Redis Cluster: the store finds every node from those it is
+given. Celery cannot use a cluster as its broker: it needs ``broker_url``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from routilux.distributed.settings import Settings
 
 __all__ = ["redis_url", "broker_url", "store_options", "broker_ssl", "describe_refusal", "connect",
-           "SentinelURL", "is_sentinel", "parse_sentinel_url", "kombu_sentinel_url", "sentinel_transport_options"]
+           "SentinelURL", "is_sentinel", "parse_sentinel_url", "kombu_sentinel_url", "sentinel_transport_options",
+           "ClusterURL", "is_cluster", "parse_cluster_url", "is_tls"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,50 @@ class SentinelURL:
     db: int
     username: str
     password: str
+
+
+@dataclass(frozen=True)
+class ClusterURL:
+    """A parsed ``redis+cluster://`` URL: some of the cluster's nodes, credentials, TLS or not."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str
+    password: str
+    tls: bool
+
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster(url: str) -> bool:
+    """True for a ``redis+cluster://`` or ``rediss+cluster://`` URL."""
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def is_tls(url: str) -> bool:
+    """True for a Redis URL that uses TLS (``rediss://``, ``rediss+cluster://``)."""
+    return url.split("://", 1)[0].lower() in ("rediss", "rediss+cluster")
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """Parse ``redis+cluster://[user:pass@]h1:p1,h2:p2`` (port default 6379; any path is ignored)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in CLUSTER_SCHEMES:
+        raise ValueError(f"not a redis+cluster:// URL: {url!r}")
+    auth, at, hosts = rest.rpartition("@")
+    username, _, password = auth.partition(":") if at else ("", "", "")
+    nodes: list[tuple[str, int]] = []
+    for part in hosts.split("/", 1)[0].split(","):
+        part = part.strip()
+        if not part:
+            continue
+        parts = urlsplit(f"redis://{part}")
+        if not parts.hostname:
+            raise ValueError(f"a cluster node without a host in {url!r}")
+        nodes.append((parts.hostname, parts.port or 6379))
+    if not nodes:
+        raise ValueError(f"no cluster nodes in {url!r}")
+    return ClusterURL(tuple(nodes), unquote(username), unquote(password), scheme.lower() == "rediss+cluster")
 
 
 def is_sentinel(url: str) -> bool:
@@ -87,6 +136,8 @@ def connect(settings: Settings, **options: Any) -> Any:
     """A redis-py client of the state store: the URL's server, or the current master behind Sentinel."""
     import redis
 
+    if is_cluster(settings.redis_url):
+        return _connect_cluster(settings, **options)
     if not is_sentinel(settings.redis_url):
         return redis.Redis.from_url(redis_url(settings), **options, **store_options(settings))
     from redis.sentinel import Sentinel
@@ -97,6 +148,17 @@ def connect(settings: Settings, **options: Any) -> Any:
     sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=_sentinel_kwargs(settings), db=parsed.db,
                         **credentials, **options)
     return sentinel.master_for(settings.redis_sentinel_master)
+
+
+def _connect_cluster(settings: Settings, **options: Any) -> Any:
+    from redis.cluster import ClusterNode, RedisCluster
+
+    parsed = parse_cluster_url(settings.redis_url)
+    credentials = {k: v for k, v in (("username", settings.redis_username or parsed.username),
+                                      ("password", settings.redis_password or parsed.password)) if v}
+    tls = {"ssl": True, **_tls(settings)} if parsed.tls else {}
+    return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
+                        **credentials, **tls, **options)
 
 
 def redis_url(settings: Settings) -> str:
@@ -127,7 +189,7 @@ def broker_url(settings: Settings) -> str:
 
 
 def _tls(settings: Settings) -> dict[str, Any]:
-    if not settings.redis_url.startswith("rediss://"):
+    if not is_tls(settings.redis_url):
         return {}
     options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     if settings.redis_tls_ca:

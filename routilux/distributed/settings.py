@@ -37,6 +37,9 @@ class Settings:
         redis_url: the Redis that keeps the state (and, by default, is the broker).
         broker_url: the Celery broker, when it is not ``redis_url``: ``amqp://`` for
             RabbitMQ, or another ``redis://`` URL. Empty: ``redis_url``.
+        redis_url may also name Redis Cluster: ``redis+cluster://[user:password@]host:port,host:port``
+            (``rediss+cluster://`` with TLS; some nodes, the rest are discovered);
+            then broker_url is required.
         redis_url may also name Redis Sentinel:
             ``sentinel://[user:password@]host:port;host:port;.../db`` (the sentinels;
             the user and password are the Redis master's).
@@ -52,6 +55,9 @@ class Settings:
         broker_queue_type: on RabbitMQ, ``quorum`` (replicated, the default) or
             ``classic`` queues for activations.
         key_prefix: prefix of every Redis key Routilux writes (state and broker).
+        key_buckets: how many hash-tag buckets jobs are spread over (each bucket
+            has its own indexes, one Redis Cluster slot). 0: 16 on Redis Cluster, 1
+            otherwise. Every process of a deployment must use the same number.
         queue: the Celery queue activations go to.
         lease_s: how long a claimed activation is owned without a heartbeat;
             a crashed worker's activations run again on another worker after it.
@@ -116,6 +122,7 @@ class Settings:
     commit_wait_timeout_s: float = 1.0
     broker_queue_type: str = "quorum"
     key_prefix: str = "routilux"
+    key_buckets: int = 0
     queue: str = "routilux"
     lease_s: float = 30.0
     heartbeat_s: float = 0.0
@@ -172,8 +179,16 @@ class Settings:
             raise ValueError(f"broker_url must be one of {', '.join(BROKER_SCHEMES)}:// URLs")
         if not self.max_string_bytes:
             object.__setattr__(self, "max_string_bytes", self.max_message_bytes)
-        if (self.redis_tls_ca or self.redis_tls_cert or self.redis_tls_key) and not self.redis_url.startswith("rediss://"):
+        if (self.redis_tls_ca or self.redis_tls_cert or self.redis_tls_key) and not self.redis_url.startswith("rediss"):
             raise ValueError("redis_tls_ca, redis_tls_cert and redis_tls_key need a rediss:// URL")
+        cluster = self.redis_url.split("://", 1)[0].lower() in ("redis+cluster", "rediss+cluster")
+        if not self.key_buckets:
+            object.__setattr__(self, "key_buckets", 16 if cluster else 1)
+        if self.key_buckets < 1:
+            raise ValueError("key_buckets must be at least 1 (0: the default)")
+        if cluster and not self.broker_url:
+            raise ValueError("Redis Cluster keeps the state but cannot be Celery's broker: set broker_url "
+                             "(ROUTILUX_BROKER_URL) to RabbitMQ (amqp://) or a standalone redis://")
         if bool(self.redis_tls_cert) != bool(self.redis_tls_key):
             raise ValueError("redis_tls_cert and redis_tls_key go together")
         self.keyring  # noqa: B018 - raises ValueError for a malformed signing_keys
@@ -215,6 +230,8 @@ class Settings:
                 base[derived] = 0.0
         if "max_message_bytes" in changes and "max_string_bytes" not in changes:
             base["max_string_bytes"] = 0
+        if "redis_url" in changes and "key_buckets" not in changes:
+            base["key_buckets"] = 0
         base.update(changes)
         return replace(self, **base)
 
@@ -222,7 +239,8 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("imports", "queues"):
         return _split(raw)
-    if name in ("max_attempts", "commit_wait_replicas", "concurrency", "flow_cache_size", "inline_steps") or name.startswith("max_"):
+    if name in ("max_attempts", "commit_wait_replicas", "concurrency", "flow_cache_size", "inline_steps",
+                "key_buckets") or name.startswith("max_"):
         return int(raw)
     if name.endswith("_s"):
         return float(raw)

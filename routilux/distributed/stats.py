@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import redis
+
+from routilux.distributed.redis_options import connect, is_sentinel
 from routilux.distributed.store import RedisStore, guarded
 
 # kombu's Redis transport keeps one list per priority step; messages without a priority use the first.
@@ -30,16 +33,26 @@ def _amqp_queue_depth(store: RedisStore, queue: str) -> int:
 @guarded
 def _redis_queue_depth(store: RedisStore, queue: str) -> int:
     name = store.keys.broker_prefix + queue
-    pipe = store.redis.pipeline(transaction=False)
-    for suffix in _PRIORITY_SUFFIXES:
-        pipe.llen(name + suffix)
-    return sum(pipe.execute())
+    settings = store.settings
+    # A broker of its own (another Redis, or Sentinel) is asked directly; by default it is the store's Redis.
+    client = store.redis
+    if settings.broker_url:
+        client = (connect(settings.with_(redis_url=settings.broker_url)) if is_sentinel(settings.broker_url)
+                  else redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5))
+    try:
+        pipe = client.pipeline(transaction=False)
+        for suffix in _PRIORITY_SUFFIXES:
+            pipe.llen(name + suffix)
+        return sum(pipe.execute())
+    finally:
+        if client is not store.redis:
+            client.close()
 
 
 @guarded
 def dead_letter_count(store: RedisStore) -> int:
-    """Entries in the dead-letter stream."""
-    return int(store.redis.xlen(store.keys.dead))
+    """Entries in the dead-letter streams (one per bucket)."""
+    return sum(int(n) for n in store.each_bucket(lambda pipe, b: pipe.xlen(store.keys.dead(b))))
 
 
 @guarded

@@ -18,7 +18,7 @@ import redis
 
 from routilux import codec
 from routilux.distributed.keys import Keys
-from routilux.distributed.redis_options import connect, describe_refusal
+from routilux.distributed.redis_options import connect, describe_refusal, is_cluster
 from routilux.distributed.scripts import Scripts
 from routilux.distributed.settings import Settings
 from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreAccessDeniedError, StoreUnavailableError
@@ -63,6 +63,12 @@ def _timeout_args(timeout_s: float | None) -> list[Any]:
     return [max(1, int(timeout_s * 1000)), str(timeout_s)]
 
 
+def stream_position(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ("ms-seq") as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def log_records(fields: dict[bytes, Any], limits: Limits = DEFAULT_LIMITS) -> list[list[Any]]:
     """History records ([routine, event, data, timestamp]) of one entry of a job's log stream."""
     if fields.get(b"kind") == b"timeout":
@@ -78,9 +84,11 @@ class RedisStore:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.keys = Keys(settings.key_prefix)
+        self.keys = Keys(settings.key_prefix, settings.key_buckets)
         self.redis = client or connect(settings, socket_keepalive=True, health_check_interval=15,
                                        socket_connect_timeout=5)
+        # Redis Cluster: scripts cannot be pipelined, and multi-key reads stay within one slot.
+        self.cluster = is_cluster(settings.redis_url)
         self.scripts = Scripts(self.redis)
         self.limits = settings.limits
 
@@ -90,9 +98,24 @@ class RedisStore:
 
     def job_keys(self, job_id: str, slot_key: str = "") -> list[str]:
         """KEYS for a job script (see lua/_common.lua)."""
-        k = self.keys
-        return [*k.job_parts(job_id), k.due, k.leases, k.dead, k.jobs, k.slot_wait(job_id, slot_key or "-"),
-                k.deadlines, k.expiries, k.events]
+        return self.keys.script_keys(job_id, slot_key)
+
+    def atomic(self, key: str) -> Any:
+        """A MULTI/EXEC pipeline for keys in ``key``'s hash slot (on Redis Cluster: on the node that owns it).
+
+        On a cluster it is the owning node's own client: redis-py's cluster
+        transactions skip reply parsing for some commands (XRANGE, SMEMBERS).
+        """
+        if not self.cluster:
+            return self.redis.pipeline(transaction=True)
+        return self.redis.get_node_from_key(key).redis_connection.pipeline(transaction=True)
+
+    def each_bucket(self, read: Callable[[Any, int], Any]) -> list[Any]:
+        """Run ``read(pipe, bucket)`` for every bucket in one pipeline; the replies, in order."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in self.keys.all_buckets:
+            read(pipe, bucket)
+        return pipe.execute()
 
     @property
     def _grace_ms(self) -> int:
@@ -106,7 +129,7 @@ class RedisStore:
     @guarded
     def put_flow(self, flow_hash: str, flow_id: str, data: dict[str, Any]) -> None:
         """Store a flow structure under its hash (never overwritten), point its id at it, and note the version."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.atomic(self.keys.flow(flow_hash))
         pipe.set(self.keys.flow(flow_hash), codec.packb(data), nx=True)
         pipe.set(self.keys.flow_latest(flow_id), flow_hash)
         pipe.zadd(self.keys.flow_versions(flow_id), {flow_hash: int(time.time() * 1000)}, nx=True)
@@ -174,7 +197,9 @@ class RedisStore:
         wanted = self.settings.commit_wait_replicas
         if not wanted:
             return script(keys, args)
-        pipe = self.redis.pipeline(transaction=False)
+        # On Redis Cluster the WAIT must reach the node that ran the script: the key's node.
+        client = self.redis.get_node_from_key(keys[0]).redis_connection if self.cluster else self.redis
+        pipe = client.pipeline(transaction=False)
         script(keys, args, client=pipe)
         pipe.wait(wanted, max(1, int(self.settings.commit_wait_timeout_s * 1000)))
         res, acked = pipe.execute()
@@ -210,7 +235,11 @@ class RedisStore:
 
     @guarded
     def mark_many(self, batch: list[tuple[str, str, list[str]]]) -> None:
-        """Mark several commits' dispatched children in one round trip."""
+        """Mark several commits' dispatched children in one round trip (one per commit on Redis Cluster)."""
+        if self.cluster:  # redis-py cannot pipeline scripts across a cluster
+            for job_id, outbox_score, act_ids in batch:
+                self.mark_dispatched(job_id, outbox_score, act_ids)
+            return
         pipe = self.redis.pipeline(transaction=False)
         for job_id, outbox_score, act_ids in batch:
             self.scripts.mark(self.job_keys(job_id), [job_id, outbox_score, self._backstop_ms, *act_ids], client=pipe)
@@ -219,7 +248,7 @@ class RedisStore:
     @guarded
     def pause(self, job_id: str, reason: str, checkpoint: Any = None) -> list[Any]:
         """Pause a running job, recording its pause point (the shape of :func:`pause_point`)."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.atomic(self.keys.job(job_id, "meta"))
         pipe.hget(self.keys.job(job_id, "meta"), "current_routine_id")
         pipe.hlen(self.keys.job(job_id, "acts"))
         pipe.hlen(self.keys.job(job_id, "lease"))
@@ -269,7 +298,7 @@ class RedisStore:
     def read_job(self, job_id: str) -> dict[str, Any]:
         """Read every part of a job in one round trip (raw values, decoded later)."""
         k = self.keys
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.atomic(k.job(job_id, "meta"))
         pipe.hgetall(k.job(job_id, "meta"))
         pipe.hgetall(k.job(job_id, "rs"))
         pipe.hgetall(k.job(job_id, "sd"))
@@ -299,7 +328,7 @@ class RedisStore:
 
         Returns (values, version of each key, version of the whole hash).
         """
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.atomic(self.keys.job(job_id, part))
         pipe.hgetall(self.keys.job(job_id, part))
         pipe.hgetall(self.keys.job(job_id, "ver"))
         raw, versions = pipe.execute()
@@ -379,21 +408,24 @@ class RedisStore:
     @guarded
     def job_ids(self) -> list[str]:
         """Return every known job id, oldest first."""
-        return [text(j) for j in self.redis.zrange(self.keys.jobs, 0, -1)]
+        replies = self.each_bucket(lambda pipe, b: pipe.zrange(self.keys.jobs(b), 0, -1, withscores=True))
+        rows = sorted((score, text(j)) for reply in replies for j, score in reply)
+        return [job_id for _, job_id in rows]
 
     def job_id_batches(self, size: int = 500) -> Iterator[list[str]]:
         """Every known job id, in batches; safe while jobs are deleted (ZSCAN: a job may come twice)."""
-        cursor = 0
-        while True:
-            cursor, ids = self._job_page(cursor, size)
-            if ids:
-                yield ids
-            if cursor == 0:
-                return
+        for bucket in self.keys.all_buckets:
+            cursor = 0
+            while True:
+                cursor, ids = self._job_page(bucket, cursor, size)
+                if ids:
+                    yield ids
+                if cursor == 0:
+                    break
 
     @guarded
-    def _job_page(self, cursor: int, size: int) -> tuple[int, list[str]]:
-        cursor, rows = self.redis.zscan(self.keys.jobs, cursor, count=size)
+    def _job_page(self, bucket: int, cursor: int, size: int) -> tuple[int, list[str]]:
+        cursor, rows = self.redis.zscan(self.keys.jobs(bucket), cursor, count=size)
         return int(cursor), [text(member) for member, _ in rows]
 
     @guarded
@@ -421,18 +453,20 @@ class RedisStore:
 
     @guarded
     def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
-        """Return the newest dead letters."""
-        rows = self.redis.xrevrange(self.keys.dead, count=count)
+        """Return the newest dead letters (of every bucket), newest first."""
+        replies = self.each_bucket(lambda pipe, b: pipe.xrevrange(self.keys.dead(b), count=count))
+        rows = [(stream_position(text(i)), bucket, text(i), f) for bucket, reply in enumerate(replies) for i, f in reply]
+        rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
         return [
-            {"id": text(i), **{text(k): (v if k == b"body" else text(v)) for k, v in f.items()}}
-            for i, f in rows
+            {"id": self.keys.dead_id(bucket, i), **{text(k): (v if k == b"body" else text(v)) for k, v in f.items()}}
+            for _, bucket, i, f in rows[:count]
         ]
 
     @guarded
     def dead_letter_message(self, reason: str, body: bytes, content_type: str = "") -> None:
-        """Record a message that is not a Routilux activation at all."""
+        """Record a message that is not a Routilux activation at all (in bucket 0's stream)."""
         self.redis.xadd(
-            self.keys.dead,
+            self.keys.dead(0),
             {"job": "", "activation": "", "reason": reason, "body": body or b"", "content_type": content_type,
              "ts": datetime.now().isoformat()},
             maxlen=100000,
@@ -446,19 +480,21 @@ class RedisStore:
         ttl_ms = max(10, int(self.settings.sweep_interval_s * 500))
         return bool(self.redis.set(self.keys.sweeper_lock, owner, nx=True, px=ttl_ms))
 
+    def _past(self, index: Callable[[int], str], limit: int) -> list[str]:
+        """Members of one index in every bucket scored up to now (Redis's clock), ``limit`` per bucket."""
+        now = self.now_ms()
+        replies = self.each_bucket(lambda pipe, b: pipe.zrangebyscore(index(b), "-inf", now, start=0, num=limit))
+        return [text(m) for reply in replies for m in reply]
+
     @guarded
     def expired(self, limit: int = SWEEP_BATCH) -> tuple[list[str], list[str]]:
         """Return members whose lease expired, and members that are due, as of Redis's clock."""
-        now_s, now_us = self.redis.time()
-        now_ms = now_s * 1000 + now_us // 1000
-        leases = self.redis.zrangebyscore(self.keys.leases, "-inf", now_ms, start=0, num=limit)
-        due = self.redis.zrangebyscore(self.keys.due, "-inf", now_ms, start=0, num=limit)
-        return [text(m) for m in leases], [text(m) for m in due]
+        return self._past(self.keys.leases, limit), self._past(self.keys.due, limit)
 
     @guarded
     def timed_out_jobs(self, limit: int = SWEEP_BATCH) -> list[str]:
         """Jobs whose deadline has passed, as of Redis's clock."""
-        return [text(j) for j in self.redis.zrangebyscore(self.keys.deadlines, "-inf", self.now_ms(), start=0, num=limit)]
+        return self._past(self.keys.deadlines, limit)
 
     @guarded
     def time_out(self, job_id: str) -> str:
@@ -469,27 +505,28 @@ class RedisStore:
     def trim_jobs_index(self, limit: int = SWEEP_BATCH) -> int:
         """Drop expired jobs from the jobs index (their keys expired on their own); returns how many."""
         k = self.keys
-        gone = self.redis.zrangebyscore(k.expiries, "-inf", self.now_ms(), start=0, num=limit)
-        if gone:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.zrem(k.jobs, *gone)
-            pipe.zrem(k.expiries, *gone)
+        gone = self._past(k.expiries, limit)
+        by_bucket: dict[int, list[str]] = {}
+        for job_id in gone:
+            by_bucket.setdefault(k.bucket_of(job_id), []).append(job_id)
+        for bucket, ids in by_bucket.items():
+            pipe = self.atomic(k.jobs(bucket))
+            pipe.zrem(k.jobs(bucket), *ids)
+            pipe.zrem(k.expiries(bucket), *ids)
             pipe.execute()
         return len(gone)
 
     @guarded
     def next_deadline_s(self) -> float | None:
         """Seconds until the earliest due activation, lease expiry or job deadline (None if there is none)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.time()
-        pipe.zrange(self.keys.due, 0, 0, withscores=True)
-        pipe.zrange(self.keys.leases, 0, 0, withscores=True)
-        pipe.zrange(self.keys.deadlines, 0, 0, withscores=True)
-        (now_s, now_us), due, leases, deadlines = pipe.execute()
-        scores = [row[0][1] for row in (due, leases, deadlines) if row]
+        k = self.keys
+        now = self.now_ms()
+        replies = self.each_bucket(lambda pipe, b: [pipe.zrange(index(b), 0, 0, withscores=True)
+                                                     for index in (k.due, k.leases, k.deadlines)])
+        scores = [row[0][1] for row in replies if row]
         if not scores:
             return None
-        return (min(scores) - (now_s * 1000 + now_us // 1000)) / 1000
+        return (min(scores) - now) / 1000
 
     def expire(self, member: str) -> bytes | None:
         """Handle one expired lease; returns the stored body to send again, if any."""
@@ -503,10 +540,15 @@ class RedisStore:
     def redis_run(self) -> tuple[str | None, str | None]:
         """(run id of the Redis server now, the one :meth:`saw_redis_run` last recorded); they differ after a restart.
 
+        On Redis Cluster the run id is every primary's, sorted and joined: a restart of any changes it.
         The first is None when this ACL user may not run INFO (it is in ``@dangerous``).
         """
         try:
-            current = self.redis.info("server")["run_id"]
+            if self.cluster:
+                infos = self.redis.info("server", target_nodes=self.redis.PRIMARIES)
+                current = ",".join(sorted(info["run_id"] for info in infos.values()))
+            else:
+                current = self.redis.info("server")["run_id"]
         except redis.exceptions.NoPermissionError:
             return None, None
         previous = self.redis.get(self.keys.redis_run)
@@ -520,17 +562,21 @@ class RedisStore:
     @guarded
     def rescue_dispatched(self) -> int:
         """After a restart: make every activation that waits only on the queue backstop due now; returns how many."""
-        rescued, offset = 0, 0
-        while True:
-            members = self.redis.zrangebyscore(self.keys.due, f"({self.now_ms()}", "+inf", start=offset, num=SWEEP_BATCH)
-            moved = 0
-            for member in map(text, members):
-                job_id, act_id = member.split("|", 1)
-                moved += int(self.scripts.rescue(self.job_keys(job_id), [job_id, act_id]))
-            rescued += moved
-            if len(members) < SWEEP_BATCH:
-                return rescued
-            offset += len(members) - moved  # the moved ones left the range
+        rescued = 0
+        for bucket in self.keys.all_buckets:
+            offset = 0
+            while True:
+                members = self.redis.zrangebyscore(self.keys.due(bucket), f"({self.now_ms()}", "+inf",
+                                                   start=offset, num=SWEEP_BATCH)
+                moved = 0
+                for member in map(text, members):
+                    job_id, act_id = member.split("|", 1)
+                    moved += int(self.scripts.rescue(self.job_keys(job_id), [job_id, act_id]))
+                rescued += moved
+                if len(members) < SWEEP_BATCH:
+                    break
+                offset += len(members) - moved  # the moved ones left the range
+        return rescued
 
     @guarded
     def _sweep_one(self, script: Any, member: str) -> bytes | None:
@@ -547,7 +593,7 @@ class RedisStore:
     @guarded
     def record_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
         """Write a worker's liveness record, expiring after ``ttl_s``."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.atomic(self.keys.worker(name))
         pipe.set(self.keys.worker(name), codec.packb(info), px=int(ttl_s * 1000))
         pipe.sadd(self.keys.workers_known, name)
         pipe.execute()
@@ -555,7 +601,7 @@ class RedisStore:
     @guarded
     def forget_worker(self, name: str) -> None:
         """Remove a worker's liveness record (it is shutting down)."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.atomic(self.keys.worker(name))
         pipe.delete(self.keys.worker(name))
         pipe.srem(self.keys.workers_known, name)
         pipe.execute()

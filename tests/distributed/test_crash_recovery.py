@@ -49,7 +49,8 @@ def test_an_activation_whose_worker_dies_runs_again_on_another_worker(runtime, s
     wait_until(lambda: workers_up(runtime, 1), timeout=60)
     job_id = runtime.submit(dflows.slow_flow(sleep_s=5.0), "source", {"n": 1})
     # The slow step is leased by the only worker: kill it while the handler sleeps.
-    wait_until(lambda: runtime.store.redis.zcard(runtime.store.keys.leases) > 0, timeout=60)
+    wait_until(lambda: runtime.store.redis.zcard(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id))) > 0,
+               timeout=60)
     doomed.kill()
     spawn_worker(pool="solo", concurrency=1)
     state = runtime.wait(job_id, timeout=90)

@@ -47,7 +47,8 @@ def test_a_timed_out_job_dispatches_none_of_its_queued_activations_even_while_a_
     after = runtime.get_job(job)
     assert [r.event_name for r in after.execution_history if r.routine_id == "sleepy"] == []
     assert after.shared_log == [] and after.routine_states == state.routine_states
-    for index in (runtime.store.keys.due, runtime.store.keys.leases):
+    keys, bucket = runtime.store.keys, runtime.store.keys.bucket_of(job)
+    for index in (keys.due(bucket), keys.leases(bucket)):
         assert members_of(runtime, index, job) == []
 
 

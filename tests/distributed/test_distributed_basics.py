@@ -119,7 +119,7 @@ def test_every_error_strategy_applies_to_downstream_routines(runtime, start_work
 
 def idle(runtime: DistributedRuntime, job_id: str) -> bool:
     """True when no activation of the job holds a lease (nothing of it is running)."""
-    leases = runtime.store.redis.zrange(runtime.store.keys.leases, 0, -1)
+    leases = runtime.store.redis.zrange(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id)), 0, -1)
     return not any(m.decode().startswith(f"{job_id}|") for m in leases)
 
 

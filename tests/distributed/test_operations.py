@@ -33,7 +33,7 @@ def kill_by_expiry(runtime, settings, job_id: str, act_id: str) -> None:
     sends it to the dead-letter stream."""
     for _ in range(settings.max_attempts):
         assert runtime.store.claim(job_id, act_id, "")[0] == "ok"
-        runtime.store.redis.zadd(runtime.store.keys.leases, {f"{job_id}|{act_id}": 0})
+        runtime.store.redis.zadd(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id)), {f"{job_id}|{act_id}": 0})
     assert runtime.store.claim(job_id, act_id, "")[0] == "dead"
 
 

@@ -27,7 +27,7 @@ def root_of(runtime, job_id: str) -> Activation:
 
 def expire_lease(runtime, job_id: str, act_id: str) -> None:
     """What the clock does to a worker that stops heartbeating."""
-    runtime.store.redis.zadd(runtime.store.keys.leases, {f"{job_id}|{act_id}": 0})
+    runtime.store.redis.zadd(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id)), {f"{job_id}|{act_id}": 0})
 
 
 def commit(runtime, act: Activation, token: str, flow_hash: str = "h", lock: str = "", children=()):

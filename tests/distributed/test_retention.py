@@ -17,7 +17,7 @@ pytestmark = pytest.mark.distributed
 
 def keys_of(runtime, job_ids) -> list[bytes]:
     """Every key in the store that belongs to one of ``job_ids`` (a full SCAN of the keyspace)."""
-    tags = {("{%s}" % j).encode() for j in job_ids}
+    tags = {("}:%s:" % j).encode() for j in job_ids}
     return [k for k in runtime.store.redis.scan_iter(count=1000) if any(t in k for t in tags)]
 
 
@@ -48,7 +48,8 @@ def test_ended_jobs_leave_no_key_once_their_ttl_passes(runtime, start_workers, s
     assert keys_of(runtime, jobs)  # kept until the TTL passes
     time.sleep(4.0)
     assert keys_of(runtime, jobs) == []
-    wait_until(lambda: runtime.jobs() == [] and runtime.store.redis.zcard(runtime.store.keys.expiries) == 0,
+    wait_until(lambda: runtime.jobs() == [] and not any(runtime.store.redis.zcard(runtime.store.keys.expiries(b))
+                                                      for b in runtime.store.keys.all_buckets),
                timeout=5)
     with pytest.raises(JobNotFoundError):
         runtime.get_job(jobs[0])

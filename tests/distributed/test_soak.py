@@ -1,4 +1,4 @@
-"""A soak run: thousands of small jobs, about a minute; Redis memory stays flat once retention applies."""
+"""A soak run: thousands of small jobs for half a minute; Redis memory stays flat once retention applies."""
 
 from __future__ import annotations
 
@@ -15,18 +15,22 @@ from routilux.distributed import DistributedRuntime, Settings
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
-PRODUCERS, JOBS_EACH, WAVE = 4, 500, 25
+PRODUCERS, MIN_JOBS_EACH, WAVE = 4, 500, 25
 TTL_S = 5.0
+# Long enough for several TTLs to pass under load, however fast the machine runs the jobs.
+DURATION_S = 6 * TTL_S
 
 
-def produce(settings: Settings, flow_hash: str) -> int:
-    """Submit JOBS_EACH one-item jobs in waves; check each one exact while it is well inside its TTL."""
+def produce(settings: Settings, flow_hash: str, until: float) -> int:
+    """Submit one-item jobs in waves until ``until`` (and at least MIN_JOBS_EACH); check each one exact."""
+    done = 0
     with DistributedRuntime(settings=settings) as rt:
-        for _ in range(JOBS_EACH // WAVE):
+        while done < MIN_JOBS_EACH or time.monotonic() < until:
             jobs = [rt.submit(flow_hash, "source", {"n": 1}) for _ in range(WAVE)]
             for job_id in jobs:
                 assert_exact(rt.wait(job_id, timeout=60), 1)
-    return JOBS_EACH
+            done += WAVE
+    return done
 
 
 @pytest.mark.timeout(300)
@@ -40,7 +44,7 @@ def test_thousands_of_jobs_leave_redis_memory_flat_once_retention_applies(cluste
     samples: list[tuple[float, int, int]] = []  # (seconds since start, used_memory, keys)
     started = time.monotonic()
     with ThreadPoolExecutor(PRODUCERS) as pool:
-        running = [pool.submit(produce, c.settings, flow_hash) for _ in range(PRODUCERS)]
+        running = [pool.submit(produce, c.settings, flow_hash, started + DURATION_S) for _ in range(PRODUCERS)]
         while not all(f.done() for f in running):
             time.sleep(1.0)
             samples.append((time.monotonic() - started, redis.info("memory")["used_memory"], redis.dbsize()))

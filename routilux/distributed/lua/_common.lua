@@ -1,8 +1,8 @@
 -- Shared by every job script (prepended by store.py).
--- KEYS[1..19]: one job's keys in keys.JOB_PARTS order; KEYS[20] due ZSET,
--- KEYS[21] leases ZSET, KEYS[22] dead-letter stream, KEYS[23] jobs ZSET,
--- KEYS[24] (some scripts) the slot-wait list, KEYS[25] deadlines ZSET, KEYS[26] expiries ZSET,
--- KEYS[27] the global status-change stream.
+-- KEYS (keys.Keys.script_keys): [1..19] one job's keys in keys.JOB_PARTS order, then its bucket's
+-- indexes: [20] due ZSET, [21] leases ZSET, [22] dead-letter stream, [23] jobs ZSET,
+-- [24] (some scripts) the slot-wait list, [25] deadlines ZSET, [26] expiries ZSET,
+-- [27] the status-change stream. All share the bucket's hash tag: one slot on Redis Cluster.
 -- Time comes from the Redis server, so worker clocks never disagree.
 local K_META, K_ACTS, K_LEASE, K_TRIES, K_APPLIED, K_PARKED = 1, 2, 3, 4, 5, 6
 local K_RS, K_SD, K_SL, K_OUT, K_DE, K_SB, K_LOG = 7, 8, 9, 10, 11, 12, 13
@@ -26,9 +26,9 @@ local function is_terminal(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
 end
 
--- The job id, read back from the meta key's hash tag (keys.Keys.job).
+-- The job id, read back from the meta key (keys.Keys.job: prefix:job:{bucket}:<job id>:meta).
 local function job_id()
-  return string.match(KEYS[K_META], '{([^{}]*)}:meta$')
+  return string.match(KEYS[K_META], '}:(.*):meta$')
 end
 
 -- The job's slot-wait lists (keys.Keys.slot_wait): one per slot that had a buffer or a lock.
