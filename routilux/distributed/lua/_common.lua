@@ -159,3 +159,22 @@ local function dead_letter(job, act, reason, now)
     finish_job('failed', 'activation ' .. act .. ' went to the dead-letter stream: ' .. reason, now)
   end
 end
+
+-- Running again after a hold (resume, a replayed dead letter): the deadline clock restarts with the
+-- job's whole budget, and every parked activation still unfinished is due at `score`; returns their ids.
+local function release_parked(job, now, score)
+  local budget = tonumber(redis.call('HGET', KEYS[K_META], 'timeout_ms') or '0')
+  if budget > 0 then
+    redis.call('HSET', KEYS[K_META], 'deadline', now + budget)
+    redis.call('ZADD', KEYS[K_DEADLINES], now + budget, job)
+  end
+  local dispatch = {}
+  for _, act in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
+    redis.call('SREM', KEYS[K_PARKED], act)
+    if redis.call('HEXISTS', KEYS[K_ACTS], act) == 1 then
+      redis.call('ZADD', KEYS[K_DUE], score, member(job, act))
+      dispatch[#dispatch + 1] = act
+    end
+  end
+  return dispatch
+end

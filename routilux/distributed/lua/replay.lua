@@ -40,19 +40,7 @@ redis.call('DEL', KEYS[K_SETTLED])
 -- Running again: its keys no longer expire, and its deadline is armed again (as resume does).
 redis.call('ZREM', KEYS[K_EXPIRIES], job)
 for i = 1, K_VER do redis.call('PERSIST', KEYS[i]) end
-local budget = tonumber(redis.call('HGET', KEYS[K_META], 'timeout_ms') or '0')
-if budget > 0 then
-  redis.call('HSET', KEYS[K_META], 'deadline', now + budget)
-  redis.call('ZADD', KEYS[K_DEADLINES], now + budget, job)
-end
 status_event('running', '', now)
 local score = now + grace_ms
-local dispatch = {}
-for _, parked in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
-  redis.call('SREM', KEYS[K_PARKED], parked)
-  if redis.call('HEXISTS', KEYS[K_ACTS], parked) == 1 then
-    redis.call('ZADD', KEYS[K_DUE], score, member(job, parked))
-    dispatch[#dispatch + 1] = parked
-  end
-end
+local dispatch = release_parked(job, now, score)
 return {'ok', 'running', tostring(score), dispatch}

@@ -12,20 +12,8 @@ status_event('running', '', now)
 if timeout_ms ~= '' then
   redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s)
 end
-local budget = tonumber(redis.call('HGET', KEYS[K_META], 'timeout_ms') or '0')
-if budget > 0 then
-  redis.call('HSET', KEYS[K_META], 'deadline', now + budget)
-  redis.call('ZADD', KEYS[K_DEADLINES], now + budget, job)
-end
 local score = now + grace_ms
-local dispatch = {}
-for _, act in ipairs(redis.call('SMEMBERS', KEYS[K_PARKED])) do
-  redis.call('SREM', KEYS[K_PARKED], act)
-  if redis.call('HEXISTS', KEYS[K_ACTS], act) == 1 then
-    redis.call('ZADD', KEYS[K_DUE], score, member(job, act))
-    dispatch[#dispatch + 1] = act
-  end
-end
+local dispatch = release_parked(job, now, score)
 local i = 7
 while i < #ARGV do
   local cid, cbody = ARGV[i], ARGV[i + 1]
