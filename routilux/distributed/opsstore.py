@@ -21,8 +21,9 @@ Rows = list[tuple[Any, dict[bytes, Any]]]
 # The store's connections time out reads after 5 s (redis-py applies socket_connect_timeout to reads
 # too), so one blocking read waits at most this long; callers that follow a stream simply read again.
 MAX_BLOCK_MS = 2000
-# On Redis Cluster streams in several slots cannot be read in one blocking XREAD: they are polled this often.
-CLUSTER_POLL_S = 0.05
+# On Redis Cluster streams in several slots cannot be read in one blocking XREAD: they are polled, first
+# after the shorter pause, then less and less often while nothing comes, up to the longer one.
+CLUSTER_POLL_S = (0.02, 0.25)
 
 
 def _block(block_ms: int | None) -> int | None:
@@ -61,13 +62,14 @@ class OpsStore:
         """XREAD of several streams, blocking up to ``block_ms``; only streams with entries are in the answer.
 
         On Redis Cluster, streams of several buckets sit in different slots: they are
-        read one by one without blocking, every CLUSTER_POLL_S, until the block ends.
+        read one by one without blocking (pipelined), every CLUSTER_POLL_S, until the block ends.
         """
         buckets = {key.split("{", 1)[1].split("}", 1)[0] for key in streams}
         if not self.store.cluster or len(buckets) <= 1:
             reply = self.redis.xread(streams, count=count, block=_block(block_ms))
             return {text(key): rows for key, rows in reply or [] if rows}
         until = time.monotonic() + (_block(block_ms) or 0) / 1000
+        pause, longest = CLUSTER_POLL_S
         while True:
             pipe = self.redis.pipeline(transaction=False)
             for key, after in streams.items():
@@ -75,7 +77,8 @@ class OpsStore:
             found = {text(reply[0][0]): reply[0][1] for reply in pipe.execute() if reply and reply[0][1]}
             if found or time.monotonic() >= until:
                 return found
-            time.sleep(min(CLUSTER_POLL_S, max(0.0, until - time.monotonic())))
+            time.sleep(min(pause, max(0.0, until - time.monotonic())))
+            pause = min(pause * 2, longest)
 
     @guarded
     def last_status_event_ids(self) -> list[str]:

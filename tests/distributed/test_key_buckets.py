@@ -102,6 +102,22 @@ def test_the_buckets_spread_over_every_master_of_the_cluster(redis_cluster):
         client.close()
 
 
+def test_the_sweeper_watches_the_run_id_of_every_master(cluster_settings, redis_cluster):
+    with DistributedRuntime(settings=cluster_settings) as runtime:
+        current, _ = runtime.store.redis_run()
+    assert current is not None and len(current.split(",")) == len(redis_cluster.ports)
+
+
+def test_queue_depth_reads_the_redis_broker_not_the_cluster(cluster_settings):
+    from routilux.distributed import stats
+
+    with DistributedRuntime(settings=cluster_settings) as runtime:
+        assert stats.queue_depth(runtime.store) == 0
+        for n in range(3):  # no worker: the three root activations wait in the broker's queue
+            runtime.submit(dflows.chain_flow(), "source", {"n": n})
+        assert wait_until(lambda: stats.queue_depth(runtime.store) == 3, timeout=10)
+
+
 # -- running jobs --------------------------------------------------------------------
 def test_jobs_complete_with_their_keys_spread_over_the_buckets(spread, spread_runtime, start_workers, request):
     start_workers(settings_=spread, concurrency=4)
