@@ -48,6 +48,11 @@ def routilux(settings):
     return run
 
 
+def ctrl_c_works() -> None:
+    """Popen preexec_fn: Ctrl-C reaches the child even if this run ignores SIGINT (as a shell's background job does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -127,7 +132,8 @@ def test_ctrl_c_stops_watching_and_leaves_the_job_running(runtime, start_workers
     entered, release = cli_flows.gate(gate)
     job_id = runtime.submit(cli_flows.make_flow(), "start", {"gate": gate})
     watcher = subprocess.Popen([sys.executable, "-m", "routilux.cli", "watch", job_id], cwd=ROOT,
-                               env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_works)
     try:
         assert entered.wait(10)
         assert watcher.stdout.readline()  # it is watching
@@ -309,7 +315,7 @@ def test_the_demo_kills_a_host_mid_run_and_every_job_still_ends_exact(settings):
 def test_the_demo_cleans_up_everything_on_ctrl_c(settings):
     demo = subprocess.Popen([sys.executable, "-m", "routilux.cli", "demo", "--jobs", "3", "--no-kill", "--delay-s",
                              "2"], cwd=ROOT, env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=ctrl_c_works)
     lines = []
     try:
         while not any("submitted" in line for line in lines):
