@@ -44,6 +44,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def kill_all(procs: dict[int, subprocess.Popen[bytes]]) -> None:
+    """SIGKILL every process of ``procs`` still running (a test's own Redis servers), then forget them."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    procs.clear()
+
+
 def wait_for_ping(port: int, timeout_s: float) -> None:
     """Block until the Redis on 127.0.0.1:``port`` answers PING."""
     client = redis.Redis(host="127.0.0.1", port=port)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from conftest import free_port, wait_for_ping
+from conftest import free_port, kill_all, wait_for_ping
 
 
 class RedisClusterGroup:
@@ -55,8 +55,4 @@ class RedisClusterGroup:
 
     def close(self) -> None:
         """Stop every node."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        self.procs.clear()
+        kill_all(self.procs)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from conftest import free_port, wait_for_ping
+from conftest import free_port, kill_all, wait_for_ping
 
 MASTER_NAME = "routilux-test"
 
@@ -82,8 +82,4 @@ class SentinelGroup:
 
     def close(self) -> None:
         """Stop every process of the group."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        self.procs.clear()
+        kill_all(self.procs)
