@@ -26,6 +26,9 @@ from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.job_state import pause_point
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Redis Cluster's ways of saying "not now": down, slots moving or uncovered, redirections exhausted.
+_CLUSTER_UNAVAILABLE = (redis.exceptions.ClusterError, redis.exceptions.TryAgainError,
+                        redis.exceptions.SlotNotCoveredError)
 log = logging.getLogger("routilux.distributed")
 SWEEP_BATCH = 200  # members the sweeper takes from each index per round
 
@@ -36,7 +39,11 @@ def text(value: Any) -> str:
 
 
 def guarded(func: F) -> F:
-    """Turn Redis connection failures into StoreUnavailableError (StoreAccessDeniedError when refused)."""
+    """Turn Redis connection failures into StoreUnavailableError (StoreAccessDeniedError when refused).
+
+    On Redis Cluster, a cluster that is down (a master lost, its slots not yet
+    failed over) or still moving slots counts as unavailable too.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,6 +55,8 @@ def guarded(func: F) -> F:
             if refusal is not None:
                 raise StoreAccessDeniedError(refusal) from exc
             raise StoreUnavailableError(f"Redis is unreachable: {exc}") from exc
+        except _CLUSTER_UNAVAILABLE as exc:
+            raise StoreUnavailableError(f"the Redis Cluster is unavailable: {type(exc).__name__}: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             if str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
                 raise StoreAccessDeniedError(f"Redis refused this client: {exc}") from exc

@@ -53,6 +53,12 @@ class RedisClusterGroup:
         """Keys matching ``pattern`` on each master, by port."""
         return {p: list(redis.Redis(port=p).scan_iter(match=pattern, count=1000)) for p in self.ports}
 
+    def kill(self, port: int) -> None:
+        """SIGKILL one node."""
+        proc = self.procs.pop(port)
+        proc.kill()
+        proc.wait(timeout=10)
+
     def close(self) -> None:
         """Stop every node."""
         kill_all(self.procs)

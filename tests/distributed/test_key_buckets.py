@@ -20,6 +20,7 @@ from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.keys import Keys, slot_field
 from routilux.distributed.redis_options import parse_cluster_url
+from routilux.errors import StoreUnavailableError
 
 pytestmark = pytest.mark.distributed
 
@@ -213,6 +214,34 @@ def test_status_events_of_every_bucket_arrive_and_resume_after_an_event_id(sprea
     assert [(e.job_id, e.status) for e in later] == [(e.job_id, e.status) for e in seen[1:]]
     with pytest.raises(ValueError, match="not a status event id"):
         next(spread_runtime.all_events(cursor="yesterday"))
+
+
+@pytest.mark.timeout(60)
+def test_a_cluster_that_lost_a_master_is_a_typed_store_outage_not_a_crash(settings, tmp_path):
+    from rclusters import RedisClusterGroup
+
+    group = RedisClusterGroup(tmp_path / "doomed-cluster")
+    try:
+        doomed = settings.with_(redis_url=group.url, broker_url=settings.redis_url)
+        with DistributedRuntime(settings=doomed) as runtime:
+            jobs = [runtime.submit(dflows.chain_flow(), "source", {"n": 1}) for _ in range(8)]
+            assert {runtime.store.status(j) for j in jobs} == {"running"}
+            group.kill(group.ports[-1])
+
+            def every_read_is_an_outage() -> bool:
+                for job_id in jobs:
+                    try:
+                        runtime.store.status(job_id)
+                        return False  # this job's master still answers: the cluster is not down yet
+                    except StoreUnavailableError:
+                        pass
+                return True
+
+            wait_until(every_read_is_an_outage, timeout=30)
+            with pytest.raises(StoreUnavailableError):
+                runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    finally:
+        group.close()
 
 
 @pytest.mark.slow
