@@ -246,6 +246,35 @@ def test_a_cluster_that_lost_a_master_is_a_typed_store_outage_not_a_crash(settin
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+def test_jobs_complete_after_a_cluster_master_is_killed_and_its_replica_takes_over(settings, tmp_path, spawn_worker):
+    from rclusters import RedisClusterGroup
+
+    group = RedisClusterGroup(tmp_path / "failover-cluster", masters=3, replicas=1)
+    try:
+        replicated = settings.with_(redis_url=group.url, broker_url=settings.redis_url, commit_wait_replicas=1,
+                                    lease_s=3.0)
+        with DistributedRuntime(settings=replicated) as runtime:
+            spawn_worker(pool="prefork", concurrency=2, settings_=replicated)
+            wait_until(lambda: workers_up(runtime, 1), timeout=60)
+            jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 4}) for _ in range(6)]
+            wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
+            # Kill the master holding the first unfinished job's bucket, while its work runs.
+            keys = runtime.store.keys
+            victim = next(j for j in jobs if runtime.store.status(j) == "running")
+            port = runtime.store.redis.get_node_from_key(keys.jobs(keys.bucket_of(victim))).port
+            group.kill(port)
+            wait_until(lambda: port not in group.masters() and len(group.masters()) == 3, timeout=30)
+            for job_id in jobs:
+                state = runtime.wait(job_id, timeout=120)
+                assert state.status == "completed", state.error
+                assert sorted(e["got"]["i"] for e in state.shared_log) == list(range(4))
+                assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == 4
+    finally:
+        group.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 @both_brokers
 def test_a_killed_workers_activation_runs_again_on_the_cluster_and_applies_once(cluster_settings, spawn_worker):
     strict = cluster_settings.with_(redispatch_s=600.0)
