@@ -10,7 +10,7 @@ local K_SLOTLOCK, K_FAILEDRS, K_SETTLED, K_LASTERR, K_PP, K_VER = 14, 15, 16, 17
 local K_DUE, K_LEASES, K_DEAD, K_JOBS, K_WAIT = 20, 21, 22, 23, 24
 local K_DEADLINES, K_EXPIRIES = 25, 26
 local K_EVENTS = 27
--- The global status-change stream keeps about this many entries (the job's own log keeps all).
+-- Each bucket's status-change stream keeps about this many entries (the job's own log keeps all).
 local EVENTS_MAXLEN = 10000
 
 local function now_ms()
@@ -55,7 +55,7 @@ local function retain()
   for i = 1, K_DUE - 1 do redis.call('PEXPIREAT', KEYS[i], at) end  -- every per-job key comes first
 end
 
--- A job's status changed: say so in its own log and in the global status stream.
+-- A job's status changed: say so in its own log and in its bucket's status stream.
 local function status_event(status, err, now)
   redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'status', 'status', status, 'error', err or '', 'ts', now)
   redis.call('XADD', KEYS[K_EVENTS], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job_id(), 'status', status,
