@@ -53,19 +53,23 @@ def byte_cap(max_message_bytes: int) -> int:
 
 
 def pack(items: Sequence[Item], max_batch: int, spread: int, max_bytes: int) -> list[list[Item]]:
-    """Split the sibling activations ``items`` into messages, in order (a body over ``max_bytes`` goes alone)."""
-    size = batch_size(len(items), max_batch, spread)
+    """Split the sibling activations ``items`` into messages of even sizes, in order.
+
+    A message's bodies stay within ``max_bytes`` (a body over it goes alone).
+    """
+    count = math.ceil(len(items) / batch_size(len(items), max_batch, spread)) if items else 0
     batches: list[list[Item]] = []
-    current: list[Item] = []
-    used = 0
-    for item in items:
-        if current and (len(current) >= size or used + len(item[1]) > max_bytes):
-            batches.append(current)
-            current, used = [], 0
-        current.append(item)
-        used += len(item[1])
-    if current:
-        batches.append(current)
+    at = 0
+    for k in range(count):
+        end = at + len(items) // count + (k < len(items) % count)
+        while at < end:
+            batch, used = [items[at]], len(items[at][1])
+            at += 1
+            while at < end and used + len(items[at][1]) <= max_bytes:
+                used += len(items[at][1])
+                batch.append(items[at])
+                at += 1
+            batches.append(batch)
     return batches
 
 
