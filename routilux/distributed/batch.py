@@ -26,8 +26,8 @@ from typing import Any, Callable, Sequence
 from routilux.bounds import MIB
 from routilux.errors import MalformedMessageError
 
-__all__ = ["BATCH_TASK_NAME", "BUDGET_S", "MAX_BATCH_BYTES", "MAX_BODIES", "Item", "batch_bodies", "batch_size", "byte_cap",
-           "halves", "pack", "run_batch"]
+__all__ = ["BATCH_TASK_NAME", "BUDGET_S", "MAX_BATCH_BYTES", "MAX_BODIES", "Item", "batch_bodies", "batch_size",
+           "byte_cap", "halves", "pack", "run_batch"]
 
 log = logging.getLogger("routilux.distributed")
 
