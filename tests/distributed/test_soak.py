@@ -17,16 +17,23 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 PRODUCERS, JOBS_EACH, WAVE = 4, 500, 25
 TTL_S = 5.0
+# Producers go on past JOBS_EACH until then, so memory is sampled well after the first TTLs even on a fast machine.
+MIN_RUN_S = 8 * TTL_S
 
 
-def produce(settings: Settings, flow_hash: str) -> int:
-    """Submit JOBS_EACH one-item jobs in waves; check each one exact while it is well inside its TTL."""
+def produce(settings: Settings, flow_hash: str, until: float) -> int:
+    """Submit one-item jobs in waves, at least JOBS_EACH and until ``until`` (monotonic); returns how many.
+
+    Each job is checked exact while it is well inside its TTL.
+    """
+    done = 0
     with DistributedRuntime(settings=settings) as rt:
-        for _ in range(JOBS_EACH // WAVE):
+        while done < JOBS_EACH or time.monotonic() < until:
             jobs = [rt.submit(flow_hash, "source", {"n": 1}) for _ in range(WAVE)]
             for job_id in jobs:
                 assert_exact(rt.wait(job_id, timeout=60), 1)
-    return JOBS_EACH
+            done += WAVE
+    return done
 
 
 @pytest.mark.timeout(300)
@@ -40,7 +47,7 @@ def test_thousands_of_jobs_leave_redis_memory_flat_once_retention_applies(cluste
     samples: list[tuple[float, int, int]] = []  # (seconds since start, used_memory, keys)
     started = time.monotonic()
     with ThreadPoolExecutor(PRODUCERS) as pool:
-        running = [pool.submit(produce, c.settings, flow_hash) for _ in range(PRODUCERS)]
+        running = [pool.submit(produce, c.settings, flow_hash, started + MIN_RUN_S) for _ in range(PRODUCERS)]
         while not all(f.done() for f in running):
             time.sleep(1.0)
             samples.append((time.monotonic() - started, redis.info("memory")["used_memory"], redis.dbsize()))
