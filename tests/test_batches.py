@@ -6,7 +6,9 @@ import pytest
 
 pytest.importorskip("celery")
 
+from routilux.distributed import Settings  # noqa: E402
 from routilux.distributed.batch import MAX_BODIES, batch_bodies, byte_cap, halves, pack, run_batch  # noqa: E402
+from routilux.distributed.dispatch import PUBLISH_ALLOWANCE_MS, Dispatcher  # noqa: E402
 from routilux.errors import MalformedMessageError  # noqa: E402
 
 
@@ -65,3 +67,10 @@ def test_when_a_body_raises_the_bodies_after_it_are_handed_back_before_the_error
     with pytest.raises(ConnectionError):
         run_batch(run, [b"a", b"b", b"c", b"d"], handed.append, budget_s=60.0)
     assert handed == [[b"c", b"d"]]
+
+
+def test_a_large_fan_out_may_wait_in_the_outbox_a_few_ms_longer_per_message_it_takes():
+    batched, single = Dispatcher(None, Settings()), Dispatcher(None, Settings(dispatch_batch=1))
+    assert batched.grace_ms(5.0, 0) == 5000
+    assert batched.grace_ms(5.0, 1000) == 5000 + 20 * PUBLISH_ALLOWANCE_MS
+    assert single.grace_ms(5.0, 1000) == 5000 + 1000 * PUBLISH_ALLOWANCE_MS

@@ -27,7 +27,7 @@ from routilux.bounds import MIB
 from routilux.errors import MalformedMessageError
 
 __all__ = ["BATCH_TASK_NAME", "BUDGET_S", "MAX_BATCH_BYTES", "MAX_BODIES", "Item", "batch_bodies", "batch_size",
-           "byte_cap", "halves", "pack", "run_batch"]
+           "byte_cap", "halves", "message_count", "pack", "run_batch"]
 
 log = logging.getLogger("routilux.distributed")
 
@@ -47,6 +47,11 @@ def batch_size(n: int, max_batch: int, spread: int) -> int:
     return max(1, min(max_batch, math.ceil(n / max(1, spread))))
 
 
+def message_count(n: int, max_batch: int, spread: int) -> int:
+    """How many messages ``n`` siblings take (more if their bodies are over the byte cap)."""
+    return math.ceil(n / batch_size(n, max_batch, spread)) if n else 0
+
+
 def byte_cap(max_message_bytes: int) -> int:
     """Most bytes of bodies in one batch message: well under the message size limit workers decode."""
     return max(1, min(MAX_BATCH_BYTES, max_message_bytes // 4))
@@ -57,7 +62,7 @@ def pack(items: Sequence[Item], max_batch: int, spread: int, max_bytes: int) -> 
 
     A message's bodies stay within ``max_bytes`` (a body over it goes alone).
     """
-    count = math.ceil(len(items) / batch_size(len(items), max_batch, spread)) if items else 0
+    count = message_count(len(items), max_batch, spread)
     batches: list[list[Item]] = []
     at = 0
     for k in range(count):

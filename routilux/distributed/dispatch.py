@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from routilux.distributed.batch import BATCH_TASK_NAME, Item, byte_cap, halves, pack
+from routilux.distributed.batch import BATCH_TASK_NAME, Item, byte_cap, halves, message_count, pack
 from routilux.distributed.settings import Settings
 
 TASK_NAME = "routilux.activate"
+# Time allowed for publishing one message, on top of the outbox grace (see :meth:`Dispatcher.grace_ms`).
+PUBLISH_ALLOWANCE_MS = 5
 
 
 class Dispatcher:
@@ -55,6 +57,15 @@ class Dispatcher:
                     if sent is not None:
                         sent(job_id, [member.split("|", 1)[1] for member, _ in batch])
         return count
+
+    def grace_ms(self, outbox_grace_s: float, siblings: int) -> int:
+        """How long ``siblings`` children of one commit may wait in the outbox before the sweeper sends them.
+
+        The outbox grace, plus a few ms for each message they take: a fan-out still
+        being published when the grace ends would otherwise be sent twice.
+        """
+        messages = message_count(siblings, self.max_batch, self.spread)
+        return int(outbox_grace_s * 1000) + PUBLISH_ALLOWANCE_MS * messages
 
     def hand_back(self, bodies: list[Any]) -> None:
         """Publish again, verbatim, bodies of a batch that were not started: in two messages, for two workers."""

@@ -208,7 +208,7 @@ class Executor:
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
     ) -> tuple[list[Any], dict[str, bytes]]:
         act = result.activation
-        grace_ms = int(self.settings.outbox_grace_s * 1000)
+        grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
         lease_ms = int(self.settings.lease_s * 1000)
         tail, children = commit_args(
             result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring

@@ -60,7 +60,8 @@ class Settings:
         sweep_interval_s: how often workers look for expired leases, due retries
             and activations that were never dispatched.
         outbox_grace_s: how long a committed child may wait to be dispatched
-            before the sweeper sends it.
+            before the sweeper sends it (plus 5 ms for each message its step
+            sends, so a large fan-out is not sent twice while being published).
         redispatch_s: how long a dispatched activation may wait in the queue
             before the sweeper sends it again (a backstop for lost messages).
         max_attempts: claims of one activation (crashes, missing classes) before
