@@ -36,11 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def ours_app(args: argparse.Namespace) -> Any:
-    """Routilux's Celery app, with the benchmark's routine classes imported."""
+    """Routilux's Celery app, with the benchmark's routine classes imported (other settings: ``ROUTILUX_*``)."""
     import bench.dist_flows  # noqa: F401  (registers the routine classes)
     from routilux.distributed import Settings, create_app
 
-    settings = Settings(
+    settings = Settings.from_env(
         redis_url=args.redis_url, broker_url=args.broker_url, key_prefix=args.key_prefix, queue=args.queue, pool=args.pool,
         concurrency=args.concurrency, imports=("bench.dist_flows",),
     )

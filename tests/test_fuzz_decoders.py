@@ -27,6 +27,7 @@ from kombu.serialization import dumps, loads  # noqa: E402
 
 from routilux.activation import Activation  # noqa: E402
 from routilux.distributed.assemble import job_state_from_parts  # noqa: E402
+from routilux.distributed.batch import batch_bodies  # noqa: E402
 from routilux.distributed.envelope import from_envelope, open_body, seal, to_envelope  # noqa: E402
 from routilux.distributed.serializer import CONTENT_TYPE, SERIALIZER_NAME, register_serializer  # noqa: E402
 from routilux.distributed.signing import MAGIC, Keyring  # noqa: E402
@@ -53,7 +54,9 @@ _, _, TASK_BODY = dumps([[SIGNED], {}, {"callbacks": None, "errbacks": None, "ch
                         serializer=SERIALIZER_NAME)
 PARTS_BLOBS = [codec.packb({"status": "completed", "n": 1}), codec.packb([["r", "out", {"i": 1}, dt.datetime(2024, 1, 1)]]),
                codec.packb({"timestamp": "t", "reason": "r", "checkpoint": None})]
-CORPUS = [SIGNED, UNSIGNED, bytes(TASK_BODY), *PARTS_BLOBS]
+_, _, BATCH_TASK_BODY = dumps([[[SIGNED, UNSIGNED, SIGNED]], {}, {"callbacks": None, "errbacks": None, "chain": None,
+                                                                   "chord": None}], serializer=SERIALIZER_NAME)
+CORPUS = [SIGNED, UNSIGNED, bytes(TASK_BODY), bytes(BATCH_TASK_BODY), *PARTS_BLOBS]
 
 
 @st.composite
@@ -142,6 +145,8 @@ def test_the_fuzz_corpus_is_made_of_real_messages_that_decode() -> None:
     assert from_envelope(open_body(SIGNED, KEYS))[0].payload == ENVELOPE["payload"]
     frame = loads(TASK_BODY, CONTENT_TYPE, "binary", accept=[CONTENT_TYPE])
     assert frame[0][0] == SIGNED
+    batch = loads(BATCH_TASK_BODY, CONTENT_TYPE, "binary", accept=[CONTENT_TYPE])
+    assert batch_bodies(batch[0][0]) == [SIGNED, UNSIGNED, SIGNED]
     for blob in PARTS_BLOBS:
         codec.unpackb(blob, SMALL)
 
@@ -155,3 +160,21 @@ PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
 @given(st.lists(PLAIN, min_size=9, max_size=9))
 def test_well_formed_msgpack_of_the_wrong_shape_in_the_store_reads_as_a_decode_error(values: list[Any]) -> None:
     read_stored_job(b"paused", [codec.packb(v) for v in values])
+
+
+@FUZZ
+@given(st.one_of(mutated([bytes(BATCH_TASK_BODY)]), st.binary(max_size=256)))
+def test_a_batch_message_yields_bodies_a_worker_accepts_only_if_signed_or_raises_a_malformed_message_error(
+        data: bytes) -> None:
+    try:
+        frame = loads(data, CONTENT_TYPE, "binary", accept=[CONTENT_TYPE])
+        args = frame[0] if isinstance(frame, (list, tuple)) and frame else None
+        bodies = batch_bodies(args[0] if isinstance(args, (list, tuple)) and len(args) == 1 else args)
+    except (kombu_errors.DecodeError, MalformedMessageError):
+        return
+    for body in bodies:
+        try:
+            from_envelope(open_body(body, KEYS, SMALL))
+        except MalformedMessageError:
+            continue
+        assert KEYS.open(body)

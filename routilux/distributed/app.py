@@ -30,6 +30,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 from celery.signals import worker_process_init
 
+from routilux.distributed.batch import BATCH_TASK_NAME
 from routilux.distributed.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None) -> Celery:
     app.conf.update(celery_config(settings))
     app.routilux_settings = settings  # type: ignore[attr-defined]
 
-    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(activate)
+    for name, task in ((TASK_NAME, activate), (BATCH_TASK_NAME, activate_batch)):
+        app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(task)
     from routilux.distributed.liveness import install_liveness
 
     install_liveness(app)
@@ -126,11 +128,23 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 def activate(task: Any, *args: Any, **kwargs: Any) -> str:
     """The Celery task: run one activation envelope (anything else is dead-lettered)."""
-    envelope = args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
+    return executor_for(task.app).run(_one_argument(args, kwargs), _worker(task))
+
+
+def activate_batch(task: Any, *args: Any, **kwargs: Any) -> str:
+    """The Celery task: run a list of activation bodies one by one (anything else is dead-lettered)."""
+    return executor_for(task.app).run_batch(_one_argument(args, kwargs), _worker(task))
+
+
+def _one_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A task's one positional argument; any other call shape as a map the executor refuses."""
+    return args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
+
+
+def _worker(task: Any) -> str | None:
     # Thread and solo pools put the machine's host name in the request; the node name is on the app
     # (set by the liveness step). Prefork children, forked earlier, get the node name in the request.
-    worker = getattr(task.app, "routilux_node", None) or getattr(task.request, "hostname", None)
-    return executor_for(task.app).run(envelope, worker)
+    return getattr(task.app, "routilux_node", None) or getattr(task.request, "hostname", None)
 
 
 def executor_for(app: Celery) -> Executor:
@@ -144,7 +158,7 @@ def executor_for(app: Celery) -> Executor:
         if executor is None:
             settings: Settings = app.routilux_settings  # type: ignore[attr-defined]
             store = RedisStore(settings)
-            executor = Executor(store, Dispatcher(app, settings.queue), lambda flow: StoreControl(store, flow))
+            executor = Executor(store, Dispatcher(app, settings), lambda flow: StoreControl(store, flow))
             _executors[id(app)] = executor
         return executor
 

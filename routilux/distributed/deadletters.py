@@ -74,8 +74,9 @@ class DeadLettersMixin:
             raise FlowError(f"dead letter {dead_id} cannot be replayed: {text(answer[1])}")
         ids = [text(x) for x in answer[3]]
         if ids:
-            self.dispatcher.send(self.store.bodies(job_id, ids))
-            self.store.mark_dispatched(job_id, text(answer[2]), ids)
+            score = text(answer[2])
+            self.dispatcher.send(self.store.bodies(job_id, ids),
+                                 sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids))
         return job_id
 
     def discard_dead_letter(self, dead_id: str) -> None:

@@ -1,34 +1,83 @@
 """Sending activations to the queue as Celery tasks.
 
-A task's one argument is the activation's body exactly as stored in Redis
-(signed, with signing keys): whoever sends it (the producer, the committing
-worker, the sweeper) sends the same bytes, and only the producer of the body
-signs it.
+An activation's body travels exactly as stored in Redis (signed, with signing
+keys): whoever sends it (the producer, the committing worker, the sweeper)
+sends the same bytes, and only the producer of the body signs it. One body is a
+``routilux.activate`` task with the body as its one argument; several sibling
+activations of one job go together as a ``routilux.activate_batch`` task whose
+one argument is the list of bodies (see :mod:`batch`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+
+from routilux.distributed.batch import BATCH_TASK_NAME, Item, byte_cap, halves, message_count, pack
+from routilux.distributed.settings import Settings
 
 TASK_NAME = "routilux.activate"
+# Time allowed for publishing one message, on top of the outbox grace (see :meth:`Dispatcher.grace_ms`).
+PUBLISH_ALLOWANCE_MS = 5
 
 
 class Dispatcher:
-    """Publishes activation bodies as ``routilux.activate`` tasks."""
+    """Publishes activation bodies as ``routilux.activate`` and ``routilux.activate_batch`` tasks.
 
-    def __init__(self, app: Any, queue: str) -> None:
+    Args:
+        app: the Celery app to publish with.
+        settings: its queue, and how activations are batched (``dispatch_batch``, ``dispatch_spread``,
+            ``max_message_bytes``).
+    """
+
+    def __init__(self, app: Any, settings: Settings) -> None:
         self.app = app
-        self.queue = queue
+        self.queue = settings.queue
+        self.max_batch = settings.dispatch_batch
+        self.spread = settings.dispatch_spread
+        self.max_bytes = byte_cap(settings.max_message_bytes)
 
-    def send(self, messages: Iterable[tuple[str, bytes]]) -> int:
-        """Publish each ("job|activation", body) as one task; returns how many were sent."""
-        sent = 0
+    def send(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None) -> int:
+        """Publish each ("job|activation", body), siblings of one job batched; returns how many were sent.
+
+        ``sent(job_id, activation_ids)`` is called right after each message is published,
+        so a caller can mark them dispatched while the rest are still being sent.
+        """
+        by_job: dict[str, list[Item]] = {}
+        for item in messages:
+            by_job.setdefault(item[0].split("|", 1)[0], []).append(item)
+        if not by_job:
+            return 0
+        count = 0
         with self.app.producer_or_acquire() as producer:
-            for label, body in messages:
-                # A short argsrepr: Celery would otherwise build a repr of the whole body per message.
-                self.app.send_task(
-                    TASK_NAME, args=[body], queue=self.queue, producer=producer, ignore_result=True,
-                    argsrepr=f"[<activation {label}>]", kwargsrepr="{}",
-                )
-                sent += 1
-        return sent
+            for job_id, items in by_job.items():
+                for batch in pack(items, self.max_batch, self.spread, self.max_bytes):
+                    label = batch[0][0] if len(batch) == 1 else f"{len(batch)} of job {job_id}"
+                    self._publish(producer, [body for _, body in batch], label)
+                    count += len(batch)
+                    if sent is not None:
+                        sent(job_id, [member.split("|", 1)[1] for member, _ in batch])
+        return count
+
+    def grace_ms(self, outbox_grace_s: float, siblings: int) -> int:
+        """How long ``siblings`` children of one commit may wait in the outbox before the sweeper sends them.
+
+        The outbox grace, plus a few ms for each message they take: a fan-out still
+        being published when the grace ends would otherwise be sent twice.
+        """
+        messages = message_count(siblings, self.max_batch, self.spread)
+        return int(outbox_grace_s * 1000) + PUBLISH_ALLOWANCE_MS * messages
+
+    def hand_back(self, bodies: list[Any]) -> None:
+        """Publish again, verbatim, bodies of a batch that were not started: in two messages, for two workers."""
+        with self.app.producer_or_acquire() as producer:
+            for part in halves(bodies):
+                self._publish(producer, part, "handed back")
+
+    def _publish(self, producer: Any, bodies: list[Any], label: str) -> None:
+        # A short argsrepr: Celery would otherwise build a repr of every body per message.
+        if len(bodies) == 1:
+            name, args, shown = TASK_NAME, [bodies[0]], f"[<activation {label}>]"
+        else:
+            name, args, shown = BATCH_TASK_NAME, [bodies], f"[<activations: {label}>]"
+        self.app.send_task(name, args=args, queue=self.queue, producer=producer, ignore_result=True,
+                           argsrepr=shown, kwargsrepr="{}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation
+from routilux.distributed.batch import batch_bodies, run_batch
 from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import from_envelope, open_body
@@ -79,10 +80,7 @@ class Executor:
         try:
             act, flow_hash = from_envelope(open_body(message, self.keyring, self.limits))
         except MalformedMessageError as exc:
-            log.error("dead-lettering a malformed message: %s", exc)
-            self.store.dead_letter_message(str(exc), _raw(message))
-            self.hooks.on_dead_letter("malformed")
-            return "malformed"
+            return self._malformed(message, exc)
         try:
             flow = self.flows.get(flow_hash)
         except StoreUnavailableError:
@@ -96,6 +94,26 @@ class Executor:
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
         return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker)
+
+    def run_batch(self, message: Any, worker: str | None = None) -> str:
+        """Run a batch message's bodies one by one, each as :meth:`run` does; returns the outcomes counted.
+
+        A body that is malformed, unsigned or over the limits is dead-lettered alone;
+        a message that is not a list of bodies is dead-lettered whole. Bodies not
+        started within the batch's time budget are handed back to the queue.
+        """
+        try:
+            bodies = batch_bodies(message)
+        except MalformedMessageError as exc:
+            return self._malformed(message, exc)
+        outcomes = run_batch(lambda body: self.run(body, worker), bodies, self.dispatcher.hand_back)
+        return " ".join(f"{outcome}:{count}" for outcome, count in outcomes.items())
+
+    def _malformed(self, message: Any, exc: MalformedMessageError) -> str:
+        log.error("dead-lettering a malformed message: %s", exc)
+        self.store.dead_letter_message(str(exc), _raw(message))
+        self.hooks.on_dead_letter("malformed")
+        return "malformed"
 
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str) -> str:
         lock = _lock_key(flow, act)
@@ -190,7 +208,7 @@ class Executor:
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
     ) -> tuple[list[Any], dict[str, bytes]]:
         act = result.activation
-        grace_ms = int(self.settings.outbox_grace_s * 1000)
+        grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
         lease_ms = int(self.settings.lease_s * 1000)
         tail, children = commit_args(
             result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring
@@ -199,9 +217,10 @@ class Executor:
         answer = self._commit_with_retries(act, token, lock, tail)
         self.hooks.after_commit(act.routine_id, answer[0], time.perf_counter() - started)
         if answer[0] == "ok":
-            ids = [text(x) for x in answer[4]]
-            self.dispatcher.send((f"{act.job_id}|{i}", children[i]) for i in ids)
-            self.marker.add(act.job_id, text(answer[3]), ids)
+            ids, score = [text(x) for x in answer[4]], text(answer[3])
+            # Marked as each message goes out: a long fan-out must not outlive the outbox grace unmarked.
+            self.dispatcher.send(((f"{act.job_id}|{i}", children[i]) for i in ids),
+                                 sent=lambda job_id, sent_ids: self.marker.add(job_id, score, sent_ids))
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
         waiter = text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped", "parked") else ""

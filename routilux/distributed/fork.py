@@ -104,6 +104,6 @@ def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = No
     if meta.get("timeout_ms"):
         fields.update(timeout_ms=meta["timeout_ms"], timeout_s=meta.get("timeout_s", ""))
     score = _write_job(store, new_id, fields, replay.state, bodies)
-    runtime.dispatcher.send((f"{new_id}|{a}", body) for a, body in bodies.items())
-    store.mark_dispatched(new_id, score, list(bodies))
+    runtime.dispatcher.send(((f"{new_id}|{a}", body) for a, body in bodies.items()),
+                            sent=lambda job, ids: store.mark_dispatched(job, score, ids))
     return new_id

@@ -58,7 +58,7 @@ class Liveness(bootsteps.StartStopStep):
         beat()
         self.tref = c.timer.call_repeatedly(interval, beat)
         self.forget = lambda: store.forget_worker(name)
-        self.sweeper = Sweeper(store, Dispatcher(c.app, settings.queue), name)
+        self.sweeper = Sweeper(store, Dispatcher(c.app, settings), name)
         self.sweeper.start()
 
     def stop(self, c: Any) -> None:

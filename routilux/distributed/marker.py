@@ -1,7 +1,8 @@
 """Marks dispatched outbox entries in the background, in batches.
 
-After a commit, the children are sent at once; moving their outbox entries to
-the queue backstop can wait a moment and share a round trip with other marks.
+After a commit, the children are sent at once, and queued here message by
+message as they go out; moving their outbox entries to the queue backstop can
+wait a moment and share a round trip with other marks.
 If this process dies before a flush, nothing is lost: the sweeper re-sends the
 unmarked entries after the outbox grace, and the claim drops the duplicates.
 """
@@ -40,11 +41,14 @@ class Marker:
                 self._thread.start()
 
     def flush(self) -> None:
-        """Send every queued mark now, in one pipeline."""
+        """Send every queued mark now, in one pipeline (one script call per commit's children)."""
         with self._lock:
             batch, self._pending = self._pending, []
-        if batch:
-            self.store.mark_many(batch)
+        merged: dict[tuple[str, str], list[str]] = {}
+        for job_id, outbox_score, act_ids in batch:  # a fan-out is queued message by message
+            merged.setdefault((job_id, outbox_score), []).extend(act_ids)
+        if merged:
+            self.store.mark_many([(job, score, ids) for (job, score), ids in merged.items()])
 
     def _serve(self) -> None:
         while not self._wake.wait(self.interval_s):

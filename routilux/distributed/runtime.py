@@ -52,7 +52,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         self.store = RedisStore(settings)
         self.ops = OpsStore(self.store)
         self.app = create_app(settings)
-        self.dispatcher = Dispatcher(self.app, settings.queue)
+        self.dispatcher = Dispatcher(self.app, settings)
         self.keyring = settings.keyring
 
     # -- flows -----------------------------------------------------------
@@ -172,8 +172,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         ids = [text(x) for x in answer[3]]
         messages = [(f"{job_id}|{i}", children[i]) for i in ids if i in children]
         messages += self.store.bodies(job_id, [i for i in ids if i not in children])
-        self.dispatcher.send(messages)
-        self.store.mark_dispatched(job_id, text(answer[2]), ids)
+        score = text(answer[2])
+        self.dispatcher.send(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids))
 
     def _deferred_children(
         self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int

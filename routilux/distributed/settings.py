@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from routilux.distributed.batch import MAX_BODIES
 from routilux.distributed.signing import Keyring
 from routilux.bounds import MIB, Limits
 
@@ -65,7 +66,8 @@ class Settings:
         sweep_interval_s: how often workers look for expired leases, due retries
             and activations that were never dispatched.
         outbox_grace_s: how long a committed child may wait to be dispatched
-            before the sweeper sends it.
+            before the sweeper sends it (plus 5 ms for each message its step
+            sends, so a large fan-out is not sent twice while being published).
         redispatch_s: how long a dispatched activation may wait in the queue
             before the sweeper sends it again (a backstop for lost messages).
         max_attempts: claims of one activation (crashes, missing classes) before
@@ -82,6 +84,16 @@ class Settings:
             itself instead of sending it through the queue (still leased, committed
             and recoverable like any other). 0 makes every slot invocation its own
             Celery task.
+        dispatch_batch: most sibling activations of one job sent in one message
+            (a fan-out's children, a resume's parked work): the worker that takes
+            the message runs them one after the other, each claimed, leased and
+            committed on its own, and hands back what it has not started after
+            half a second so idle workers share slow work. 1 sends one
+            activation per message.
+        dispatch_spread: how many messages such a group is spread over before
+            messages carry more than one activation: n siblings go ceil(n /
+            dispatch_spread) to a message (at most dispatch_batch), so about
+            this many worker processes can start on a fan-out at once.
         soft_time_limit_s: default soft time limit of one activation's handler
             (0: none): past it, SoftTimeLimitExceeded is raised inside the handler
             and the routine's error strategy decides. A routine overrides it with
@@ -137,6 +149,8 @@ class Settings:
     queues: tuple[str, ...] = field(default_factory=tuple)
     flow_cache_size: int = 64
     inline_steps: int = 100
+    dispatch_batch: int = 50
+    dispatch_spread: int = 16
     soft_time_limit_s: float = 0.0
     hard_time_limit_s: float = 1800.0
     completed_ttl_s: float = 7 * 24 * 3600.0
@@ -171,6 +185,8 @@ class Settings:
                 raise ValueError(f"{name} must be 0 (none) or positive")
         if self.visibility_timeout_s <= self.lease_s:
             raise ValueError("visibility_timeout_s must be above lease_s (it is only a backstop)")
+        if not 1 <= self.dispatch_batch <= MAX_BODIES or self.dispatch_spread < 1:
+            raise ValueError(f"dispatch_batch must be 1 to {MAX_BODIES} and dispatch_spread at least 1")
         if self.commit_wait_replicas < 0 or self.commit_wait_timeout_s <= 0:
             raise ValueError("commit_wait_replicas must be 0 or more and commit_wait_timeout_s positive")
         if self.broker_queue_type not in ("quorum", "classic"):
@@ -240,7 +256,7 @@ def _convert(name: str, raw: str) -> Any:
     if name in ("imports", "queues"):
         return _split(raw)
     if name in ("max_attempts", "commit_wait_replicas", "concurrency", "flow_cache_size", "inline_steps",
-                "key_buckets") or name.startswith("max_"):
+                "key_buckets", "dispatch_batch", "dispatch_spread") or name.startswith("max_"):
         return int(raw)
     if name.endswith("_s"):
         return float(raw)

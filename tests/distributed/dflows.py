@@ -240,3 +240,30 @@ def slow_flow(flow_id: str = "slow", sleep_s: float = 0.5) -> Flow:
     flow.connect("source", "out", "slow", "input")
     flow.connect("slow", "out", "record", "input")
     return flow
+
+
+class SlowRecord(Routine):
+    """A fan-out's leaf: sleeps ``sleep_s`` (config; 0: not at all), then appends {"i": i, "pid": ...} to the shared log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.go)
+        self.set_config(sleep_s=0.0)
+
+    def go(self, i: int = 0, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        if self.get_config("sleep_s"):
+            time.sleep(self.get_config("sleep_s"))
+        ctx.job_state.append_to_shared_log({"i": i, "pid": os.getpid()})
+
+
+def fan_out_flow(flow_id: str = "fanout", sleep_s: float = 0.0) -> Flow:
+    """source -> record (a SlowRecord): a job with ``{"n": N}`` is one source step and N record steps."""
+    flow = Flow(flow_id=flow_id)
+    flow.add_routine(Source(), "source")
+    record = SlowRecord()
+    record.set_config(sleep_s=sleep_s)
+    flow.add_routine(record, "record")
+    flow.connect("source", "out", "record", "input")
+    return flow
