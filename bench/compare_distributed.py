@@ -62,6 +62,7 @@ import redis  # noqa: E402
 from bench import raw_celery  # noqa: E402
 from bench.dist_flows import FANOUT_ENTRY, SEQUENTIAL_ENTRY, fanout_flow, sequential_flow  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
+from routilux.distributed.app import delete_amqp_queues  # noqa: E402
 
 SEQ_GOAL = 1.5  # ours / raw, per step: at most
 FANOUT_GOAL = 1.0  # ours / raw, throughput: at least
@@ -473,22 +474,6 @@ def run_scenario(scenario: Scenario, server: RedisServer, log_dir: Path, runs: i
             worker.stop()
         if broker_url:
             delete_amqp_queues(broker_url, [spec.queue for spec in specs])
-
-
-def delete_amqp_queues(url: str, names: list[str]) -> None:
-    """Delete the RabbitMQ queues and exchanges of one scenario (durable: they would outlive the run)."""
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=5) as conn:
-        for name in names:
-            channel = conn.channel()
-            try:
-                channel.queue_delete(name)
-                channel.exchange_delete(name)
-            except conn.channel_errors:
-                pass
-            finally:
-                channel.close()
 
 
 def check_workers(workers: list[WorkerProcess]) -> None:

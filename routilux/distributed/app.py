@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from typing import Any
+from typing import Any, Iterable
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -98,6 +98,26 @@ def activation_queues(settings: Settings) -> list[Queue]:
     names = dict.fromkeys((settings.queue, *settings.queues))
     return [Queue(name, Exchange(name, "direct", durable=True), routing_key=name, durable=True,
                   queue_arguments=arguments) for name in names]
+
+
+def delete_amqp_queues(url: str, names: Iterable[str]) -> None:
+    """Delete RabbitMQ queues and their exchanges (durable and quorum queues outlive their consumers).
+
+    Whatever waits in them is lost: drain them first. A queue keeps the type it was
+    created with, so switching ``broker_queue_type`` means deleting it.
+    """
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as conn:
+        for name in dict.fromkeys(names):
+            channel = conn.channel()
+            try:
+                channel.queue_delete(name)
+                channel.exchange_delete(name)
+            except conn.channel_errors:
+                pass
+            finally:
+                channel.close()
 
 
 def _amqp_config(settings: Settings) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from routilux.distributed import DistributedRuntime, Settings, create_app
+from routilux.distributed.app import delete_amqp_queues
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -204,22 +205,6 @@ def broker(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "redis")
 
 
-def delete_amqp_queues(url: str, settings: Settings) -> None:
-    """Delete the queues and exchanges a test made on RabbitMQ (quorum queues outlive their consumers)."""
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=5) as conn:
-        for name in dict.fromkeys((settings.queue, *settings.queues)):
-            channel = conn.channel()
-            try:
-                channel.queue_delete(name)
-                channel.exchange_delete(name)
-            except conn.channel_errors:
-                pass
-            finally:
-                channel.close()
-
-
 @pytest.fixture
 def settings(redis_server: Any, broker: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """Settings isolated to one test: own key prefix and queue, short lease; the broker of ``broker``."""
@@ -229,7 +214,7 @@ def settings(redis_server: Any, broker: str, request: pytest.FixtureRequest) -> 
                     lease_s=3.0, outbox_grace_s=1.0)
     yield made
     if broker_url:
-        delete_amqp_queues(broker_url, made)
+        delete_amqp_queues(broker_url, (made.queue, *made.queues))
 
 
 @pytest.fixture
