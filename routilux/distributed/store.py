@@ -26,9 +26,11 @@ from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.job_state import pause_point
 
 F = TypeVar("F", bound=Callable[..., Any])
-# Redis Cluster's ways of saying "not now": down, slots moving or uncovered, redirections exhausted.
+# Redis Cluster's ways of saying "not now": down, slots moving or uncovered, redirections exhausted, or
+# a MOVED/ASK to a transaction sent to a node that no longer owns the slot (after a failover: the cluster
+# client learns the new owner from the MOVED of its next command for that slot, such as a claim or commit).
 _CLUSTER_UNAVAILABLE = (redis.exceptions.ClusterError, redis.exceptions.TryAgainError,
-                        redis.exceptions.SlotNotCoveredError)
+                        redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError)
 log = logging.getLogger("routilux.distributed")
 SWEEP_BATCH = 200  # members the sweeper takes from each index per round
 
