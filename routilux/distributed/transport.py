@@ -1,4 +1,4 @@
-"""kombu's Redis transport, hardened: a malformed frame on a queue list cannot stop a worker.
+"""kombu's Redis transport, hardened: neither a malformed frame nor a reconnect can stop a worker.
 
 kombu stores each message on a Redis list as a JSON frame and parses it inside
 the worker's event loop; a frame that is not JSON, or JSON that is not a
@@ -7,6 +7,17 @@ error"). Anyone able to LPUSH onto the queue could stop every worker, one
 frame each. This transport catches such a frame instead: it is recorded in the
 dead-letter stream (its text, cut to :data:`MAX_FRAME_BYTES`) and the worker
 goes on consuming. Connection errors still propagate, so reconnects work as before.
+
+The other hole is in the reconnect itself. When the connection drops while the
+worker waits on the queue and holds an unacknowledged message, Celery closes the
+old connection twice: the first close detaches the transport, the second closes
+the channel again, and kombu, restoring the unacknowledged message, builds a new
+pool from the detached transport and raises ``AttributeError`` ("'NoneType'
+object has no attribute 'hostname'"), which stops the worker. A channel whose
+connection is gone now says so with a Redis ``ConnectionError``, which Celery
+and kombu treat as the broker going away: the close goes on, a late ack is
+logged as not done, and the message comes back after the visibility timeout,
+where the engine's claim makes the rerun a no-op.
 
 The Celery app selects it with ``broker_transport`` for ``redis://`` and
 ``rediss://`` URLs (:class:`SentinelTransport` for ``sentinel://``); the dead-letter stream's key comes in
@@ -21,6 +32,7 @@ from queue import Empty
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 log = logging.getLogger("routilux.distributed")
 
@@ -29,11 +41,16 @@ DEAD_LETTERS_OPTION = "routilux_dead_letters"
 _FRAME_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
-class _DropsMalformedFrames:
-    """Channel methods that dead-letter malformed frames instead of raising them into the event loop."""
+class _Hardened:
+    """Channel methods that keep malformed frames and detached connections out of the event loop."""
 
     connection: Any
     connection_errors: tuple[type[BaseException], ...]
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        if self.connection is None or self.connection.client is None:
+            raise RedisConnectionError("this channel's broker connection is closed")
+        return super()._connparams(asynchronous)  # type: ignore[misc]
 
     def _brpop_read(self, **options: Any) -> Any:
         try:
@@ -70,11 +87,11 @@ class _DropsMalformedFrames:
             log.warning("could not dead-letter a malformed broker frame", exc_info=True)
 
 
-class Channel(_DropsMalformedFrames, kombu_redis.Channel):
-    """A Redis channel that dead-letters malformed frames instead of raising them into the event loop."""
+class Channel(_Hardened, kombu_redis.Channel):
+    """A Redis channel that dead-letters malformed frames and survives a reconnect (see the module docstring)."""
 
 
-class SentinelChannel(_DropsMalformedFrames, kombu_redis.SentinelChannel):
+class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
     """kombu's Sentinel channel (the current master, found through the sentinels), hardened the same way."""
 
 

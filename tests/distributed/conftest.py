@@ -279,6 +279,7 @@ class WorkerProcess:
                "--loglevel", "WARNING"]
         for module in imports:
             cmd += ["--import", module]
+        self.folder = folder
         self.log = open(folder / "worker.log", "wb")
         self.proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)

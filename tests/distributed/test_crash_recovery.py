@@ -71,6 +71,28 @@ def test_jobs_complete_after_redis_restarts_with_aof_mid_run(own_redis, spawn_wo
         assert_exactly_once(wait_until(lambda: _try_wait(runtime, job_id), timeout=120), 6)
 
 
+@pytest.mark.timeout(240)
+def test_a_worker_keeps_running_when_redis_restarts_while_it_holds_an_unacknowledged_message(own_redis, spawn_worker):
+    # One slow activation on a worker with room for two: at the restart the worker holds that
+    # message unacknowledged and is also waiting on the queue, the state in which Celery's
+    # reconnect used to close the old channel twice and die on kombu's AttributeError.
+    server, settings, runtime = own_redis
+    worker = spawn_worker(settings_=settings, pool="prefork", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    job_id = runtime.submit(dflows.slow_flow(sleep_s=3.0), "source", {"n": 1})
+    time.sleep(1.5)  # the source step is done; the slow step is mid-sleep in a pool child
+    server.stop()
+    time.sleep(1.0)  # down as long as a container restart: the worker sees the connection go
+    server.start()
+
+    def finished():
+        assert worker.proc.poll() is None, (worker.folder / "worker.log").read_text()[-3000:]
+        return _try_wait(runtime, job_id)
+
+    assert_exactly_once(wait_until(finished, timeout=120), 1)
+    assert "Unrecoverable error" not in (worker.folder / "worker.log").read_text()
+
+
 def _try_wait(runtime: DistributedRuntime, job_id: str):
     """Wait a little; a Redis that is still coming back counts as not yet (any other error fails the test)."""
     try:

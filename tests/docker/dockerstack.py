@@ -96,6 +96,12 @@ class Compose:
                              capture_output=True, text=True)
         return out.stdout.strip()
 
+    def restarts(self, service: str) -> int:
+        """How often Docker's restart policy has restarted a service's container (a crash each time)."""
+        out = subprocess.run(["docker", "inspect", "--format", "{{.RestartCount}}", self.container(service)],
+                             capture_output=True, text=True, check=True)
+        return int(out.stdout.strip())
+
     def wait_healthy(self, *services: str, timeout: float = 120) -> None:
         """Block until every service's health check passes."""
         deadline = time.monotonic() + timeout

@@ -43,7 +43,8 @@ def assert_every_job_exact(stack: Compose, job_ids: list[str]) -> None:
 
 
 def run_producer(stack: Compose, jobs: int) -> subprocess.Popen[str]:
-    """Start the compose file's producer service with ``--jobs N`` in the background."""
+    """Start the compose file's producer service with ``--jobs N`` in the background (its workers healthy first)."""
+    stack.wait_healthy("worker-a", "worker-b")  # the producer service depends on both being healthy
     return stack.popen("run", "--rm", "-T", "producer", "python", "-m", "examples.producer", "--jobs", str(jobs),
                        "--timeout", "240")
 
@@ -95,13 +96,17 @@ def test_killing_a_worker_container_mid_run_loses_and_doubles_no_job(stack):
     stack.wait_healthy("worker-a")
 
 
-def test_restarting_redis_mid_run_loses_and_doubles_no_job(stack):
+def test_restarting_redis_mid_run_loses_and_doubles_no_job_and_crashes_no_worker(stack):
+    workers = ("worker-a", "worker-b")
+    restarts = {w: stack.restarts(w) for w in workers}
     producer = run_producer(stack, 60)
     head = wait_for_line(producer, "submitted")
     stack.run("restart", "redis")
     out = "".join(head) + finish(producer)
     assert "60/60 jobs completed" in out
     assert_every_job_exact(stack, producer_job_ids(out))
+    assert {w: stack.restarts(w) for w in workers} == restarts, stack.run("logs", "--tail", "80", *workers).stdout
+    stack.wait_healthy("redis", *workers)
 
 
 CONSOLE_PROBE = """
