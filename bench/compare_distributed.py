@@ -473,7 +473,7 @@ def run_scenario(scenario: Scenario, server: RedisServer, log_dir: Path, runs: i
         for worker in workers:
             worker.stop()
         if broker_url:
-            delete_amqp_queues(broker_url, [spec.queue for spec in specs])
+            delete_amqp_queues(Settings(broker_url=broker_url), [spec.queue for spec in specs])
 
 
 def check_workers(workers: list[WorkerProcess]) -> None:

@@ -152,3 +152,7 @@ class SignatureError(MalformedMessageError):
 
 class StoreAccessDeniedError(StoreUnavailableError):
     """Redis refused this client: wrong user or password, a missing ACL permission, or a failed TLS handshake."""
+
+
+class BrokerAccessDeniedError(DistributedError):
+    """The message broker refused this client: wrong user or password, a vhost it may not use, or a failed TLS handshake."""

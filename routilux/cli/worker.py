@@ -52,6 +52,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                              soft_time_limit_s=args.soft_time_limit_s, hard_time_limit_s=args.hard_time_limit_s)
     import_modules(settings.imports)
     check_access(settings)
+    check_broker_access(settings)
     port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)
     if port:
         start_metrics(settings, port)
@@ -88,6 +89,36 @@ def check_access(settings: Any) -> None:
         pass
     finally:
         store.close()
+
+
+def check_broker_access(settings: Any) -> None:
+    """Fail fast if RabbitMQ refuses this worker (credentials, vhost, TLS); one not up yet is waited for.
+
+    Raises:
+        BrokerAccessDeniedError: RabbitMQ refused the connection, or the TLS handshake failed.
+    """
+    if not settings.broker_is_amqp:
+        return  # a Redis broker is the store's Redis (checked above) or refuses the same way
+    import ssl
+
+    from amqp.exceptions import AccessRefused, NotAllowed
+
+    from routilux.distributed.redis_options import amqp_connection
+    from routilux.errors import BrokerAccessDeniedError
+
+    connection = amqp_connection(settings)
+    try:
+        connection.connect()
+    except (AccessRefused, NotAllowed) as exc:
+        raise BrokerAccessDeniedError(f"RabbitMQ refused this client ({exc}); check the user, password and "
+                                      "vhost in ROUTILUX_BROKER_URL") from exc
+    except ssl.SSLError as exc:
+        raise BrokerAccessDeniedError(f"TLS with RabbitMQ failed ({exc}); check ROUTILUX_BROKER_TLS_CA / _CERT / "
+                                      "_KEY and that the certificate names the URL's host") from exc
+    except Exception:  # noqa: BLE001 - not reachable yet: the worker keeps trying to connect
+        pass
+    finally:
+        connection.release()
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:

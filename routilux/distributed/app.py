@@ -36,7 +36,8 @@ from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
 from routilux.distributed.keys import Keys
 from routilux.distributed.limits import mark_pool_child
-from routilux.distributed.redis_options import broker_ssl, broker_url, is_sentinel, sentinel_transport_options
+from routilux.distributed.redis_options import (amqp_connection, broker_ssl, broker_url, is_sentinel,
+                                                sentinel_transport_options)
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
@@ -100,15 +101,13 @@ def activation_queues(settings: Settings) -> list[Queue]:
                   queue_arguments=arguments) for name in names]
 
 
-def delete_amqp_queues(url: str, names: Iterable[str]) -> None:
-    """Delete RabbitMQ queues and their exchanges (durable and quorum queues outlive their consumers).
+def delete_amqp_queues(settings: Settings, names: Iterable[str]) -> None:
+    """Delete queues and their exchanges on the RabbitMQ of ``settings`` (durable and quorum queues outlive their consumers).
 
     Whatever waits in them is lost: drain them first. A queue keeps the type it was
     created with, so switching ``broker_queue_type`` means deleting it.
     """
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=5) as conn:
+    with amqp_connection(settings) as conn:
         for name in dict.fromkeys(names):
             channel = conn.channel()
             try:

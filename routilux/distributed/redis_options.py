@@ -206,17 +206,33 @@ def store_options(settings: Settings) -> dict[str, Any]:
 
 
 def broker_ssl(settings: Settings) -> dict[str, Any] | None:
-    """Celery's ``broker_use_ssl``: the Redis TLS files for a ``rediss://`` broker, True for ``amqps://``.
+    """Celery's ``broker_use_ssl`` (kombu's ``ssl``): the TLS options of an ``amqps://`` or ``rediss://`` broker.
 
+    RabbitMQ's certificate is verified against ``broker_tls_ca`` (else the system's
+    CAs) and must name the URL's host; ``broker_tls_cert``/``_key`` are this client's.
     A separate ``rediss://`` broker uses the same CA and client files as the store.
     """
     url = broker_url(settings)
     if url.startswith("amqps://"):
-        return True
+        # server_hostname None: kombu puts the URL's host there, so the host name is checked too.
+        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
+        if settings.broker_tls_ca:
+            options["ca_certs"] = settings.broker_tls_ca
+        if settings.broker_tls_cert:
+            options["certfile"] = settings.broker_tls_cert
+            options["keyfile"] = settings.broker_tls_key
+        return options
     if not url.startswith("rediss://"):
         return None
     options = _tls(settings) or {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return options
+
+
+def amqp_connection(settings: Settings) -> Any:
+    """A kombu connection to the ``amqp://``/``amqps://`` broker of ``settings``, with its TLS options."""
+    from kombu import Connection
+
+    return Connection(broker_url(settings), ssl=broker_ssl(settings) or False, connect_timeout=5)
 
 
 def describe_refusal(exc: BaseException) -> str | None:

@@ -113,6 +113,10 @@ class Settings:
             for a ``rediss://`` URL (empty: the system's CAs).
         redis_tls_cert, redis_tls_key: this client's certificate and key files
             (PEM), for a Redis that requires client certificates.
+        broker_tls_ca, broker_tls_cert, broker_tls_key: the same for an
+            ``amqps://`` broker_url (RabbitMQ over TLS). The broker's certificate
+            is always verified, its host name included; a ``rediss://``
+            broker_url uses the redis_tls_* files.
         signing_keys: ``"kid1:secret1,kid2:secret2"``; the first key signs every
             activation, all of them verify. Empty: activations are not signed and
             workers accept unsigned ones.
@@ -160,6 +164,9 @@ class Settings:
     redis_tls_ca: str = ""
     redis_tls_cert: str = ""
     redis_tls_key: str = ""
+    broker_tls_ca: str = ""
+    broker_tls_cert: str = ""
+    broker_tls_key: str = ""
     signing_keys: str = field(default="", repr=False)
     max_message_bytes: int = 8 * MIB
     max_depth: int = 128
@@ -207,6 +214,10 @@ class Settings:
                              "(ROUTILUX_BROKER_URL) to RabbitMQ (amqp://) or a standalone redis://")
         if bool(self.redis_tls_cert) != bool(self.redis_tls_key):
             raise ValueError("redis_tls_cert and redis_tls_key go together")
+        if (self.broker_tls_ca or self.broker_tls_cert or self.broker_tls_key) and broker_scheme(self.broker_url) != "amqps":
+            raise ValueError("broker_tls_ca, broker_tls_cert and broker_tls_key need an amqps:// broker_url")
+        if bool(self.broker_tls_cert) != bool(self.broker_tls_key):
+            raise ValueError("broker_tls_cert and broker_tls_key go together")
         self.keyring  # noqa: B018 - raises ValueError for a malformed signing_keys
         self.limits  # noqa: B018 - raises ValueError for a non-positive limit
 

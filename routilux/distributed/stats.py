@@ -6,7 +6,7 @@ from collections import Counter
 
 import redis
 
-from routilux.distributed.redis_options import connect, is_sentinel
+from routilux.distributed.redis_options import amqp_connection, connect, is_sentinel
 from routilux.distributed.store import RedisStore, guarded
 
 # kombu's Redis transport keeps one list per priority step; messages without a priority use the first.
@@ -21,9 +21,7 @@ def queue_depth(store: RedisStore, queue: str | None = None) -> int:
 
 
 def _amqp_queue_depth(store: RedisStore, queue: str) -> int:
-    from kombu import Connection
-
-    with Connection(store.settings.broker_url, connect_timeout=5) as conn:
+    with amqp_connection(store.settings) as conn:
         try:
             return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
         except conn.channel_errors:  # the queue does not exist (yet): nothing waits in it

@@ -214,7 +214,7 @@ def settings(redis_server: Any, broker: str, request: pytest.FixtureRequest) -> 
                     lease_s=3.0, outbox_grace_s=1.0)
     yield made
     if broker_url:
-        delete_amqp_queues(broker_url, (made.queue, *made.queues))
+        delete_amqp_queues(made, (made.queue, *made.queues))
 
 
 @pytest.fixture
