@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -63,11 +64,14 @@ def project_image(docker_engine: None) -> Iterator[str]:
 class Compose:
     """The project's docker-compose.yml under a project name of our own."""
 
-    def __init__(self, image: str) -> None:
+    def __init__(self, image: str, overlays: tuple[str, ...] = ()) -> None:
+        """``overlays``: the project's own overlay files to add, e.g. ``docker-compose.rabbitmq.yml``."""
         self.project = f"rlx{uuid.uuid4().hex[:8]}"
         self.image = image
-        # The project's compose file, unchanged, with tests/docker/compose.test.yml on top (shorter lease).
-        self.base = ["docker-compose", "--no-ansi", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"),
+        # The project's compose files, unchanged, with tests/docker/compose.test.yml on top (shorter lease).
+        files = ["docker-compose.yml", *overlays]
+        self.base = ["docker-compose", "--no-ansi", "-p", self.project,
+                     *(arg for name in files for arg in ("-f", str(ROOT / name))),
                      "-f", str(Path(__file__).parent / "compose.test.yml")]
         # docker-compose names a service's built image <project>_<service>; tagging the
         # harness-built image so means compose never builds (builds need the host network here).
@@ -133,6 +137,66 @@ def stack(project_image: str) -> Iterator[Compose]:
         yield compose
     finally:
         compose.down()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_stack(project_image: str) -> Iterator[Compose]:
+    """docker-compose.yml with docker-compose.rabbitmq.yml: Redis, RabbitMQ and the two workers, up and healthy."""
+    compose = Compose(project_image, overlays=("docker-compose.rabbitmq.yml",))
+    try:
+        compose.run("up", "-d", "--no-build", "redis", "rabbitmq", "worker-a", "worker-b", timeout=600)
+        compose.wait_healthy("redis", "rabbitmq", "worker-a", "worker-b", timeout=240)
+        yield compose
+    finally:
+        compose.down()
+
+
+JOB_LINE = re.compile(r"^\s*(?:producer\S*\s*\|\s*)?([0-9a-f]{8}-[0-9a-f-]{27})\s+(\w+)\s", re.M)
+
+
+def producer_job_ids(output: str) -> list[str]:
+    """The job ids the producer printed, in submission order (batch 0 first)."""
+    return [m.group(1) for m in JOB_LINE.finditer(output)]
+
+
+def assert_every_job_exact(stack: Compose, job_ids: list[str]) -> None:
+    """Each job ended completed with the local engine's summary and history counts."""
+    reports = stack.job_reports(job_ids)
+    assert [r["job_id"] for r in reports] == job_ids
+    for batch, report in enumerate(reports):
+        expected = expected_report(batch)
+        assert report["status"] == "completed", report
+        assert report["summary"] == expected["summary"], f"batch {batch}"
+        assert report["history"] == expected["history"], f"batch {batch}"
+
+
+def run_producer(stack: Compose, jobs: int) -> subprocess.Popen[str]:
+    """Start the compose file's producer service with ``--jobs N`` in the background (its workers healthy first)."""
+    stack.wait_healthy("worker-a", "worker-b")  # the producer service depends on both being healthy
+    return stack.popen("run", "--rm", "-T", "producer", "python", "-m", "examples.producer", "--jobs", str(jobs),
+                       "--timeout", "240")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+    """Wait for a background producer; its output, asserting it exited 0."""
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 120) -> list[str]:
+    """Read the producer's output until a line contains ``needle``; the lines read."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"no line with {needle!r}: {''.join(lines)[-2000:]}")
 
 
 def expected_report(batch: int) -> dict[str, Any]:

@@ -14,61 +14,14 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from dockerstack import ROOT, Compose, expected_report
+from dockerstack import (ROOT, assert_every_job_exact, finish, producer_job_ids, run_producer,
+                         wait_for_line)
 from dockerstack import docker_engine, project_image, stack  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600)]
-
-JOB_LINE = re.compile(r"^\s*(?:producer\S*\s*\|\s*)?([0-9a-f]{8}-[0-9a-f-]{27})\s+(\w+)\s", re.M)
-
-
-def producer_job_ids(output: str) -> list[str]:
-    """The job ids the producer printed, in submission order (batch 0 first)."""
-    return [m.group(1) for m in JOB_LINE.finditer(output)]
-
-
-def assert_every_job_exact(stack: Compose, job_ids: list[str]) -> None:
-    """Each job ended completed with the local engine's summary and history counts."""
-    reports = stack.job_reports(job_ids)
-    assert [r["job_id"] for r in reports] == job_ids
-    for batch, report in enumerate(reports):
-        expected = expected_report(batch)
-        assert report["status"] == "completed", report
-        assert report["summary"] == expected["summary"], f"batch {batch}"
-        assert report["history"] == expected["history"], f"batch {batch}"
-
-
-def run_producer(stack: Compose, jobs: int) -> subprocess.Popen[str]:
-    """Start the compose file's producer service with ``--jobs N`` in the background (its workers healthy first)."""
-    stack.wait_healthy("worker-a", "worker-b")  # the producer service depends on both being healthy
-    return stack.popen("run", "--rm", "-T", "producer", "python", "-m", "examples.producer", "--jobs", str(jobs),
-                       "--timeout", "240")
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
-    """Wait for a background producer; its output, asserting it exited 0."""
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out[-4000:]
-    return out
-
-
-def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 120) -> list[str]:
-    """Read the producer's output until a line contains ``needle``; the lines read."""
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    raise AssertionError(f"no line with {needle!r}: {''.join(lines)[-2000:]}")
 
 
 def test_the_compose_health_checks_pass_for_redis_and_both_workers(stack):
