@@ -154,5 +154,9 @@ class StoreAccessDeniedError(StoreUnavailableError):
     """Redis refused this client: wrong user or password, a missing ACL permission, or a failed TLS handshake."""
 
 
-class BrokerAccessDeniedError(DistributedError):
+class BrokerUnavailableError(DistributedError):
+    """The message broker did not take a message: it could not be reached, or it refused this client."""
+
+
+class BrokerAccessDeniedError(BrokerUnavailableError):
     """The message broker refused this client: wrong user or password, a vhost it may not use, or a failed TLS handshake."""

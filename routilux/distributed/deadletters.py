@@ -75,8 +75,9 @@ class DeadLettersMixin:
         ids = [text(x) for x in answer[3]]
         if ids:
             score = text(answer[2])
-            self.dispatcher.send(self.store.bodies(job_id, ids),
-                                 sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids))
+            self.dispatcher.send_or_leave(self.store.bodies(job_id, ids),
+                                          sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
+                                          what=f"the replayed activations of job {job_id}")
         return job_id
 
     def discard_dead_letter(self, dead_id: str) -> None:

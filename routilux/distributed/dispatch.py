@@ -10,10 +10,34 @@ one argument is the list of bodies (see :mod:`batch`).
 
 from __future__ import annotations
 
+import logging
+import ssl
 from typing import Any, Callable, Iterable
+
+from amqp.exceptions import AccessRefused, NotAllowed
+from kombu.exceptions import OperationalError
+from redis.exceptions import AuthenticationError, ConnectionError as RedisConnectionError
 
 from routilux.distributed.batch import BATCH_TASK_NAME, Item, byte_cap, halves, message_count, pack
 from routilux.distributed.settings import Settings
+from routilux.errors import BrokerAccessDeniedError, BrokerUnavailableError
+
+log = logging.getLogger("routilux.distributed")
+_REFUSALS = (AccessRefused, NotAllowed, ssl.SSLError, AuthenticationError)
+_OUTAGES = (OperationalError, RedisConnectionError, ConnectionError, TimeoutError)
+
+
+def broker_error(exc: BaseException) -> BrokerUnavailableError | None:
+    """The typed error for a publish the broker did not take (refused, or not reachable); None for anything else."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _REFUSALS):
+            return BrokerAccessDeniedError(f"the broker refused this client ({cause}); check the user, password "
+                                           "and vhost in ROUTILUX_BROKER_URL and ROUTILUX_BROKER_TLS_*")
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, _OUTAGES):
+        return BrokerUnavailableError(f"the broker could not be reached ({exc})")
+    return None
 
 TASK_NAME = "routilux.activate"
 # Time allowed for publishing one message, on top of the outbox grace (see :meth:`Dispatcher.grace_ms`).
@@ -57,6 +81,22 @@ class Dispatcher:
                     if sent is not None:
                         sent(job_id, [member.split("|", 1)[1] for member, _ in batch])
         return count
+
+    def send_or_leave(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None,
+                      what: str = "activations") -> None:
+        """:meth:`send`, except that what a broker does not take stays in the outbox (a warning is logged).
+
+        For activations whose job state is already committed (a resume, a replay): a
+        worker's sweeper sends them once the broker takes them, so nothing is lost.
+        """
+        try:
+            self.send(messages, sent)
+        except Exception as exc:
+            typed = broker_error(exc)
+            if typed is None:
+                raise
+            log.warning("%s were not sent: %s; they wait in the outbox and a worker's sweeper sends them once "
+                        "the broker takes them", what, typed)
 
     def grace_ms(self, outbox_grace_s: float, siblings: int) -> int:
         """How long ``siblings`` children of one commit may wait in the outbox before the sweeper sends them.

@@ -84,6 +84,7 @@ def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = No
     Raises:
         JobNotFoundError: no such job.
         FlowError: ``position`` is not in the job's history, or nothing was left to run there.
+        BrokerUnavailableError: the broker did not take the new job's activations; it was withdrawn.
     """
     store = runtime.store
     replay = replay_job(store, job_id, position)
@@ -104,6 +105,5 @@ def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = No
     if meta.get("timeout_ms"):
         fields.update(timeout_ms=meta["timeout_ms"], timeout_s=meta.get("timeout_s", ""))
     score = _write_job(store, new_id, fields, replay.state, bodies)
-    runtime.dispatcher.send(((f"{new_id}|{a}", body) for a, body in bodies.items()),
-                            sent=lambda job, ids: store.mark_dispatched(job, score, ids))
+    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score)
     return new_id

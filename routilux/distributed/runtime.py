@@ -12,7 +12,7 @@ from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
 from routilux.distributed.assemble import job_state_from_parts
 from routilux.distributed.deadletters import DeadLettersMixin
-from routilux.distributed.dispatch import Dispatcher
+from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
@@ -94,6 +94,9 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         Raises:
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
             EncodeError: the entry parameters cannot be encoded.
+            BrokerUnavailableError: the broker did not take the job's first activation
+                (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
+                so submitting again starts it once.
         """
         digest, data = self._resolve(flow)
         routine = data["routines"].get(entry_routine_id)
@@ -111,9 +114,29 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
             job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
             datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
         )
-        self.dispatcher.send([(f"{job_id}|{root.activation_id}", body)])
-        self.store.mark_dispatched(job_id, score, [root.activation_id])
+        self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
         return job_id
+
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None:
+        """Send a new job's first activations; if the broker does not take them, withdraw the job and raise.
+
+        Raises:
+            BrokerUnavailableError: the broker could not be reached (BrokerAccessDeniedError: it refused this
+                client). The job was cancelled and deleted, so submitting again starts it once.
+        """
+        try:
+            self.dispatcher.send(messages, sent=lambda job, ids: self.store.mark_dispatched(job, score, ids))
+        except Exception as exc:
+            typed = broker_error(exc)
+            if typed is None:
+                raise
+            try:
+                self.store.cancel(job_id, f"not started: {typed}")
+                self.store.delete_job(job_id)
+            except StoreUnavailableError:
+                raise type(typed)(f"{typed}; job {job_id} could not be withdrawn either (Redis did not answer), "
+                                  "so a worker may still run it once both answer") from exc
+            raise type(typed)(f"{typed}; job {job_id} was withdrawn, nothing of it ran") from exc
 
     def get_job(self, job_id: str) -> JobState:
         """Return a snapshot of a job's JobState (raises JobNotFoundError)."""
@@ -156,6 +179,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         """Continue a paused job on whichever workers are up.
 
         Its deadline starts again: ``timeout`` seconds from now, or the timeout it was submitted with.
+        The job is running again once this returns; activations the broker does not take
+        now wait in the outbox, and a worker's sweeper sends them once it does (logged).
         """
         meta = self.store.meta(job_id)
         if meta.get("status") != "paused":
@@ -173,7 +198,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         messages = [(f"{job_id}|{i}", children[i]) for i in ids if i in children]
         messages += self.store.bodies(job_id, [i for i in ids if i not in children])
         score = text(answer[2])
-        self.dispatcher.send(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids))
+        self.dispatcher.send_or_leave(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
+                                      what=f"the activations of resumed job {job_id}")
 
     def _deferred_children(
         self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int

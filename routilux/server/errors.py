@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from routilux.errors import (
+    BrokerUnavailableError,
     DistributedError,
     EncodeError,
     FlowError,
@@ -47,7 +48,7 @@ def status_of(exc: Exception) -> int:
         pass
     if isinstance(exc, not_found):
         return 404
-    if isinstance(exc, StoreUnavailableError):
+    if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError)):
         return 422
