@@ -188,16 +188,21 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url or redis_url(settings)
 
 
+def _tls_files(ca: str, cert: str, key: str, prefix: str = "") -> dict[str, Any]:
+    """Certificate checks on, with these files: named as py-amqp names them, or redis-py with prefix "ssl_"."""
+    options: dict[str, Any] = {f"{prefix}cert_reqs": ssl.CERT_REQUIRED}
+    if ca:
+        options[f"{prefix}ca_certs"] = ca
+    if cert:
+        options[f"{prefix}certfile"] = cert
+        options[f"{prefix}keyfile"] = key
+    return options
+
+
 def _tls(settings: Settings) -> dict[str, Any]:
     if not is_tls(settings.redis_url):
         return {}
-    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
-    if settings.redis_tls_ca:
-        options["ssl_ca_certs"] = settings.redis_tls_ca
-    if settings.redis_tls_cert:
-        options["ssl_certfile"] = settings.redis_tls_cert
-        options["ssl_keyfile"] = settings.redis_tls_key
-    return options
+    return _tls_files(settings.redis_tls_ca, settings.redis_tls_cert, settings.redis_tls_key, prefix="ssl_")
 
 
 def store_options(settings: Settings) -> dict[str, Any]:
@@ -215,13 +220,8 @@ def broker_ssl(settings: Settings) -> dict[str, Any] | None:
     url = broker_url(settings)
     if url.startswith("amqps://"):
         # server_hostname None: kombu puts the URL's host there, so the host name is checked too.
-        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
-        if settings.broker_tls_ca:
-            options["ca_certs"] = settings.broker_tls_ca
-        if settings.broker_tls_cert:
-            options["certfile"] = settings.broker_tls_cert
-            options["keyfile"] = settings.broker_tls_key
-        return options
+        return {**_tls_files(settings.broker_tls_ca, settings.broker_tls_cert, settings.broker_tls_key),
+                "server_hostname": None}
     if not url.startswith("rediss://"):
         return None
     options = _tls(settings) or {"ssl_cert_reqs": ssl.CERT_REQUIRED}

@@ -177,6 +177,15 @@ def run_producer(stack: Compose, jobs: int) -> subprocess.Popen[str]:
                        "--timeout", "240")
 
 
+def run_with_worker_a_killed(stack: Compose, jobs: int) -> str:
+    """Run the producer for ``jobs`` jobs, ``docker kill`` worker-a just after the flow is published; its output."""
+    producer = run_producer(stack, jobs)
+    head = wait_for_line(producer, "published flow")
+    time.sleep(0.5)
+    subprocess.run(["docker", "kill", stack.container("worker-a")], check=True, capture_output=True)
+    return "".join(head) + finish(producer)
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
     """Wait for a background producer; its output, asserting it exited 0."""
     out, _ = proc.communicate(timeout=timeout)

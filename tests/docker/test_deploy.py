@@ -13,12 +13,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from dockerstack import (ROOT, assert_every_job_exact, finish, producer_job_ids, run_producer,
-                         wait_for_line)
+                         run_with_worker_a_killed, wait_for_line)
 from dockerstack import docker_engine, project_image, stack  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -38,11 +37,7 @@ def test_the_producer_finishes_its_twenty_jobs_on_the_two_worker_containers(stac
 
 
 def test_killing_a_worker_container_mid_run_loses_and_doubles_no_job(stack):
-    producer = run_producer(stack, 60)
-    head = wait_for_line(producer, "published flow")
-    time.sleep(0.5)
-    subprocess.run(["docker", "kill", stack.container("worker-a")], check=True, capture_output=True)
-    out = "".join(head) + finish(producer)
+    out = run_with_worker_a_killed(stack, 60)
     assert "60/60 jobs completed" in out
     assert_every_job_exact(stack, producer_job_ids(out))
     stack.run("up", "-d", "--no-build", "worker-a")

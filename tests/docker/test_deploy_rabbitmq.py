@@ -7,26 +7,18 @@ doubled step fails the test. The compose files are used unchanged.
 
 from __future__ import annotations
 
-import subprocess
-import time
-
 import pytest
 
-from dockerstack import assert_every_job_exact, finish, producer_job_ids, run_producer, wait_for_line
+from dockerstack import assert_every_job_exact, producer_job_ids, run_with_worker_a_killed
 from dockerstack import docker_engine, project_image, rabbitmq_stack  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_on_rabbitmq_killing_a_worker_container_mid_run_loses_and_doubles_no_job(rabbitmq_stack):
-    stack = rabbitmq_stack
-    producer = run_producer(stack, 40)
-    head = wait_for_line(producer, "published flow")
-    time.sleep(0.5)
-    subprocess.run(["docker", "kill", stack.container("worker-a")], check=True, capture_output=True)
-    out = "".join(head) + finish(producer)
+    out = run_with_worker_a_killed(rabbitmq_stack, 40)
     assert "40/40 jobs completed" in out
-    assert_every_job_exact(stack, producer_job_ids(out))
+    assert_every_job_exact(rabbitmq_stack, producer_job_ids(out))
 
 
 def test_on_rabbitmq_the_activations_queue_is_a_durable_quorum_queue(rabbitmq_stack):
