@@ -17,6 +17,11 @@ the two sides. Prints the medians and the ratios against the issue's goals:
   ours >= 1.0 x raw (ours batches the sink activations, ROUTILUX_DISPATCH_BATCH;
   raw sends one message per task, as plain Celery code does).
 
+``--stores redis,cluster`` also runs every scenario with our state on a Redis
+Cluster of three masters (started here, 16 key buckets; the broker stays the
+plain Redis, or RabbitMQ): raw Celery has no state store, so its side is the
+same as with ``redis`` and the ratio shows what the cluster costs or gains.
+
 ``--brokers redis,rabbitmq`` runs every scenario on each broker (RabbitMQ at
 ``--amqp-url``: both sides then use a durable quorum queue with publisher
 confirms, and Redis keeps only state and done markers); ``--fanout-concurrency
@@ -40,6 +45,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -80,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default="sequential,fanout", help="comma-separated subset")
     parser.add_argument("--redis-server", default="redis-server", help="redis-server executable")
     parser.add_argument("--brokers", default="redis", help="comma-separated: redis, rabbitmq")
+    parser.add_argument("--stores", default="redis", help="comma-separated: redis, cluster (our state store)")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672//", help="RabbitMQ for --brokers")
     parser.add_argument("--fanout-concurrency", default="2", help="comma-separated worker processes for the fan-out")
     parser.add_argument("--ours-worker", choices=("auto", "daemon", "script"), default="auto",
@@ -108,9 +115,10 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server this script owns: no RDB, no AOF, stopped by pid."""
 
-    def __init__(self, folder: Path, executable: str = "redis-server") -> None:
+    def __init__(self, folder: Path, executable: str = "redis-server", extra: tuple[str, ...] = ()) -> None:
         self.folder = folder
         self.executable = executable
+        self.extra = extra
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -122,7 +130,7 @@ class RedisServer:
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
         args = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-                "--save", "", "--appendonly", "no", "--protected-mode", "yes"]
+                "--save", "", "--appendonly", "no", "--protected-mode", "yes", *self.extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
@@ -165,6 +173,56 @@ class RedisServer:
             return
         stop_process(self.proc, group=False)
         self.proc = None
+
+
+class Redises:
+    """The plain redis-server (broker, and store unless a cluster is asked for) and the cluster's masters, if any.
+
+    Commands and CPU are summed over all of them, so each side is charged for every Redis it used.
+    """
+
+    def __init__(self, folder: Path, executable: str, cluster: bool) -> None:
+        self.server = RedisServer(folder, executable)
+        self.nodes: list[RedisServer] = []
+        if cluster:
+            for i in range(3):
+                (folder / f"cluster{i}").mkdir()
+                self.nodes.append(RedisServer(folder / f"cluster{i}", executable, (
+                    "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                    "--cluster-config-file", "nodes.conf")))
+
+    @property
+    def cluster_url(self) -> str:
+        """The ``redis+cluster://`` URL of the cluster (two nodes named; the client finds the third)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:2])
+
+    def start(self) -> None:
+        """Start every server; join the cluster's nodes and wait until it serves every slot."""
+        for member in (self.server, *self.nodes):
+            member.start()
+        if not self.nodes:
+            return
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while any(redis.Redis(port=n.port).cluster("info").get("cluster_state") != "ok" for n in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+
+    def command_calls(self) -> tuple[int, int]:
+        """(commands, script calls) executed so far on all of them."""
+        counts = [member.command_calls() for member in (self.server, *self.nodes)]
+        return sum(c for c, _ in counts), sum(s for _, s in counts)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds all of them have used so far."""
+        return sum(member.cpu_seconds() for member in (self.server, *self.nodes))
+
+    def stop(self) -> None:
+        """Stop every server."""
+        for member in (self.server, *self.nodes):
+            member.stop()
 
 
 def stop_process(proc: subprocess.Popen[bytes], group: bool, grace_s: float = 15.0) -> None:
@@ -383,6 +441,7 @@ class Scenario:
     goal: float
     broker: str = "redis"
     key: str = ""  # name in the JSON output (default: name)
+    store: str = "redis"  # our state store: the plain Redis, or "cluster"
     times: dict[str, list[float]] = field(default_factory=lambda: {"ours": [], "raw": []})
     commands: dict[str, list[int]] = field(default_factory=lambda: {"ours": [], "raw": []})
     scripts: dict[str, list[int]] = field(default_factory=lambda: {"ours": [], "raw": []})
@@ -423,8 +482,8 @@ def run_once(side: OursSide | RawSide, scenario: Scenario, n: int) -> float:
     return side.fanout(n) if scenario.name == "fanout" else side.sequential(n)
 
 
-def timed_run(side: OursSide | RawSide, worker: WorkerProcess, server: RedisServer, scenario: Scenario) -> None:
-    """One timed execution: records wall seconds and CPU seconds (worker group + redis-server)."""
+def timed_run(side: OursSide | RawSide, worker: WorkerProcess, server: Redises, scenario: Scenario) -> None:
+    """One timed execution: records wall seconds and CPU seconds (worker group + every redis-server)."""
     calls_before = server.command_calls()
     cpu_before = worker.cpu_seconds() + server.cpu_seconds()
     seconds = run_once(side, scenario, scenario.n)
@@ -440,19 +499,23 @@ def timed_run(side: OursSide | RawSide, worker: WorkerProcess, server: RedisServ
           f"({scripts / scenario.n:4.2f} scripts) per {scenario.per}", flush=True)
 
 
-def run_scenario(scenario: Scenario, server: RedisServer, log_dir: Path, runs: int, warmup: int,
+def run_scenario(scenario: Scenario, server: Redises, log_dir: Path, runs: int, warmup: int,
                  launcher: str, amqp_url: str = "") -> None:
     """Start both workers, warm them up, time alternating runs, stop the workers."""
     tag = uuid.uuid4().hex[:6]
-    redis_url = server.url
+    redis_url = server.server.url
     broker_url = amqp_url if scenario.broker == "rabbitmq" else ""
-    specs = [WorkerSpec(side, launcher if side == "ours" else "script", redis_url, broker_url,
-                        f"{side}-{scenario.key}-{tag}", scenario.pool, scenario.concurrency,
-                        f"{side}-{scenario.key}-{tag}@bench") for side in ("ours", "raw")]
+    # On a cluster our state moves there and the plain Redis stays the broker (a cluster cannot be one).
+    ours_store, ours_broker = ((server.cluster_url, broker_url or redis_url) if scenario.store == "cluster"
+                               else (redis_url, broker_url))
+    specs = [WorkerSpec(side, launcher if side == "ours" else "script", *(
+                 (ours_store, ours_broker) if side == "ours" else (redis_url, broker_url)),
+                 f"{side}-{scenario.key}-{tag}", scenario.pool, scenario.concurrency,
+                 f"{side}-{scenario.key}-{tag}@bench") for side in ("ours", "raw")]
     workers = [WorkerProcess(spec, log_dir) for spec in specs]
     sides: list[Any] = []
     try:
-        sides = [OursSide(redis_url, specs[0].queue, broker_url), RawSide(redis_url, specs[1].queue, broker_url)]
+        sides = [OursSide(ours_store, specs[0].queue, ours_broker), RawSide(redis_url, specs[1].queue, broker_url)]
         for side in sides:  # the first warm-up also waits for the worker to be up
             for _ in range(warmup):
                 check_workers(workers)
@@ -491,19 +554,23 @@ def make_scenarios(args: argparse.Namespace) -> list[Scenario]:
     brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
     if set(brokers) - {"redis", "rabbitmq"}:
         raise SystemExit("--brokers: redis and/or rabbitmq")
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    if set(stores) - {"redis", "cluster"}:
+        raise SystemExit("--stores: redis and/or cluster")
     widths = [int(c) for c in args.fanout_concurrency.split(",") if c.strip()]
     made = []
-    for broker in brokers:
-        suffix = "" if broker == "redis" else f"-{broker}"
-        for name in names:
-            if name == "sequential":
-                made.append(Scenario("sequential", "solo", 1, args.steps, min(20, args.steps), "ms/step", "step",
-                                     False, SEQ_GOAL, broker, f"sequential{suffix}"))
-                continue
-            for width in widths:
-                key = f"fanout{suffix}" + ("" if width == 2 else f"-x{width}")
-                made.append(Scenario("fanout", "prefork", width, args.fanout, min(200, args.fanout), "tasks/s",
-                                     "task", True, FANOUT_GOAL, broker, key))
+    for store in stores:
+        for broker in brokers:
+            suffix = ("" if broker == "redis" else f"-{broker}") + ("" if store == "redis" else f"-{store}")
+            for name in names:
+                if name == "sequential":
+                    made.append(Scenario("sequential", "solo", 1, args.steps, min(20, args.steps), "ms/step",
+                                         "step", False, SEQ_GOAL, broker, f"sequential{suffix}", store))
+                    continue
+                for width in widths:
+                    key = f"fanout{suffix}" + ("" if width == 2 else f"-x{width}")
+                    made.append(Scenario("fanout", "prefork", width, args.fanout, min(200, args.fanout), "tasks/s",
+                                         "task", True, FANOUT_GOAL, broker, key, store))
     return made
 
 
@@ -512,7 +579,8 @@ def make_scenarios(args: argparse.Namespace) -> list[Scenario]:
 
 def describe(scenario: Scenario) -> str:
     """Row label of a scenario."""
-    broker = "" if scenario.broker == "redis" else f", {scenario.broker}"
+    broker = ("" if scenario.broker == "redis" else f", {scenario.broker}") + (
+        "" if scenario.store == "redis" else ", ours on a cluster")
     if scenario.name == "fanout":
         return f"fan-out {scenario.n:,} (prefork x{scenario.concurrency}{broker})"
     return f"sequential {scenario.n} steps (solo{broker})"
@@ -521,13 +589,13 @@ def describe(scenario: Scenario) -> str:
 def report(scenarios: list[Scenario], runs: int) -> str:
     """The results table: wall-time figures against the goals, then the CPU figures."""
     lines = [f"median of {runs} runs per side", "",
-             f"{'scenario':<42} {'unit':<8} {'ours':>9} {'raw':>9} {'ratio':>7} {'goal':>8}  met"
+             f"{'scenario':<58} {'unit':<8} {'ours':>9} {'raw':>9} {'ratio':>7} {'goal':>8}  met"
              f" | {'CPU':<12} {'ours':>6} {'raw':>6} {'ratio':>6} | {'Redis cmds':>10} {'ours':>5} {'raw':>5}"
              f" {'scripts':>7}",
-             "-" * 150]
+             "-" * 166]
     for s in scenarios:
         goal = f"{'>=' if s.higher_is_better else '<='} {s.goal:.1f}x"
-        lines.append(f"{describe(s):<42} {s.unit:<8} {s.median('ours'):>9.2f} {s.median('raw'):>9.2f} "
+        lines.append(f"{describe(s):<58} {s.unit:<8} {s.median('ours'):>9.2f} {s.median('raw'):>9.2f} "
                      f"{s.ratio():>6.2f}x {goal:>8}  {'yes' if s.met() else 'NO ':<3} | {'us/' + s.per:<12} "
                      f"{s.cpu_us('ours'):>6.0f} {s.cpu_us('raw'):>6.0f} {s.cpu_ratio():>5.2f}x | {'per ' + s.per:>10} "
                      f"{s.per_unit(s.commands, 'ours'):>5.1f} {s.per_unit(s.commands, 'raw'):>5.1f} "
@@ -554,7 +622,7 @@ def environment(redis_version: str) -> dict[str, Any]:
 def write_json(path: str, scenarios: list[Scenario], env: dict[str, Any]) -> None:
     """Every timing, the medians and the ratios."""
     data = {"environment": env, "scenarios": {
-        s.key: {"n": s.n, "broker": s.broker, "redis_commands_per_unit": {
+        s.key: {"n": s.n, "broker": s.broker, "store": s.store, "redis_commands_per_unit": {
                     side: s.per_unit(s.commands, side) for side in ("ours", "raw")},
                  "script_calls_per_unit": s.per_unit(s.scripts, "ours"), "pool": s.pool, "concurrency": s.concurrency, "unit": s.unit, "goal": s.goal,
                  "seconds": s.times, "cpu_seconds": s.cpu,
@@ -575,13 +643,14 @@ def main(argv: list[str] | None = None) -> int:
             OURS_ENV[f"ROUTILUX_{name.upper()}"] = str(getattr(args, name))
     scenarios = make_scenarios(args)
     folder = Path(tempfile.mkdtemp(prefix="routilux-bench-"))
-    server = RedisServer(folder, args.redis_server)
+    server = Redises(folder, args.redis_server, cluster=any(s.store == "cluster" for s in scenarios))
     server.start()
     failed: list[Scenario] = []
     try:
-        env = environment(server.version())
+        env = environment(server.server.version())
         launcher = ours_launcher(args.ours_worker)
-        print(f"redis-server {env['redis_server']} on port {server.port} (temp dir {folder}); "
+        print(f"redis-server {env['redis_server']} on port {server.server.port} (temp dir {folder}"
+              f"{'; a 3-master cluster for ours' if server.nodes else ''}); "
               f"python {env['python']}, celery {env['celery']}, {env['cpus']} CPUs; "
               f"ours via {'python -m worker' if launcher == 'daemon' else 'bench/dist_worker.py'}; "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -602,9 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_logs:
             print(f"worker logs kept in {folder}")
         else:
-            for path in folder.iterdir():
-                path.unlink()
-            folder.rmdir()
+            shutil.rmtree(folder)
     return 1 if failed else 0
 
 
