@@ -15,9 +15,10 @@ the channel again, and kombu, restoring the unacknowledged message, builds a new
 pool from the detached transport and raises ``AttributeError`` ("'NoneType'
 object has no attribute 'hostname'"), which stops the worker. A channel whose
 connection is gone now says so with a Redis ``ConnectionError``, which Celery
-and kombu treat as the broker going away: the close goes on, a late ack is
-logged as not done, and the message comes back after the visibility timeout,
-where the engine's claim makes the rerun a no-op.
+and kombu treat as the broker going away, and the close goes on. A late ack or
+reject of a message from that connection is skipped with a warning: the message
+is still in the broker's unacknowledged set, comes back after the visibility
+timeout, and the engine's claim makes the rerun a no-op.
 
 The Celery app selects it with ``broker_transport`` for ``redis://`` and
 ``rediss://`` URLs (:class:`SentinelTransport` for ``sentinel://``); the dead-letter stream's key comes in
@@ -47,10 +48,27 @@ class _Hardened:
     connection: Any
     connection_errors: tuple[type[BaseException], ...]
 
+    def _detached(self) -> bool:
+        return self.connection is None or self.connection.client is None
+
     def _connparams(self, asynchronous: bool = False) -> Any:
-        if self.connection is None or self.connection.client is None:
+        if self._detached():
             raise RedisConnectionError("this channel's broker connection is closed")
         return super()._connparams(asynchronous)  # type: ignore[misc]
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        if self._detached():
+            log.warning("not acknowledging message %s: it came on a broker connection that has since closed; "
+                        "it is delivered again after the visibility timeout and its claim is refused", delivery_tag)
+            return
+        super().basic_ack(delivery_tag, multiple)  # type: ignore[misc]
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        if self._detached():
+            log.warning("not rejecting message %s: it came on a broker connection that has since closed; "
+                        "it is delivered again after the visibility timeout", delivery_tag)
+            return
+        super().basic_reject(delivery_tag, requeue)  # type: ignore[misc]
 
     def _brpop_read(self, **options: Any) -> Any:
         try:

@@ -90,7 +90,9 @@ def test_a_worker_keeps_running_when_redis_restarts_while_it_holds_an_unacknowle
         return _try_wait(runtime, job_id)
 
     assert_exactly_once(wait_until(finished, timeout=120), 1)
-    assert "Unrecoverable error" not in (worker.folder / "worker.log").read_text()
+    log = (worker.folder / "worker.log").read_text()
+    assert "Unrecoverable error" not in log
+    assert "Couldn't ack" not in log  # the late ack is skipped with our warning, not kombu's CRITICAL
 
 
 def _try_wait(runtime: DistributedRuntime, job_id: str):
