@@ -99,24 +99,17 @@ def check_broker_access(settings: Any) -> None:
     """
     if not settings.broker_is_amqp:
         return  # a Redis broker is the store's Redis (checked above) or refuses the same way
-    import ssl
-
-    from amqp.exceptions import AccessRefused, NotAllowed
-
+    from routilux.distributed.dispatch import broker_error
     from routilux.distributed.redis_options import amqp_connection
     from routilux.errors import BrokerAccessDeniedError
 
     connection = amqp_connection(settings)
     try:
         connection.connect()
-    except (AccessRefused, NotAllowed) as exc:
-        raise BrokerAccessDeniedError(f"RabbitMQ refused this client ({exc}); check the user, password and "
-                                      "vhost in ROUTILUX_BROKER_URL") from exc
-    except ssl.SSLError as exc:
-        raise BrokerAccessDeniedError(f"TLS with RabbitMQ failed ({exc}); check ROUTILUX_BROKER_TLS_CA / _CERT / "
-                                      "_KEY and that the certificate names the URL's host") from exc
-    except Exception:  # noqa: BLE001 - not reachable yet: the worker keeps trying to connect
-        pass
+    except Exception as exc:  # noqa: BLE001 - anything but a refusal: not reachable yet, the worker keeps trying
+        refusal = broker_error(exc)
+        if isinstance(refusal, BrokerAccessDeniedError):
+            raise refusal from exc
     finally:
         connection.release()
 

@@ -23,7 +23,7 @@ from routilux.distributed.settings import Settings
 from routilux.errors import BrokerAccessDeniedError, BrokerUnavailableError
 
 log = logging.getLogger("routilux.distributed")
-_REFUSALS = (AccessRefused, NotAllowed, ssl.SSLError, AuthenticationError)
+_REFUSALS = (AccessRefused, NotAllowed, AuthenticationError)
 _OUTAGES = (OperationalError, RedisConnectionError, ConnectionError, TimeoutError)
 
 
@@ -31,9 +31,12 @@ def broker_error(exc: BaseException) -> BrokerUnavailableError | None:
     """The typed error for a publish the broker did not take (refused, or not reachable); None for anything else."""
     cause: BaseException | None = exc
     while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return BrokerAccessDeniedError(f"TLS with the broker failed ({cause}); check ROUTILUX_BROKER_TLS_CA / "
+                                           "_CERT / _KEY and that its certificate names the URL's host")
         if isinstance(cause, _REFUSALS):
             return BrokerAccessDeniedError(f"the broker refused this client ({cause}); check the user, password "
-                                           "and vhost in ROUTILUX_BROKER_URL and ROUTILUX_BROKER_TLS_*")
+                                           "and vhost in ROUTILUX_BROKER_URL")
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, _OUTAGES):
         return BrokerUnavailableError(f"the broker could not be reached ({exc})")

@@ -66,9 +66,9 @@ def worker_exit(settings: Settings, folder: Path) -> subprocess.CompletedProcess
 
 @pytest.mark.parametrize("change, message", [
     ("rogue ca", "CERTIFICATE_VERIFY_FAILED"),
-    ("no client certificate", "TLS with RabbitMQ failed"),
+    ("no client certificate", "TLS with the broker failed"),
     ("a host the certificate does not name", "IP address mismatch"),
-    ("wrong password", "RabbitMQ refused this client"),
+    ("wrong password", "the broker refused this client"),
 ])
 def test_a_worker_rabbitmq_refuses_exits_at_once_with_the_reason(amqps_settings, tls_rabbit, tmp_path, change,
                                                                  message):
