@@ -156,3 +156,23 @@ def test_a_console_with_tokens_asks_for_one_and_keeps_it_for_the_session(runtime
     page.wait_for_selector('#docs h2:has-text("/api/jobs/{job_id}/events")')
     assert page.locator("#docs .card").count() >= 15
     shot(page, "docs")
+
+
+def test_a_submit_the_broker_does_not_take_says_submit_failed_and_why(settings, page):
+    from conftest import free_port
+    from routilux.distributed import DistributedRuntime
+
+    cut_off = DistributedRuntime(settings=settings.with_(broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//"))
+    try:
+        cut_off.publish(dflows.chain_flow("chain"))
+        for console in run_console(cut_off):
+            page.goto(console.url + "/#/jobs")
+            page.wait_for_selector("#submit-entry option[value=source]", state="attached")
+            page.fill("#submit-params", '{"n": 1}')
+            page.click("#submit-job")
+            toast = page.wait_for_selector("#toast.bad")
+            assert toast.inner_text().startswith("Submit failed: the broker could not be reached")
+            assert "was withdrawn" in toast.inner_text()
+            assert cut_off.jobs() == []
+    finally:
+        cut_off.close()

@@ -73,9 +73,10 @@
       return data;
     }
   }
-  async function act(label, fn) {
-    try { const out = await fn(); toast(label); return out === null ? true : out; }
-    catch (e) { toast(`${label} failed: ${e.message}`, true); return null; }
+  // act("Pause", "Paused", fn): toasts "Paused" when fn succeeds, "Pause failed: <reason>" when it throws.
+  async function act(action, done, fn) {
+    try { const out = await fn(); toast(done); return out === null ? true : out; }
+    catch (e) { toast(`${action} failed: ${e.message}`, true); return null; }
   }
 
   // Server-Sent Events over fetch (EventSource cannot send the Authorization header).
@@ -208,7 +209,7 @@
     const submit = h("button", { class: "primary", id: "submit-job", disabled: !flows.length, onclick: async () => {
       let p;
       try { p = JSON.parse(params.value || "{}"); } catch (e) { toast("Parameters are not JSON: " + e.message, true); return; }
-      const out = await act("Job submitted", () => api("POST", "/api/jobs", { flow: flowSel.value, entry: entrySel.value, params: p }));
+      const out = await act("Submit", "Job submitted", () => api("POST", "/api/jobs", { flow: flowSel.value, entry: entrySel.value, params: p }));
       if (out) location.hash = `#/jobs/${out.job_id}`;
     } }, "Submit job");
     return h("div", { class: "card" }, h("h2", {}, "Submit a job"),
@@ -225,10 +226,10 @@
     const title = h("h1", {}, "Job ", h("span", { class: "mono" }, jobId), h("span", { id: "job-status" }, badge(summary.status)),
       h("span", { id: "travel-banner", class: "pill hidden" }, "as it was"));
     const buttons = {
-      pause: h("button", { id: "btn-pause", onclick: () => act("Paused", () => api("POST", `/api/jobs/${jobId}/pause`, { reason: "paused from the console" })).then(refresh) }, "Pause"),
-      resume: h("button", { id: "btn-resume", onclick: () => act("Resumed", () => api("POST", `/api/jobs/${jobId}/resume`, {})).then(refresh) }, "Resume"),
-      cancel: h("button", { id: "btn-cancel", class: "danger", onclick: () => confirm("Cancel this job for good?") && act("Cancelled", () => api("POST", `/api/jobs/${jobId}/cancel`, { reason: "cancelled from the console" })).then(refresh) }, "Cancel"),
-      del: h("button", { id: "btn-delete", class: "danger", onclick: async () => { if (confirm("Delete this finished job?") && await act("Deleted", () => api("DELETE", `/api/jobs/${jobId}`))) location.hash = "#/jobs"; } }, "Delete"),
+      pause: h("button", { id: "btn-pause", onclick: () => act("Pause", "Paused", () => api("POST", `/api/jobs/${jobId}/pause`, { reason: "paused from the console" })).then(refresh) }, "Pause"),
+      resume: h("button", { id: "btn-resume", onclick: () => act("Resume", "Resumed", () => api("POST", `/api/jobs/${jobId}/resume`, {})).then(refresh) }, "Resume"),
+      cancel: h("button", { id: "btn-cancel", class: "danger", onclick: () => confirm("Cancel this job for good?") && act("Cancel", "Cancelled", () => api("POST", `/api/jobs/${jobId}/cancel`, { reason: "cancelled from the console" })).then(refresh) }, "Cancel"),
+      del: h("button", { id: "btn-delete", class: "danger", onclick: async () => { if (confirm("Delete this finished job?") && await act("Delete", "Deleted", () => api("DELETE", `/api/jobs/${jobId}`))) location.hash = "#/jobs"; } }, "Delete"),
     };
     const facts = h("div", { class: "facts" });
     const graphBox = h("div", { class: "graph", id: "job-graph" });
@@ -303,7 +304,7 @@
     async function goLive() { live = true; where.textContent = "live"; await loadPositions(); await refresh(); }
     async function fork() {
       const p = live ? null : positions[Number(slider.value)];
-      const out = await act("Forked as a new job", () => api("POST", `/api/jobs/${jobId}/fork`, p ? { at: p.id } : {}));
+      const out = await act("Fork", "Forked as a new job", () => api("POST", `/api/jobs/${jobId}/fork`, p ? { at: p.id } : {}));
       if (out) location.hash = `#/jobs/${out.job_id}`;
     }
     render();
@@ -384,8 +385,8 @@
         h("td", {}, h("div", { class: "error" }, d.reason || ""), h("details", {}, h("summary", {}, "inspect"), json(d.envelope || d))),
         h("td", { class: "muted" }, ago(Number(d.ts) || d.ts)),
         h("td", { style: "white-space:nowrap" },
-          h("button", { class: "primary", disabled: !d.job, onclick: async () => { if (await act("Replayed", () => api("POST", `/api/dead-letters/${d.id}/replay`))) load(); } }, "Replay"), " ",
-          h("button", { class: "danger", onclick: async () => { if (confirm("Discard this dead letter?") && await act("Discarded", () => api("DELETE", `/api/dead-letters/${d.id}`))) load(); } }, "Discard"))))
+          h("button", { class: "primary", disabled: !d.job, onclick: async () => { if (await act("Replay", "Replayed", () => api("POST", `/api/dead-letters/${d.id}/replay`))) load(); } }, "Replay"), " ",
+          h("button", { class: "danger", onclick: async () => { if (confirm("Discard this dead letter?") && await act("Discard", "Discarded", () => api("DELETE", `/api/dead-letters/${d.id}`))) load(); } }, "Discard"))))
         : [h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No dead letters."))]));
     }
     await load();
