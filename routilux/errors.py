@@ -154,6 +154,10 @@ class StoreAccessDeniedError(StoreUnavailableError):
     """Redis refused this client: wrong user or password, a missing ACL permission, or a failed TLS handshake."""
 
 
+class KeyLayoutError(DistributedError):
+    """This process's ROUTILUX_KEY_BUCKETS differs from the bucket count the data in Redis was laid out with."""
+
+
 class BrokerUnavailableError(DistributedError):
     """The message broker did not take a message: it could not be reached, or it refused this client."""
 

@@ -70,12 +70,13 @@ def start_metrics(settings: Any, port: int) -> None:
 
 
 def check_access(settings: Any) -> None:
-    """Fail fast if Redis refuses this worker (credentials, ACL, TLS): retrying would never help.
+    """Fail fast if Redis refuses this worker (credentials, ACL, TLS) or holds data in another key layout.
 
     A Redis that is not reachable yet is fine: the worker keeps trying to connect.
 
     Raises:
         StoreAccessDeniedError: Redis refused the connection.
+        KeyLayoutError: ROUTILUX_KEY_BUCKETS differs from the bucket count of the data in Redis.
     """
     from routilux.distributed.store import RedisStore
     from routilux.errors import StoreAccessDeniedError, StoreUnavailableError
@@ -83,6 +84,7 @@ def check_access(settings: Any) -> None:
     store = RedisStore(settings)
     try:
         store.ping()
+        store.check_layout()
     except StoreAccessDeniedError:
         raise
     except StoreUnavailableError:

@@ -87,6 +87,7 @@ def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = No
         BrokerUnavailableError: the broker did not take the new job's activations; it was withdrawn.
     """
     store = runtime.store
+    runtime._check_layout()
     replay = replay_job(store, job_id, position)
     if not replay.outstanding:
         raise FlowError(f"nothing was left to run in job {job_id} after {replay.position}; there is nothing to fork")

@@ -117,6 +117,11 @@ class Keys:
         return f"{self.prefix}:{{flows}}:flowid:*"
 
     @property
+    def layout(self) -> str:
+        """The bucket count this prefix's data was laid out with (set by the first process, checked by the rest)."""
+        return f"{self.prefix}:layout"
+
+    @property
     def redis_run(self) -> str:
         """The run ids of the Redis server(s) the sweeper last saw (others: a Redis restarted)."""
         return f"{self.prefix}:redisrun"

@@ -54,6 +54,13 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         self.app = create_app(settings)
         self.dispatcher = Dispatcher(self.app, settings)
         self.keyring = settings.keyring
+        self._layout_checked = False
+
+    def _check_layout(self) -> None:
+        """Before this runtime's first new job: its key-bucket count must be the data's (KeyLayoutError if not)."""
+        if not self._layout_checked:
+            self.store.check_layout()
+            self._layout_checked = True
 
     # -- flows -----------------------------------------------------------
     def publish(self, flow: Flow) -> str:
@@ -97,7 +104,9 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
             BrokerUnavailableError: the broker did not take the job's first activation
                 (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
                 so submitting again starts it once.
+            KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
         """
+        self._check_layout()
         digest, data = self._resolve(flow)
         routine = data["routines"].get(entry_routine_id)
         if routine is None:

@@ -21,7 +21,8 @@ from routilux.distributed.keys import Keys
 from routilux.distributed.redis_options import connect, describe_refusal, is_cluster
 from routilux.distributed.scripts import Scripts
 from routilux.distributed.settings import Settings
-from routilux.errors import FlowNotPublishedError, JobNotFoundError, StoreAccessDeniedError, StoreUnavailableError
+from routilux.errors import (FlowNotPublishedError, JobNotFoundError, KeyLayoutError, StoreAccessDeniedError,
+                             StoreUnavailableError)
 from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.job_state import pause_point
 
@@ -383,6 +384,26 @@ class RedisStore:
             for values in pipe.execute():
                 bodies.extend(values)
         return bodies
+
+    @guarded
+    def check_layout(self) -> None:
+        """Record this deployment's key-bucket count in Redis, or refuse a process set to another one.
+
+        Every process sharing a key prefix must spread jobs over the same buckets:
+        one with another count would look for a job's keys under other names.
+
+        Raises:
+            KeyLayoutError: Redis already holds data laid out in a different number of buckets.
+        """
+        key, mine = self.keys.layout, self.keys.buckets
+        if self.redis.set(key, mine, nx=True):
+            return
+        stored = self.redis.get(key)
+        if stored is not None and int(stored) != mine:
+            raise KeyLayoutError(
+                f"the data under key prefix {self.keys.prefix!r} is laid out in {int(stored)} key buckets but this "
+                f"process uses {mine}: set ROUTILUX_KEY_BUCKETS={int(stored)} on every producer and worker "
+                "(the count is fixed for the life of the data)")
 
     @guarded
     def ping(self) -> None:

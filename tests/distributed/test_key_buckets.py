@@ -6,6 +6,9 @@ sweepers, listings, dead letters and status events walk every bucket.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zlib
 from collections import Counter
 from typing import Any, Iterator
@@ -15,12 +18,12 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 import dflows
-from conftest import both_brokers
+from conftest import HERE, ROOT, both_brokers, settings_env
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.keys import Keys, slot_field
 from routilux.distributed.redis_options import parse_cluster_url
-from routilux.errors import StoreUnavailableError
+from routilux.errors import KeyLayoutError, StoreUnavailableError
 
 pytestmark = pytest.mark.distributed
 
@@ -292,3 +295,23 @@ def test_a_killed_workers_activation_runs_again_on_the_cluster_and_applies_once(
             assert state.status == "completed", state.error
             assert sorted(e["got"]["i"] for e in state.shared_log) == list(range(4))
             assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == 4
+
+
+# -- one layout per deployment -------------------------------------------------------
+def test_a_producer_set_to_another_bucket_count_is_refused_before_it_writes_a_job(settings, runtime):
+    first = runtime.submit(dflows.chain_flow(), "source", {"n": 1})  # lays the data out in 1 bucket
+    with DistributedRuntime(settings=settings.with_(key_buckets=4)) as other:
+        with pytest.raises(KeyLayoutError, match="ROUTILUX_KEY_BUCKETS=1"):
+            other.submit(dflows.chain_flow(), "source", {"n": 1})
+    assert [j["job_id"] for j in runtime.jobs()] == [first]
+
+
+def test_a_worker_set_to_another_bucket_count_exits_at_once_with_the_reason(settings, runtime, tmp_path):
+    runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
+    env.update(settings_env(settings.with_(key_buckets=4)))
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
+    done = subprocess.run([sys.executable, "-m", "worker", "--import", "dflows", "--pool", "solo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "laid out in 1 key buckets but this process uses 4" in done.stderr
