@@ -57,18 +57,20 @@ class _Hardened:
         return super()._connparams(asynchronous)  # type: ignore[misc]
 
     def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        if self._detached():
-            log.warning("not acknowledging message %s: it came on a broker connection that has since closed; "
-                        "it is delivered again after the visibility timeout and its claim is refused", delivery_tag)
-            return
-        super().basic_ack(delivery_tag, multiple)  # type: ignore[misc]
+        if not self._skipped("acknowledging", delivery_tag):
+            super().basic_ack(delivery_tag, multiple)  # type: ignore[misc]
 
     def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        if self._detached():
-            log.warning("not rejecting message %s: it came on a broker connection that has since closed; "
-                        "it is delivered again after the visibility timeout", delivery_tag)
-            return
-        super().basic_reject(delivery_tag, requeue)  # type: ignore[misc]
+        if not self._skipped("rejecting", delivery_tag):
+            super().basic_reject(delivery_tag, requeue)  # type: ignore[misc]
+
+    def _skipped(self, doing: str, delivery_tag: Any) -> bool:
+        """True (with a warning) when the message came on a connection that has closed since."""
+        if not self._detached():
+            return False
+        log.warning("not %s message %s: it came on a broker connection that has since closed; it is delivered "
+                    "again after the visibility timeout and its claim is refused", doing, delivery_tag)
+        return True
 
     def _brpop_read(self, **options: Any) -> Any:
         try:
