@@ -205,8 +205,24 @@ class EventsMixin:
                 cursor = event.id
                 if follow and event.kind == "status" and event.status in TERMINAL:
                     return
-            if not batch and (not follow or self.store.status(job_id) in TERMINAL):
-                return
+            if not batch:
+                rest = self.events_after_end(job_id, cursor, steps) if follow else []
+                if rest is not None:
+                    yield from rest
+                    return
+
+    def events_after_end(self, job_id: str, cursor: str, steps: bool = False) -> list[JobEvent] | None:
+        """After a read that found nothing: None while the job runs; once it has ended, its events after ``cursor``.
+
+        A job can end between a read that found nothing and this check: its last
+        events (the terminal status among them) are then read here, not lost.
+
+        Raises:
+            JobNotFoundError: no such job (or it was deleted).
+        """
+        if self.store.status(job_id) not in TERMINAL:
+            return None
+        return self.read_events(job_id, cursor, steps=steps)
 
     def all_events(self, cursor: str = "$", block_s: float = 5.0) -> Iterator[JobEvent]:
         """Status changes of every job, live, from the capped status streams; runs until the caller stops.

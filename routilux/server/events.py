@@ -69,8 +69,10 @@ async def follow_job(request: Request, job_id: str, cursor: str) -> AsyncIterato
                 if _is_end(event):
                     return
             if not batch:
-                summary = await run_in_threadpool(rt.job_summary, job_id)
-                if summary["status"] in TERMINAL:  # the end was before the client's cursor
+                rest = await run_in_threadpool(rt.events_after_end, job_id, cursor)
+                if rest is not None:  # the job has ended: what came after the cursor (maybe nothing), then stop
+                    for event in rest:
+                        yield frame(event)
                     return
                 yield ": keep-alive\n\n"
     except RoutiluxError as exc:  # Redis went away, the job was deleted...: say so; the client resumes later

@@ -88,6 +88,17 @@ def test_following_a_job_streams_its_events_live_until_it_ends(runtime, start_wo
     assert seen == list(runtime.events(job_id))
 
 
+def test_following_ends_on_the_terminal_status_even_when_the_job_ends_just_after_a_read_that_found_nothing(
+        runtime, start_workers):
+    # Reads that block for 1 ms find nothing most of the time, so a job often ends between such a read and
+    # the status check that follows it; the follower must still deliver the job's last events.
+    start_workers(concurrency=4)
+    for _ in range(150):
+        job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 2})
+        seen = list(runtime.events(job_id, follow=True, block_s=0.001))
+        assert seen[-1].kind == "status" and seen[-1].status == "completed", seen[-3:]
+
+
 def test_all_events_streams_status_changes_of_every_job(runtime, start_workers):
     start_workers()
     stream = runtime.all_events(block_s=0.5)
