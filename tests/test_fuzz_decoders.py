@@ -26,7 +26,7 @@ from kombu import exceptions as kombu_errors  # noqa: E402
 from kombu.serialization import dumps, loads  # noqa: E402
 
 from routilux.activation import Activation  # noqa: E402
-from routilux.distributed.assemble import job_state_from_parts  # noqa: E402
+from routilux.distributed.operations.assemble import job_state_from_parts  # noqa: E402
 from routilux.distributed.batch import batch_bodies  # noqa: E402
 from routilux.distributed.envelope import from_envelope, open_body, seal, to_envelope  # noqa: E402
 from routilux.distributed.serializer import CONTENT_TYPE, SERIALIZER_NAME, register_serializer  # noqa: E402

@@ -61,8 +61,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def start_metrics(settings: Any, port: int) -> None:
     """Count activations, latencies and sweeps in this worker (and its pool) and serve them on ``port``."""
-    from routilux.distributed import stats
-    from routilux.distributed.instrument import start_worker_metrics
+    from routilux.distributed.operations import stats
+    from routilux.distributed.worker.instrument import start_worker_metrics
     from routilux.distributed.store import RedisStore
 
     store = RedisStore(settings)

@@ -31,17 +31,17 @@ from kombu import Exchange, Queue
 from celery.signals import worker_process_init
 
 from routilux.distributed.batch import BATCH_TASK_NAME
-from routilux.distributed.control import StoreControl
+from routilux.distributed.worker.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
-from routilux.distributed.executor import Executor
+from routilux.distributed.worker.executor import Executor
 from routilux.distributed.keys import Keys
-from routilux.distributed.limits import mark_pool_child
+from routilux.distributed.worker.limits import mark_pool_child
 from routilux.distributed.redis_options import (amqp_connection, broker_ssl, broker_url, is_sentinel,
                                                 sentinel_transport_options)
 from routilux.distributed.serializer import SERIALIZER_NAME, register_serializer
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
-from routilux.distributed.transport import DEAD_LETTERS_OPTION
+from routilux.distributed.worker.transport import DEAD_LETTERS_OPTION
 
 # A prefork pool child may be killed at an activation's hard time limit (see limits.py).
 worker_process_init.connect(mark_pool_child, weak=False)
@@ -71,7 +71,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_default_queue": settings.queue,
         "task_create_missing_queues": True,
-        "worker_consumer": "routilux.distributed.consumer:Consumer",
+        "worker_consumer": "routilux.distributed.worker.consumer:Consumer",
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
@@ -83,7 +83,7 @@ def _redis_broker_config(settings: Settings) -> dict[str, Any]:
     sentinel = is_sentinel(settings.broker_url or settings.redis_url)
     return {
         # kombu's Redis transport, except that a malformed frame on the queue cannot stop a worker.
-        "broker_transport": f"routilux.distributed.transport:{'SentinelTransport' if sentinel else 'Transport'}",
+        "broker_transport": f"routilux.distributed.worker.transport:{'SentinelTransport' if sentinel else 'Transport'}",
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_s,
             "global_keyprefix": f"{settings.key_prefix}:broker:",
@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None) -> Celery:
 
     for name, task in ((TASK_NAME, activate), (BATCH_TASK_NAME, activate_batch)):
         app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(task)
-    from routilux.distributed.liveness import install_liveness
+    from routilux.distributed.worker.liveness import install_liveness
 
     install_liveness(app)
     return app

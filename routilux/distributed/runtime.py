@@ -10,14 +10,14 @@ from typing import Any
 from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
-from routilux.distributed.assemble import job_state_from_parts
-from routilux.distributed.deadletters import DeadLettersMixin
+from routilux.distributed.operations.assemble import job_state_from_parts
+from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
-from routilux.distributed.events import EventsMixin
+from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
-from routilux.distributed.opsstore import OpsStore
-from routilux.distributed.overview import OverviewMixin
+from routilux.distributed.operations.store import OpsStore
+from routilux.distributed.operations.listings import OverviewMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from routilux.distributed import stats
+from routilux.distributed.operations import stats
 from routilux.distributed.metrics import CONTENT_TYPE, Registry
 from routilux.server import auth
 from routilux.server.errors import error_response

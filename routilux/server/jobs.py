@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from routilux.distributed.fork import fork_job
-from routilux.distributed.history import positions, replay_job
+from routilux.distributed.operations.fork import fork_job
+from routilux.distributed.operations.history import positions, replay_job
 from routilux.job_state import STATUSES
 from routilux.server import auth
 from routilux.server.errors import ApiError

@@ -50,7 +50,7 @@ class Cluster:
         """Start a worker daemon on host ``index``; it reaches Redis over that host's link only."""
         host = self.hosts[index]
         url = f"redis://{host.gateway}:{self.redis.port}/0"
-        worker = WorkerProcess(self.settings.with_(redis_url=url), self.folder / f"host{index}", ("dflows", "rflows"),
+        worker = WorkerProcess(self.settings.with_(redis_url=url), self.folder / f"host{index}", ("basic_flows", "reliability_flows"),
                                pool, concurrency, f"host{index}-{uuid.uuid4().hex[:6]}@test", prefix=host.prefix)
         self.workers.append(worker)
         return worker

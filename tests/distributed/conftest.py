@@ -309,7 +309,7 @@ def spawn_worker(settings: Settings, tmp_path: Path) -> Iterator[Any]:
     """Start worker daemons as subprocesses, each in its own working directory (a "host")."""
     procs: list[WorkerProcess] = []
 
-    def spawn(imports: tuple[str, ...] = ("dflows",), pool: str = "prefork", concurrency: int = 2,
+    def spawn(imports: tuple[str, ...] = ("basic_flows",), pool: str = "prefork", concurrency: int = 2,
               settings_: Settings | None = None) -> WorkerProcess:
         name = f"host{len(procs)}-{uuid.uuid4().hex[:6]}@test"
         proc = WorkerProcess(settings_ or settings, tmp_path / f"host{len(procs)}", imports, pool, concurrency, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import dflows
+import basic_flows
 from routilux import ConditionalRouter, Flow, register_condition
 
 
@@ -20,9 +20,9 @@ def named_condition_flow(flow_id: str = "named-condition") -> Flow:
     flow = Flow(flow_id=flow_id)
     router = ConditionalRouter()
     router.set_config(routes=[("match", has_remainder)], default_route="rest", divisor=3, remainder=1)
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     flow.add_routine(router, "router")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("source", "out", "router", "input")
     flow.connect("router", "match", "record", "input")
     flow.connect("router", "rest", "record", "input")

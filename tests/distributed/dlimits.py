@@ -10,7 +10,7 @@ from typing import Any
 
 from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 
-import dflows
+import basic_flows
 
 # In-process workers only: a handler of Hold blocks until the test sets it.
 GATE = threading.Event()
@@ -73,7 +73,7 @@ class Poison(Routine):
 def hold_flow(flow_id: str = "hold") -> Flow:
     """source -> hold (append merge, blocks on GATE)."""
     flow = Flow(flow_id=flow_id)
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     flow.add_routine(Hold(), "hold")
     flow.connect("source", "out", "hold", "input")
     return flow
@@ -83,7 +83,7 @@ def sleepy_flow(flow_id: str = "sleepy", sleep_s: float = 1.0, strategy: str | N
                 soft_s: float | None = None, hard_s: float | None = None, timeout: float | None = 300.0) -> Flow:
     """source -> sleepy (with time limits and an error strategy) -> record."""
     flow = Flow(flow_id=flow_id, execution_timeout=timeout)
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     sleepy = Sleepy()
     sleepy.set_config(sleep_s=sleep_s, stubborn=stubborn)
     if soft_s is not None or hard_s is not None:
@@ -91,7 +91,7 @@ def sleepy_flow(flow_id: str = "sleepy", sleep_s: float = 1.0, strategy: str | N
     if strategy is not None:
         sleepy.set_error_handler(ErrorHandler(strategy, max_retries=1, retry_delay=0.01))
     flow.add_routine(sleepy, "sleepy")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("source", "out", "sleepy", "input")
     flow.connect("sleepy", "out", "record", "input")
     return flow
@@ -100,11 +100,11 @@ def sleepy_flow(flow_id: str = "sleepy", sleep_s: float = 1.0, strategy: str | N
 def poison_flow(mode: str, flow_id: str | None = None) -> Flow:
     """source -> poison (freeze or kill) -> record."""
     flow = Flow(flow_id=flow_id or f"poison-{mode}")
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     poison = Poison()
     poison.set_config(mode=mode)
     flow.add_routine(poison, "poison")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("source", "out", "poison", "input")
     flow.connect("poison", "out", "record", "input")
     return flow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import dflows
+import basic_flows
 import dsecure
 from conftest import HERE, ROOT, settings_env
 from routilux.distributed import DistributedRuntime, Settings
@@ -44,13 +44,13 @@ def tls_settings(tls_redis: TlsRedis) -> Settings:
 
 
 def test_a_worker_runs_a_job_over_tls_as_a_limited_acl_user(tls_settings, spawn_worker, tmp_path):
-    spawn_worker(imports=("dflows", "dsecure"), settings_=tls_settings)
+    spawn_worker(imports=("basic_flows", "dsecure"), settings_=tls_settings)
     trace = tmp_path / "trace"
     with DistributedRuntime(settings=tls_settings) as runtime:
         state = runtime.wait(runtime.submit(dsecure.witness_flow(trace), "witness", {"n": 3}), timeout=60)
         assert state.status == "completed"
         assert state.shared_data == {"got0": 0, "got1": 1, "got2": 2}
-        chain = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30)
+        chain = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=30)
         assert sorted(e["got"]["i"] for e in chain.shared_log) == [0, 4]
     assert len(dsecure.runs(trace)) == 1
 
@@ -75,7 +75,7 @@ def test_a_client_redis_refuses_gets_a_typed_error_that_says_why(tls_settings, t
         change = {"redis_tls_ca": str(tls_redis.certs / "rogue-ca.crt")}
     with DistributedRuntime(settings=tls_settings.with_(**change)) as runtime:
         with pytest.raises(StoreAccessDeniedError, match=message):
-            runtime.publish(dflows.chain_flow())
+            runtime.publish(basic_flows.chain_flow())
         with pytest.raises(StoreAccessDeniedError):
             runtime.jobs()
 
@@ -91,14 +91,14 @@ def test_a_worker_with_a_wrong_password_exits_at_once_with_the_reason(tls_settin
     env.update(settings_env(tls_settings.with_(redis_password="not-the-password")))
     env.update({"PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]), "ROUTILUX_REDIS_URL": tls_settings.redis_url,
                 "ROUTILUX_KEY_PREFIX": PREFIX})
-    done = subprocess.run([sys.executable, "-m", "worker", "--import", "dflows", "--pool", "solo"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "worker", "--import", "basic_flows", "--pool", "solo"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "Redis refused the credentials" in done.stderr
 
 
 def test_a_limited_user_that_may_not_run_info_still_sweeps(tls_settings):
-    from routilux.distributed.sweeper import Sweeper
+    from routilux.distributed.worker.sweeper import Sweeper
 
     with DistributedRuntime(settings=tls_settings) as runtime:
         with pytest.raises(Exception, match="NOPERM|no permissions"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
 
-import dflows
+import basic_flows
 from conftest import both_brokers
 from dhelpers import wait_until
 from routilux import ErrorHandler, ErrorStrategy, Flow
@@ -36,7 +36,7 @@ def test_a_malformed_activation_goes_to_the_dead_letter_stream_and_the_worker_ke
     runtime.app.send_task("routilux.activate", args=[{"not": "an activation"}], queue=runtime.settings.queue)
     letters = wait_until(lambda: runtime.dead_letters(), timeout=15)
     assert "activation envelope" in letters[0]["reason"]
-    state = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30)
+    state = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}), timeout=30)
     assert state.status == "completed"
 
 
@@ -48,7 +48,7 @@ def test_an_undecodable_message_is_dead_lettered_not_dropped(runtime, start_work
     letters = wait_until(lambda: runtime.dead_letters(), timeout=15)
     assert "undecodable" in letters[0]["reason"]
     assert letters[0]["body"] == b"\xc1\xc1 not msgpack"
-    assert runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
+    assert runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
 
 
 @both_brokers
@@ -70,8 +70,8 @@ def test_an_unknown_task_name_is_dead_lettered(runtime, start_workers):
 def test_a_payload_that_cannot_be_encoded_fails_the_emit_and_follows_the_error_strategy(runtime, start_workers):
     start_workers()
     flow = Flow(flow_id="unencodable")
-    flow.add_routine(dflows.Unencodable(), "bad")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Unencodable(), "bad")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("bad", "out", "record", "input")
     state = runtime.wait(runtime.submit(flow, "bad"), timeout=30)
     assert state.status == "failed"
@@ -87,7 +87,7 @@ def test_a_payload_that_cannot_be_encoded_fails_the_emit_and_follows_the_error_s
 
 def test_entry_params_that_cannot_be_encoded_are_refused_at_submit(runtime):
     with pytest.raises(EncodeError):
-        runtime.submit(dflows.chain_flow(), "source", {"n": object()})
+        runtime.submit(basic_flows.chain_flow(), "source", {"n": object()})
     assert runtime.jobs() == []
 
 
@@ -98,7 +98,7 @@ def test_a_redis_that_went_away_is_a_typed_error():
     with pytest.raises(StoreUnavailableError):
         runtime.get_job("anything")
     with pytest.raises(StoreUnavailableError):
-        runtime.publish(dflows.chain_flow())
+        runtime.publish(basic_flows.chain_flow())
 
 
 def test_a_store_outage_inside_a_handler_is_not_mistaken_for_the_handlers_error():
@@ -106,7 +106,7 @@ def test_a_store_outage_inside_a_handler_is_not_mistaken_for_the_handlers_error(
     from routilux.job_state import JobState
     from routilux.step import run_step
 
-    class Reader(dflows.Record):
+    class Reader(basic_flows.Record):
         def go(self, **data):
             raise StoreUnavailableError("Redis is unreachable")
 

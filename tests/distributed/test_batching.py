@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-import dflows
+import basic_flows
 import dsecure
 from conftest import both_brokers
 from dhelpers import wait_until, workers_up
@@ -56,7 +56,7 @@ def assert_each_item_once(state, n: int) -> None:
 def test_a_fan_out_runs_each_item_exactly_once_in_fewer_messages_than_activations(runtime, start_workers):
     start_workers(concurrency=4)
     with delivered() as seen:
-        state = runtime.wait(runtime.submit(dflows.fan_out_flow(), "source", {"n": 200}), timeout=60)
+        state = runtime.wait(runtime.submit(basic_flows.fan_out_flow(), "source", {"n": 200}), timeout=60)
     assert_each_item_once(state, 200)
     carried = sum(n for _, n in seen)
     assert carried >= 200  # the root, and the source's 200 children but the one its worker ran inline
@@ -68,7 +68,7 @@ def test_with_dispatch_batch_1_every_activation_is_a_message_of_its_own(settings
     single = settings.with_(dispatch_batch=1)
     start_workers(settings_=single)
     with DistributedRuntime(settings=single) as runtime, delivered() as seen:
-        state = runtime.wait(runtime.submit(dflows.fan_out_flow(), "source", {"n": 40}), timeout=60)
+        state = runtime.wait(runtime.submit(basic_flows.fan_out_flow(), "source", {"n": 40}), timeout=60)
     assert_each_item_once(state, 40)
     assert {name for name, _ in seen} == {ONE}
     assert len(seen) >= 40  # the root, and 39 children (one ran inline)
@@ -132,7 +132,7 @@ def test_a_fan_out_of_slow_handlers_sent_as_one_message_is_shared_by_two_workers
         for _ in range(2):
             spawn_worker(pool="solo", concurrency=1, settings_=one_message)
         wait_until(lambda: workers_up(runtime, 2), timeout=60)
-        state = runtime.wait(runtime.submit(dflows.fan_out_flow(sleep_s=0.4), "source", {"n": 6}), timeout=60)
+        state = runtime.wait(runtime.submit(basic_flows.fan_out_flow(sleep_s=0.4), "source", {"n": 6}), timeout=60)
     assert_each_item_once(state, 6)
     assert len({e["pid"] for e in state.shared_log}) == 2
 
@@ -146,7 +146,7 @@ def test_killing_a_worker_mid_batch_loses_nothing_and_applies_nothing_twice(sett
     with DistributedRuntime(settings=strict) as runtime:
         doomed = spawn_worker(pool="solo", concurrency=1, settings_=strict)
         wait_until(lambda: workers_up(runtime, 1), timeout=60)
-        job_id = runtime.submit(dflows.fan_out_flow(sleep_s=0.15), "source", {"n": 12})
+        job_id = runtime.submit(basic_flows.fan_out_flow(sleep_s=0.15), "source", {"n": 12})
         wait_until(lambda: len(runtime.get_job(job_id).shared_log) >= 2, timeout=60)
         doomed.kill()
         spawn_worker(pool="solo", concurrency=1, settings_=strict)

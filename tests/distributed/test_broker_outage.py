@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-import dflows
+import basic_flows
 from conftest import free_port
 from dhelpers import wait_until
 from routilux.distributed import DistributedRuntime
@@ -30,7 +30,7 @@ def nothing_listens() -> dict[str, str]:
 def test_a_submit_while_the_broker_is_down_raises_broker_unavailable_and_leaves_no_job(settings, scheme):
     with DistributedRuntime(settings=settings.with_(broker_url=nothing_listens()[scheme])) as producer:
         with pytest.raises(BrokerUnavailableError, match="could not be reached.*withdrawn") as raised:
-            producer.submit(dflows.chain_flow(), "source", {"n": 1})
+            producer.submit(basic_flows.chain_flow(), "source", {"n": 1})
         assert not isinstance(raised.value, BrokerAccessDeniedError)
         assert producer.jobs() == []
 
@@ -42,14 +42,14 @@ def test_a_submit_the_broker_refuses_raises_broker_access_denied_and_leaves_no_j
     assert wrong != url
     with DistributedRuntime(settings=settings.with_(broker_url=wrong)) as producer:
         with pytest.raises(BrokerAccessDeniedError, match="refused this client"):
-            producer.submit(dflows.chain_flow(), "source", {"n": 1})
+            producer.submit(basic_flows.chain_flow(), "source", {"n": 1})
         assert producer.jobs() == []
 
 
 def test_a_resume_while_the_broker_is_down_returns_and_a_workers_sweeper_sends_the_rest(
         settings, runtime, start_workers, caplog):
     start_workers()
-    job_id = runtime.submit(dflows.deferred_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.deferred_flow(), "source", {"n": 1})
     wait_until(lambda: runtime.get_job(job_id).status == "paused", timeout=15)
     with DistributedRuntime(settings=settings.with_(broker_url=nothing_listens()["amqp"])) as cut_off:
         with caplog.at_level(logging.WARNING, logger="routilux.distributed"):
@@ -65,7 +65,7 @@ def test_the_console_answers_a_submit_the_broker_does_not_take_with_503_and_no_j
     from console_helpers import run_console
 
     with DistributedRuntime(settings=settings.with_(broker_url=nothing_listens()["amqp"])) as cut_off:
-        cut_off.publish(dflows.chain_flow("chain-outage"))
+        cut_off.publish(basic_flows.chain_flow("chain-outage"))
         for console in run_console(cut_off):
             answer = console.http.post("/api/jobs", json={"flow": "chain-outage", "entry": "source", "params": {"n": 1}})
             assert answer.status_code == 503, answer.text

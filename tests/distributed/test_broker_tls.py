@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-import dflows
+import basic_flows
 from conftest import HERE, ROOT, settings_env
 from dhelpers import wait_until, workers_up
-from routilux.distributed import DistributedRuntime, Settings, stats
+from routilux.distributed import DistributedRuntime, Settings
+from routilux.distributed.operations import stats
 from routilux.distributed.app import delete_amqp_queues
 from tlsrabbit import TlsRabbit, rabbitmq_missing
 
@@ -48,7 +49,7 @@ def test_a_worker_runs_jobs_over_amqps_with_a_client_certificate(amqps_settings,
     spawn_worker(settings_=amqps_settings)
     with DistributedRuntime(settings=amqps_settings) as runtime:
         wait_until(lambda: workers_up(runtime, 1), timeout=60)
-        jobs = [runtime.submit(dflows.chain_flow(), "source", {"n": 2}) for _ in range(3)]
+        jobs = [runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}) for _ in range(3)]
         for job_id in jobs:
             state = runtime.wait(job_id, timeout=60)
             assert state.status == "completed", state.error
@@ -60,7 +61,7 @@ def worker_exit(settings: Settings, folder: Path) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
     env.update(settings_env(settings))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
-    return subprocess.run([sys.executable, "-m", "worker", "--import", "dflows", "--pool", "solo"], cwd=folder,
+    return subprocess.run([sys.executable, "-m", "worker", "--import", "basic_flows", "--pool", "solo"], cwd=folder,
                           env=env, capture_output=True, text=True, timeout=60)
 
 

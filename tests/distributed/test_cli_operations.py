@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import cli_flows
-import dflows
+import basic_flows
 from dhelpers import wait_until
 from routilux import codec
 from routilux.distributed.envelope import from_envelope
@@ -63,7 +63,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def dead_letter_of_new_job(runtime, settings, n: int = 3) -> tuple[str, str]:
     """A chain job whose root activation went to the dead-letter stream (its workers kept dying)."""
-    job_id = runtime.submit(dflows.chain_flow(n_double=1), "source", {"n": n})
+    job_id = runtime.submit(basic_flows.chain_flow(n_double=1), "source", {"n": n})
     body = next(iter(runtime.store.redis.hgetall(runtime.store.keys.job(job_id, "acts")).values()))
     act_id = from_envelope(codec.unpackb(body))[0].activation_id
     for _ in range(settings.max_attempts):
@@ -114,8 +114,8 @@ def test_events_follow_streams_a_running_job_until_it_ends(runtime, start_worker
 
 def test_watch_exits_0_for_a_completed_job_and_1_for_a_failed_one(runtime, start_workers, routilux):
     start_workers()
-    done = runtime.submit(dflows.chain_flow(n_double=1), "source", {"n": 2})
-    failed = runtime.submit(dflows.strategy_flow("default"), "source", {"n": 1})
+    done = runtime.submit(basic_flows.chain_flow(n_double=1), "source", {"n": 2})
+    failed = runtime.submit(basic_flows.strategy_flow("default"), "source", {"n": 1})
     ok = routilux("watch", done)
     assert ok.returncode == 0, ok.stderr
     assert re.search(rf"^job {done} completed in [\d.]+ s \(5/5 activations\)$", ok.stdout, re.M)
@@ -167,7 +167,7 @@ def test_the_watch_view_draws_routines_progress_events_and_errors_on_a_terminal(
     from routilux.cli.watch import watch_jobs
 
     start_workers()
-    job_id = runtime.submit(dflows.strategy_flow("continue"), "source", {"n": 2})
+    job_id = runtime.submit(basic_flows.strategy_flow("continue"), "source", {"n": 2})
     console = Console(record=True, force_terminal=True, width=110, file=io.StringIO(), color_system="standard")
     assert watch_jobs(runtime, [job_id], mode="live", console=console) == 0
     text = console.export_text(clear=False)
@@ -234,8 +234,8 @@ def test_workers_shows_what_each_worker_runs_now(runtime, start_workers, routilu
 
 # -- flows and graphs ------------------------------------------------------------------
 def test_flows_lists_each_flow_with_its_versions(runtime, routilux):
-    runtime.publish(dflows.chain_flow("pipeline", n_double=1))
-    latest = runtime.publish(dflows.chain_flow("pipeline", n_double=2))
+    runtime.publish(basic_flows.chain_flow("pipeline", n_double=1))
+    latest = runtime.publish(basic_flows.chain_flow("pipeline", n_double=2))
     result = routilux("flows")
     assert result.returncode == 0
     assert result.stdout.splitlines()[0].split() == ["FLOW", "LATEST", "VERSIONS", "PUBLISHED"]
@@ -244,18 +244,18 @@ def test_flows_lists_each_flow_with_its_versions(runtime, routilux):
 
 
 def test_graph_draws_a_published_flow_or_a_file_as_text_mermaid_and_dot(runtime, routilux, tmp_path):
-    runtime.publish(dflows.fan_in_flow("fanin"))
+    runtime.publish(basic_flows.fan_in_flow("fanin"))
     text = routilux("graph", "fanin")
     assert text.returncode == 0, text.stderr
     assert "└─ out → input (append) ─▶ total" in text.stdout
-    assert "total: dflows.Total" in text.stdout
+    assert "total: basic_flows.Total" in text.stdout
     mermaid = routilux("graph", "fanin", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart LR") and '-- "out → input (append)" -->' in mermaid
     dot = routilux("graph", "fanin", "--format", "dot").stdout
     assert dot.startswith('digraph "fanin"') and '"double" -> "total"' in dot
 
     spec = tmp_path / "flow.json"
-    spec.write_text(json.dumps(dflows.fan_in_flow("from-file").serialize(), default=str))
+    spec.write_text(json.dumps(basic_flows.fan_in_flow("from-file").serialize(), default=str))
     from_file = routilux("graph", str(spec), "--format", "dot", "--redis-url", "redis://127.0.0.1:1/0")
     assert from_file.returncode == 0 and 'digraph "from-file"' in from_file.stdout  # no Redis needed
     yaml_spec = routilux("graph", "examples/orders.yaml", "--import", "examples.orders", "--format", "mermaid")
@@ -266,7 +266,7 @@ def test_graph_draws_a_published_flow_or_a_file_as_text_mermaid_and_dot(runtime,
 
 
 def test_graph_renders_svg_with_graphviz_or_names_what_to_install(runtime, routilux, tmp_path):
-    runtime.publish(dflows.chain_flow("chain"))
+    runtime.publish(basic_flows.chain_flow("chain"))
     out = tmp_path / "chain.svg"
     result = routilux("graph", "chain", "--format", "svg", "--output", str(out))
     if shutil.which("dot"):

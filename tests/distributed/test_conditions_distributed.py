@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import dflows
+import basic_flows
 from routilux import ConditionalRouter, Flow
 
 pytestmark = pytest.mark.distributed
@@ -19,9 +19,9 @@ def routing_flow(flow_id: str, routes: list[tuple[str, object]]) -> Flow:
     flow = Flow(flow_id=flow_id)
     router = ConditionalRouter()
     router.set_config(routes=routes, default_route="rest")
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     flow.add_routine(router, "router")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("source", "out", "router", "input")
     for name in [name for name, _ in routes] + ["rest"]:
         flow.connect("router", name, "record", "input")
@@ -36,7 +36,7 @@ def test_an_exponent_tower_fails_its_job_at_once_and_the_worker_keeps_serving(ru
     assert time.monotonic() - started < 20  # a generous safety bound, not a performance claim
     assert bomb.status == "failed"
     assert "exponent of **" in json.dumps(bomb.serialize(), default=str)
-    after = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30)
+    after = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=30)
     assert after.status == "completed"
 
 
@@ -55,7 +55,7 @@ def test_a_worker_process_restores_a_named_condition_from_the_module_it_imported
     flow = dconditions.named_condition_flow()
     stored = flow.serialize()["routines"]["router"]["_config"]["routes"][0][1]
     assert stored["name"] == "dconditions.has_remainder"  # a name in the data, not code
-    spawn_worker(imports=("dflows", "dconditions"), pool="threads", concurrency=1)
+    spawn_worker(imports=("basic_flows", "dconditions"), pool="threads", concurrency=1)
     state = runtime.wait(runtime.submit(flow, "source", {"n": 5}), timeout=60)
     assert state.status == "completed", state.error
     routes = sorted((e["got"]["data"], e["got"]["route"]) for e in state.get_shared_log())

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-import dflows
+import basic_flows
 from console_helpers import OPERATOR, VIEWER, console, read_sse, run_console, secured_console  # noqa: F401
 from dhelpers import wait_until
 from routilux.job_state import TERMINAL
@@ -29,7 +29,7 @@ def finished(runtime, job_id, timeout=30):
 
 def test_a_job_submitted_over_http_runs_on_a_worker_and_reads_back_as_its_jobstate(runtime, start_workers, console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-api"))
+    runtime.publish(basic_flows.chain_flow("chain-api"))
     answer = console.http.post("/api/jobs", json={"flow": "chain-api", "entry": "source", "params": {"n": 2}})
     assert answer.status_code == 201
     job_id = answer.json()["job_id"]
@@ -47,7 +47,7 @@ def test_a_job_submitted_over_http_runs_on_a_worker_and_reads_back_as_its_jobsta
 
 def test_jobs_are_listed_newest_first_filtered_and_paginated(runtime, start_workers, console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-list"))
+    runtime.publish(basic_flows.chain_flow("chain-list"))
     ids = [console.http.post("/api/jobs", json={"flow": "chain-list", "entry": "source"}).json()["job_id"]
            for _ in range(3)]
     for job_id in ids:
@@ -63,7 +63,7 @@ def test_jobs_are_listed_newest_first_filtered_and_paginated(runtime, start_work
 def test_the_event_stream_follows_a_running_job_to_its_end_and_resumes_after_last_event_id(
         runtime, start_workers, console):
     start_workers(concurrency=4)
-    runtime.publish(dflows.slow_flow("slow-sse", sleep_s=0.3))
+    runtime.publish(basic_flows.slow_flow("slow-sse", sleep_s=0.3))
     job_id = console.http.post("/api/jobs", json={"flow": "slow-sse", "entry": "source", "params": {"n": 3}}).json()["job_id"]
     with console.http.stream("GET", f"/api/jobs/{job_id}/events") as response:
         assert response.status_code == 200
@@ -87,7 +87,7 @@ def test_the_event_stream_follows_a_running_job_to_its_end_and_resumes_after_las
 
 def test_the_global_event_stream_carries_every_jobs_status_changes(runtime, start_workers, console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-global"))
+    runtime.publish(basic_flows.chain_flow("chain-global"))
     events: list = []
     opened = threading.Event()
 
@@ -108,7 +108,7 @@ def test_the_global_event_stream_carries_every_jobs_status_changes(runtime, star
 
 def test_pause_resume_cancel_and_delete_steer_a_job_over_http(runtime, start_workers, console):
     start_workers(concurrency=2)
-    runtime.publish(dflows.slow_flow("slow-steer", sleep_s=0.4))
+    runtime.publish(basic_flows.slow_flow("slow-steer", sleep_s=0.4))
     job_id = console.http.post("/api/jobs", json={"flow": "slow-steer", "entry": "source", "params": {"n": 4}}).json()["job_id"]
     paused = console.http.post(f"/api/jobs/{job_id}/pause", json={"reason": "maintenance"})
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
@@ -126,8 +126,8 @@ def test_pause_resume_cancel_and_delete_steer_a_job_over_http(runtime, start_wor
 
 
 def test_flows_list_their_versions_and_graphs(runtime, console):
-    first = runtime.publish(dflows.chain_flow("chain-flows", n_double=1))
-    second = runtime.publish(dflows.chain_flow("chain-flows", n_double=2))
+    first = runtime.publish(basic_flows.chain_flow("chain-flows", n_double=1))
+    second = runtime.publish(basic_flows.chain_flow("chain-flows", n_double=2))
     listed = {f["flow_id"]: f for f in console.http.get("/api/flows").json()["flows"]}
     assert listed["chain-flows"]["latest"] == second
     assert {v["hash"] for v in listed["chain-flows"]["versions"]} == {first, second}
@@ -147,7 +147,7 @@ def test_workers_shows_the_live_worker(runtime, start_workers, console):
 
 def test_time_travel_rebuilds_every_position_and_a_fork_continues_as_a_new_job(runtime, start_workers, console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-travel"))
+    runtime.publish(basic_flows.chain_flow("chain-travel"))
     job_id = runtime.submit("chain-travel", "source", {"n": 3})
     final = finished(runtime, job_id)
     positions = console.http.get(f"/api/jobs/{job_id}/history").json()["positions"]
@@ -177,7 +177,7 @@ def test_time_travel_rebuilds_every_position_and_a_fork_continues_as_a_new_job(r
 
 def test_the_server_exposes_prometheus_metrics(runtime, start_workers, console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-metrics"))
+    runtime.publish(basic_flows.chain_flow("chain-metrics"))
     finished(runtime, runtime.submit("chain-metrics", "source", {"n": 2}))
     served = console.http.get("/metrics")
     assert served.headers["content-type"].startswith("text/plain")
@@ -212,7 +212,7 @@ def test_routilux_server_serves_the_console_until_sigterm(settings, runtime):
 
     from conftest import ROOT, free_port
 
-    runtime.publish(dflows.chain_flow("chain-cli"))
+    runtime.publish(basic_flows.chain_flow("chain-cli"))
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ROUTILUX_REDIS_URL": settings.redis_url,
            "ROUTILUX_KEY_PREFIX": settings.key_prefix, "ROUTILUX_QUEUE": settings.queue, "ROUTILUX_SERVER_PORT": str(port)}

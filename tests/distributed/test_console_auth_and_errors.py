@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import dflows
+import basic_flows
 from conftest import ROOT, free_port
 from console_helpers import OPERATOR, VIEWER, console, run_console, secured_console  # noqa: F401
 from routilux.distributed import DistributedRuntime
@@ -39,7 +39,7 @@ def test_without_a_token_nothing_but_health_docs_and_the_ui_answers(runtime, sec
 
 def test_a_viewer_reads_but_cannot_steer_and_an_operator_can(runtime, start_workers, secured_console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-auth"))
+    runtime.publish(basic_flows.chain_flow("chain-auth"))
     viewer, operator = secured_console.client(VIEWER), secured_console.client(OPERATOR)
     assert viewer.get("/api/jobs").status_code == 200
     assert viewer.get("/api/flows").status_code == 200 and viewer.get("/metrics").status_code == 200
@@ -103,7 +103,7 @@ def test_unknown_ids_are_404(runtime, console, method, path):
     b'{"flow": "chain-bad", "entry": "source", "unknown": 1}',
 ])
 def test_malformed_submit_bodies_are_422(runtime, console, body):
-    runtime.publish(dflows.chain_flow("chain-bad"))
+    runtime.publish(basic_flows.chain_flow("chain-bad"))
     answer = console.http.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422, answer.text
     assert error_of(answer)["type"] == "ValidationError"
@@ -112,7 +112,7 @@ def test_malformed_submit_bodies_are_422(runtime, console, body):
 
 def test_other_bad_input_is_422_and_never_starts_a_job(runtime, start_workers, console):
     start_workers()
-    runtime.publish(dflows.chain_flow("chain-bad"))
+    runtime.publish(basic_flows.chain_flow("chain-bad"))
     wrong_entry = console.http.post("/api/jobs", json={"flow": "chain-bad", "entry": "nope"})
     assert wrong_entry.status_code == 422 and error_of(wrong_entry)["type"] == "FlowValidationError"
     no_flow = console.http.post("/api/jobs", json={"flow": "never-published", "entry": "source"})

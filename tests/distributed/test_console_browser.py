@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import dflows
+import basic_flows
 from console_helpers import OPERATOR, console, run_console, secured_console  # noqa: F401
 from dhelpers import wait_until
 
@@ -58,8 +58,8 @@ def shot(page: Any, name: str) -> None:
 def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_travels(
         runtime, start_workers, console, page):
     start_workers(concurrency=4)
-    runtime.publish(dflows.fan_in_flow("orders", expected=3, sleep_s=0.2))
-    runtime.publish(dflows.chain_flow("chain"))
+    runtime.publish(basic_flows.fan_in_flow("orders", expected=3, sleep_s=0.2))
+    runtime.publish(basic_flows.chain_flow("chain"))
     page.goto(console.url + "/#/jobs")
     page.select_option("#submit-flow", "orders")
     page.wait_for_selector("#submit-entry option[value=source]", state="attached")
@@ -105,7 +105,7 @@ def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_trave
 
 def test_the_job_page_pauses_and_resumes_a_running_job(runtime, start_workers, console, page):
     start_workers(concurrency=2)
-    runtime.publish(dflows.slow_flow("slow", sleep_s=1.0))
+    runtime.publish(basic_flows.slow_flow("slow", sleep_s=1.0))
     job_id = runtime.submit("slow", "source", {"n": 6})
     page.goto(f"{console.url}/#/jobs/{job_id}")
     page.wait_for_selector("#btn-pause:not([disabled])")
@@ -121,15 +121,15 @@ def test_the_job_page_pauses_and_resumes_a_running_job(runtime, start_workers, c
 
 def test_a_dead_letter_is_replayed_from_the_browser_and_its_job_completes(
         runtime, settings, spawn_worker, start_workers, console, page):
-    import dflows_extra
+    import extra_flows
 
     strict = settings.with_(max_attempts=2)
-    lacking = spawn_worker(imports=("dflows",), pool="solo", concurrency=1, settings_=strict)
-    job_id = runtime.submit(dflows_extra.extra_flow("extra"), "source", {"n": 1})
+    lacking = spawn_worker(imports=("basic_flows",), pool="solo", concurrency=1, settings_=strict)
+    job_id = runtime.submit(extra_flows.extra_flow("extra"), "source", {"n": 1})
     letters = wait_until(lambda: runtime.dead_letters(), timeout=40)
     assert letters[0]["job"] == job_id
     lacking.terminate()
-    start_workers()  # this one has the routine class (the test imported dflows_extra)
+    start_workers()  # this one has the routine class (the test imported extra_flows)
     page.goto(console.url + "/#/dead-letters")
     row = page.wait_for_selector(f'#dead-letters tr[data-dead="{letters[0]["id"]}"]')
     assert "Extra" in row.inner_text()
@@ -140,7 +140,7 @@ def test_a_dead_letter_is_replayed_from_the_browser_and_its_job_completes(
 
 
 def test_a_console_with_tokens_asks_for_one_and_keeps_it_for_the_session(runtime, secured_console, page):
-    runtime.publish(dflows.chain_flow("chain"))
+    runtime.publish(basic_flows.chain_flow("chain"))
     page.goto(secured_console.url + "/#/flows")
     page.wait_for_selector("#login[open]")
     page.fill("#token", "wrong")
@@ -164,7 +164,7 @@ def test_a_submit_the_broker_does_not_take_says_submit_failed_and_why(settings, 
 
     cut_off = DistributedRuntime(settings=settings.with_(broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//"))
     try:
-        cut_off.publish(dflows.chain_flow("chain"))
+        cut_off.publish(basic_flows.chain_flow("chain"))
         for console in run_console(cut_off):
             page.goto(console.url + "/#/jobs")
             page.wait_for_selector("#submit-entry option[value=source]", state="attached")

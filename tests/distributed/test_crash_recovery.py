@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-import dflows
+import basic_flows
 from conftest import RedisServer
 from conftest import both_brokers
 from dhelpers import wait_until, workers_up
@@ -34,7 +34,7 @@ def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(s
         doomed = spawn_worker(pool="prefork", concurrency=2, settings_=strict)
         survivor = spawn_worker(pool="prefork", concurrency=2, settings_=strict)
         wait_until(lambda: workers_up(runtime, 2), timeout=60)
-        jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.4), "source", {"n": 8}) for _ in range(3)]
+        jobs = [runtime.submit(basic_flows.slow_flow(sleep_s=0.4), "source", {"n": 8}) for _ in range(3)]
         wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 3, timeout=60)
         doomed.kill()
         for job_id in jobs:
@@ -47,7 +47,7 @@ def test_killing_a_whole_worker_host_mid_job_loses_nothing_and_doubles_nothing(s
 def test_an_activation_whose_worker_dies_runs_again_on_another_worker(runtime, spawn_worker):
     doomed = spawn_worker(pool="solo", concurrency=1)
     wait_until(lambda: workers_up(runtime, 1), timeout=60)
-    job_id = runtime.submit(dflows.slow_flow(sleep_s=5.0), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.slow_flow(sleep_s=5.0), "source", {"n": 1})
     # The slow step is leased by the only worker: kill it while the handler sleeps.
     wait_until(lambda: runtime.store.redis.zcard(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id))) > 0,
                timeout=60)
@@ -64,7 +64,7 @@ def test_jobs_complete_after_redis_restarts_with_aof_mid_run(own_redis, spawn_wo
     server, settings, runtime = own_redis
     spawn_worker(settings_=settings, pool="prefork", concurrency=2)
     wait_until(lambda: workers_up(runtime, 1), timeout=60)
-    jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
+    jobs = [runtime.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
     wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
     server.restart()
     for job_id in jobs:
@@ -79,7 +79,7 @@ def test_a_worker_keeps_running_when_redis_restarts_while_it_holds_an_unacknowle
     server, settings, runtime = own_redis
     worker = spawn_worker(settings_=settings, pool="prefork", concurrency=2)
     wait_until(lambda: workers_up(runtime, 1), timeout=60)
-    job_id = runtime.submit(dflows.slow_flow(sleep_s=3.0), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.slow_flow(sleep_s=3.0), "source", {"n": 1})
     time.sleep(1.5)  # the source step is done; the slow step is mid-sleep in a pool child
     server.stop()
     time.sleep(1.0)  # down as long as a container restart: the worker sees the connection go
@@ -119,7 +119,7 @@ def test_after_redis_restarts_an_activation_whose_message_was_lost_runs_without_
         spawn_worker(settings_=settings, pool="solo", concurrency=1)
         wait_until(lambda: workers_up(lossy, 1), timeout=60)
         time.sleep(3 * settings.sweep_interval_s)  # the worker has swept, so it knows this Redis
-        job_id = lossy.submit(dflows.chain_flow(), "source", {"n": 2})
+        job_id = lossy.submit(basic_flows.chain_flow(), "source", {"n": 2})
         with pytest.raises(ExecutionTimeout):
             lossy.wait(job_id, timeout=2.0)  # past the outbox grace: the job waits on the backstop now
         server.restart()
@@ -141,7 +141,7 @@ def test_a_message_held_unclaimed_by_a_worker_that_died_runs_without_waiting_for
     tag = uuid.uuid4().hex[:8]
     with DistributedRuntime(settings=strict.with_(queue=f"held-by-the-dead-{tag}")) as holder:
         holder.store.record_worker(f"dead-{tag}@test", {"pid": 0}, ttl_s=1.0)  # its liveness lapses: it died
-        job_id = holder.submit(dflows.chain_flow(), "source", {"n": 2})
+        job_id = holder.submit(basic_flows.chain_flow(), "source", {"n": 2})
         spawn_worker(settings_=strict, pool="solo", concurrency=1)
         state = holder.wait(job_id, timeout=60)
     assert state.status == "completed"

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-import dflows
+import basic_flows
 import dlimits
-from routilux.distributed.history import replay_job
+from routilux.distributed.operations.history import replay_job
 
 pytestmark = pytest.mark.distributed
 
@@ -54,14 +54,14 @@ def test_a_timed_out_job_dispatches_none_of_its_queued_activations_even_while_a_
 
 def test_submit_timeout_overrides_the_flow_timeout_and_none_keeps_the_flows(runtime, start_workers):
     start_workers()
-    flow = dflows.chain_flow()
+    flow = basic_flows.chain_flow()
     assert runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30).status == "completed"
     quick = runtime.submit(dlimits.sleepy_flow(sleep_s=1.5, timeout=300.0), "source", {"n": 1}, timeout=0.5)
     assert runtime.wait(quick, timeout=30).error == "execution exceeded its timeout of 0.5 s"
 
 
 def test_time_spent_paused_does_not_count_against_the_deadline(runtime, start_workers):
-    job = runtime.submit(dflows.chain_flow(), "source", {"n": 2}, timeout=1.0)
+    job = runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}, timeout=1.0)
     runtime.pause(job, reason="hold on")
     time.sleep(1.5)
     assert runtime.get_job(job).status == "paused"

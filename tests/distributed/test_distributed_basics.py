@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-import dflows
+import basic_flows
 from routilux import JobState
 from routilux.distributed import DistributedRuntime
 from conftest import both_brokers
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.distributed
 @both_brokers
 def test_a_submitted_chain_completes_with_every_result(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 4})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 4})
     state = runtime.wait(job_id, timeout=30)
     assert state.status == "completed"
     assert sorted(e["got"]["i"] for e in state.shared_log) == [0, 4, 8, 12]
@@ -30,7 +30,7 @@ def test_a_submitted_chain_completes_with_every_result(runtime, start_workers):
 
 def test_the_distributed_job_state_has_the_local_shape(runtime, start_workers):
     start_workers()
-    state = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30)
+    state = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=30)
     events = sorted((r.routine_id, r.event_name) for r in state.execution_history)
     assert events == sorted([("source", "start"), ("source", "out"), ("source", "out"), ("double0", "out"),
                              ("double0", "out"), ("double1", "out"), ("double1", "out")])
@@ -40,7 +40,7 @@ def test_the_distributed_job_state_has_the_local_shape(runtime, start_workers):
 
 def test_a_distributed_job_state_saves_and_loads_like_a_local_one(runtime, start_workers, tmp_path):
     start_workers()
-    state = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30)
+    state = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=30)
     path = tmp_path / "state.json"
     state.save(path)
     loaded = JobState.load(path)
@@ -51,17 +51,17 @@ def test_a_distributed_job_state_saves_and_loads_like_a_local_one(runtime, start
 
 
 def test_publish_is_idempotent_and_keyed_by_content(runtime):
-    flow = dflows.chain_flow()
-    first, second = runtime.publish(flow), runtime.publish(dflows.chain_flow())
+    flow = basic_flows.chain_flow()
+    first, second = runtime.publish(flow), runtime.publish(basic_flows.chain_flow())
     assert first == second
-    changed = dflows.chain_flow(n_double=3)
+    changed = basic_flows.chain_flow(n_double=3)
     assert runtime.publish(changed) != first
 
 
 def test_a_job_keeps_the_flow_it_was_submitted_with(runtime, start_workers):
-    runtime.publish(dflows.chain_flow(flow_id="pinned", n_double=1))
+    runtime.publish(basic_flows.chain_flow(flow_id="pinned", n_double=1))
     job_id = runtime.submit("pinned", "source", {"n": 1})
-    runtime.publish(dflows.chain_flow(flow_id="pinned", n_double=3))
+    runtime.publish(basic_flows.chain_flow(flow_id="pinned", n_double=3))
     start_workers()
     state = runtime.wait(job_id, timeout=30)
     assert [e["got"]["i"] for e in state.shared_log] == [0]  # one doubling of 0 is still 0 ...
@@ -70,7 +70,7 @@ def test_a_job_keeps_the_flow_it_was_submitted_with(runtime, start_workers):
 
 def test_submitting_by_flow_id_uses_the_latest_publication(runtime, start_workers):
     start_workers()
-    runtime.publish(dflows.chain_flow(flow_id="by-id", n_double=1))
+    runtime.publish(basic_flows.chain_flow(flow_id="by-id", n_double=1))
     state = runtime.wait(runtime.submit("by-id", "source", {"n": 1}), timeout=30)
     assert state.status == "completed"
 
@@ -78,7 +78,7 @@ def test_submitting_by_flow_id_uses_the_latest_publication(runtime, start_worker
 @both_brokers
 def test_an_append_aggregator_fed_in_parallel_fires_exactly_once(runtime, start_workers):
     start_workers(concurrency=4)
-    job_id = runtime.submit(dflows.fan_in_flow(expected=12, sleep_s=0.01), "source", {"n": 12})
+    job_id = runtime.submit(basic_flows.fan_in_flow(expected=12, sleep_s=0.01), "source", {"n": 12})
     state = runtime.wait(job_id, timeout=60)
     assert state.status == "completed"
     assert state.shared_data["fired"] == 1
@@ -89,7 +89,7 @@ def test_an_append_aggregator_fed_in_parallel_fires_exactly_once(runtime, start_
 @both_brokers
 def test_retry_waits_on_a_redis_timer_then_succeeds(runtime, start_workers):
     start_workers()
-    state = runtime.wait(runtime.submit(dflows.retry_flow(fail_times=2), "source", {"n": 2}), timeout=30)
+    state = runtime.wait(runtime.submit(basic_flows.retry_flow(fail_times=2), "source", {"n": 2}), timeout=30)
     assert state.status == "completed"
     retries = [r for r in state.execution_history if r.event_name == "retry"]
     assert len(retries) == 4
@@ -99,7 +99,7 @@ def test_retry_waits_on_a_redis_timer_then_succeeds(runtime, start_workers):
 
 def test_a_critical_routine_that_keeps_failing_fails_the_job(runtime, start_workers):
     start_workers()
-    flow = dflows.retry_flow(fail_times=9, critical=True, max_retries=2)
+    flow = basic_flows.retry_flow(fail_times=9, critical=True, max_retries=2)
     state = runtime.wait(runtime.submit(flow, "source", {"n": 1}), timeout=30)
     assert state.status == "failed"
     assert "RuntimeError" in state.error
@@ -112,7 +112,7 @@ def test_a_critical_routine_that_keeps_failing_fails_the_job(runtime, start_work
 )
 def test_every_error_strategy_applies_to_downstream_routines(runtime, start_workers, strategy, job_status, flaky_status):
     start_workers()
-    state = runtime.wait(runtime.submit(dflows.strategy_flow(strategy), "source", {"n": 1}), timeout=30)
+    state = runtime.wait(runtime.submit(basic_flows.strategy_flow(strategy), "source", {"n": 1}), timeout=30)
     assert state.status == job_status
     assert state.routine_states["flaky"]["status"] == flaky_status
 
@@ -125,12 +125,12 @@ def idle(runtime: DistributedRuntime, job_id: str) -> bool:
 
 def handler_calls(job_id: str) -> list[int]:
     """Items the job's Slow handlers were called with, in this process (in-process workers)."""
-    return [i for j, i in dflows.SLOW_STARTS if j == job_id]
+    return [i for j, i in basic_flows.SLOW_STARTS if j == job_id]
 
 
 def test_pause_holds_the_job_nothing_runs_while_paused_and_a_fresh_runtime_resumes_it(runtime, start_workers, settings):
     start_workers(concurrency=2)
-    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6})
+    job_id = runtime.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 6})
     wait_until(lambda: handler_calls(job_id), timeout=15)
     runtime.pause(job_id, reason="maintenance", checkpoint={"step": 1})
     assert runtime.get_job(job_id).status == "paused"
@@ -163,7 +163,7 @@ def test_pause_holds_the_job_nothing_runs_while_paused_and_a_fresh_runtime_resum
 
 def test_a_handler_can_pause_its_job_and_deferred_events_go_out_on_resume(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.deferred_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.deferred_flow(), "source", {"n": 1})
     wait_until(lambda: runtime.get_job(job_id).status == "paused", timeout=15)
     assert runtime.get_job(job_id).deferred_events[0]["event_name"] == "later"
     runtime.resume(job_id)
@@ -175,7 +175,7 @@ def test_a_handler_can_pause_its_job_and_deferred_events_go_out_on_resume(runtim
 
 def test_cancel_stops_a_job_for_good_and_nothing_runs_after_it(runtime, start_workers, settings):
     start_workers()
-    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 8})
+    job_id = runtime.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 8})
     wait_until(lambda: handler_calls(job_id), timeout=15)
     runtime.cancel(job_id, reason="not needed")
     state = runtime.wait(job_id, timeout=10)
@@ -184,7 +184,7 @@ def test_cancel_stops_a_job_for_good_and_nothing_runs_after_it(runtime, start_wo
     # Handlers claimed before the cancel may still start and finish (their commits are dropped);
     # once they have, nothing of the job runs again.
     time.sleep(0.5)
-    wait_until(lambda: sorted(handler_calls(job_id)) == sorted(i for j, i in dflows.SLOW_ENDS if j == job_id), timeout=15)
+    wait_until(lambda: sorted(handler_calls(job_id)) == sorted(i for j, i in basic_flows.SLOW_ENDS if j == job_id), timeout=15)
     calls, ended = handler_calls(job_id), runtime.get_job(job_id)
     with pytest.raises(FlowError, match="only a paused job can be resumed"):
         runtime.resume(job_id)
@@ -197,7 +197,7 @@ def test_cancel_stops_a_job_for_good_and_nothing_runs_after_it(runtime, start_wo
 
 def test_jobs_lists_summaries_filtered_by_status(runtime, start_workers):
     start_workers()
-    done = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    done = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     runtime.wait(done, timeout=30)
     summaries = {row["job_id"]: row for row in runtime.jobs()}
     assert summaries[done]["status"] == "completed"
@@ -206,7 +206,7 @@ def test_jobs_lists_summaries_filtered_by_status(runtime, start_workers):
 
 
 def test_wait_raises_a_timeout_error_when_no_worker_runs_the_job(runtime):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     with pytest.raises(TimeoutError):
         runtime.wait(job_id, timeout=0.5)
     assert runtime.get_job(job_id).status == "running"
@@ -216,9 +216,9 @@ def test_unknown_jobs_and_bad_entries_are_clear_errors(runtime):
     with pytest.raises(JobNotFoundError):
         runtime.get_job("no-such-job")
     with pytest.raises(FlowValidationError):
-        runtime.submit(dflows.chain_flow(), "record")
+        runtime.submit(basic_flows.chain_flow(), "record")
     with pytest.raises(FlowValidationError):
-        runtime.submit(dflows.chain_flow(), "nope")
+        runtime.submit(basic_flows.chain_flow(), "nope")
 
 
 def _count_tasks(run) -> int:
@@ -239,14 +239,14 @@ def _count_tasks(run) -> int:
 
 def test_with_inline_steps_off_every_slot_invocation_is_its_own_celery_task(runtime, start_workers, settings):
     start_workers(settings_=settings.with_(inline_steps=0))
-    flow = dflows.chain_flow(n_double=3)
+    flow = basic_flows.chain_flow(n_double=3)
     tasks = _count_tasks(lambda: runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30))
     assert tasks == 1 + 2 * 3 + 2  # source, three doublings of two items, two records
 
 
 def test_a_chain_runs_inline_in_fewer_tasks_with_the_same_result(runtime, start_workers):
     start_workers()
-    flow = dflows.chain_flow(n_double=3)
+    flow = basic_flows.chain_flow(n_double=3)
     states = []
     tasks = _count_tasks(lambda: states.append(runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30)))
     assert tasks < 1 + 2 * 3 + 2
@@ -254,7 +254,7 @@ def test_a_chain_runs_inline_in_fewer_tasks_with_the_same_result(runtime, start_
 
 
 def test_a_finished_job_can_be_deleted_but_a_running_one_cannot(runtime, start_workers):
-    waiting = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    waiting = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     with pytest.raises(FlowError):
         runtime.delete_job(waiting)
     start_workers()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import rflows
+import reliability_flows
 from cluster import assert_exact
 from dhelpers import wait_until
 from test_network_faults import running
@@ -22,9 +22,9 @@ def test_a_host_frozen_past_its_lease_has_its_work_redone_elsewhere_and_its_late
     frozen = c.start_worker(0)
     c.start_worker(1)
     c.wait_workers(2)
-    rt, flow = c.runtime, rflows.work_flow(sleep_s=1.0)
+    rt, flow = c.runtime, reliability_flows.work_flow(sleep_s=1.0)
     jobs = [rt.submit(flow, "source", {"n": 6}) for _ in range(3)]
-    held = wait_until(lambda: running(rflows.effects(c.folder / "host0")), timeout=60)
+    held = wait_until(lambda: running(reliability_flows.effects(c.folder / "host0")), timeout=60)
     os.killpg(frozen.proc.pid, signal.SIGSTOP)
     try:
         done = {job_id: rt.wait(job_id, timeout=90) for job_id in jobs}
@@ -36,7 +36,7 @@ def test_a_host_frozen_past_its_lease_has_its_work_redone_elsewhere_and_its_late
     for job_id, i in held:
         assert [e["host"] for e in done[job_id].shared_log if e.get("i") == i] == ["host1"]
     # ... then host0 woke, finished those handlers and tried to commit them: refused, nothing changed.
-    wait_until(lambda: held <= {(j, i) for j, i, _, what in rflows.effects(c.folder / "host0") if what == "end"},
+    wait_until(lambda: held <= {(j, i) for j, i, _, what in reliability_flows.effects(c.folder / "host0") if what == "end"},
                timeout=30)
     time.sleep(c.settings.lease_s)
     for job_id, before in done.items():
@@ -56,7 +56,7 @@ def test_redis_killed_and_restarted_on_its_aof_mid_run_leaves_every_job_exact_wi
     c.start_worker(0)
     c.start_worker(1)
     c.wait_workers(2)
-    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.3)
+    rt, flow = c.runtime, reliability_flows.work_flow(sleep_s=0.3)
     for _ in range(3):
         jobs = [rt.submit(flow, "source", {"n": 8}) for _ in range(4)]
         wait_until(lambda: sum(len(rt.get_job(j).shared_log) for j in jobs) >= 6, timeout=60)

@@ -69,7 +69,7 @@ def _bombs() -> list[tuple[bytes, str]]:
 def test_a_worker_fed_hostile_messages_never_crashes_runs_no_handler_and_keeps_serving(settings, spawn_worker,
                                                                                       tmp_path):
     keyed = settings.with_(signing_keys=KEYS, max_message_bytes=128 * 1024)
-    worker = spawn_worker(imports=("dflows", "dsecure"), pool="threads", concurrency=2, settings_=keyed)
+    worker = spawn_worker(imports=("basic_flows", "dsecure"), pool="threads", concurrency=2, settings_=keyed)
     rng = random.Random(20261130)
     trace = tmp_path / "trace"
     keyring = Keyring.parse(KEYS)

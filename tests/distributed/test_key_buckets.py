@@ -17,7 +17,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-import dflows
+import basic_flows
 from conftest import HERE, ROOT, both_brokers, settings_env
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
@@ -113,19 +113,19 @@ def test_the_sweeper_watches_the_run_id_of_every_master(cluster_settings, redis_
 
 
 def test_queue_depth_reads_the_redis_broker_not_the_cluster(cluster_settings):
-    from routilux.distributed import stats
+    from routilux.distributed.operations import stats
 
     with DistributedRuntime(settings=cluster_settings) as runtime:
         assert stats.queue_depth(runtime.store) == 0
         for n in range(3):  # no worker: the three root activations wait in the broker's queue
-            runtime.submit(dflows.chain_flow(), "source", {"n": n})
+            runtime.submit(basic_flows.chain_flow(), "source", {"n": n})
         assert wait_until(lambda: stats.queue_depth(runtime.store) == 3, timeout=10)
 
 
 # -- running jobs --------------------------------------------------------------------
 def test_jobs_complete_with_their_keys_spread_over_the_buckets(spread, spread_runtime, start_workers, request):
     start_workers(settings_=spread, concurrency=4)
-    jobs = [spread_runtime.submit(dflows.chain_flow(), "source", {"n": 3}) for _ in range(16)]
+    jobs = [spread_runtime.submit(basic_flows.chain_flow(), "source", {"n": 3}) for _ in range(16)]
     for job_id in jobs:
         state = spread_runtime.wait(job_id, timeout=60)
         assert state.status == "completed", state.error
@@ -139,7 +139,7 @@ def test_jobs_complete_with_their_keys_spread_over_the_buckets(spread, spread_ru
 
 def test_a_fan_in_joins_exactly_once_in_every_bucket(spread, spread_runtime, start_workers):
     start_workers(settings_=spread, concurrency=4)
-    jobs = [spread_runtime.submit(dflows.fan_in_flow(expected=8), "source", {"n": 8}) for _ in range(8)]
+    jobs = [spread_runtime.submit(basic_flows.fan_in_flow(expected=8), "source", {"n": 8}) for _ in range(8)]
     assert len(bucket_of_each(spread_runtime, jobs)) > 1
     for job_id in jobs:
         state = spread_runtime.wait(job_id, timeout=60)
@@ -150,7 +150,7 @@ def test_a_fan_in_joins_exactly_once_in_every_bucket(spread, spread_runtime, sta
 
 
 def test_listings_walk_every_bucket_newest_first(spread, spread_runtime):
-    jobs = [spread_runtime.submit(dflows.chain_flow(), "source", {"n": 1}) for _ in range(12)]
+    jobs = [spread_runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}) for _ in range(12)]
     assert len(bucket_of_each(spread_runtime, jobs)) > 1
     assert {row["job_id"] for row in spread_runtime.jobs()} >= set(jobs)
     seen, cursor = [], None
@@ -168,7 +168,7 @@ def test_listings_walk_every_bucket_newest_first(spread, spread_runtime):
 
 def dead_letter_in(runtime: DistributedRuntime, settings: Settings) -> tuple[str, str]:
     """A chain job whose root activation went to the dead-letter stream (its workers kept dying)."""
-    job_id = runtime.submit(dflows.chain_flow(n_double=1), "source", {"n": 2})
+    job_id = runtime.submit(basic_flows.chain_flow(n_double=1), "source", {"n": 2})
     act_id = next(iter(runtime.store.redis.hkeys(runtime.store.keys.job(job_id, "acts")))).decode()
     leases = runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id))
     for _ in range(settings.max_attempts):
@@ -198,7 +198,7 @@ def test_dead_letters_of_every_bucket_are_listed_shown_replayed_and_discarded(sp
 def test_status_events_of_every_bucket_arrive_and_resume_after_an_event_id(spread, spread_runtime, start_workers):
     start_workers(settings_=spread, concurrency=4)
     events = spread_runtime.all_events(block_s=0.5)  # from now
-    jobs = [spread_runtime.submit(dflows.chain_flow(), "source", {"n": 1}) for _ in range(8)]
+    jobs = [spread_runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}) for _ in range(8)]
     assert len(bucket_of_each(spread_runtime, jobs)) > 1
     for job_id in jobs:
         spread_runtime.wait(job_id, timeout=60)
@@ -227,7 +227,7 @@ def test_a_cluster_that_lost_a_master_is_a_typed_store_outage_not_a_crash(settin
     try:
         doomed = settings.with_(redis_url=group.url, broker_url=settings.redis_url)
         with DistributedRuntime(settings=doomed) as runtime:
-            jobs = [runtime.submit(dflows.chain_flow(), "source", {"n": 1}) for _ in range(8)]
+            jobs = [runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}) for _ in range(8)]
             assert {runtime.store.status(j) for j in jobs} == {"running"}
             group.kill(group.ports[-1])
 
@@ -242,7 +242,7 @@ def test_a_cluster_that_lost_a_master_is_a_typed_store_outage_not_a_crash(settin
 
             wait_until(every_read_is_an_outage, timeout=30)
             with pytest.raises(StoreUnavailableError):
-                runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+                runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     finally:
         group.close()
 
@@ -259,7 +259,7 @@ def test_jobs_complete_after_a_cluster_master_is_killed_and_its_replica_takes_ov
         with DistributedRuntime(settings=replicated) as runtime:
             spawn_worker(pool="prefork", concurrency=2, settings_=replicated)
             wait_until(lambda: workers_up(runtime, 1), timeout=60)
-            jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 4}) for _ in range(6)]
+            jobs = [runtime.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 4}) for _ in range(6)]
             wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
             # Kill the master holding the first unfinished job's bucket, while its work runs.
             keys = runtime.store.keys
@@ -284,7 +284,7 @@ def test_a_killed_workers_activation_runs_again_on_the_cluster_and_applies_once(
     with DistributedRuntime(settings=strict) as runtime:
         doomed = spawn_worker(pool="prefork", concurrency=2, settings_=strict)
         wait_until(lambda: workers_up(runtime, 1), timeout=60)
-        jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.5), "source", {"n": 4}) for _ in range(4)]
+        jobs = [runtime.submit(basic_flows.slow_flow(sleep_s=0.5), "source", {"n": 4}) for _ in range(4)]
         leased = lambda: sum(runtime.store.redis.zcard(runtime.store.keys.leases(b))  # noqa: E731
                              for b in runtime.store.keys.all_buckets)
         wait_until(lambda: leased() > 0, timeout=60)
@@ -299,19 +299,19 @@ def test_a_killed_workers_activation_runs_again_on_the_cluster_and_applies_once(
 
 # -- one layout per deployment -------------------------------------------------------
 def test_a_producer_set_to_another_bucket_count_is_refused_before_it_writes_a_job(settings, runtime):
-    first = runtime.submit(dflows.chain_flow(), "source", {"n": 1})  # lays the data out in 1 bucket
+    first = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})  # lays the data out in 1 bucket
     with DistributedRuntime(settings=settings.with_(key_buckets=4)) as other:
         with pytest.raises(KeyLayoutError, match="ROUTILUX_KEY_BUCKETS=1"):
-            other.submit(dflows.chain_flow(), "source", {"n": 1})
+            other.submit(basic_flows.chain_flow(), "source", {"n": 1})
     assert [j["job_id"] for j in runtime.jobs()] == [first]
 
 
 def test_a_worker_set_to_another_bucket_count_exits_at_once_with_the_reason(settings, runtime, tmp_path):
-    runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
     env.update(settings_env(settings.with_(key_buckets=4)))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
-    done = subprocess.run([sys.executable, "-m", "worker", "--import", "dflows", "--pool", "solo"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "worker", "--import", "basic_flows", "--pool", "solo"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "laid out in 1 key buckets but this process uses 4" in done.stderr

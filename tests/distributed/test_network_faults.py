@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-import rflows
+import reliability_flows
 from cluster import assert_exact
 from dhelpers import wait_until
 
@@ -29,9 +29,9 @@ def test_a_host_cut_off_from_redis_for_several_leases_loses_nothing_and_takes_wo
     c.start_worker(0)
     other = c.start_worker(1)
     c.wait_workers(2)
-    rt, flow = c.runtime, rflows.work_flow(sleep_s=1.0)
+    rt, flow = c.runtime, reliability_flows.work_flow(sleep_s=1.0)
     jobs = [rt.submit(flow, "source", {"n": 6}) for _ in range(3)]
-    cut_off = wait_until(lambda: running(rflows.effects(c.folder / "host0")), timeout=60)
+    cut_off = wait_until(lambda: running(reliability_flows.effects(c.folder / "host0")), timeout=60)
     c.hosts[0].cut()
 
     def taken_over() -> bool:
@@ -59,10 +59,10 @@ def test_packet_loss_and_latency_on_a_hosts_link_leave_every_job_exact(cluster):
     assert means in ("netem", "iptables+nfqueue")
     c.start_worker(0)
     c.wait_workers(1)
-    rt, flow = c.runtime, rflows.work_flow(sleep_s=0.05)
+    rt, flow = c.runtime, reliability_flows.work_flow(sleep_s=0.05)
     jobs = [rt.submit(flow, "source", {"n": 8}) for _ in range(6)]
     # The lossy host works alone for a while (every round trip of it crosses the bad link) ...
-    wait_until(lambda: sum(1 for *_, what in rflows.effects(c.folder / "host0") if what == "end") >= 6, timeout=60)
+    wait_until(lambda: sum(1 for *_, what in reliability_flows.effects(c.folder / "host0") if what == "end") >= 6, timeout=60)
     # ... then a healthy host joins; leases the slow one loses to late renewals run again there.
     c.start_worker(1)
     states = [rt.wait(job_id, timeout=120) for job_id in jobs]

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 import cli_flows
-import dflows
+import basic_flows
 from dhelpers import wait_until
 from routilux import codec
 from routilux.distributed.envelope import from_envelope
@@ -63,7 +63,7 @@ def test_events_of_a_finished_job_come_in_commit_order_ending_with_its_status(ru
 
 def test_each_event_id_is_a_cursor_that_resumes_right_after_that_event(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.chain_flow(n_double=2), "source", {"n": 3})
+    job_id = runtime.submit(basic_flows.chain_flow(n_double=2), "source", {"n": 3})
     runtime.wait(job_id, timeout=20)
     everything = runtime.read_events(job_id, steps=True)
     assert len(everything) > 8
@@ -94,7 +94,7 @@ def test_following_ends_on_the_terminal_status_even_when_the_job_ends_just_after
     # the status check that follows it; the follower must still deliver the job's last events.
     start_workers(concurrency=4)
     for _ in range(150):
-        job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 2})
+        job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 2})
         seen = list(runtime.events(job_id, follow=True, block_s=0.001))
         assert seen[-1].kind == "status" and seen[-1].status == "completed", seen[-3:]
 
@@ -125,7 +125,7 @@ def test_a_blocking_read_past_the_end_returns_nothing_once_its_wait_is_over(runt
 
 def test_a_job_past_its_deadline_shows_a_timeout_error_then_its_failed_status(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.slow_flow(sleep_s=1.5), "source", {"n": 1}, timeout=0.5)
+    job_id = runtime.submit(basic_flows.slow_flow(sleep_s=1.5), "source", {"n": 1}, timeout=0.5)
     assert runtime.wait(job_id, timeout=20).status == "failed"
     last_two = list(runtime.events(job_id))[-2:]
     assert (last_two[0].kind, last_two[0].event_name) == ("error", "timeout")
@@ -142,9 +142,9 @@ def test_events_of_an_unknown_job_raise_job_not_found(runtime):
 
 # -- flows -------------------------------------------------------------------------
 def test_flows_lists_every_published_version_and_the_latest(runtime):
-    first = runtime.publish(dflows.chain_flow("pipeline", n_double=1))
-    second = runtime.publish(dflows.chain_flow("pipeline", n_double=2))
-    other = runtime.publish(dflows.fan_in_flow("fanin"))
+    first = runtime.publish(basic_flows.chain_flow("pipeline", n_double=1))
+    second = runtime.publish(basic_flows.chain_flow("pipeline", n_double=2))
+    other = runtime.publish(basic_flows.fan_in_flow("fanin"))
     flows = {f["flow_id"]: f for f in runtime.flows()}
     assert set(flows) == {"pipeline", "fanin"}
     assert flows["pipeline"]["latest"] == second
@@ -154,12 +154,12 @@ def test_flows_lists_every_published_version_and_the_latest(runtime):
 
 
 def test_flow_info_describes_routines_slots_events_and_connections(runtime):
-    digest = runtime.publish(dflows.fan_in_flow("fanin", expected=2))
+    digest = runtime.publish(basic_flows.fan_in_flow("fanin", expected=2))
     info = runtime.flow_info("fanin")
     assert info == runtime.flow_info(digest)
     assert info["hash"] == digest and info["flow_id"] == "fanin"
     total = info["routines"]["total"]
-    assert total["class"].endswith("dflows.Total")
+    assert total["class"].endswith("basic_flows.Total")
     assert total["slots"] == [{"name": "input", "merge_strategy": "append"}]
     assert total["events"] == [{"name": "done", "params": ["total", "count"]}]
     assert total["config"] == {"expected": 2}
@@ -191,7 +191,7 @@ def test_job_pages_go_newest_first_and_filter_by_status_and_flow(runtime, start_
 
 def test_a_job_summary_counts_runs_errors_and_activations(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.retry_flow(fail_times=1), "source", {"n": 2})
+    job_id = runtime.submit(basic_flows.retry_flow(fail_times=1), "source", {"n": 2})
     runtime.wait(job_id, timeout=30)
     summary = runtime.job_summary(job_id)
     assert summary["status"] == "completed" and summary["ended_at"]
@@ -223,7 +223,7 @@ def test_workers_report_what_each_one_runs_now(runtime, start_workers):
 
 # -- dead letters ------------------------------------------------------------------
 def test_a_replayed_dead_letter_resumes_its_job_which_completes_exactly(runtime, settings, start_workers):
-    job_id = runtime.submit(dflows.chain_flow(n_double=1), "source", {"n": 3})
+    job_id = runtime.submit(basic_flows.chain_flow(n_double=1), "source", {"n": 3})
     root = only_act(runtime, job_id)
     kill_by_expiry(runtime, settings, job_id, root.activation_id)
     assert runtime.get_job(job_id).status == "failed"
@@ -244,7 +244,7 @@ def test_a_replayed_dead_letter_resumes_its_job_which_completes_exactly(runtime,
 
 
 def test_a_dead_letter_keeps_the_jobs_other_work_parked_and_its_replay_sends_it_all_again(runtime, settings):
-    job_id = runtime.submit(dflows.chain_flow(n_double=1), "source", {"n": 3})
+    job_id = runtime.submit(basic_flows.chain_flow(n_double=1), "source", {"n": 3})
     root = only_act(runtime, job_id)
     from routilux.activation import Activation
     from routilux.distributed.delta import commit_args
@@ -273,7 +273,7 @@ def test_a_dead_letter_keeps_the_jobs_other_work_parked_and_its_replay_sends_it_
 
 
 def test_discarding_a_dead_letter_removes_it_and_unknown_ids_are_not_found(runtime, settings):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     kill_by_expiry(runtime, settings, job_id, only_act(runtime, job_id).activation_id)
     dead_id = runtime.dead_letters()[0]["id"]
     runtime.discard_dead_letter(dead_id)
@@ -292,7 +292,7 @@ def test_a_dead_letter_of_a_job_that_also_had_a_routine_fail_is_not_replayed(run
     assert runtime.dead_letter(junk["id"])["body_size"] == 5
     with pytest.raises(FlowError, match="can only be discarded"):
         runtime.replay_dead_letter(junk["id"])
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     kill_by_expiry(runtime, settings, job_id, only_act(runtime, job_id).activation_id)
     runtime.store.redis.sadd(runtime.store.keys.job(job_id, "failedrs"), "double1")  # as a failed routine leaves it
     with pytest.raises(FlowError, match="routine failed"):

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-import dflows
+import basic_flows
 from routilux import Flow, JobState
 
 pytestmark = pytest.mark.distributed
@@ -40,16 +40,16 @@ def comparable(state: JobState) -> dict[str, Any]:
 
 
 CASES: dict[str, tuple[Callable[[], Flow], dict[str, Any]]] = {
-    "chain": (lambda: dflows.chain_flow(flow_id="p-chain"), {"n": 3}),
-    "fan-out": (lambda: dflows.strategy_flow("continue", flow_id="p-fanout"), {"n": 2}),
-    "fan-in aggregator": (lambda: dflows.fan_in_flow(flow_id="p-fanin", expected=5), {"n": 5}),
-    "retry": (lambda: dflows.retry_flow(flow_id="p-retry", fail_times=1), {"n": 2}),
+    "chain": (lambda: basic_flows.chain_flow(flow_id="p-chain"), {"n": 3}),
+    "fan-out": (lambda: basic_flows.strategy_flow("continue", flow_id="p-fanout"), {"n": 2}),
+    "fan-in aggregator": (lambda: basic_flows.fan_in_flow(flow_id="p-fanin", expected=5), {"n": 5}),
+    "retry": (lambda: basic_flows.retry_flow(flow_id="p-retry", fail_times=1), {"n": 2}),
     # A failing job stops at once; these flows have no other branch racing the failure, so the
     # whole state (errors included) is the same on both engines.
-    "critical retry": (lambda: dflows.retry_flow(flow_id="p-crit", fail_times=5, critical=True, max_retries=1), {"n": 1}),
-    "stop": (lambda: dflows.strategy_flow("stop", flow_id="p-stop", healthy_branch=False), {"n": 1}),
-    "skip": (lambda: dflows.strategy_flow("skip", flow_id="p-skip"), {"n": 2}),
-    "default": (lambda: dflows.strategy_flow("default", flow_id="p-default", healthy_branch=False), {"n": 1}),
+    "critical retry": (lambda: basic_flows.retry_flow(flow_id="p-crit", fail_times=5, critical=True, max_retries=1), {"n": 1}),
+    "stop": (lambda: basic_flows.strategy_flow("stop", flow_id="p-stop", healthy_branch=False), {"n": 1}),
+    "skip": (lambda: basic_flows.strategy_flow("skip", flow_id="p-skip"), {"n": 2}),
+    "default": (lambda: basic_flows.strategy_flow("default", flow_id="p-default", healthy_branch=False), {"n": 1}),
 }
 
 
@@ -63,13 +63,13 @@ def test_both_engines_end_a_flow_in_the_same_state(runtime, start_workers, case)
 
 
 def test_pause_and_deferred_events_resume_to_the_same_state_on_both_engines(runtime, start_workers):
-    local_flow = dflows.deferred_flow(flow_id="p-deferred")
+    local_flow = basic_flows.deferred_flow(flow_id="p-deferred")
     local = local_flow.execute("source", {"n": 1})
     assert local.status == "paused"
     local_paused = JobState().deserialize(local.serialize())
     local_flow.resume(local)
     start_workers()
-    job_id = runtime.submit(dflows.deferred_flow(flow_id="p-deferred"), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.deferred_flow(flow_id="p-deferred"), "source", {"n": 1})
     from dhelpers import wait_until
 
     # The job is paused from inside the deferring step, before that step commits: wait for the commit too.

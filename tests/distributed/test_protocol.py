@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-import dflows
+import basic_flows
 from routilux import codec
 from routilux.activation import Activation
 from routilux.distributed.delta import commit_args
@@ -37,7 +37,7 @@ def commit(runtime, act: Activation, token: str, flow_hash: str = "h", lock: str
 
 
 def test_an_activation_commits_once_and_a_second_commit_is_refused(runtime):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     claim = runtime.store.claim(job_id, act.activation_id, "")
     assert claim[0] == "ok"
@@ -48,7 +48,7 @@ def test_an_activation_commits_once_and_a_second_commit_is_refused(runtime):
 
 
 def test_a_commit_with_a_stale_fencing_token_is_refused(runtime):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     first = runtime.store.claim(job_id, act.activation_id, "")[1].decode()
     expire_lease(runtime, job_id, act.activation_id)
@@ -60,14 +60,14 @@ def test_a_commit_with_a_stale_fencing_token_is_refused(runtime):
 
 
 def test_a_live_lease_keeps_a_duplicate_delivery_from_running(runtime):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     assert runtime.store.claim(job_id, act.activation_id, "")[0] == "ok"
     assert runtime.store.claim(job_id, act.activation_id, "")[0] == "busy"
 
 
 def test_claims_of_a_paused_job_are_parked_and_resume_sends_them_again(runtime):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     runtime.pause(job_id, reason="hold")
     assert runtime.store.claim(job_id, act.activation_id, "")[0] == "parked"
@@ -79,7 +79,7 @@ def test_claims_of_a_paused_job_are_parked_and_resume_sends_them_again(runtime):
 
 
 def test_an_activation_whose_workers_keep_dying_goes_to_the_dead_letter_stream(runtime, settings):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     for _ in range(settings.max_attempts):
         assert runtime.store.claim(job_id, act.activation_id, "")[0] == "ok"
@@ -93,7 +93,7 @@ def test_an_activation_whose_workers_keep_dying_goes_to_the_dead_letter_stream(r
 
 
 def test_a_slot_that_merges_is_held_by_one_activation_and_handed_to_the_next(runtime):
-    job_id = runtime.submit(dflows.fan_in_flow(expected=2), "source", {"n": 2})
+    job_id = runtime.submit(basic_flows.fan_in_flow(expected=2), "source", {"n": 2})
     root = root_of(runtime, job_id)
     token = runtime.store.claim(job_id, root.activation_id, "")[1].decode()
     kids = [Activation(job_id, f"kid{i}", "total", "input", {"i": i}, 0, ("double", "out")) for i in range(2)]
@@ -109,7 +109,7 @@ def test_a_slot_that_merges_is_held_by_one_activation_and_handed_to_the_next(run
 
 
 def test_a_job_completes_when_its_last_activation_commits(runtime):
-    job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     token = runtime.store.claim(job_id, act.activation_id, "")[1].decode()
     answer = commit(runtime, act, token)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from kombu import Connection, Exchange, Queue
 
-import dflows
+import basic_flows
 from dhelpers import wait_until
-from routilux.distributed import Settings, create_app, stats
+from routilux.distributed import Settings, create_app
+from routilux.distributed.operations import stats
 from routilux.distributed.store import RedisStore
 
 pytestmark = pytest.mark.distributed
@@ -21,7 +22,7 @@ def broker() -> str:
 
 def test_activations_go_through_a_durable_quorum_queue(runtime, start_workers, settings):
     start_workers()
-    assert runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
+    assert runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
     with Connection(settings.broker_url) as conn:
         # Declaring it again as a classic queue is refused: RabbitMQ has it as a quorum queue.
         classic = Queue(settings.queue, Exchange(settings.queue, "direct", durable=True), routing_key=settings.queue,
@@ -36,7 +37,7 @@ def test_classic_queues_are_used_when_asked_for(settings, start_workers):
     classic = settings.with_(broker_queue_type="classic")  # same queue name: the fixture deletes it
     runtime = DistributedRuntime(settings=classic)
     start_workers(settings_=classic)
-    assert runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=30).status == "completed"
+    assert runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=30).status == "completed"
     runtime.close()
     with Connection(settings.broker_url) as conn:
         quorum = Queue(settings.queue, Exchange(settings.queue, "direct", durable=True), routing_key=settings.queue,
@@ -49,7 +50,7 @@ def test_queue_depth_counts_what_waits_on_rabbitmq(runtime, settings):
     store = RedisStore(settings)
     assert stats.queue_depth(store) == 0  # no queue yet: nothing waits
     for n in range(3):
-        runtime.submit(dflows.chain_flow(), "source", {"n": n})
+        runtime.submit(basic_flows.chain_flow(), "source", {"n": n})
     assert wait_until(lambda: stats.queue_depth(store) == 3, timeout=10)
     store.close()
 

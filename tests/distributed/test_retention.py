@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-import dflows
+import basic_flows
 import dlimits
 from dhelpers import wait_until
 from routilux.distributed.keys import slot_field
@@ -39,7 +39,7 @@ def test_ended_jobs_leave_no_key_once_their_ttl_passes(runtime, start_workers, s
     short = settings.with_(completed_ttl_s=2.0, failed_ttl_s=2.0)
     runtime.store.settings = short
     start_workers(settings_=short, concurrency=4)
-    ok, failing = dflows.fan_in_flow(expected=2), dflows.strategy_flow("default")
+    ok, failing = basic_flows.fan_in_flow(expected=2), basic_flows.strategy_flow("default")
     jobs = [runtime.submit(ok if k % 3 else failing, "source", {"n": 2}) for k in range(99)]
     jobs.append(runtime.submit(dlimits.sleepy_flow(sleep_s=1.0), "source", {"n": 1}))
     runtime.cancel(jobs[-1], reason="not needed")
@@ -59,7 +59,7 @@ def test_a_ttl_of_zero_keeps_ended_jobs(runtime, start_workers, settings):
     forever = settings.with_(completed_ttl_s=0.0)
     runtime.store.settings = forever
     start_workers(settings_=forever)
-    job = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+    job = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     runtime.wait(job, timeout=30)
     assert all(runtime.store.redis.ttl(k) == -1 for k in keys_of(runtime, [job]))
     assert [r["job_id"] for r in runtime.jobs()] == [job]
@@ -86,8 +86,8 @@ def test_prune_deletes_ended_jobs_by_status_and_age(runtime, start_workers, sett
     forever = settings.with_(completed_ttl_s=0.0, failed_ttl_s=0.0)
     runtime.store.settings = forever
     start_workers(settings_=forever)
-    done = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
-    failed = runtime.submit(dflows.strategy_flow("default"), "source", {"n": 1})
+    done = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
+    failed = runtime.submit(basic_flows.strategy_flow("default"), "source", {"n": 1})
     for job in (done, failed):
         runtime.wait(job, timeout=30)
     running = runtime.submit(dlimits.sleepy_flow(sleep_s=2.0), "source", {"n": 1})
@@ -108,7 +108,7 @@ def test_routilux_prune_deletes_what_its_options_select(runtime, start_workers, 
     forever = settings.with_(completed_ttl_s=0.0, failed_ttl_s=0.0)
     runtime.store.settings = forever
     start_workers(settings_=forever)
-    jobs = [runtime.submit(dflows.chain_flow(), "source", {"n": 1}) for _ in range(3)]
+    jobs = [runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}) for _ in range(3)]
     for job in jobs:
         runtime.wait(job, timeout=30)
     for key, value in {"ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix}.items():
@@ -123,13 +123,13 @@ def test_routilux_prune_deletes_what_its_options_select(runtime, start_workers, 
 
 
 def test_a_forked_job_keeps_the_retention_and_deadline_of_its_producer(runtime, start_workers, settings):
-    from routilux.distributed.fork import fork_job
-    from routilux.distributed.history import positions
+    from routilux.distributed.operations.fork import fork_job
+    from routilux.distributed.operations.history import positions
 
     short = settings.with_(completed_ttl_s=2.0, failed_ttl_s=2.0)
     runtime.store.settings = short
     start_workers(settings_=short)
-    job = runtime.submit(dflows.chain_flow(), "source", {"n": 2}, timeout=60)
+    job = runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}, timeout=60)
     runtime.wait(job, timeout=30)
     fork = fork_job(runtime, job, positions(runtime.store, job)[1]["id"])
     meta = runtime.store.meta(fork)

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 
-import dflows
+import basic_flows
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.redis_options import broker_url, parse_sentinel_url
@@ -43,7 +43,7 @@ def test_jobs_complete_after_the_master_is_killed_and_a_sentinel_fails_over(sent
     try:
         spawn_worker(pool="prefork", concurrency=2, settings_=sentinel_settings)
         wait_until(lambda: workers_up(runtime, 1), timeout=60)
-        jobs = [runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
+        jobs = [runtime.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 6}) for _ in range(3)]
         wait_until(lambda: sum(len(runtime.get_job(j).shared_log) for j in jobs) >= 2, timeout=60)
         old = sentinel_group.kill_master()
         wait_until(lambda: sentinel_group.master()[1] != old, timeout=30)
@@ -53,7 +53,7 @@ def test_jobs_complete_after_the_master_is_killed_and_a_sentinel_fails_over(sent
             assert sorted(e["got"]["i"] for e in state.shared_log) == list(range(6))
             assert Counter((r.routine_id, r.event_name) for r in state.execution_history)[("slow", "out")] == 6
         # After the failover the producer submits to the new master as well.
-        after = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 2}), timeout=60)
+        after = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=60)
         assert after.status == "completed"
         assert sentinel_group.master()[1] == sentinel_group.replica_port
     finally:
@@ -66,7 +66,7 @@ def test_waiting_for_a_replica_that_does_not_exist_warns_and_goes_on(settings, s
     try:
         start_workers(settings_=lonely)
         with caplog.at_level("WARNING", logger="routilux.distributed"):
-            state = runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30)
+            state = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}), timeout=30)
         assert state.status == "completed"
         assert "reached 0 of 1 replicas" in caplog.text
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import dflows
+import basic_flows
 import dsecure
 from dhelpers import wait_until
 from routilux.distributed import DistributedRuntime, Settings
@@ -108,8 +108,8 @@ def test_keys_rotate_mid_run_while_old_signed_work_is_still_stored(settings, spa
     with DistributedRuntime(settings=old_only) as before:
         # The fleet signs with "old": one job pauses itself, the other is paused with work in flight.
         worker = spawn_worker(settings_=old_only)
-        deferred = before.submit(dflows.deferred_flow(), "source", {"n": 1})
-        slow = before.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 4})
+        deferred = before.submit(basic_flows.deferred_flow(), "source", {"n": 1})
+        slow = before.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 4})
         wait_until(lambda: len(before.get_job(slow).execution_history) > 1, timeout=30)  # the source ran
         before.pause(slow, reason="maintenance")
         wait_until(lambda: before.get_job(deferred).status == "paused", timeout=30)
@@ -125,7 +125,7 @@ def test_keys_rotate_mid_run_while_old_signed_work_is_still_stored(settings, spa
         assert done.status == "completed"
         assert sorted(e["got"]["i"] for e in done.shared_log) == [0, 1, 2, 3]
         assert after.signing_key_usage() == {}  # nothing signed with "old" is left: it may be dropped
-        fresh = after.submit(dflows.chain_flow(), "source", {"n": 1})
+        fresh = after.submit(basic_flows.chain_flow(), "source", {"n": 1})
         assert after.wait(fresh, timeout=30).status == "completed"
 
 
@@ -144,9 +144,9 @@ def test_the_signing_keys_command_counts_stored_activations_per_key(settings, ca
     assert main(args) == 0
     assert "no stored activations" in capsys.readouterr().out
     with _producer(settings, OLD) as old, _producer(settings, "") as unsigned:
-        old.submit(dflows.chain_flow(), "source", {"n": 1})  # no worker runs: the root stays stored
-        old.submit(dflows.chain_flow(), "source", {"n": 1})
-        unsigned.submit(dflows.chain_flow(), "source", {"n": 1})
+        old.submit(basic_flows.chain_flow(), "source", {"n": 1})  # no worker runs: the root stays stored
+        old.submit(basic_flows.chain_flow(), "source", {"n": 1})
+        unsigned.submit(basic_flows.chain_flow(), "source", {"n": 1})
     assert main(args) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert sorted(rows) == [["(unsigned)", "1"], ["old", "2"]]

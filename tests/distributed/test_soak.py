@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import rflows
+import reliability_flows
 from cluster import assert_exact
 from dhelpers import wait_until
 from routilux.distributed import DistributedRuntime, Settings
@@ -39,7 +39,7 @@ def test_thousands_of_jobs_leave_redis_memory_flat_once_retention_applies(cluste
     for index in (0, 1):
         c.start_worker(index, concurrency=3)
     c.wait_workers(2)
-    flow_hash = c.runtime.publish(rflows.work_flow(sleep_s=0.0))
+    flow_hash = c.runtime.publish(reliability_flows.work_flow(sleep_s=0.0))
     redis = c.runtime.store.redis
     samples: list[tuple[float, int, int]] = []  # (seconds since start, used_memory, keys)
     started = time.monotonic()

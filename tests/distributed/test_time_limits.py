@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import dflows
+import basic_flows
 import dlimits
 from dhelpers import wait_until, workers_up
 from routilux import ErrorStrategy
-from routilux.distributed.limits import TimeLimits
+from routilux.distributed.worker.limits import TimeLimits
 
 pytestmark = pytest.mark.distributed
 
@@ -71,14 +71,14 @@ def test_poison_work_that_freezes_or_kills_its_process_is_dead_lettered_and_othe
     poisoned = settings.with_(lease_s=2.0, max_attempts=2)
     runtime.store.settings = poisoned
     for _ in range(2):
-        spawn_worker(imports=("dflows", "dlimits"), pool="prefork", concurrency=2, settings_=poisoned)
+        spawn_worker(imports=("basic_flows", "dlimits"), pool="prefork", concurrency=2, settings_=poisoned)
     wait_until(lambda: workers_up(runtime, 2), timeout=30)
     freeze, kill = dlimits.poison_flow("freeze"), dlimits.poison_flow("kill")
     freeze.routines["poison"].set_time_limits(hard_s=1.0)
     stubborn = dlimits.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.3, hard_s=1.0)
     poison = [runtime.submit(f, "source", {"n": 1}) for f in (freeze, kill, stubborn)]
     soft = runtime.submit(dlimits.sleepy_flow(sleep_s=5.0, soft_s=0.3), "source", {"n": 1})
-    healthy = [runtime.submit(dflows.chain_flow(), "source", {"n": 3}) for _ in range(6)]
+    healthy = [runtime.submit(basic_flows.chain_flow(), "source", {"n": 3}) for _ in range(6)]
     for job in healthy:
         assert runtime.wait(job, timeout=60).status == "completed"
     state = runtime.wait(soft, timeout=30)
@@ -90,7 +90,7 @@ def test_poison_work_that_freezes_or_kills_its_process_is_dead_lettered_and_othe
         assert "gave up after 2 attempts" in dead["reason"], dead["reason"]
     for job in (poison[0], poison[2]):  # frozen (its lease ran out past the limit) and stubborn (handed back)
         assert "hard time limit of 1.0 s" in dead_letters_of(runtime, job)[0]["reason"]
-    after = runtime.submit(dflows.chain_flow(), "source", {"n": 2})
+    after = runtime.submit(basic_flows.chain_flow(), "source", {"n": 2})
     assert runtime.wait(after, timeout=30).status == "completed"  # the pools replaced their killed children
 
 
@@ -114,12 +114,12 @@ def test_a_solo_worker_applies_its_default_soft_limit_and_hands_back_work_past_t
     runtime, spawn_worker, settings
 ):
     solo = settings.with_(soft_time_limit_s=0.3, hard_time_limit_s=0.0, max_attempts=2)
-    worker = spawn_worker(imports=("dflows", "dlimits"), pool="solo", concurrency=1, settings_=solo)
+    worker = spawn_worker(imports=("basic_flows", "dlimits"), pool="solo", concurrency=1, settings_=solo)
     wait_until(lambda: workers_up(runtime, 1), timeout=30)
     state = runtime.wait(runtime.submit(dlimits.sleepy_flow(sleep_s=5.0), "source", {"n": 1}), timeout=30)
     assert state.status == "failed" and "SoftTimeLimitExceeded" in state.error  # the worker's default applies
     stubborn = runtime.submit(dlimits.sleepy_flow(sleep_s=1.0, stubborn=True, hard_s=0.8), "source", {"n": 1})
     assert runtime.wait(stubborn, timeout=60).status == "failed"
     assert "ran past its hard time limit of 0.8 s" in dead_letters_of(runtime, stubborn)[0]["reason"]
-    assert runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
+    assert runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"
     assert worker.proc.poll() is None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import dflows
+import basic_flows
 from routilux.activation import root_id
-from routilux.distributed.fork import fork_job
-from routilux.distributed.history import positions, replay_job
+from routilux.distributed.operations.fork import fork_job
+from routilux.distributed.operations.history import positions, replay_job
 from routilux.errors import FlowError, JobNotFoundError
 
 pytestmark = pytest.mark.distributed
@@ -21,7 +21,7 @@ def comparable(state):
 
 def test_the_last_position_rebuilds_the_stored_jobstate(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.fan_in_flow("fanin-travel", expected=3), "source", {"n": 3})
+    job_id = runtime.submit(basic_flows.fan_in_flow("fanin-travel", expected=3), "source", {"n": 3})
     final = runtime.wait(job_id, timeout=30)
     replay = replay_job(runtime.store, job_id)
     assert comparable(replay.state) == comparable(final)
@@ -31,7 +31,7 @@ def test_the_last_position_rebuilds_the_stored_jobstate(runtime, start_workers):
 
 def test_each_position_shows_the_state_as_it_grew(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.chain_flow("chain-grow"), "source", {"n": 3})
+    job_id = runtime.submit(basic_flows.chain_flow("chain-grow"), "source", {"n": 3})
     runtime.wait(job_id, timeout=30)
     points = positions(runtime.store, job_id)
     seen = [replay_job(runtime.store, job_id, p["id"]) for p in points]
@@ -45,7 +45,7 @@ def test_each_position_shows_the_state_as_it_grew(runtime, start_workers):
 
 def test_a_fork_continues_from_a_position_as_a_new_job_and_leaves_the_original_alone(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.chain_flow("chain-fork"), "source", {"n": 3})
+    job_id = runtime.submit(basic_flows.chain_flow("chain-fork"), "source", {"n": 3})
     final = runtime.wait(job_id, timeout=30)
     points = positions(runtime.store, job_id)
     middle = next(p["id"] for p in points if len(replay_job(runtime.store, job_id, p["id"]).state.shared_log) == 1)
@@ -63,7 +63,7 @@ def test_a_fork_continues_from_a_position_as_a_new_job_and_leaves_the_original_a
 
 def test_a_fork_of_a_failed_job_from_before_the_failure_runs_the_failing_step_again(runtime, start_workers):
     start_workers()
-    flow = dflows.retry_flow("retry-fork", fail_times=1, max_retries=0)
+    flow = basic_flows.retry_flow("retry-fork", fail_times=1, max_retries=0)
     job_id = runtime.submit(flow, "source", {"n": 1})
     assert runtime.wait(job_id, timeout=30).status == "failed"
     # The entry routine's commit: the first step after the submission.
@@ -77,7 +77,7 @@ def test_a_fork_of_a_failed_job_from_before_the_failure_runs_the_failing_step_ag
 
 def test_bad_positions_and_unknown_jobs_are_typed_errors(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.chain_flow("chain-bad-travel"), "source")
+    job_id = runtime.submit(basic_flows.chain_flow("chain-bad-travel"), "source")
     runtime.wait(job_id, timeout=30)
     with pytest.raises(FlowError, match="not an entry"):
         replay_job(runtime.store, job_id, "1-0")
@@ -91,7 +91,7 @@ def test_bad_positions_and_unknown_jobs_are_typed_errors(runtime, start_workers)
 
 def test_each_position_says_which_routines_ran_which_wait_and_which_failed(runtime, start_workers):
     start_workers()
-    job_id = runtime.submit(dflows.strategy_flow("default", "strategy-travel"), "source", {"n": 1})
+    job_id = runtime.submit(basic_flows.strategy_flow("default", "strategy-travel"), "source", {"n": 1})
     assert runtime.wait(job_id, timeout=30).status == "failed"
     submitted = next(p for p in positions(runtime.store, job_id) if p["act"] == "submit")
     first = replay_job(runtime.store, job_id, submitted["id"]).routines()

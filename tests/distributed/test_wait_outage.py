@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-import dflows
+import basic_flows
 from conftest import free_port
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime
@@ -20,7 +20,7 @@ def test_wait_returns_the_finished_job_when_redis_restarts_while_it_waits(own_re
     server, settings, runtime = own_redis
     spawn_worker(settings_=settings, pool="prefork", concurrency=2)
     wait_until(lambda: workers_up(runtime, 1), timeout=60)
-    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.3), "source", {"n": 6})
+    job_id = runtime.submit(basic_flows.slow_flow(sleep_s=0.3), "source", {"n": 6})
     outcome: dict[str, object] = {}
     waiter = threading.Thread(target=lambda: outcome.update(state=runtime.wait(job_id, timeout=90)))
     waiter.start()

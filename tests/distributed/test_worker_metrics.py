@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-import dflows
+import basic_flows
 from conftest import free_port
 from dhelpers import wait_until
 from routilux.distributed import hooks
-from routilux.distributed.instrument import start_worker_metrics
+from routilux.distributed.worker.instrument import start_worker_metrics
 from routilux.distributed.metrics import Registry
 
 pytestmark = pytest.mark.distributed
@@ -20,7 +20,7 @@ def test_an_in_process_worker_counts_activations_steps_claims_and_commits(runtim
     _, server = start_worker_metrics(port, host="127.0.0.1", queue_depth=lambda: 0, queue="q")
     try:
         start_workers()
-        runtime.publish(dflows.chain_flow("chain-metrics"))
+        runtime.publish(basic_flows.chain_flow("chain-metrics"))
         runtime.wait(runtime.submit("chain-metrics", "source", {"n": 2}), timeout=30)
         text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
@@ -38,7 +38,7 @@ def test_a_prefork_worker_daemon_serves_the_counts_of_its_pool_processes(runtime
     port = free_port()
     monkeypatch.setenv("ROUTILUX_METRICS_PORT", str(port))
     spawn_worker(pool="prefork", concurrency=2)
-    runtime.publish(dflows.chain_flow("chain-prefork"))
+    runtime.publish(basic_flows.chain_flow("chain-prefork"))
     for _ in range(3):
         runtime.wait(runtime.submit("chain-prefork", "source", {"n": 2}), timeout=60)
 

@@ -1,4 +1,4 @@
-"""Routines and flows of the concurrency tests, for both engines (workers import ``cflows``).
+"""Routines and flows of the concurrency tests, for both engines (workers import ``concurrency_flows``).
 
 Handlers that must show how often they ran append one line per attempt to the
 file named by their ``trace`` config: a refused attempt leaves nothing in the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dflows import Source
+from basic_flows import Source
 from routilux import Flow, Routine
 
 

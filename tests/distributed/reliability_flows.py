@@ -1,4 +1,4 @@
-"""Routines and flows of the reliability scenarios (workers import this module: ``--import rflows``).
+"""Routines and flows of the reliability scenarios (workers import this module: ``--import reliability_flows``).
 
 ``Work`` notes every run on its host's disk (``effects.log`` in the worker's
 working directory: a side effect outside the JobState, so a test sees that a
@@ -14,7 +14,7 @@ from typing import Any
 
 from routilux import Flow, Routine
 
-import dflows
+import basic_flows
 
 EFFECTS = "effects.log"
 
@@ -47,11 +47,11 @@ class Work(Routine):
 def work_flow(flow_id: str = "work", sleep_s: float = 0.1) -> Flow:
     """source -> work (parallel, one activation per item) -> record."""
     flow = Flow(flow_id=flow_id, execution_strategy="concurrent", max_workers=4)
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     work = Work()
     work.set_config(sleep_s=sleep_s)
     flow.add_routine(work, "work")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("source", "out", "work", "input")
     flow.connect("work", "out", "record", "input")
     return flow

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from routilux.distributed.limits import TimeLimits, raise_in_thread
+from routilux.distributed.worker.limits import TimeLimits, raise_in_thread
 
 if TYPE_CHECKING:
     from routilux.distributed.store import RedisStore

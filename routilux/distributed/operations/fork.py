@@ -1,7 +1,7 @@
 """Fork: continue a job from an earlier point of its history as a new job.
 
 The new job starts with the JobState the original had after that stream entry
-(:mod:`routilux.distributed.history`) and runs what was still to run there,
+(:mod:`routilux.distributed.operations.history`) and runs what was still to run there,
 on the flow version the original pinned. The original job is not touched.
 """
 
@@ -15,7 +15,7 @@ import msgpack
 
 from routilux import codec
 from routilux.distributed.envelope import open_body, seal
-from routilux.distributed.history import replay_job
+from routilux.distributed.operations.history import replay_job
 from routilux.distributed.keys import slot_field
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError

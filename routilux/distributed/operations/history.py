@@ -4,7 +4,7 @@ Every commit appends its ops (routine states, shared data, logs, slot buffers),
 its history records and the children it created to the job's stream, so the
 state after entry N is the fold of entries 1..N. What was still to run at that
 point (children created and not yet committed) comes back as the JobState's
-``pending_tasks``: :mod:`routilux.distributed.fork` continues them as a new job.
+``pending_tasks``: :mod:`routilux.distributed.operations.fork` continues them as a new job.
 """
 
 from __future__ import annotations

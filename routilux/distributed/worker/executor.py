@@ -28,12 +28,12 @@ from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.flows import FlowCache
-from routilux.distributed.heartbeat import Heartbeat
+from routilux.distributed.worker.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.keys import slot_field
-from routilux.distributed.limits import MainThreadTimers, TimeLimits, in_pool_child
-from routilux.distributed.marker import Marker
-from routilux.distributed.remote_state import RemoteJobState
+from routilux.distributed.worker.limits import MainThreadTimers, TimeLimits, in_pool_child
+from routilux.distributed.worker.dispatch_marks import Marker
+from routilux.distributed.worker.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow

@@ -1,6 +1,6 @@
 """Routines and flows the distributed tests run, on in-process and subprocess workers alike.
 
-Workers import this module by name (``--import dflows``); producers build the
+Workers import this module by name (``--import basic_flows``); producers build the
 flows with the factories below.
 """
 

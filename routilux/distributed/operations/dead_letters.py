@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from routilux.distributed.envelope import open_body
-from routilux.distributed.events import ms_to_iso, plain
+from routilux.distributed.operations.events import ms_to_iso, plain
 from routilux.distributed.store import text
 from routilux.errors import DeadLetterNotFoundError, FlowError, JobNotFoundError
 
 if TYPE_CHECKING:
     from routilux.distributed.dispatch import Dispatcher
-    from routilux.distributed.opsstore import OpsStore
+    from routilux.distributed.operations.store import OpsStore
     from routilux.distributed.store import RedisStore
 
 

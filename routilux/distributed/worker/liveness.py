@@ -17,7 +17,7 @@ from celery import bootsteps
 
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.store import RedisStore
-from routilux.distributed.sweeper import Sweeper
+from routilux.distributed.worker.sweeper import Sweeper
 
 log = logging.getLogger("routilux.distributed")
 

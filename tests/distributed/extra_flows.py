@@ -6,7 +6,7 @@ from typing import Any
 
 from routilux import Flow, Routine
 
-import dflows
+import basic_flows
 
 
 class Extra(Routine):
@@ -24,9 +24,9 @@ class Extra(Routine):
 def extra_flow(flow_id: str = "extra") -> Flow:
     """source -> extra -> record."""
     flow = Flow(flow_id=flow_id)
-    flow.add_routine(dflows.Source(), "source")
+    flow.add_routine(basic_flows.Source(), "source")
     flow.add_routine(Extra(), "extra")
-    flow.add_routine(dflows.Record(), "record")
+    flow.add_routine(basic_flows.Record(), "record")
     flow.connect("source", "out", "extra", "input")
     flow.connect("extra", "out", "record", "input")
     return flow

@@ -6,13 +6,13 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from routilux.distributed.events import ms_to_iso
+from routilux.distributed.operations.events import ms_to_iso
 from routilux.errors import FlowError, JobNotFoundError
 from routilux.flow_info import describe_flow
 from routilux.job_state import TERMINAL
 
 if TYPE_CHECKING:
-    from routilux.distributed.opsstore import OpsStore
+    from routilux.distributed.operations.store import OpsStore
     from routilux.distributed.store import RedisStore
 
 _SCAN_BATCHES = 20  # a filtered page reads at most this many batches of the index before it returns

@@ -1,0 +1,10 @@
+"""The worker side: what a worker daemon runs.
+
+Booting the daemon (:mod:`.boot`), running one activation (:mod:`.executor`:
+claim, step, commit, dispatch), renewing leases and enforcing time limits
+(:mod:`.heartbeat`, :mod:`.limits`), the JobState a handler sees
+(:mod:`.remote_state`, :mod:`.control`), sweeping what nobody runs
+(:mod:`.sweeper`, :mod:`.liveness`), and the hardened broker consumer and
+transport (:mod:`.consumer`, :mod:`.transport`) that dead-letter what they
+cannot use (:mod:`.dead_letter_writer`).
+"""
