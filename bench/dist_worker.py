@@ -4,7 +4,7 @@
     python bench/dist_worker.py raw  --redis-url URL --queue Q --pool prefork -c 2 --name N
 
 Both run ``app.Worker(...).start()`` with the options Routilux's daemon
-(``python -m worker``, ``routilux.cli.worker.run_celery_worker``) uses: no mingle, no
+(``python -m worker``, ``routilux.distributed.worker.boot.run_celery_worker``) uses: no mingle, no
 gossip, Celery's defaults otherwise; so the only difference is the app. Used
 by bench/compare_distributed.py (for ours only when the repo has no
 ``python -m worker``), which stops the worker by pid.

@@ -93,3 +93,29 @@ def test_importing_routilux_and_its_distributed_engine_loads_no_web_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout.strip()
     assert out == "[]"
+
+
+FRONT_END_FILES = files_of(PACKAGE / "cli") + files_of(PACKAGE / "server")
+STORE_SIDE = ("routilux.distributed.store", "routilux.distributed.keys", "routilux.distributed.scripts",
+              "routilux.distributed.protocol", "routilux.distributed.operations.store")
+
+
+@pytest.mark.parametrize("path", FRONT_END_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_cli_and_the_console_never_reach_past_the_runtime_into_the_store_or_key_names(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    reached = sorted(f"line {node.lineno}: .{node.attr}" for node in ast.walk(tree)
+                     if isinstance(node, ast.Attribute) and node.attr in ("store", "ops"))
+    imported = sorted(m for m in imported_modules(path) if m.startswith(STORE_SIDE))
+    assert (reached, imported) == ([], []), f"{path.parent.name}/{path.name}"
+
+
+def test_the_worker_side_and_the_operations_side_of_the_distributed_engine_never_import_each_other():
+    # worker/boot.py wires the daemon together (it serves the operations' queue-depth gauge): it may.
+    crossings = []
+    for side, other in (("worker", "operations"), ("operations", "worker")):
+        for path in files_of(PACKAGE / "distributed" / side):
+            if path.name == "boot.py":
+                continue
+            bad = {m for m in imported_modules(path) if m.startswith(f"routilux.distributed.{other}")}
+            crossings += [f"{side}/{path.name} -> {m}" for m in sorted(bad)]
+    assert crossings == []

@@ -1,9 +1,9 @@
 """The worker daemon: ``python -m worker --redis-url URL --import MODULE [...]``.
 
-A thin entry point over :mod:`routilux.cli.worker` (``routilux worker`` takes the same
-options): it parses, configures logging, imports the ``--import`` modules, and
-runs a real Celery worker until SIGTERM (a warm shutdown). ``--check`` is the
-health probe.
+A thin entry point over :mod:`routilux.cli.worker` (``routilux worker`` takes the
+same options): it parses, configures logging, imports the ``--import`` modules,
+and calls :mod:`routilux.distributed.worker.boot`, which runs a real Celery
+worker until SIGTERM (a warm shutdown). ``--check`` is the health probe.
 """
 
 from __future__ import annotations

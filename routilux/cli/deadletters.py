@@ -79,7 +79,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Replay a dead letter on its job."""
     with runtime_from(args) as runtime:
         job_id = runtime.replay_dead_letter(args.dead_id)
-        status = runtime.store.status(job_id)
+        status = runtime.job_status(job_id)
     print(f"dead letter {args.dead_id} replayed on job {job_id} (now {status})")
     return 0
 

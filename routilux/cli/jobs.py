@@ -123,7 +123,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -> int:
     with runtime_from(args) as runtime:
-        runtime.store.status(args.job_id)  # an unknown job is reported as such, whatever the action
+        runtime.job_status(args.job_id)  # an unknown job is reported as such, whatever the action
         action(runtime)
     print(f"job {args.job_id} {done}")
     return 0

@@ -1,4 +1,7 @@
-"""``routilux worker``: run a worker daemon (same as ``python -m worker``), or probe one with ``--check``."""
+"""``routilux worker``: run a worker daemon (same as ``python -m worker``), or probe one with ``--check``.
+
+Only the options live here; the daemon boots in :mod:`routilux.distributed.worker.boot`.
+"""
 
 from __future__ import annotations
 
@@ -51,69 +54,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
                              queues=_split(args.queues), imports=tuple(args.imports) if args.imports else None,
                              soft_time_limit_s=args.soft_time_limit_s, hard_time_limit_s=args.hard_time_limit_s)
     import_modules(settings.imports)
-    check_access(settings)
-    check_broker_access(settings)
+    boot = _boot()
     port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)
-    if port:
-        start_metrics(settings, port)
-    return run_celery_worker(settings, worker_name(args.name), loglevel)
+    return boot.run_worker(settings, worker_name(args.name), loglevel, metrics_port=port)
 
 
-def start_metrics(settings: Any, port: int) -> None:
-    """Count activations, latencies and sweeps in this worker (and its pool) and serve them on ``port``."""
-    from routilux.distributed.operations import stats
-    from routilux.distributed.worker.instrument import start_worker_metrics
-    from routilux.distributed.store import RedisStore
+def _boot() -> Any:
+    """The worker's boot module (imported late: the distributed engine is an install extra)."""
+    distributed()
+    from routilux.distributed.worker import boot
 
-    store = RedisStore(settings)
-    start_worker_metrics(port, queue_depth=lambda: stats.queue_depth(store), queue=settings.queue)
-
-
-def check_access(settings: Any) -> None:
-    """Fail fast if Redis refuses this worker (credentials, ACL, TLS) or holds data in another key layout.
-
-    A Redis that is not reachable yet is fine: the worker keeps trying to connect.
-
-    Raises:
-        StoreAccessDeniedError: Redis refused the connection.
-        KeyLayoutError: ROUTILUX_KEY_BUCKETS differs from the bucket count of the data in Redis.
-    """
-    from routilux.distributed.store import RedisStore
-    from routilux.errors import StoreAccessDeniedError, StoreUnavailableError
-
-    store = RedisStore(settings)
-    try:
-        store.ping()
-        store.check_layout()
-    except StoreAccessDeniedError:
-        raise
-    except StoreUnavailableError:
-        pass
-    finally:
-        store.close()
-
-
-def check_broker_access(settings: Any) -> None:
-    """Fail fast if RabbitMQ refuses this worker (credentials, vhost, TLS); one not up yet is waited for.
-
-    Raises:
-        BrokerAccessDeniedError: RabbitMQ refused the connection, or the TLS handshake failed.
-    """
-    if not settings.broker_is_amqp:
-        return  # a Redis broker is the store's Redis (checked above) or refuses the same way
-    from routilux.distributed.dispatch import broker_error
-    from routilux.distributed.redis_options import amqp_connection
-    from routilux.errors import BrokerAccessDeniedError
-
-    connection = amqp_connection(settings)
-    try:
-        connection.connect()
-    except Exception as exc:  # noqa: BLE001 - anything but a refusal: not reachable yet, the worker keeps trying
-        refusal = broker_error(exc)
-        if isinstance(refusal, BrokerAccessDeniedError):
-            raise refusal from exc
-    finally:
-        connection.release()
+    return boot
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -123,50 +74,16 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 
 
 def worker_name(name: str | None) -> str:
-    """The full node name: NAME@HOST as given, NAME alone gets @<hostname>, default routilux@<hostname>."""
-    import socket
-
-    from routilux.distributed.app import node_name
-
-    name = name or os.environ.get("ROUTILUX_WORKER_NAME") or None
-    # Celery would read a bare "NAME" as a host and call the node "celery@NAME";
-    # the probe must compute the same name as the worker, so be explicit.
-    if name and "@" not in name:
-        name = f"{name}@{socket.gethostname()}"
-    return node_name(name)
-
-
-def run_celery_worker(settings: Any, name: str, loglevel: str = "INFO") -> int:
-    """Run a real Celery worker until it is shut down; returns its exit code."""
-    from celery import signals
-
-    # Our logging is already configured: a receiver on setup_logging tells
-    # Celery (and its forked pool children) to leave it alone.
-    signals.setup_logging.connect(_keep_logging, weak=False)
-    app = distributed().create_app(settings)
-    worker = app.Worker(
-        hostname=name, pool_cls=settings.pool, concurrency=settings.concurrency, queues=list(settings.queues),
-        loglevel=loglevel, quiet=loglevel not in ("DEBUG", "INFO"),
-        # Mingle and gossip broadcast on the broker for features Routilux does
-        # not use (revokes, clock sync); our own liveness record replaces them.
-        without_mingle=True, without_gossip=True,
-    )
-    worker.start()  # SIGTERM: warm shutdown, in-flight activations finish first
-    return int(worker.exitcode or 0)
-
-
-def _keep_logging(**_: Any) -> None:
-    """setup_logging receiver: Celery must not reconfigure logging."""
+    """The full node name of ``--name`` (or ROUTILUX_WORKER_NAME): NAME@HOST, NAME@<hostname>, routilux@<hostname>."""
+    return _boot().worker_name(name or os.environ.get("ROUTILUX_WORKER_NAME") or None)
 
 
 def check_worker(args: argparse.Namespace) -> int:
     """Health probe: 0 if the worker's liveness record exists (Redis expires it when not renewed), else 1."""
     settings = settings_from(args)
     name = worker_name(args.name)
-    from routilux.distributed.store import RedisStore
-
     try:
-        record = RedisStore(settings).worker_record(name)
+        record = _boot().liveness_record(settings, name)
     except RoutiluxError as exc:
         return fail(f"worker {name}: cannot read its liveness record: {exc}", EXIT_FAILED)
     if record is None:

@@ -10,14 +10,16 @@ from typing import Any
 from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
-from routilux.distributed.operations.assemble import job_state_from_parts
-from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
-from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
-from routilux.distributed.operations.store import OpsStore
+from routilux.distributed.operations.assemble import job_state_from_parts
+from routilux.distributed.operations.dead_letters import DeadLettersMixin
+from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.operations.listings import OverviewMixin
+from routilux.distributed.operations.stats import StatsMixin
+from routilux.distributed.operations.store import OpsStore
+from routilux.distributed.operations.time_travel import TimeTravelMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
@@ -32,12 +34,13 @@ from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
 
 
-class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
+class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTravelMixin, StatsMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, summaries, dead
-    letters, workers) come from the mixins in events.py, overview.py and
-    deadletters.py.
+    letters, workers, time travel, counts) come from the mixins in
+    ``operations/``: events.py, listings.py, dead_letters.py, time_travel.py
+    and stats.py. Front-ends call these methods, never the store.
 
     Args:
         redis_url: the Redis that workers use (default: ``ROUTILUX_REDIS_URL``).
@@ -146,6 +149,10 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
                 raise type(typed)(f"{typed}; job {job_id} could not be withdrawn either (Redis did not answer), "
                                   "so a worker may still run it once both answer") from exc
             raise type(typed)(f"{typed}; job {job_id} was withdrawn, nothing of it ran") from exc
+
+    def job_status(self, job_id: str) -> str:
+        """Return a job's status (raises JobNotFoundError for an unknown job)."""
+        return self.store.status(job_id)
 
     def get_job(self, job_id: str) -> JobState:
         """Return a snapshot of a job's JobState (raises JobNotFoundError)."""

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from routilux.distributed.operations import stats
 from routilux.distributed.metrics import CONTENT_TYPE, Registry
 from routilux.server import auth
 from routilux.server.errors import error_response
@@ -29,7 +28,7 @@ def live() -> Response:
 def ready(request: Request) -> Response:
     """200 when Redis answers a PING, else 503."""
     try:
-        stats.ping(request.app.state.runtime.store)
+        request.app.state.runtime.ping()
     except Exception as exc:
         return error_response(503, "StoreUnavailableError", f"Redis is unreachable: {exc}")
     return json_response({"status": "ready"})
@@ -46,7 +45,6 @@ class ServerMetrics:
     """The server's registry: request counts and latency, plus gauges read from Redis at scrape time."""
 
     def __init__(self, runtime: Any) -> None:
-        store = runtime.store
         reg = self.registry = Registry()
         self.requests = reg.counter("routilux_http_requests_total", "HTTP requests answered", ("route", "status"))
         self.latency = reg.histogram("routilux_http_request_seconds", "Time to answer an HTTP request", ("route",))
@@ -55,11 +53,11 @@ class ServerMetrics:
         self._lock = threading.Lock()
         self.sse.set(0)
         reg.gauge("routilux_jobs", "Known jobs by status", ("status",),
-                  collect=lambda: {(k,): float(v) for k, v in stats.jobs_by_status(store).items()})
+                  collect=lambda: {(k,): float(v) for k, v in runtime.jobs_by_status().items()})
         reg.gauge("routilux_dead_letters", "Entries in the dead-letter stream",
-                  collect=lambda: {(): float(stats.dead_letter_count(store))})
+                  collect=lambda: {(): float(runtime.dead_letter_count())})
         reg.gauge("routilux_queue_depth", "Messages waiting in the broker queue", ("queue",),
-                  collect=lambda: {(store.settings.queue,): float(stats.queue_depth(store))})
+                  collect=lambda: {(runtime.settings.queue,): float(runtime.queue_depth())})
         reg.gauge("routilux_workers", "Live workers", collect=lambda: {(): float(len(runtime.workers()))})
 
     def stream_opened(self) -> None:

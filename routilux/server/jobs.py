@@ -8,8 +8,6 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from routilux.distributed.operations.fork import fork_job
-from routilux.distributed.operations.history import positions, replay_job
 from routilux.job_state import STATUSES
 from routilux.server import auth
 from routilux.server.errors import ApiError
@@ -80,7 +78,7 @@ def get_job(request: Request, job_id: str) -> Response:
     rt = runtime(request)
     summary = rt.job_summary(job_id)
     job = rt.get_job(job_id).serialize()
-    return json_response({"summary": summary, "job": job, "routines": replay_job(rt.store, job_id).routines()})
+    return json_response({"summary": summary, "job": job, "routines": rt.state_at(job_id).routines()})
 
 
 @router.post("/{job_id}/pause", summary="Pause a running job", dependencies=[Depends(auth.operator)])
@@ -118,14 +116,14 @@ def delete(request: Request, job_id: str) -> Response:
 @router.get("/{job_id}/history", summary="Positions of the job's history", dependencies=[Depends(auth.viewer)])
 def history(request: Request, job_id: str) -> Response:
     """Every entry of the job's stream (id, kind, activation, status), for the time-travel slider."""
-    return json_response({"job_id": job_id, "positions": positions(runtime(request).store, job_id)})
+    return json_response({"job_id": job_id, "positions": runtime(request).history_positions(job_id)})
 
 
 @router.get("/{job_id}/state", summary="The JobState as it was after a history position",
             dependencies=[Depends(auth.viewer)])
 def state_at(request: Request, job_id: str, at: str | None = Query(None, pattern=STREAM_ID)) -> Response:
     """Rebuilt from the job's stream up to entry ``at`` (default: the last); ``pending_tasks`` is what was left."""
-    replay = replay_job(runtime(request).store, job_id, at)
+    replay = runtime(request).state_at(job_id, at)
     return json_response({"job_id": job_id, "at": replay.position, "entries": replay.entries,
                           "routines": replay.routines(), "job": replay.state.serialize()})
 
@@ -134,5 +132,5 @@ def state_at(request: Request, job_id: str, at: str | None = Query(None, pattern
              dependencies=[Depends(auth.operator)])
 def fork(request: Request, job_id: str, body: ForkBody | None = Body(None)) -> Response:
     """A new job starts with the state after entry ``at`` and runs what was still to run there."""
-    new_id = fork_job(runtime(request), job_id, (body or ForkBody()).at)
+    new_id = runtime(request).fork(job_id, (body or ForkBody()).at)
     return json_response({"job_id": new_id, "forked_from": job_id}, 201, {"Location": f"/api/jobs/{new_id}"})

@@ -67,3 +67,25 @@ def jobs_by_status(store: RedisStore) -> dict[str, int]:
 def ping(store: RedisStore) -> bool:
     """True when Redis answers (raises StoreUnavailableError otherwise)."""
     return bool(store.redis.ping())
+
+
+class StatsMixin:
+    """DistributedRuntime methods for health checks and dashboard gauges."""
+
+    store: RedisStore
+
+    def ping(self) -> bool:
+        """True when Redis answers (raises StoreUnavailableError otherwise)."""
+        return ping(self.store)
+
+    def queue_depth(self, queue: str | None = None) -> int:
+        """Messages waiting in a broker queue (default: the settings' queue), on Redis or RabbitMQ."""
+        return queue_depth(self.store, queue)
+
+    def jobs_by_status(self) -> dict[str, int]:
+        """How many known jobs are in each status."""
+        return jobs_by_status(self.store)
+
+    def dead_letter_count(self) -> int:
+        """Entries in the dead-letter stream."""
+        return dead_letter_count(self.store)
