@@ -23,6 +23,7 @@ from routilux.distributed.operations.time_travel import TimeTravelMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
+from routilux.distributed.constants import WAIT_OUTAGE_PAUSE_S, WAIT_POLL_S
 from routilux.errors import (
     ExecutionTimeout,
     FlowError,
@@ -171,7 +172,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTrave
         deadline = None if timeout is None else time.monotonic() + timeout
         outage: StoreUnavailableError | None = None
         while True:
-            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            remaining = WAIT_POLL_S if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 if outage is not None:
                     raise outage
@@ -179,11 +180,11 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTrave
             try:
                 if self.store.status(job_id) in TERMINAL:
                     return self.get_job(job_id)
-                self.store.wait_settled(job_id, min(remaining, 1.0))
+                self.store.wait_settled(job_id, min(remaining, WAIT_POLL_S))
                 outage = None
             except StoreUnavailableError as exc:
                 outage = exc
-                time.sleep(min(0.5, remaining))
+                time.sleep(min(WAIT_OUTAGE_PAUSE_S, remaining))
 
     def pause(self, job_id: str, reason: str = "", checkpoint: Any = None) -> None:
         """Pause a running job: nothing more runs until :meth:`resume`."""

@@ -17,6 +17,7 @@ import logging
 import redis
 
 from routilux import codec
+from routilux.distributed.dead_letter_record import write_dead_letter
 from routilux.distributed.keys import Keys
 from routilux.distributed.redis_options import connect, describe_refusal, is_cluster
 from routilux.distributed.scripts import Scripts
@@ -497,13 +498,7 @@ class RedisStore:
     @guarded
     def dead_letter_message(self, reason: str, body: bytes, content_type: str = "") -> None:
         """Record a message that is not a Routilux activation at all (in bucket 0's stream)."""
-        self.redis.xadd(
-            self.keys.dead(0),
-            {"job": "", "activation": "", "reason": reason, "body": body or b"", "content_type": content_type,
-             "ts": datetime.now().isoformat()},
-            maxlen=100000,
-            approximate=True,
-        )
+        write_dead_letter(self.redis, self.keys.dead(0), reason, body, content_type)
 
     # -- sweeping --------------------------------------------------------
     @guarded
@@ -564,7 +559,7 @@ class RedisStore:
         """Handle one expired lease; returns the stored body to send again, if any."""
         return self._sweep_one(self.scripts.expire, member)
 
-    def redue(self, member: str) -> bytes | None:
+    def requeue_due(self, member: str) -> bytes | None:
         """Handle one due activation (outbox, retry timer, backstop); returns the stored body to send, if any."""
         return self._sweep_one(self.scripts.redue, member)
 

@@ -64,7 +64,7 @@ end
 
 -- A job that failed only because activations went to the dead-letter stream keeps its other
 -- unfinished work parked (like a paused job), so replaying those dead letters can resume it.
-local function held(status)
+local function is_on_hold(status)
   if status == 'paused' then return true end
   return status == 'failed' and tonumber(redis.call('HGET', KEYS[K_META], 'dead') or '0') > 0
     and redis.call('SCARD', KEYS[K_FAILEDRS]) == 0
@@ -151,8 +151,9 @@ end
 
 local function dead_letter(job, act, reason, now)
   local body = redis.call('HGET', KEYS[K_ACTS], act) or ''
+  -- The record's fields and cap are routilux/distributed/dead_letter_record.py's (FIELDS, DEAD_LETTER_STREAM_MAXLEN).
   redis.call('XADD', KEYS[K_DEAD], 'MAXLEN', '~', 100000, '*',
-    'job', job, 'activation', act, 'reason', reason, 'body', body, 'ts', now)
+    'job', job, 'activation', act, 'reason', reason, 'body', body, 'content_type', '', 'ts', now)
   finish_activation(job, act)
   redis.call('HINCRBY', KEYS[K_META], 'dead', 1)
   if redis.call('HGET', KEYS[K_META], 'status') ~= 'failed' then

@@ -8,9 +8,9 @@ if redis.call('HGET', KEYS[K_LEASE], act) ~= token then return 0 end
 redis.call('HDEL', KEYS[K_LEASE], act)
 redis.call('ZREM', KEYS[K_LEASES], m)
 local status = redis.call('HGET', KEYS[K_META], 'status')
-if is_terminal(status) and not held(status) then forget(job, act); return 0 end
+if is_terminal(status) and not is_on_hold(status) then forget(job, act); return 0 end
 redis.call('HSET', KEYS[K_LASTERR], act, reason)
-if held(status) then
+if is_on_hold(status) then
   redis.call('SADD', KEYS[K_PARKED], act)
   retain()
 else

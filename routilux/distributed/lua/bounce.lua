@@ -9,7 +9,7 @@ local now = now_ms()
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'unknown'} end
 local status = redis.call('HGET', KEYS[K_META], 'status')
-if status ~= 'paused' and held(status) then
+if status ~= 'paused' and is_on_hold(status) then
   redis.call('SADD', KEYS[K_PARKED], act)
   redis.call('ZREM', KEYS[K_DUE], member(job, act))
   retain()

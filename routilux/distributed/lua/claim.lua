@@ -22,7 +22,7 @@ if past_deadline(now) then
 end
 local expiry = redis.call('ZSCORE', KEYS[K_LEASES], m)
 local live = expiry and tonumber(expiry) > now
-if held(status) then
+if is_on_hold(status) then
   if not live then
     redis.call('SADD', KEYS[K_PARKED], act)
     redis.call('ZREM', KEYS[K_DUE], m)

@@ -35,7 +35,7 @@ if past_deadline(now) then
   return {'dropped', 'failed', ''}
 end
 local status = redis.call('HGET', KEYS[K_META], 'status')
-local live = status == 'running' or held(status)
+local live = status == 'running' or is_on_hold(status)
 
 local INT_LIMIT = 9007199254740991  -- integers stay exact in Lua's doubles up to here
 

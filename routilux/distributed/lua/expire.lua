@@ -9,7 +9,7 @@ redis.call('ZREM', KEYS[K_LEASES], m)
 redis.call('HDEL', KEYS[K_LEASE], act)
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'gone'} end
 local status = redis.call('HGET', KEYS[K_META], 'status')
-if is_terminal(status) and not held(status) then forget(job, act); return {'gone'} end
+if is_terminal(status) and not is_on_hold(status) then forget(job, act); return {'gone'} end
 local why = 'lease expired: the worker running it stopped heartbeating'
 local hard = redis.call('HGET', KEYS[K_TRIES], 'hard:' .. act)
 if hard then
@@ -19,7 +19,7 @@ if hard then
   end
 end
 redis.call('HSET', KEYS[K_LASTERR], act, why)
-if held(status) then
+if is_on_hold(status) then
   redis.call('SADD', KEYS[K_PARKED], act)
   retain()
   return {'parked'}

@@ -7,11 +7,11 @@ local score = redis.call('ZSCORE', KEYS[K_DUE], m)
 if not score or tonumber(score) > now then return {'not-due'} end
 local body = redis.call('HGET', KEYS[K_ACTS], act)
 local status = redis.call('HGET', KEYS[K_META], 'status')
-if not body or redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 or (is_terminal(status) and not held(status)) then
+if not body or redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 or (is_terminal(status) and not is_on_hold(status)) then
   redis.call('ZREM', KEYS[K_DUE], m)
   return {'gone'}
 end
-if held(status) then
+if is_on_hold(status) then
   redis.call('ZREM', KEYS[K_DUE], m)
   redis.call('SADD', KEYS[K_PARKED], act)
   retain()

@@ -1,6 +1,6 @@
 -- Replay a dead letter: its activation goes back to its job, and the entry leaves the stream.
 -- A job that failed only because of dead letters resumes once none of them is left: its parked
--- work (see held() in _common.lua) and the replayed activations go out again.
+-- work (see is_on_hold() in _common.lua) and the replayed activations go out again.
 -- ARGV: job, activation, dead-letter entry id, outbox grace ms
 -- Returns {'ok', job status, outbox score, {ids to dispatch}} or {'gone'} (no such entry)
 --      | {'unknown'} (no such job) | {'refused', why}

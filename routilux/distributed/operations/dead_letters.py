@@ -2,7 +2,7 @@
 
 An activation goes to the dead-letter stream when no worker could run it or it
 was claimed ``max_attempts`` times without committing; its job fails. The job's
-other unfinished work is kept parked (lua/_common.lua ``held``), so replaying
+other unfinished work is kept parked (lua/_common.lua ``is_on_hold``), so replaying
 the dead letters lets the job resume where it stopped. The stream is capped
 (about 100,000 entries).
 """
@@ -92,8 +92,8 @@ class DeadLettersMixin:
 
 def _described(row: dict[str, Any], payload: bool) -> dict[str, Any]:
     """What a dead letter's body says: the activation's routine and slot (and payload), or its size."""
-    ts = text(row.get("ts", ""))
-    out: dict[str, Any] = {"time": ms_to_iso(ts) if ts.isdigit() else ts, "routine_id": None, "slot": None}
+    # Epoch milliseconds (dead_letter_record.py); ms_to_iso shows an older record's ISO text as it is.
+    out: dict[str, Any] = {"time": ms_to_iso(row.get("ts")), "routine_id": None, "slot": None}
     body = row.get("body") or b""
     try:  # for display only: a signed body is shown without checking its signature (a replay sends it as is)
         envelope = open_body(body) if body else None

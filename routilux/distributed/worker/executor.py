@@ -35,6 +35,8 @@ from routilux.distributed.worker.limits import MainThreadTimers, TimeLimits, in_
 from routilux.distributed.worker.dispatch_marks import Marker
 from routilux.distributed.worker.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
+from routilux.distributed.constants import (COMMIT_RETRY_FIRST_S, COMMIT_RETRY_MAX_S, DEAD_LETTER_RAW_BYTES,
+                                              EARLY_RETRY_SLACK_S, UNRUNNABLE_BOUNCE_S)
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
 from routilux.bounds import DEFAULT_LIMITS, Limits
@@ -88,7 +90,7 @@ class Executor:
         except Exception as exc:  # a missing class, or a routine constructor that fails on this host
             log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
             answer = self.store.bounce(
-                act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s), worker or self.default_worker
+                act.job_id, act.activation_id, str(exc), min(UNRUNNABLE_BOUNCE_S, self.settings.lease_s), worker or self.default_worker
             )
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
@@ -230,14 +232,14 @@ class Executor:
 
     def _commit_with_retries(self, act: Activation, token: str, lock: str, tail: list[Any]) -> list[Any]:
         """Commit, riding out a short Redis outage (past it, the lease expires and the step runs again)."""
-        delay = 0.05
+        delay = COMMIT_RETRY_FIRST_S
         for _ in range(_COMMIT_TRIES - 1):
             try:
                 return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
             except StoreUnavailableError:
                 log.warning("Redis unavailable while committing %s; retrying in %.2fs", act.activation_id, delay)
                 time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = min(delay * 2, COMMIT_RETRY_MAX_S)
         return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
 
     def _retry_soon(self, member: str, delay_s: float) -> None:
@@ -249,13 +251,13 @@ class Executor:
 
         def fire() -> None:
             try:
-                body = self.store.redue(member)
+                body = self.store.requeue_due(member)
                 if body is not None:
                     self.dispatcher.send([(member, body)])
             except Exception:  # the sweeper will send it
                 log.debug("early retry dispatch failed", exc_info=True)
 
-        timer = threading.Timer(delay_s + 0.005, fire)
+        timer = threading.Timer(delay_s + EARLY_RETRY_SLACK_S, fire)
         timer.daemon = True
         timer.start()
 
@@ -288,4 +290,4 @@ def _raw(message: Any) -> bytes:
     try:
         return codec.packb(message)
     except Exception:
-        return repr(message)[:10000].encode("utf-8", "replace")
+        return repr(message)[:DEAD_LETTER_RAW_BYTES].encode("utf-8", "replace")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.distributed.worker.limits import TimeLimits, raise_in_thread
+from routilux.distributed.constants import RECORD_TTL_INTERVALS, RUNNING_RECORD_MIN_TTL_S
 
 if TYPE_CHECKING:
     from routilux.distributed.store import RedisStore
@@ -120,7 +121,7 @@ class Heartbeat:
             for entry in self._running.values():
                 if entry.info is not None:
                     by_worker.setdefault(entry.worker, []).append(entry.info)
-        ttl_s = max(3 * self.interval_s, 2.0)
+        ttl_s = max(RECORD_TTL_INTERVALS * self.interval_s, RUNNING_RECORD_MIN_TTL_S)
         try:
             for worker in self._reported - set(by_worker):
                 self.store.record_running(worker, os.getpid(), [], ttl_s)

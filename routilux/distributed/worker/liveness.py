@@ -18,13 +18,15 @@ from celery import bootsteps
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.store import RedisStore
 from routilux.distributed.worker.sweeper import Sweeper
+from routilux.distributed.constants import (LIVENESS_MAX_S, LIVENESS_MIN_S, LIVENESS_RENEWALS_PER_LEASE,
+                                              RECORD_TTL_INTERVALS)
 
 log = logging.getLogger("routilux.distributed")
 
 
 def liveness_interval_s(lease_s: float) -> float:
     """How often the liveness record is renewed."""
-    return max(0.5, min(5.0, lease_s / 3))
+    return max(LIVENESS_MIN_S, min(LIVENESS_MAX_S, lease_s / LIVENESS_RENEWALS_PER_LEASE))
 
 
 class Liveness(bootsteps.StartStopStep):
@@ -51,7 +53,7 @@ class Liveness(bootsteps.StartStopStep):
                     "queues": list(settings.queues), "concurrency": settings.concurrency, "pool": settings.pool,
                     "consuming": c.task_consumer is not None}
             try:
-                store.record_worker(name, info, ttl_s=interval * 3)
+                store.record_worker(name, info, ttl_s=interval * RECORD_TTL_INTERVALS)
             except Exception:
                 log.warning("could not renew the liveness record", exc_info=True)
 

@@ -93,7 +93,7 @@ class Sweeper:
                     log.warning("lease of %s expired; sending it again", member)
                     messages.append((member, body))
             expired = len(messages)
-            messages += [(m, b) for m, b in zip(due, map(self.store.redue, due)) if b is not None]
+            messages += [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
             messages = [(m, b) for m, b in messages if self._verified(m, b)]
             if messages:
                 sent += self.dispatcher.send(messages)

@@ -28,12 +28,13 @@ The Celery app selects it with ``broker_transport`` for ``redis://`` and
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from queue import Empty
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from routilux.distributed.dead_letter_record import write_dead_letter
 
 log = logging.getLogger("routilux.distributed")
 
@@ -100,9 +101,7 @@ class _Hardened:
         body = frame.encode("utf-8", "replace")[:MAX_FRAME_BYTES] if isinstance(frame, str) else b""
         try:
             with self.conn_or_acquire() as client:
-                client.xadd(key, {"job": "", "activation": "", "reason": reason[:1000], "body": body,
-                                  "content_type": "", "ts": datetime.now().isoformat()},
-                            maxlen=100000, approximate=True)
+                write_dead_letter(client, key, reason, body)
         except Exception:  # noqa: BLE001 - recording is best effort; the worker must keep consuming
             log.warning("could not dead-letter a malformed broker frame", exc_info=True)
 
