@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the worker daemon (or the health probe); returns the exit code."""
-    from routilux.cli.common import run
+    from routilux.cli.exits import run
     from routilux.cli.worker import cmd_worker
 
     return run(cmd_worker, build_parser().parse_args(argv))

@@ -13,7 +13,7 @@ Every option also reads its ``ROUTILUX_*`` environment variable (see
 this package (and ``routilux``) needs neither installed.
 
 Adding a command group: write a module here with a ``register(sub)`` function
-that adds its subcommands (``common.add_command`` gives each the connection
+that adds its subcommands (``options.add_command`` gives each the connection
 options and error handling), and list the module in ``COMMAND_GROUPS``.
 """
 
@@ -23,7 +23,7 @@ import argparse
 from typing import Sequence
 
 from routilux.cli import deadletters, demo, events, flows, graph, jobs, keys, prune, server, watch, worker, workers
-from routilux.cli.common import run
+from routilux.cli.exits import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 

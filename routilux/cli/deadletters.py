@@ -6,8 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from routilux.cli.common import (add_command, add_connection_arguments, clip, print_json, runtime_from, table,
-                                 when)
+from routilux.cli.engine import runtime_from
+from routilux.cli.options import add_command, add_connection_arguments
+from routilux.cli.output import clip, print_json, table, when
 
 
 def register(sub: Any) -> None:

@@ -23,7 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from routilux.cli.common import EXIT_FAILED, UsageError, distributed, interactive, rich_console
+from routilux.cli.engine import distributed
+from routilux.cli.exits import EXIT_FAILED, UsageError
+from routilux.cli.output import interactive, rich_console
 
 PREFIX = "demo"
 

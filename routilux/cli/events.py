@@ -6,7 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from routilux.cli.common import add_command, clip, interactive, print_json, rich_console, runtime_from
+from routilux.cli.engine import runtime_from
+from routilux.cli.options import add_command
+from routilux.cli.output import clip, interactive, print_json, rich_console
 
 STYLES = {"status": "bold cyan", "error": "bold red", "step": "dim", "record": ""}
 

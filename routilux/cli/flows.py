@@ -15,7 +15,9 @@ import json
 import sys
 from typing import Any
 
-from routilux.cli.common import EXIT_FAILED, UsageError, add_command, import_modules, json_object
+from routilux.cli.exits import EXIT_FAILED, UsageError
+from routilux.cli.options import add_command, json_object
+from routilux.cli.process import import_modules
 from routilux.errors import SpecError
 
 EXIT_BY_STATUS = {"completed": 0, "failed": EXIT_FAILED, "paused": 3, "cancelled": 4}
@@ -111,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """Publish the spec's flow to the distributed engine and print its content hash."""
-    from routilux.cli.common import runtime_from
+    from routilux.cli.engine import runtime_from
 
     flow = _load(args).flow
     with runtime_from(args) as runtime:

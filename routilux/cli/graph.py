@@ -11,7 +11,11 @@ import os
 import sys
 from typing import Any
 
-from routilux.cli.common import UsageError, add_command, import_modules, print_json, runtime_from, table, when
+from routilux.cli.engine import runtime_from
+from routilux.cli.exits import UsageError
+from routilux.cli.options import add_command
+from routilux.cli.output import print_json, table, when
+from routilux.cli.process import import_modules
 
 FORMATS = ("text", "mermaid", "dot", "svg", "png")
 

@@ -7,8 +7,11 @@ import json
 import sys
 from typing import Any, Callable
 
-from routilux.cli.common import (EXIT_FAILED, UsageError, add_command, clip, import_modules, json_object,
-                                 runtime_from, table, when)
+from routilux.cli.engine import runtime_from
+from routilux.cli.exits import EXIT_FAILED, UsageError
+from routilux.cli.options import add_command, json_object
+from routilux.cli.output import clip, table, when
+from routilux.cli.process import import_modules
 from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 
 

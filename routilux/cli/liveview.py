@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from routilux.cli.common import clip
+from routilux.cli.output import clip
 from routilux.cli.jobview import JobModel, WatchView
 
 STATUS_STYLES = {"completed": "green", "failed": "bold red", "cancelled": "yellow", "paused": "yellow",

@@ -6,7 +6,9 @@ import argparse
 import re
 from typing import Any
 
-from routilux.cli.common import UsageError, add_command, runtime_from
+from routilux.cli.engine import runtime_from
+from routilux.cli.exits import UsageError
+from routilux.cli.options import add_command
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

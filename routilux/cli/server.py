@@ -6,7 +6,10 @@ import argparse
 import os
 from typing import Any
 
-from routilux.cli.common import UsageError, add_command, configure_logging, import_modules, runtime_from
+from routilux.cli.engine import runtime_from
+from routilux.cli.exits import UsageError
+from routilux.cli.options import add_command
+from routilux.cli.process import configure_logging, import_modules
 
 
 def register(sub: Any) -> None:

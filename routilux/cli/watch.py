@@ -14,7 +14,10 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from routilux.cli.common import EXIT_FAILED, add_command, interactive, print_json, rich_console, runtime_from
+from routilux.cli.engine import runtime_from
+from routilux.cli.exits import EXIT_FAILED
+from routilux.cli.options import add_command
+from routilux.cli.output import interactive, print_json, rich_console
 from routilux.cli.events import format_event
 from routilux.cli.jobview import TERMINAL, JobModel, WatchView
 

@@ -10,8 +10,10 @@ import os
 import time
 from typing import Any
 
-from routilux.cli.common import (EXIT_FAILED, add_connection_arguments, configure_logging, distributed, fail,
-                                 import_modules, settings_from)
+from routilux.cli.engine import distributed, settings_from
+from routilux.cli.exits import EXIT_FAILED, fail
+from routilux.cli.options import add_connection_arguments
+from routilux.cli.process import configure_logging, import_modules
 from routilux.errors import RoutiluxError
 
 

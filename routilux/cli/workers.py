@@ -6,7 +6,9 @@ import argparse
 import time
 from typing import Any
 
-from routilux.cli.common import add_command, runtime_from, table
+from routilux.cli.engine import runtime_from
+from routilux.cli.options import add_command
+from routilux.cli.output import table
 
 
 def register(sub: Any) -> None:

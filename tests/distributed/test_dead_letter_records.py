@@ -17,7 +17,7 @@ from routilux.distributed.store import text
 
 pytestmark = pytest.mark.distributed
 
-COMMON_LUA = Path(__file__).resolve().parents[2] / "routilux" / "distributed" / "lua" / "_common.lua"
+COMMON_LUA = next((Path(__file__).resolve().parents[2] / "routilux" / "distributed").rglob("_common.lua"))
 
 
 def raw_letters(runtime: DistributedRuntime) -> list[dict[str, str]]:
