@@ -68,7 +68,7 @@ import redis  # noqa: E402
 from bench import raw_celery  # noqa: E402
 from bench.dist_flows import FANOUT_ENTRY, SEQUENTIAL_ENTRY, fanout_flow, sequential_flow  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
-from routilux.distributed.app import delete_amqp_queues  # noqa: E402
+from routilux.distributed.worker.app import delete_amqp_queues  # noqa: E402
 
 SEQ_GOAL = 1.5  # ours / raw, per step: at most
 FANOUT_GOAL = 1.0  # ours / raw, throughput: at least

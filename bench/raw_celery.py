@@ -1,7 +1,7 @@
 """Plain Celery doing the benchmark's work, the baseline of bench/compare_distributed.py.
 
 Same Redis as Routilux in the same run, its own key prefix, and the same
-reliability settings as ``routilux.distributed.app.celery_config``: late acks,
+reliability settings as ``routilux.distributed.worker.app.celery_config``: late acks,
 reject on worker lost, prefetch 1, results ignored, reconnect forever, the
 same visibility timeout, msgpack on the wire. Only the work differs: there is
 no claim, no commit and no state, just the messages.

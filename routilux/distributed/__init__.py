@@ -10,7 +10,7 @@ Needs the ``distributed`` extra (celery, redis, kombu).
 
 from __future__ import annotations
 
-from routilux.distributed.app import create_app
+from routilux.distributed.worker.app import create_app
 from routilux.distributed.runtime import DistributedRuntime
 from routilux.distributed.settings import Settings
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
-from routilux.distributed.app import create_app
+from routilux.distributed.worker.app import create_app
 from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.flows import flow_hash, publishable, routes

@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from routilux.distributed import DistributedRuntime, Settings, create_app
-from routilux.distributed.app import delete_amqp_queues
+from routilux.distributed.worker.app import delete_amqp_queues
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -10,7 +10,7 @@ from conftest import both_brokers
 from dhelpers import wait_until
 from routilux import ErrorHandler, ErrorStrategy, Flow
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.app import activation_queues
+from routilux.distributed.worker.app import activation_queues
 from routilux.distributed.serializer import CONTENT_TYPE
 from routilux.errors import EncodeError, StoreUnavailableError
 

@@ -16,7 +16,7 @@ from conftest import HERE, ROOT, settings_env
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.operations import stats
-from routilux.distributed.app import delete_amqp_queues
+from routilux.distributed.worker.app import delete_amqp_queues
 from tlsrabbit import TlsRabbit, rabbitmq_missing
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(180)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 
@@ -22,7 +22,18 @@ from routilux.errors import FlowError
 from routilux.job_state import JobState
 
 if TYPE_CHECKING:
-    from routilux.distributed.runtime import DistributedRuntime
+    from routilux.distributed.signing import Keyring
+
+
+class ForkingRuntime(Protocol):
+    """What a fork needs of the runtime (DistributedRuntime is one): its store, its keys, and how it sends a new job."""
+
+    store: RedisStore
+    keyring: Keyring
+
+    def _check_layout(self) -> None: ...
+
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None: ...
 
 
 def state_ops(state: JobState) -> list[bytes | str]:
@@ -78,7 +89,7 @@ def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobS
     return str(score)
 
 
-def fork_job(runtime: DistributedRuntime, job_id: str, position: str | None = None) -> str:
+def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) -> str:
     """Start a new job continuing ``job_id`` from after stream entry ``position``; returns its id.
 
     Raises:

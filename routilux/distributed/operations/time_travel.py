@@ -41,4 +41,4 @@ class TimeTravelMixin:
             FlowError: ``at`` is not in the job's history, or nothing was left to run there.
             BrokerUnavailableError: the broker did not take the new job's activations; it was withdrawn.
         """
-        return fork_job(self, job_id, at)  # type: ignore[arg-type]
+        return fork_job(self, job_id, at)  # type: ignore[arg-type]  # the runtime is a ForkingRuntime

@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import signals
 
-from routilux.distributed.app import create_app, node_name
+from routilux.distributed.worker.app import create_app, node_name
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.operations import stats
 from routilux.distributed.redis_options import amqp_connection
