@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import RedisServer, WorkerProcess
-from dhelpers import wait_until
+from waiting import wait_until
 from netns import Host, Network
 from routilux import JobState
 from routilux.distributed import DistributedRuntime, Settings

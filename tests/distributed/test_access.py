@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import basic_flows
-import dsecure
+import security_routines
 from conftest import HERE, ROOT, settings_env
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.redis_options import redis_url
@@ -44,15 +44,15 @@ def tls_settings(tls_redis: TlsRedis) -> Settings:
 
 
 def test_a_worker_runs_a_job_over_tls_as_a_limited_acl_user(tls_settings, spawn_worker, tmp_path):
-    spawn_worker(imports=("basic_flows", "dsecure"), settings_=tls_settings)
+    spawn_worker(imports=("basic_flows", "security_routines"), settings_=tls_settings)
     trace = tmp_path / "trace"
     with DistributedRuntime(settings=tls_settings) as runtime:
-        state = runtime.wait(runtime.submit(dsecure.witness_flow(trace), "witness", {"n": 3}), timeout=60)
+        state = runtime.wait(runtime.submit(security_routines.witness_flow(trace), "witness", {"n": 3}), timeout=60)
         assert state.status == "completed"
         assert state.shared_data == {"got0": 0, "got1": 1, "got2": 2}
         chain = runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 2}), timeout=30)
         assert sorted(e["got"]["i"] for e in chain.shared_log) == [0, 4]
-    assert len(dsecure.runs(trace)) == 1
+    assert len(security_routines.runs(trace)) == 1
 
 
 def test_the_settings_user_and_password_replace_those_of_the_url() -> None:

@@ -7,7 +7,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 import basic_flows
 from conftest import both_brokers
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux import ErrorHandler, ErrorStrategy, Flow
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.worker.app import activation_queues

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import pytest
 
 import basic_flows
-import dsecure
+import security_routines
 from conftest import both_brokers
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux.activation import Activation, root_id
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.envelope import seal, to_envelope
@@ -85,7 +85,7 @@ def _waiting_jobs(settings: Settings, flow, count: int) -> tuple[DistributedRunt
 def test_a_batch_with_a_tampered_and_an_oversized_body_dead_letters_only_those_two(settings, start_workers, tmp_path):
     keyed = settings.with_(signing_keys=KEYS, max_message_bytes=64 * 1024)
     trace = tmp_path / "trace"
-    flow = dsecure.witness_flow(trace)
+    flow = security_routines.witness_flow(trace)
     producer, jobs, bodies = _waiting_jobs(keyed, flow, 3)
     tampered = bodies[1][:-1] + bytes([bodies[1][-1] ^ 1])
     big = Activation("no-such-job", "big", "witness", "trigger", {"n": 0, "pad": "x" * 70_000})
@@ -100,13 +100,13 @@ def test_a_batch_with_a_tampered_and_an_oversized_body_dead_letters_only_those_t
     assert len(letters) == 2
     assert sorted("signature" in letter["reason"] for letter in letters) == [False, True]
     assert sorted("over the limit" in letter["reason"] for letter in letters) == [False, True]
-    assert sorted(line.split()[0] for line in dsecure.runs(trace)) == sorted([jobs[0], jobs[2]])
+    assert sorted(line.split()[0] for line in security_routines.runs(trace)) == sorted([jobs[0], jobs[2]])
 
 
 def test_a_batch_message_of_any_other_shape_is_dead_lettered_whole_and_runs_nothing(settings, start_workers,
                                                                                      tmp_path):
     trace = tmp_path / "trace"
-    producer, jobs, bodies = _waiting_jobs(settings, dsecure.witness_flow(trace), 2)
+    producer, jobs, bodies = _waiting_jobs(settings, security_routines.witness_flow(trace), 2)
     with producer, DistributedRuntime(settings=settings) as runtime:
         send = runtime.app.send_task
         send(BATCH, args=bodies, queue=settings.queue)  # two arguments instead of one list
@@ -120,7 +120,7 @@ def test_a_batch_message_of_any_other_shape_is_dead_lettered_whole_and_runs_noth
         assert all(runtime.wait(job, timeout=30).status == "completed" for job in jobs)
         assert len(runtime.dead_letters(100)) == 4
     assert all(letter["job"] == "" and "batch" in letter["reason"] for letter in letters)
-    assert len(dsecure.runs(trace)) == 2
+    assert len(security_routines.runs(trace)) == 2
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 import basic_flows
 from conftest import free_port
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux.distributed import DistributedRuntime
 from routilux.errors import BrokerAccessDeniedError, BrokerUnavailableError
 

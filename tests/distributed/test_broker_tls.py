@@ -13,7 +13,7 @@ import pytest
 
 import basic_flows
 from conftest import HERE, ROOT, settings_env
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.operations import stats
 from routilux.distributed.worker.app import delete_amqp_queues

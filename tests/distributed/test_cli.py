@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import cli_flows
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux.cli import main
 from routilux.distributed import DistributedRuntime, Settings
 

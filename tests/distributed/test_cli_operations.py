@@ -18,7 +18,7 @@ import pytest
 
 import cli_flows
 import basic_flows
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux import codec
 from routilux.distributed.envelope import from_envelope
 

@@ -13,7 +13,7 @@ import pytest
 
 import concurrency_flows
 from conftest import WorkerProcess
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.operations.history import replay_job

@@ -50,12 +50,12 @@ def test_a_lambda_condition_is_published_as_an_expression_and_routes_on_the_work
 
 
 def test_a_worker_process_restores_a_named_condition_from_the_module_it_imported(runtime, spawn_worker):
-    import dconditions
+    import registered_conditions
 
-    flow = dconditions.named_condition_flow()
+    flow = registered_conditions.named_condition_flow()
     stored = flow.serialize()["routines"]["router"]["_config"]["routes"][0][1]
-    assert stored["name"] == "dconditions.has_remainder"  # a name in the data, not code
-    spawn_worker(imports=("basic_flows", "dconditions"), pool="threads", concurrency=1)
+    assert stored["name"] == "registered_conditions.has_remainder"  # a name in the data, not code
+    spawn_worker(imports=("basic_flows", "registered_conditions"), pool="threads", concurrency=1)
     state = runtime.wait(runtime.submit(flow, "source", {"n": 5}), timeout=60)
     assert state.status == "completed", state.error
     routes = sorted((e["got"]["data"], e["got"]["route"]) for e in state.get_shared_log())

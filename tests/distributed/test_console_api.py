@@ -10,7 +10,7 @@ import pytest
 
 import basic_flows
 from console_helpers import OPERATOR, VIEWER, console, read_sse, run_console, secured_console  # noqa: F401
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux.job_state import TERMINAL
 
 pytestmark = pytest.mark.distributed

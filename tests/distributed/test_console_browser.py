@@ -15,7 +15,7 @@ import pytest
 
 import basic_flows
 from console_helpers import OPERATOR, console, run_console, secured_console  # noqa: F401
-from dhelpers import wait_until
+from waiting import wait_until
 
 pytestmark = [pytest.mark.distributed, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"

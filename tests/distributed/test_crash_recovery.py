@@ -11,7 +11,7 @@ import pytest
 import basic_flows
 from conftest import RedisServer
 from conftest import both_brokers
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.errors import ExecutionTimeout, StoreUnavailableError
 

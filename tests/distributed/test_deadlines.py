@@ -7,7 +7,7 @@ import time
 import pytest
 
 import basic_flows
-import dlimits
+import time_limit_flows
 from routilux.distributed.operations.history import replay_job
 
 pytestmark = pytest.mark.distributed
@@ -22,7 +22,7 @@ def members_of(runtime, index: str, job_id: str) -> list[bytes]:
 
 
 def test_a_job_past_its_flow_timeout_fails_with_a_timeout_record_like_the_local_engine(runtime, start_workers):
-    flow = dlimits.sleepy_flow(sleep_s=3.0, timeout=1.0)
+    flow = time_limit_flows.sleepy_flow(sleep_s=3.0, timeout=1.0)
     local = flow.execute("source", entry_params={"n": 1})
     start_workers()
     state = runtime.wait(runtime.submit(flow, "source", {"n": 1}), timeout=30)
@@ -39,7 +39,7 @@ def test_a_timed_out_job_dispatches_none_of_its_queued_activations_even_while_a_
     runtime, start_workers
 ):
     start_workers(concurrency=1)
-    flow = dlimits.sleepy_flow(sleep_s=2.0)
+    flow = time_limit_flows.sleepy_flow(sleep_s=2.0)
     job = runtime.submit(flow, "source", {"n": 4}, timeout=1.0)
     state = runtime.wait(job, timeout=30)
     assert state.status == "failed" and "timeout of 1.0 s" in state.error
@@ -56,7 +56,7 @@ def test_submit_timeout_overrides_the_flow_timeout_and_none_keeps_the_flows(runt
     start_workers()
     flow = basic_flows.chain_flow()
     assert runtime.wait(runtime.submit(flow, "source", {"n": 2}), timeout=30).status == "completed"
-    quick = runtime.submit(dlimits.sleepy_flow(sleep_s=1.5, timeout=300.0), "source", {"n": 1}, timeout=0.5)
+    quick = runtime.submit(time_limit_flows.sleepy_flow(sleep_s=1.5, timeout=300.0), "source", {"n": 1}, timeout=0.5)
     assert runtime.wait(quick, timeout=30).error == "execution exceeded its timeout of 0.5 s"
 
 

@@ -12,7 +12,7 @@ import basic_flows
 from routilux import JobState
 from routilux.distributed import DistributedRuntime
 from conftest import both_brokers
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux.errors import ExecutionTimeout, FlowError, FlowValidationError, JobNotFoundError
 
 pytestmark = pytest.mark.distributed

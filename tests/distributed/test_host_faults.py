@@ -10,7 +10,7 @@ import pytest
 
 import reliability_flows
 from cluster import assert_exact
-from dhelpers import wait_until
+from waiting import wait_until
 from test_network_faults import running
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]

@@ -11,8 +11,8 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu import exceptions as kombu_errors
 from kombu.serialization import dumps, loads
 
-import dsecure
-from dhelpers import wait_until
+import security_routines
+from waiting import wait_until
 from routilux.activation import Activation, root_id
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.envelope import seal, to_envelope
@@ -69,12 +69,12 @@ def _bombs() -> list[tuple[bytes, str]]:
 def test_a_worker_fed_hostile_messages_never_crashes_runs_no_handler_and_keeps_serving(settings, spawn_worker,
                                                                                       tmp_path):
     keyed = settings.with_(signing_keys=KEYS, max_message_bytes=128 * 1024)
-    worker = spawn_worker(imports=("basic_flows", "dsecure"), pool="threads", concurrency=2, settings_=keyed)
+    worker = spawn_worker(imports=("basic_flows", "security_routines"), pool="threads", concurrency=2, settings_=keyed)
     rng = random.Random(20261130)
     trace = tmp_path / "trace"
     keyring = Keyring.parse(KEYS)
     with DistributedRuntime(settings=keyed) as runtime:
-        flow = dsecure.witness_flow(trace)
+        flow = security_routines.witness_flow(trace)
         job_id = runtime.submit(flow, "witness", {"n": 2})
         assert runtime.wait(job_id, timeout=60).status == "completed"
         # A real signed body of that (finished) job, and Celery's real frame around it.
@@ -112,7 +112,7 @@ def test_a_worker_fed_hostile_messages_never_crashes_runs_no_handler_and_keeps_s
     assert sum("malformed broker frame" in letter["reason"] for letter in letters) >= 3
     assert any("over the limit" in letter["reason"] for letter in letters)
     assert any("python-serialize" in letter["reason"] for letter in letters)
-    assert len(dsecure.runs(trace)) == 2  # only the two legitimate jobs ran a handler
+    assert len(security_routines.runs(trace)) == 2  # only the two legitimate jobs ran a handler
 
 
 def _undecodable(body: bytes) -> bool:
@@ -144,7 +144,7 @@ def test_hostile_conditions_in_a_published_flow_never_run_and_the_worker_keeps_s
     settings = settings.with_(max_attempts=1)
     start_workers(settings_=settings)
     with DistributedRuntime(settings=settings) as runtime:
-        data = publishable(dsecure.router_flow("data['v'] == 1"))
+        data = publishable(security_routines.router_flow("data['v'] == 1"))
         data["routines"]["router"]["_config"]["routes"] = [["hit", condition]]
         digest = flow_hash(data)
         runtime.store.put_flow(digest, "hostile", data)
@@ -152,7 +152,7 @@ def test_hostile_conditions_in_a_published_flow_never_run_and_the_worker_keeps_s
         assert state.status == "failed"
         assert "condition" in state.error
         assert state.shared_log == []  # no route fired
-        benign = runtime.wait(runtime.submit(dsecure.router_flow("data['v'] == 1"), "feed", {"data": {"v": 1}}),
+        benign = runtime.wait(runtime.submit(security_routines.router_flow("data['v'] == 1"), "feed", {"data": {"v": 1}}),
                               timeout=30)
     assert benign.status == "completed"
     assert [(e["route"], e["data"]) for e in benign.shared_log] == [("hit", {"v": 1})]
@@ -166,15 +166,15 @@ def test_a_value_over_the_limits_fails_its_step_with_an_encode_error(settings, s
     small = settings.with_(max_message_bytes=64 * 1024, max_depth=64)
     start_workers(settings_=small)
     with DistributedRuntime(settings=small) as runtime:
-        state = runtime.wait(runtime.submit(dsecure.writer_flow(), "writer", params), timeout=30)
+        state = runtime.wait(runtime.submit(security_routines.writer_flow(), "writer", params), timeout=30)
         assert state.status == "failed"
         error = [r.data for r in state.execution_history if r.event_name == "error"][0]
         assert error["error_type"] == "EncodeError" and message in error["error"]
         assert "value" not in state.shared_data
-        fine = runtime.wait(runtime.submit(dsecure.writer_flow(), "writer", {"size": 1000, "depth": 50}), timeout=30)
+        fine = runtime.wait(runtime.submit(security_routines.writer_flow(), "writer", {"size": 1000, "depth": 50}), timeout=30)
         assert fine.status == "completed"
         with pytest.raises(EncodeError, match="over the limit"):
-            runtime.submit(dsecure.writer_flow(), "writer", {"size": 1, "pad": "y" * 70_000})
+            runtime.submit(security_routines.writer_flow(), "writer", {"size": 1, "pad": "y" * 70_000})
 
 
 @pytest.mark.parametrize("via", ["claim", "sweeper"])
@@ -183,7 +183,7 @@ def test_a_stored_activation_altered_in_redis_fails_its_job_instead_of_running_o
     fast = settings.with_(redispatch_s=1.0)
     trace = tmp_path / "trace"
     with DistributedRuntime(settings=fast) as runtime:
-        job_id = runtime.submit(dsecure.witness_flow(trace), "witness", {"n": 1})  # no worker yet
+        job_id = runtime.submit(security_routines.witness_flow(trace), "witness", {"n": 1})  # no worker yet
         raw = redis.Redis.from_url(fast.redis_url)
         acts = runtime.store.keys.job(job_id, "acts")
         (act_id,) = raw.hkeys(acts)
@@ -194,4 +194,4 @@ def test_a_stored_activation_altered_in_redis_fails_its_job_instead_of_running_o
         state = runtime.wait(job_id, timeout=30)
     assert state.status == "failed"
     assert "stored activation refused" in state.error
-    assert dsecure.runs(trace) == []
+    assert security_routines.runs(trace) == []

@@ -19,7 +19,7 @@ from redis.crc import key_slot
 
 import basic_flows
 from conftest import HERE, ROOT, both_brokers, settings_env
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.keys import Keys, slot_field
 from routilux.distributed.redis_options import parse_cluster_url
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.distributed
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from rclusters import RedisClusterGroup
+    from redis_cluster_group import RedisClusterGroup
 
     group = RedisClusterGroup(tmp_path_factory.mktemp("redis-cluster"))
     yield group
@@ -221,7 +221,7 @@ def test_status_events_of_every_bucket_arrive_and_resume_after_an_event_id(sprea
 
 @pytest.mark.timeout(60)
 def test_a_cluster_that_lost_a_master_is_a_typed_store_outage_not_a_crash(settings, tmp_path):
-    from rclusters import RedisClusterGroup
+    from redis_cluster_group import RedisClusterGroup
 
     group = RedisClusterGroup(tmp_path / "doomed-cluster")
     try:
@@ -250,7 +250,7 @@ def test_a_cluster_that_lost_a_master_is_a_typed_store_outage_not_a_crash(settin
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_jobs_complete_after_a_cluster_master_is_killed_and_its_replica_takes_over(settings, tmp_path, spawn_worker):
-    from rclusters import RedisClusterGroup
+    from redis_cluster_group import RedisClusterGroup
 
     group = RedisClusterGroup(tmp_path / "failover-cluster", masters=3, replicas=1)
     try:

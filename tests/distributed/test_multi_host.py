@@ -12,7 +12,7 @@ import pytest
 import basic_flows
 import extra_flows
 from conftest import HERE, ROOT
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 
 import reliability_flows
 from cluster import assert_exact
-from dhelpers import wait_until
+from waiting import wait_until
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

@@ -70,7 +70,7 @@ def test_pause_and_deferred_events_resume_to_the_same_state_on_both_engines(runt
     local_flow.resume(local)
     start_workers()
     job_id = runtime.submit(basic_flows.deferred_flow(flow_id="p-deferred"), "source", {"n": 1})
-    from dhelpers import wait_until
+    from waiting import wait_until
 
     # The job is paused from inside the deferring step, before that step commits: wait for the commit too.
     settled = lambda s: s["status"] == "paused" and s["activations"]["done"] == s["activations"]["known"]  # noqa: E731

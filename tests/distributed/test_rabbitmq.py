@@ -6,7 +6,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 import basic_flows
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux.distributed import Settings, create_app
 from routilux.distributed.operations import stats
 from routilux.distributed.store import RedisStore

@@ -7,8 +7,8 @@ import time
 import pytest
 
 import basic_flows
-import dlimits
-from dhelpers import wait_until
+import time_limit_flows
+from waiting import wait_until
 from routilux.distributed.keys import slot_field
 from routilux.errors import JobNotFoundError
 
@@ -41,7 +41,7 @@ def test_ended_jobs_leave_no_key_once_their_ttl_passes(runtime, start_workers, s
     start_workers(settings_=short, concurrency=4)
     ok, failing = basic_flows.fan_in_flow(expected=2), basic_flows.strategy_flow("default")
     jobs = [runtime.submit(ok if k % 3 else failing, "source", {"n": 2}) for k in range(99)]
-    jobs.append(runtime.submit(dlimits.sleepy_flow(sleep_s=1.0), "source", {"n": 1}))
+    jobs.append(runtime.submit(time_limit_flows.sleepy_flow(sleep_s=1.0), "source", {"n": 1}))
     runtime.cancel(jobs[-1], reason="not needed")
     ended = watch_until_ended(runtime, jobs)  # each ended job expires 2 s later: watch them all at once
     assert set(ended.values()) == {"completed", "failed", "cancelled"}
@@ -66,9 +66,9 @@ def test_a_ttl_of_zero_keeps_ended_jobs(runtime, start_workers, settings):
 
 
 def test_delete_job_removes_every_key_even_slot_wait_lists_and_a_late_commit(runtime, start_workers, settings):
-    dlimits.GATE.clear()
+    time_limit_flows.GATE.clear()
     start_workers(concurrency=3)
-    job = runtime.submit(dlimits.hold_flow(), "source", {"n": 3})
+    job = runtime.submit(time_limit_flows.hold_flow(), "source", {"n": 3})
     wait_list = runtime.store.keys.slot_wait(job, slot_field("hold", "input"))
     wait_until(lambda: runtime.store.redis.llen(wait_list) == 2)
     runtime.cancel(job)
@@ -76,7 +76,7 @@ def test_delete_job_removes_every_key_even_slot_wait_lists_and_a_late_commit(run
     try:
         assert keys_of(runtime, [job]) == []
     finally:
-        dlimits.GATE.set()  # the held handler returns and commits into a job that no longer exists
+        time_limit_flows.GATE.set()  # the held handler returns and commits into a job that no longer exists
     time.sleep(0.5)
     assert keys_of(runtime, [job]) == []
     assert runtime.jobs() == []
@@ -90,7 +90,7 @@ def test_prune_deletes_ended_jobs_by_status_and_age(runtime, start_workers, sett
     failed = runtime.submit(basic_flows.strategy_flow("default"), "source", {"n": 1})
     for job in (done, failed):
         runtime.wait(job, timeout=30)
-    running = runtime.submit(dlimits.sleepy_flow(sleep_s=2.0), "source", {"n": 1})
+    running = runtime.submit(time_limit_flows.sleepy_flow(sleep_s=2.0), "source", {"n": 1})
     assert runtime.prune(older_than_s=3600) == 0
     assert runtime.prune(status="failed") == 1
     assert keys_of(runtime, [failed]) == []

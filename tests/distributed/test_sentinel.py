@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import pytest
 
 import basic_flows
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.redis_options import broker_url, parse_sentinel_url
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import basic_flows
-import dsecure
-from dhelpers import wait_until
+import security_routines
+from waiting import wait_until
 from routilux.distributed import DistributedRuntime, Settings
 from routilux.distributed.signing import MAGIC, Keyring
 from routilux.errors import SignatureError
@@ -58,10 +58,10 @@ def test_a_signed_job_runs_on_a_worker_holding_the_keys(keyed, start_workers, tm
     start_workers(settings_=keyed)
     trace = tmp_path / "trace"
     with DistributedRuntime(settings=keyed) as runtime:
-        state = runtime.wait(runtime.submit(dsecure.witness_flow(trace), "witness", {"n": 3}), timeout=30)
+        state = runtime.wait(runtime.submit(security_routines.witness_flow(trace), "witness", {"n": 3}), timeout=30)
     assert state.status == "completed"
     assert state.shared_data == {"got0": 0, "got1": 1, "got2": 2}
-    assert len(dsecure.runs(trace)) == 1
+    assert len(security_routines.runs(trace)) == 1
 
 
 @pytest.mark.parametrize("keys, reason", [
@@ -73,24 +73,24 @@ def test_a_producer_without_a_valid_key_cannot_make_a_handler_run(keyed, start_w
     start_workers(settings_=keyed)
     trace = tmp_path / "trace"
     with _producer(keyed, keys) as forger:
-        job_id = forger.submit(dsecure.witness_flow(trace), "witness", {"n": 2})
+        job_id = forger.submit(security_routines.witness_flow(trace), "witness", {"n": 2})
         # The message is refused unread; the sweeper then finds the stored body and fails the job with the reason.
         state = forger.wait(job_id, timeout=30)
         assert any(reason in r for r in _reasons(forger))
     assert state.status == "failed"
     assert reason in state.error
-    assert dsecure.runs(trace) == []
+    assert security_routines.runs(trace) == []
     with DistributedRuntime(settings=keyed) as runtime:  # the worker keeps serving signed work
-        good = runtime.submit(dsecure.witness_flow(trace), "witness", {"n": 1})
+        good = runtime.submit(security_routines.witness_flow(trace), "witness", {"n": 1})
         assert runtime.wait(good, timeout=30).status == "completed"
-    assert len(dsecure.runs(trace)) == 1
+    assert len(security_routines.runs(trace)) == 1
 
 
 def test_a_tampered_or_unsigned_task_body_is_dead_lettered_unread(keyed, start_workers, tmp_path):
     start_workers(settings_=keyed)
     trace = tmp_path / "trace"
     with DistributedRuntime(settings=keyed) as runtime:
-        runtime.publish(dsecure.witness_flow(trace))
+        runtime.publish(security_routines.witness_flow(trace))
         signed = Keyring.parse(NEW).seal(b"\x81\xa1v\x01")
         forged = signed[:-1] + b"\x02"
         runtime.app.send_task("routilux.activate", args=[forged], queue=keyed.queue)
@@ -99,7 +99,7 @@ def test_a_tampered_or_unsigned_task_body_is_dead_lettered_unread(keyed, start_w
         reasons = sorted(letter["reason"] for letter in letters)
         assert any("bad signature" in r for r in reasons) and any("unsigned" in r for r in reasons)
         assert any(letter["body"] == forged for letter in letters)
-    assert dsecure.runs(trace) == []
+    assert security_routines.runs(trace) == []
 
 
 def test_keys_rotate_mid_run_while_old_signed_work_is_still_stored(settings, spawn_worker, start_workers, tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import basic_flows
-import dlimits
-from dhelpers import wait_until, workers_up
+import time_limit_flows
+from waiting import wait_until, workers_up
 from routilux import ErrorStrategy
 from routilux.distributed.worker.limits import TimeLimits
 
@@ -18,7 +18,7 @@ def dead_letters_of(runtime, job_id: str) -> list[dict]:
 
 
 def test_a_routines_limits_override_the_settings_defaults():
-    routine = dlimits.Sleepy()
+    routine = time_limit_flows.Sleepy()
     assert TimeLimits.of(routine, 5.0, 60.0) == TimeLimits(5.0, 60.0)
     routine.set_time_limits(hard_s=0)
     assert TimeLimits.of(routine, 5.0, 60.0) == TimeLimits(5.0, 0.0)
@@ -37,7 +37,7 @@ def test_the_soft_limit_raises_in_the_handler_and_its_error_strategy_applies(
     runtime, start_workers, strategy, status, event
 ):
     start_workers()
-    flow = dlimits.sleepy_flow(sleep_s=5.0, strategy=None if strategy is ErrorStrategy.STOP else strategy,
+    flow = time_limit_flows.sleepy_flow(sleep_s=5.0, strategy=None if strategy is ErrorStrategy.STOP else strategy,
                                soft_s=0.3)
     state = runtime.wait(runtime.submit(flow, "source", {"n": 1}), timeout=30)
     assert state.status == status
@@ -54,7 +54,7 @@ def test_a_handler_that_ignores_its_soft_limit_loses_its_lease_at_the_hard_limit
     runtime, start_workers, settings
 ):
     start_workers(concurrency=3, settings_=settings.with_(max_attempts=2))
-    flow = dlimits.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.2, hard_s=0.6)
+    flow = time_limit_flows.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.2, hard_s=0.6)
     job = runtime.submit(flow, "source", {"n": 1})
     state = runtime.wait(job, timeout=30)
     assert state.status == "failed"
@@ -71,13 +71,13 @@ def test_poison_work_that_freezes_or_kills_its_process_is_dead_lettered_and_othe
     poisoned = settings.with_(lease_s=2.0, max_attempts=2)
     runtime.store.settings = poisoned
     for _ in range(2):
-        spawn_worker(imports=("basic_flows", "dlimits"), pool="prefork", concurrency=2, settings_=poisoned)
+        spawn_worker(imports=("basic_flows", "time_limit_flows"), pool="prefork", concurrency=2, settings_=poisoned)
     wait_until(lambda: workers_up(runtime, 2), timeout=30)
-    freeze, kill = dlimits.poison_flow("freeze"), dlimits.poison_flow("kill")
+    freeze, kill = time_limit_flows.poison_flow("freeze"), time_limit_flows.poison_flow("kill")
     freeze.routines["poison"].set_time_limits(hard_s=1.0)
-    stubborn = dlimits.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.3, hard_s=1.0)
+    stubborn = time_limit_flows.sleepy_flow(sleep_s=2.0, stubborn=True, soft_s=0.3, hard_s=1.0)
     poison = [runtime.submit(f, "source", {"n": 1}) for f in (freeze, kill, stubborn)]
-    soft = runtime.submit(dlimits.sleepy_flow(sleep_s=5.0, soft_s=0.3), "source", {"n": 1})
+    soft = runtime.submit(time_limit_flows.sleepy_flow(sleep_s=5.0, soft_s=0.3), "source", {"n": 1})
     healthy = [runtime.submit(basic_flows.chain_flow(), "source", {"n": 3}) for _ in range(6)]
     for job in healthy:
         assert runtime.wait(job, timeout=60).status == "completed"
@@ -114,11 +114,11 @@ def test_a_solo_worker_applies_its_default_soft_limit_and_hands_back_work_past_t
     runtime, spawn_worker, settings
 ):
     solo = settings.with_(soft_time_limit_s=0.3, hard_time_limit_s=0.0, max_attempts=2)
-    worker = spawn_worker(imports=("basic_flows", "dlimits"), pool="solo", concurrency=1, settings_=solo)
+    worker = spawn_worker(imports=("basic_flows", "time_limit_flows"), pool="solo", concurrency=1, settings_=solo)
     wait_until(lambda: workers_up(runtime, 1), timeout=30)
-    state = runtime.wait(runtime.submit(dlimits.sleepy_flow(sleep_s=5.0), "source", {"n": 1}), timeout=30)
+    state = runtime.wait(runtime.submit(time_limit_flows.sleepy_flow(sleep_s=5.0), "source", {"n": 1}), timeout=30)
     assert state.status == "failed" and "SoftTimeLimitExceeded" in state.error  # the worker's default applies
-    stubborn = runtime.submit(dlimits.sleepy_flow(sleep_s=1.0, stubborn=True, hard_s=0.8), "source", {"n": 1})
+    stubborn = runtime.submit(time_limit_flows.sleepy_flow(sleep_s=1.0, stubborn=True, hard_s=0.8), "source", {"n": 1})
     assert runtime.wait(stubborn, timeout=60).status == "failed"
     assert "ran past its hard time limit of 0.8 s" in dead_letters_of(runtime, stubborn)[0]["reason"]
     assert runtime.wait(runtime.submit(basic_flows.chain_flow(), "source", {"n": 1}), timeout=30).status == "completed"

@@ -8,7 +8,7 @@ import pytest
 
 import basic_flows
 from conftest import free_port
-from dhelpers import wait_until, workers_up
+from waiting import wait_until, workers_up
 from routilux.distributed import DistributedRuntime
 from routilux.errors import StoreUnavailableError
 

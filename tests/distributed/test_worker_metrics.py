@@ -7,7 +7,7 @@ import pytest
 
 import basic_flows
 from conftest import free_port
-from dhelpers import wait_until
+from waiting import wait_until
 from routilux.distributed import hooks
 from routilux.distributed.worker.instrument import start_worker_metrics
 from routilux.distributed.metrics import Registry

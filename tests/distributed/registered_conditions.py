@@ -1,4 +1,4 @@
-"""A condition function registered by name, for workers that import this module (``--import dconditions``)."""
+"""A condition function registered by name, for workers that import this module (``--import registered_conditions``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import basic_flows
 from routilux import ConditionalRouter, Flow, register_condition
 
 
-@register_condition("dconditions.has_remainder")
+@register_condition("registered_conditions.has_remainder")
 def has_remainder(i: Any, config: dict[str, Any]) -> bool:
     """True when ``i`` divided by config ``divisor`` leaves config ``remainder`` (more than one expression)."""
     divisor = config.get("divisor", 2)

@@ -1,4 +1,4 @@
-"""Routines and flows of the time-limit, deadline and retention tests (workers import it as ``dlimits``)."""
+"""Routines and flows of the time-limit, deadline and retention tests (workers import it as ``time_limit_flows``)."""
 
 from __future__ import annotations
 
