@@ -123,6 +123,17 @@ def test_importing_routilux_loads_no_celery_kombu_or_redis_module() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_distributed_names_the_readme_documents_import_from_where_it_says() -> None:
+    from routilux.distributed import DistributedRuntime, Settings, create_app, hooks
+    from routilux.distributed.events import JobEvent
+    from routilux.distributed.operations.events import JobEvent as DefinedJobEvent
+
+    assert JobEvent is DefinedJobEvent
+    assert callable(create_app) and callable(Settings.from_env) and hasattr(hooks, "ExecutorHooks")
+    for method in ("publish", "submit", "wait", "get_job", "pause", "resume", "cancel", "jobs", "events"):
+        assert callable(getattr(DistributedRuntime, method)), method
+
+
 def test_every_routilux_error_is_a_routilux_error_and_the_documented_builtin() -> None:
     from routilux import errors
 

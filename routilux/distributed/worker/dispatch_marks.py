@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("routilux.distributed")
 
 
-class Marker:
+class DispatchMarks:
     """Collects (job, outbox score, ids) and flushes them every ``interval_s``."""
 
     def __init__(self, store: RedisStore, interval_s: float = 0.05) -> None:

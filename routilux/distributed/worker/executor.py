@@ -32,7 +32,7 @@ from routilux.distributed.worker.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.keys import slot_field
 from routilux.distributed.worker.limits import MainThreadTimers, TimeLimits, in_pool_child
-from routilux.distributed.worker.dispatch_marks import Marker
+from routilux.distributed.worker.dispatch_marks import DispatchMarks
 from routilux.distributed.worker.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
 from routilux.distributed.constants import (COMMIT_RETRY_FIRST_S, COMMIT_RETRY_MAX_S, DEAD_LETTER_RAW_BYTES,
@@ -66,7 +66,7 @@ class Executor:
         self.flows = FlowCache(store.flow_data, self.settings.flow_cache_size, make_engine)
         self.heartbeat = Heartbeat(store, self.settings.heartbeat_s, self._past_hard_limit)
         self.timers = MainThreadTimers()
-        self.marker = Marker(store)
+        self.dispatch_marks = DispatchMarks(store)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
         self.keyring = self.settings.keyring
@@ -89,9 +89,8 @@ class Executor:
             raise  # the sweeper re-sends it once Redis is back
         except Exception as exc:  # a missing class, or a routine constructor that fails on this host
             log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
-            answer = self.store.bounce(
-                act.job_id, act.activation_id, str(exc), min(UNRUNNABLE_BOUNCE_S, self.settings.lease_s), worker or self.default_worker
-            )
+            delay_s = min(UNRUNNABLE_BOUNCE_S, self.settings.lease_s)
+            answer = self.store.bounce(act.job_id, act.activation_id, str(exc), delay_s, worker or self.default_worker)
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
@@ -222,7 +221,7 @@ class Executor:
             ids, score = [text(x) for x in answer[4]], text(answer[3])
             # Marked as each message goes out: a long fan-out must not outlive the outbox grace unmarked.
             self.dispatcher.send(((f"{act.job_id}|{i}", children[i]) for i in ids),
-                                 sent=lambda job_id, sent_ids: self.marker.add(job_id, score, sent_ids))
+                                 sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
         waiter = text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped", "parked") else ""
