@@ -41,7 +41,7 @@ def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_trave
     page.wait_for_selector('#job-graph [data-routine="double"][data-status="running"]')
     assert page.get_attribute('#job-graph [data-routine="source"]', "data-status") == "completed"
     assert page.get_attribute('#job-graph [data-routine="record"]', "data-status") == "pending"
-    assert f"entry {after_source + 1} of" in page.inner_text("#travel-where")
+    assert f"step {after_source + 1} of" in page.inner_text("#travel-where")
     shot(page, "job-time-travel")
     page.click("#btn-fork")
     page.wait_for_url(lambda url: not url.endswith(job_id))
