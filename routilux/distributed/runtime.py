@@ -10,6 +10,7 @@ from typing import Any
 from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.app import create_app
+from routilux.distributed.bulk import BulkMixin
 from routilux.distributed.assemble import job_state_from_parts
 from routilux.distributed.deadletters import DeadLettersMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
@@ -18,6 +19,7 @@ from routilux.distributed.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.opsstore import OpsStore
 from routilux.distributed.overview import OverviewMixin
+from routilux.distributed.search import SearchMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
@@ -32,12 +34,12 @@ from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
 
 
-class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
+class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, DeadLettersMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, summaries, dead
-    letters, workers) come from the mixins in events.py, overview.py and
-    deadletters.py.
+    letters, workers, searches, bulk actions) come from the mixins in events.py,
+    overview.py, search.py, bulk.py and deadletters.py.
 
     Args:
         redis_url: the Redis that workers use (default: ``ROUTILUX_REDIS_URL``).
@@ -255,11 +257,6 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
                 if (status is None or job_status == status) and ended_ms <= cutoff:
                     pruned += self.store.delete_job(job_id)
         return pruned
-
-    def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Summaries of known jobs (job_id, status, flow_id, created_at, ...), oldest first."""
-        rows = self.store.summaries(self.store.job_ids())
-        return [r for r in rows if status is None or r["status"] == status]
 
     def signing_key_usage(self) -> dict[str, int]:
         """Stored activations of unfinished jobs, counted by the key id that signed them ("" for unsigned).
