@@ -1,9 +1,10 @@
-"""``routilux jobs``: list the jobs a filter selects, newest first, or act on all of them.
+"""``routilux jobs``: list the jobs a filter selects, newest first, or act on all of them; ``routilux retry``.
 
     routilux jobs --status failed --flow orders --since 1h --where region=eu
     routilux jobs cancel --status running --flow orders      # shows the count, asks to confirm
     routilux jobs delete --status completed --until 7d --yes
     routilux jobs resume --flow orders | jobs replay --error "worker lost"
+    routilux retry JOB_ID --wait                              # a new job with the same input
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def register(sub: Any) -> None:
     jobs.add_argument("--json", action="store_true", help="print one JSON row per job")
     jobs.add_argument("--yes", action="store_true", help="act without asking to confirm the count")
     jobs.add_argument("--reason", default="", help="why (kept by a cancel)")
+    retry = add_command(sub, "retry", cmd_retry, "run a failed or cancelled job again as a new job (same input)")
+    retry.add_argument("job_id", metavar="JOB_ID")
+    retry.add_argument("--wait", action="store_true", help="wait for the new job to end and print its status")
+    retry.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +75,18 @@ def cmd_jobs(args: argparse.Namespace) -> int:
               _duration(r["duration_s"]), clip(r.get("error") or "")] for r in rows]
     print("\n".join(table(["JOB ID", "STATUS", "FLOW", "CREATED", "UPDATED", "DURATION", "ERROR"], cells)))
     return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Retry a job; print the new job's id (and its status with --wait)."""
+    with runtime_from(args) as runtime:
+        new_id = runtime.retry(args.job_id)
+        print(new_id, flush=True)
+        if not args.wait:
+            return 0
+        state = runtime.wait(new_id, timeout=args.timeout)
+    print(f"job {new_id} {state.status}" + (f": {state.error}" if state.error else ""))
+    return 0 if state.status == "completed" else 1
 
 
 def _bulk(runtime: Any, action: str, flt: Any, args: argparse.Namespace) -> int:

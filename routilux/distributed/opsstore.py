@@ -164,6 +164,36 @@ class OpsStore:
         return out
 
     @guarded
+    def job_start(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(entry routine, entry parameters) a job was submitted with; None if its first log entry is not a submit."""
+        first = self.redis.xrange(self.keys.job(job_id, "log"), "-", "+", count=1)
+        if not first or first[0][1].get(b"act") != b"submit":
+            return None
+        start = _start_record(first, self.store)
+        return (str(start[0]), dict(start[2])) if start else None
+
+    @guarded
+    def link_retry(self, old_id: str, new_id: str) -> None:
+        """Note that ``new_id`` retries ``old_id``: ``retried_from`` on the new job, appended to ``retries`` of the old."""
+        self.redis.hset(self.keys.job(new_id, "meta"), "retried_from", old_id)
+        old_meta = self.keys.job(old_id, "meta")
+        while True:  # WATCH: two retries of one job at once both end up listed
+            pipe = self.store.atomic(old_meta)
+            try:
+                pipe.watch(old_meta)
+                if not pipe.exists(old_meta):
+                    return  # the old job was deleted meanwhile: nothing to list its retries on
+                listed = text(pipe.hget(old_meta, "retries") or b"")
+                pipe.multi()
+                pipe.hset(old_meta, "retries", f"{listed},{new_id}" if listed else new_id)
+                pipe.execute()
+                return
+            except redis.exceptions.WatchError:
+                continue
+            finally:
+                pipe.reset()
+
+    @guarded
     def summary_parts(self, job_id: str) -> tuple[dict[str, str], dict[str, Any], int, float | None]:
         """A job's meta hash, decoded routine states, activations applied and created ms, in one round trip."""
         pipe = self.store.atomic(self.keys.job(job_id, "meta"))
@@ -233,9 +263,15 @@ class OpsStore:
 
 def _entry_params(first: Rows, store: RedisStore) -> dict[str, Any]:
     """The parameters of the "start" record in a job's first log entry ({} if there is none)."""
+    start = _start_record(first, store)
+    return start[2] if start else {}
+
+
+def _start_record(first: Rows, store: RedisStore) -> list[Any] | None:
+    """The "start" record ([entry routine, "start", params, time]) in a job's first log entry, if it has one."""
     if not first:
-        return {}
+        return None
     for record in log_records(first[0][1], store.limits):
         if record[1] == "start" and isinstance(record[2], dict):
-            return record[2]
-    return {}
+            return record
+    return None

@@ -17,6 +17,7 @@ from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
+from routilux.distributed.fork import fork_job
 from routilux.distributed.opsstore import OpsStore
 from routilux.distributed.overview import OverviewMixin
 from routilux.distributed.search import SearchMixin
@@ -108,6 +109,11 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Dea
                 so submitting again starts it once.
             KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
         """
+        return self._start(flow, entry_routine_id, entry_params, timeout)
+
+    def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
+               timeout: float | None, retried_from: str | None = None) -> str:
+        """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
         self._check_layout()
         digest, data = self._resolve(flow)
         routine = data["routines"].get(entry_routine_id)
@@ -125,6 +131,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Dea
             job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
             datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
         )
+        if retried_from:
+            self.ops.link_retry(retried_from, job_id)
         self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
         return job_id
 
@@ -219,6 +227,29 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Dea
         acts = deferred_activations(job_id, pauses, deferred, lambda rid, event: table.get((rid, event), []))
         history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
         return {a.activation_id: seal(to_envelope(a, digest), self.keyring) for a in acts}, history
+
+    def retry(self, job_id: str) -> str:
+        """Run a failed or cancelled job again as a new job: same flow version, entry routine, parameters and
+        timeout (a forked job is forked again from the same point). Returns the new job's id.
+
+        The new job's summary names it in ``retried_from``; the old one lists it in ``retries``.
+
+        Raises:
+            JobNotFoundError: no such job.
+            FlowError: the job is running, paused or completed, or its start is no longer in its history.
+        """
+        meta = self.store.meta(job_id)
+        if meta.get("status") not in ("failed", "cancelled"):
+            raise FlowError(f"job {job_id} is {meta.get('status')}; only a failed or cancelled job can be retried")
+        if meta.get("forked_from"):
+            new_id = fork_job(self, meta["forked_from"], meta.get("forked_at") or None)
+            self.ops.link_retry(job_id, new_id)
+            return new_id
+        start = self.ops.job_start(job_id)
+        if start is None:
+            raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
+        timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
+        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id)
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""

@@ -191,3 +191,11 @@ def fork(request: Request, job_id: str, body: ForkBody | None = Body(None)) -> R
     """A new job starts with the state after entry ``at`` and runs what was still to run there."""
     new_id = fork_job(runtime(request), job_id, (body or ForkBody()).at)
     return json_response({"job_id": new_id, "forked_from": job_id}, 201, {"Location": f"/api/jobs/{new_id}"})
+
+
+@router.post("/{job_id}/retry", status_code=201, summary="Run a failed or cancelled job again as a new job",
+             dependencies=[Depends(auth.operator)])
+def retry(request: Request, job_id: str) -> Response:
+    """Same flow version, entry and parameters; the two jobs are linked (``retried_from`` / ``retries``)."""
+    new_id = runtime(request).retry(job_id)
+    return json_response({"job_id": new_id, "retried_from": job_id}, 201, {"Location": f"/api/jobs/{new_id}"})

@@ -10,9 +10,13 @@ from typing import Any
 
 from routilux import Flow, Routine
 
+# Customers whose orders fail while listed (tests change it; in-process workers see it).
+FAILING_CUSTOMERS: set[str] = set()
+
 
 class Order(Routine):
-    """Entry: keeps ``customer`` in the shared data, fails when ``fail`` is set, else passes the order on."""
+    """Entry: keeps ``customer`` in the shared data, fails when ``fail`` is set or the customer is in
+    FAILING_CUSTOMERS, else passes the order on."""
 
     def __init__(self) -> None:
         """Define the ``trigger`` slot and the ``out`` event."""
@@ -25,7 +29,7 @@ class Order(Routine):
         ctx = self.get_execution_context()
         assert ctx is not None
         ctx.job_state.update_shared_data("customer", customer)
-        if fail:
+        if fail or customer in FAILING_CUSTOMERS:
             raise ValueError(f"bad order for {customer or 'nobody'}")
         self.emit("out", order={"customer": customer, **params})
 
