@@ -158,6 +158,18 @@ class KeyLayoutError(DistributedError):
     """This process's ROUTILUX_KEY_BUCKETS differs from the bucket count the data in Redis was laid out with."""
 
 
+class JobFilterError(RoutiluxError, ValueError):
+    """A job filter that cannot be read: an unknown status, a time that is not one, a ``where`` without ``=``."""
+
+
+class SelectionChangedError(DistributedError):
+    """A bulk action's jobs no longer number what the caller confirmed; ``matched`` is the count now."""
+
+    def __init__(self, message: str, matched: int) -> None:
+        super().__init__(message)
+        self.matched = matched
+
+
 class BrokerUnavailableError(DistributedError):
     """The message broker did not take a message: it could not be reached, or it refused this client."""
 

@@ -152,7 +152,7 @@ def test_jobs_lists_known_jobs_and_filters_by_status(runtime, start_workers, cli
     try:
         code, out, _ = cli("jobs")
         assert code == 0
-        assert out.splitlines()[0].split() == ["JOB", "ID", "STATUS", "FLOW", "CREATED", "UPDATED", "ERROR"]
+        assert out.splitlines()[0].split() == ["JOB", "ID", "STATUS", "FLOW", "CREATED", "UPDATED", "DURATION", "ERROR"]
         assert done in out and held in out
         running = cli("jobs", "--status", "running")[1]
         assert held in running and done not in running
