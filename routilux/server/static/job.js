@@ -158,7 +158,7 @@
   function trace(text) {
     if (!text) return null;
     const lines = String(text).trimEnd().split("\n");
-    return h("details", { class: "trace", id: "job-trace" }, h("summary", {}, `Stack trace (${lines.length} lines): `, h("span", { class: "mono" }, lines[lines.length - 1])),
+    return h("details", { class: "trace", id: "job-trace" }, h("summary", {}, `Stack trace (${lines.length} line${lines.length === 1 ? "" : "s"}): `, h("span", { class: "mono" }, lines[lines.length - 1])),
       h("pre", { class: "json" }, text));
   }
 
