@@ -154,11 +154,20 @@ def replay_job(store: RedisStore, job_id: str, position: str | None = None) -> R
 
 @guarded
 def positions(store: RedisStore, job_id: str) -> list[dict[str, Any]]:
-    """Every entry of a job's stream, briefly: ``{"id", "kind", "act", "status"}`` in commit order."""
+    """Every entry of a job's stream, briefly, in commit order: ``{"id", "kind", "act", "status", "routine",
+    "duration_ms"}`` (a step's routine and its time from handler start to commit; None for other entries)."""
     store.meta(job_id)  # JobNotFoundError
     rows = []
     for entry_id, fields in store.redis.xrange(store.keys.job(job_id, "log")):
         rows.append({"id": text(entry_id), "kind": text(fields.get(b"kind", b"")),
                      "act": text(fields.get(b"act", b"")) or None,
-                     "status": text(fields[b"status"]) if b"status" in fields else None})
+                     "status": text(fields[b"status"]) if b"status" in fields else None,
+                     "routine": text(fields[b"routine"]) if b"routine" in fields and b"ms" in fields else None,
+                     "duration_ms": step_ms(fields)})
     return rows
+
+
+def step_ms(fields: dict[bytes, Any]) -> int | None:
+    """A commit entry's time from handler start to commit (ms); None for other entries and older commits."""
+    raw = fields.get(b"ms")
+    return int(raw) if raw not in (None, b"") else None
