@@ -59,12 +59,13 @@ def encode_reads(txn: StepTxn | None) -> list[Any]:
 
 def commit_args(
     result: StepResult, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "", lease_ms: int = 0,
-    keyring: Keyring = NO_KEYS,
+    keyring: Keyring = NO_KEYS, step_ms: int = 0,
 ) -> tuple[list[Any], dict[str, bytes]]:
     """Return (ARGV from [4] on, child bodies by id) for committing ``result``.
 
     ``inline_id`` names a child the committing worker will run itself next;
-    child and retry bodies are signed with ``keyring``'s signing key.
+    child and retry bodies are signed with ``keyring``'s signing key; ``step_ms``
+    is the time from the handler's start to this commit.
     """
     flat, count, history = encode_ops(result.ops)
     children: dict[str, bytes] = {}
@@ -79,7 +80,7 @@ def commit_args(
         retry_body = seal(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash), keyring)
     tail: list[Any] = [
         outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, inline_id, lease_ms,
-        result.activation.routine_id, result.activation.slot, "1" if result.error is not None else "",
+        result.activation.routine_id, result.activation.slot, "1" if result.error is not None else "", step_ms,
         *encode_reads(result.txn), *flat,
     ]
     for child_id, body in children.items():

@@ -158,6 +158,7 @@ class Executor:
         """
         reruns = 0
         while True:
+            started = time.perf_counter()
             view = RemoteJobState(self.store, act.job_id, flow_id, current, buffers)
             txn = StepTxn()
             if reruns > MAX_CONFLICT_RERUNS:
@@ -165,7 +166,7 @@ class Executor:
             else:
                 result = self._run_leased(flow, view, act, token, txn, worker)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
-            answer, _ = self._commit(result, flow_hash, token, lock, inline)
+            answer, _ = self._commit(result, flow_hash, token, lock, inline, started)
             if answer[0] != "conflict":
                 return answer, inline
             reruns += 1
@@ -205,13 +206,15 @@ class Executor:
                 os.kill(os.getpid(), signal.SIGKILL)  # Celery's pool starts a fresh child
 
     def _commit(
-        self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
+        self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
+        step_started: float | None = None,
     ) -> tuple[list[Any], dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
         lease_ms = int(self.settings.lease_s * 1000)
+        step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
         tail, children = commit_args(
-            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring
+            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring, step_ms
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(act, token, lock, tail)

@@ -121,9 +121,8 @@ def parse_time(value: str | float | None, now: float | None = None) -> float | N
     if isinstance(value, (int, float)):
         return float(value)
     text = value.strip()
-    age = _RELATIVE.match(text)
-    if age:
-        return (time.time() if now is None else now) - float(age.group(1)) * _UNIT_S[age.group(2)]
+    if _RELATIVE.match(text):
+        return (time.time() if now is None else now) - parse_age(text)
     try:
         return float(text)
     except ValueError:
@@ -132,6 +131,23 @@ def parse_time(value: str | float | None, now: float | None = None) -> float | N
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise JobFilterError(f"not a time: {value!r} (give ISO-8601, epoch seconds, or an age like 15m, 1h, 2d)") from None
+
+
+def parse_age(value: str | float) -> float:
+    """Seconds in a number or an age such as ``90s``, ``15m``, ``1h``, ``2d``, ``1w``.
+
+    Raises:
+        JobFilterError: neither.
+    """
+    if isinstance(value, (int, float)):
+        return float(value)
+    age = _RELATIVE.match(value.strip())
+    if age:
+        return float(age.group(1)) * _UNIT_S[age.group(2)]
+    try:
+        return float(value)
+    except ValueError:
+        raise JobFilterError(f"not a duration: {value!r} (give seconds or an age like 15m, 1h, 2d)") from None
 
 
 def scalar_text(value: Any) -> str | None:

@@ -99,6 +99,25 @@ class OpsStore:
         rows.sort(key=lambda row: (row[0], row[1]))
         return [(bucket, entry_id, fields) for _, bucket, entry_id, fields in rows[:count]]
 
+    @guarded
+    def status_events_since(self, since_ms: int) -> list[dict[str, str]]:
+        """Every status change the capped status streams still hold from ``since_ms`` on (fields as text)."""
+        replies = self.store.each_bucket(lambda pipe, b: pipe.xrange(self.keys.events(b), f"{since_ms}-0", "+"))
+        return [{text(k): text(v) for k, v in fields.items()} for reply in replies for _, fields in reply]
+
+    @guarded
+    def step_times(self, job_ids: list[str], per_job: int) -> list[tuple[str, int, bool]]:
+        """(routine, ms from handler start to commit, whether it raised) of the first ``per_job`` commits of each job."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.xrange(self.keys.job(job_id, "log"), "-", "+", count=per_job)
+        steps = []
+        for reply in pipe.execute():
+            for _, fields in reply:
+                if fields.get(b"ms") not in (None, b"") and b"routine" in fields:
+                    steps.append((text(fields[b"routine"]), int(fields[b"ms"]), fields.get(b"raised") == b"1"))
+        return steps
+
     # -- flows -----------------------------------------------------------
     @guarded
     def flows(self) -> list[tuple[str, str, list[tuple[str, float]]]]:

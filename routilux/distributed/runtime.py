@@ -17,6 +17,7 @@ from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
+from routilux.distributed.flowstats import FlowStatsMixin
 from routilux.distributed.fork import fork_job
 from routilux.distributed.opsstore import OpsStore
 from routilux.distributed.overview import OverviewMixin
@@ -35,12 +36,12 @@ from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
 
 
-class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, DeadLettersMixin):
+class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, summaries, dead
-    letters, workers, searches, bulk actions) come from the mixins in events.py,
-    overview.py, search.py, bulk.py and deadletters.py.
+    letters, workers, searches, bulk actions, flow statistics) come from the mixins
+    in events.py, overview.py, search.py, bulk.py, flowstats.py and deadletters.py.
 
     Args:
         redis_url: the Redis that workers use (default: ``ROUTILUX_REDIS_URL``).
