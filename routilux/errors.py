@@ -142,6 +142,10 @@ class DeadLetterNotFoundError(NotFoundError):
     """No dead letter with that id is in the dead-letter stream."""
 
 
+class WorkerNotFoundError(NotFoundError):
+    """No live worker with that node name has a liveness record."""
+
+
 class MalformedMessageError(DistributedError, DecodeError):
     """A task message is not a well-formed Routilux activation."""
 

@@ -168,6 +168,7 @@ class Executor:
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             answer, _ = self._commit(result, flow_hash, token, lock, inline, started)
             if answer[0] != "conflict":
+                self.heartbeat.count(worker, result.error is not None)
                 return answer, inline
             reruns += 1
             log.debug("activation %s of job %s read stale data; re-run %d", act.activation_id, act.job_id, reruns)

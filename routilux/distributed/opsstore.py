@@ -266,6 +266,15 @@ class OpsStore:
         except redis.exceptions.ResponseError:  # not a stream id at all
             return False
 
+    # -- workers ---------------------------------------------------------
+    @guarded
+    def worker_counts(self, names: list[str]) -> list[tuple[int, int]]:
+        """(processed, failed) activations of each worker, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(self.keys.worker_counts(name), "processed", "failed")
+        return [(int(p or 0), int(f or 0)) for p, f in pipe.execute()]
+
     # -- running work ----------------------------------------------------
     @guarded
     def running(self) -> dict[str, list[dict[str, Any]]]:

@@ -86,21 +86,33 @@ class OverviewMixin:
         return cache[digest]
 
     def workers(self) -> dict[str, dict[str, Any]]:
-        """Live workers by node name: name, host, pid, queues, concurrency, pool, last_renewed (ISO),
-        age_s, consuming, and running (``[{"job_id", "activation_id", "routine_id", "slot", "since"}]``,
-        as their processes last reported, at most about half a second old).
+        """Live workers by node name: name, host, pid, queues, pool, concurrency, started_at (ISO), uptime_s,
+        processed and failed (activations run, and those whose handler raised, since the name first ran),
+        last_renewed (ISO), heartbeat_age_s (``age_s`` too), consuming, and running
+        (``[{"job_id", "activation_id", "routine_id", "slot", "since"}]``, as their processes last
+        reported, at most about half a second old).
         """
         records = self.store.workers()
         running = self.ops.running()
+        names = sorted(records)
+        counts = dict(zip(names, self.ops.worker_counts(names)))
         now = time.time()
-        out = {}
-        for name, info in sorted(records.items()):
-            ts = float(info.get("ts", now))
-            jobs = sorted(running.get(name, []), key=lambda r: r.get("since", 0))
-            out[name] = {**info, "name": name, "last_renewed": datetime.fromtimestamp(ts).isoformat(),
-                         "age_s": round(now - ts, 3), "concurrency": info.get("concurrency"),
-                         "running": [{**r, "since": datetime.fromtimestamp(r["since"]).isoformat()} for r in jobs]}
-        return out
+        return {name: _worker_row(name, records[name], counts[name], running.get(name, []), now) for name in names}
+
+
+def _worker_row(name: str, info: dict[str, Any], counts: tuple[int, int], running: list[dict[str, Any]],
+                now: float) -> dict[str, Any]:
+    ts = float(info.get("ts", now))
+    started = info.get("started")
+    jobs = sorted(running, key=lambda r: r.get("since", 0))
+    return {**{k: v for k, v in info.items() if k != "started"}, "name": name,
+            "pool": info.get("pool"), "concurrency": info.get("concurrency"),
+            "started_at": datetime.fromtimestamp(float(started)).isoformat() if started else None,
+            "uptime_s": round(now - float(started), 1) if started else None,
+            "processed": counts[0], "failed": counts[1],
+            "last_renewed": datetime.fromtimestamp(ts).isoformat(), "age_s": round(now - ts, 3),
+            "heartbeat_age_s": round(now - ts, 3),
+            "running": [{**r, "since": datetime.fromtimestamp(r["since"]).isoformat()} for r in jobs]}
 
 
 def _is_hash(value: str) -> bool:

@@ -31,6 +31,7 @@ from routilux.errors import (
     FlowValidationError,
     JobNotFoundError,
     StoreUnavailableError,
+    WorkerNotFoundError,
 )
 from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
@@ -289,6 +290,18 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 if (status is None or job_status == status) and ended_ms <= cutoff:
                     pruned += self.store.delete_job(job_id)
         return pruned
+
+    def shutdown_worker(self, name: str) -> None:
+        """Ask a live worker (its node name, as :meth:`workers` lists it) to stop warmly: it takes no new
+        activations, lets the running ones commit, and exits. The request goes through Celery's remote
+        control to that worker alone; this returns once it is sent.
+
+        Raises:
+            WorkerNotFoundError: no live worker has that name.
+        """
+        if self.store.worker_record(name) is None:
+            raise WorkerNotFoundError(f"no live worker {name!r} (see the workers list for the names)")
+        self.app.control.shutdown(destination=[name])
 
     def signing_key_usage(self) -> dict[str, int]:
         """Stored activations of unfinished jobs, counted by the key id that signed them ("" for unsigned).

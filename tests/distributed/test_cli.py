@@ -185,7 +185,8 @@ def test_workers_and_dead_letters_print_tables(start_workers, cli):
     start_workers()
     code, out, _ = cli("workers")
     assert code == 0
-    assert out.splitlines()[0].split() == ["NAME", "HOST", "PID", "QUEUES", "RENEWED", "RUNNING", "NOW"]
+    assert out.splitlines()[0].split() == ["NAME", "HOST", "PID", "QUEUES", "POOL", "UPTIME", "PROCESSED", "FAILED",
+                                          "HEARTBEAT", "RUNNING", "NOW"]
     assert "@test" in out
     code, out, _ = cli("dead-letters", "--count", "5")
     assert (code, out.strip()) == (0, "(none)")
