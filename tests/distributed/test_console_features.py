@@ -111,3 +111,38 @@ def test_the_console_follows_a_dark_system_theme(runtime, console, browser):
         shot(dark, "jobs-dark", SHOTS)
     finally:
         dark.context.close()
+
+
+def test_the_timeline_shows_each_steps_time_and_the_flow_page_its_percentiles_and_an_ended_jobs_chart(
+        runtime, start_workers, console, page, failing_customer):
+    start_workers(concurrency=2)
+    runtime.publish(ops_flows.orders_flow(sleep_s=0.2))
+    done = [runtime.submit("orders-ops", "order", {"customer": c}) for c in ("ann", "bob", failing_customer)]
+    assert [runtime.wait(j, timeout=30).status for j in done] == ["completed", "completed", "failed"]
+    page.goto(f"{console.url}/#/jobs/{done[0]}")
+    page.wait_for_selector('#job-status [data-status="completed"]')
+    ship = page.wait_for_selector('#timeline li.step[data-step="ship"] .ms')
+    assert ship.inner_text().endswith(" ms") and int(ship.inner_text().split()[0]) >= 200
+    page.goto(console.url + "/#/flows/orders-ops")
+    page.wait_for_selector("#flow-chart")
+    p50 = page.inner_text('#flow-routines tr[data-routine="ship"] td.p50')
+    assert p50.endswith(" ms") and int(p50.split()[0]) >= 200, p50
+    assert page.locator("#flow-chart rect.bad").count() >= 1
+    assert "3 jobs ended: 2 completed, 1 failed (33 % failure rate)" in page.inner_text("#flow-rate")
+    shot(page, "flow-stats", SHOTS)
+
+
+def test_the_workers_page_shows_counts_and_uptime_and_an_operator_shuts_a_worker_down(runtime, spawn_worker, console, page):
+    from dhelpers import wait_until, workers_up
+
+    worker = spawn_worker(pool="threads", concurrency=3)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    page.goto(console.url + "/#/workers")
+    row = page.wait_for_selector(f'#workers tr[data-worker="{worker.name}"]')
+    cells = row.inner_text()
+    assert "threads" in cells and "3" in cells and " ago" in cells
+    shot(page, "workers", SHOTS)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f'#workers button[data-shutdown="{worker.name}"]')
+    page.wait_for_selector("#toast >> text=is shutting down")
+    assert worker.proc.wait(timeout=60) == 0

@@ -35,8 +35,9 @@
     if (s === null || s === undefined || isNaN(s)) return "";
     if (s < 1) return `${Math.round(s * 1000)} ms`;
     if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-    return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+    const two = (big, unit, small, smallUnit) => `${big} ${unit}${small ? ` ${small} ${smallUnit}` : ""}`;
+    if (s < 3600) return two(Math.floor(s / 60), "min", Math.round(s % 60), "s");
+    return two(Math.floor(s / 3600), "h", Math.round((s % 3600) / 60), "min");
   };
   R.ago = (value) => {
     const t = typeof value === "number" ? (value > 1e12 ? value : value * 1000) : Date.parse(value);

@@ -45,7 +45,7 @@
   // Jobs ended per bucket as stacked bars (completed, failed) and the failure rate as a line on its own 0-100 % scale.
   function chart(stats) {
     const NS = "http://www.w3.org/2000/svg", series = stats.series || [];
-    const W = 720, H = 160, L = 36, B = 22, T = 8, top = Math.max(1, ...series.map((p) => p.completed + p.failed));
+    const W = 900, H = 170, L = 36, B = 22, T = 8, top = Math.max(1, ...series.map((p) => p.completed + p.failed));
     const el = (name, attrs, parent, text) => {
       const n = document.createElementNS(NS, name);
       for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
