@@ -90,7 +90,7 @@
   function sizes(ids, info, edges) {
     const longest = (xs) => Math.max(0, ...xs.map((s) => s.length));
     const w = Math.max(150, 80 + longest(ids) * NAME_PX, 28 + longest(ids.map((id) => info.routines[id]["class"] || "")) * SUB_PX);
-    const gap = Math.max(100, 60 + longest(edges.map((e) => e.label)) * LABEL_PX);
+    const gap = Math.max(80, 28 + longest(edges.map((e) => e.label)) * LABEL_PX);
     return { W: Math.ceil(w), GAPX: Math.ceil(gap) };
   }
 

@@ -171,7 +171,7 @@
       const d = ev.data || {}, ms = d.duration_ms;
       attrs["data-step"] = ev.routine_id;
       tag = h("span", { class: "pill step" }, "step");
-      what = [h("b", {}, `${ev.routine_id}.${d.slot}`), d.outcome && d.outcome !== "done" ? ` ${d.outcome}` : "", d.raised ? h("span", { class: "error" }, " raised") : "",
+      what = [h("b", {}, `${ev.routine_id}.${d.slot}`), d.outcome && !["done", "ok"].includes(d.outcome) ? ` ${d.outcome}` : "", d.raised ? h("span", { class: "error" }, " raised") : "",
         ms !== undefined && ms !== null ? h("span", { class: "ms" }, R.duration(ms / 1000)) : ""];
     } else {
       attrs["data-routine"] = ev.routine_id;
