@@ -191,7 +191,8 @@
       const m = path.match(re);
       if (!m) continue;
       R.view.innerHTML = "";
-      try { await R.role(); await render(...m.slice(1).map(decodeURIComponent)); }
+      R.role().catch(() => {});   // asked alongside the page's own requests; pages that need it await it
+      try { await render(...m.slice(1).map(decodeURIComponent)); }
       catch (e) { R.view.append(h("div", { class: "card error" }, `${e.type || "Error"}: ${e.message}`)); }
       return;
     }
