@@ -25,6 +25,7 @@ from routilux.distributed.search import SearchMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
+from routilux.distributed.tracing import tracing
 from routilux.errors import (
     ExecutionTimeout,
     FlowError,
@@ -126,16 +127,17 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         params = dict(entry_params or {})
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
         job_id = str(uuid.uuid4())
-        root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
-        body = seal(to_envelope(root, digest), self.keyring)
-        history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
-        score = self.store.create_job(
-            job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
-            datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
-        )
-        if retried_from:
-            self.ops.link_retry(retried_from, job_id)
-        self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
+        with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
+            root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
+            body = seal(to_envelope(root, digest, trace=trace), self.keyring)
+            history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
+            score = self.store.create_job(
+                job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
+                datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
+            )
+            if retried_from:
+                self.ops.link_retry(retried_from, job_id)
+            self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
         return job_id
 
     def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None:
