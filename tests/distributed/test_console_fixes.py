@@ -170,7 +170,8 @@ def test_at_an_800_px_viewport_no_card_table_graph_or_date_overflows(
     narrow = new_page(browser, width=800, height=900)
     try:
         for route, ready in ((f"#/jobs/{job_id}", '#job-status [data-status="completed"]'), ("#/jobs", f'tr[data-job="{stuck}"]'),
-                             ("#/dead-letters", "#dead-letters tr[data-dead]"), ("#/flows/orders", "#flow-graph svg")):
+                             ("#/dead-letters", "#dead-letters tr[data-dead]"), ("#/flows/orders", "#flow-graph svg"),
+                             ("#/workers", "#workers tr[data-worker]")):
             narrow.goto(f"{console.url}/{route}")
             narrow.wait_for_selector(ready)
             narrow.wait_for_timeout(300)

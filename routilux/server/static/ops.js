@@ -7,9 +7,11 @@
   R.page(/^#\/workers\/?$/, async function workersPage() {
     const operator = await R.canOperate();
     const body = h("tbody");
-    const heads = ["Worker", "Host", "Pool", "Concurrency", "Uptime", "Processed", "Failed", "Heartbeat", "Running now", ""];
+    const heads = [["Worker"], ["Host"], ["Pool"], ["Slots", "concurrency: activations it runs at once"], ["Uptime"],
+      ["Done", "activations processed"], ["Failed", "activations whose handler raised"], ["Heartbeat", "age of its last liveness renewal"],
+      ["Running now"], [""]];
     R.view.append(h("h1", {}, "Workers"), h("div", { class: "card scroll" }, h("table", { id: "workers", class: "rows" },
-      h("thead", {}, h("tr", {}, heads.map((t) => h("th", {}, t)))), body)));
+      h("thead", {}, h("tr", {}, heads.map(([t, title]) => h("th", { title }, t)))), body)));
     const shutdown = (name) => async () => {
       if (!confirm(`Ask ${name} to shut down? It finishes what it runs, then exits.`)) return;
       await R.act("Shutdown", `${name} is shutting down`, () => R.api("POST", `/api/workers/${encodeURIComponent(name)}/shutdown`, {}));
@@ -17,13 +19,13 @@
     async function load() {
       const { workers } = await R.api("GET", "/api/workers");
       body.replaceChildren(...(workers.length ? workers.map((w) => h("tr", { "data-worker": w.name },
-        h("td", { class: "mono" }, w.name), h("td", {}, w.host || ""), h("td", {}, w.pool || ""), h("td", { class: "num" }, w.concurrency ?? ""),
+        h("td", { class: "mono wrap" }, w.name), h("td", { class: "wrap" }, w.host || ""), h("td", {}, w.pool || ""), h("td", { class: "num" }, w.concurrency ?? ""),
         h("td", { class: "nowrap" }, w.uptime_s !== undefined ? R.duration(w.uptime_s) : ""),
         h("td", { class: "num" }, w.processed ?? ""), h("td", { class: "num" }, w.failed ?? ""),
         h("td", { class: "nowrap muted" }, w.heartbeat_age_s !== undefined ? `${R.duration(w.heartbeat_age_s)} ago` : R.ago(w.last_renewed)),
-        h("td", {}, (w.running || []).length ? h("ul", { class: "plain" }, w.running.map((r) =>
+        h("td", { class: "wrap" }, (w.running || []).length ? h("ul", { class: "plain" }, w.running.map((r) =>
           h("li", {}, h("a", { href: `#/jobs/${r.job_id}`, class: "mono" }, R.short(r.job_id)), ` ${r.routine_id}.${r.slot}`))) : h("span", { class: "muted" }, "idle")),
-        h("td", {}, operator ? h("button", { class: "danger", "data-shutdown": w.name, onclick: shutdown(w.name) }, "Shut down") : "")))
+        h("td", { class: "nowrap" }, operator ? h("button", { class: "danger", "data-shutdown": w.name, onclick: shutdown(w.name) }, "Shut down") : "")))
         : [h("tr", {}, h("td", { colspan: heads.length, class: "empty" }, "No live workers. Start one: routilux worker --import your.module"))]));
     }
     await load();
