@@ -84,7 +84,7 @@
         h("div", { class: "toolbar" }, chips, h("span", { class: "spacer" }), savedViews(q), count),
         operator && q.toString() ? bulkBar(q) : null,
         h("div", { class: "scroll" }, h("table", { id: "jobs", class: "rows" }, h("thead", {}, h("tr", {},
-          ["Job", "Flow", "Status", "Created", "Duration", "Error"].map((t) => h("th", {}, t)))), body)),
+          ["Job", "Flow", "Status", "Created", "Duration", "Error"].map((t) => h("th", { class: t === "Duration" ? "num" : null }, t)))), body)),
         more));
     await Promise.all([load(false), operator ? submitCard().then((card) => formSlot.replaceWith(card)) : null]);
     R.onLeave(R.stream("/api/events", R.debounce(() => load(false), 400)));
