@@ -142,6 +142,10 @@ class DeadLetterNotFoundError(NotFoundError):
     """No dead letter with that id is in the dead-letter stream."""
 
 
+class WorkerNotFoundError(NotFoundError):
+    """No live worker with that node name has a liveness record."""
+
+
 class MalformedMessageError(DistributedError, DecodeError):
     """A task message is not a well-formed Routilux activation."""
 
@@ -156,6 +160,18 @@ class StoreAccessDeniedError(StoreUnavailableError):
 
 class KeyLayoutError(DistributedError):
     """This process's ROUTILUX_KEY_BUCKETS differs from the bucket count the data in Redis was laid out with."""
+
+
+class JobFilterError(RoutiluxError, ValueError):
+    """A job filter that cannot be read: an unknown status, a time that is not one, a ``where`` without ``=``."""
+
+
+class SelectionChangedError(DistributedError):
+    """A bulk action's jobs no longer number what the caller confirmed; ``matched`` is the count now."""
+
+    def __init__(self, message: str, matched: int) -> None:
+        super().__init__(message)
+        self.matched = matched
 
 
 class BrokerUnavailableError(DistributedError):

@@ -1,4 +1,4 @@
-"""Job commands: ``submit``, ``status``, ``pause``, ``resume``, ``cancel``, ``delete`` and ``jobs``."""
+"""Job commands: ``submit``, ``status``, ``pause``, ``resume``, ``cancel`` and ``delete`` (listing: joblist.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Callable
 from routilux.cli.engine import runtime_from
 from routilux.cli.exits import EXIT_FAILED, UsageError
 from routilux.cli.options import add_command, json_object
-from routilux.cli.output import clip, table, when
+from routilux.cli.output import table, when
 from routilux.cli.process import import_modules
 from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 
@@ -40,10 +40,6 @@ def register(sub: Any) -> None:
     add_command(sub, "resume", cmd_resume, "resume a paused job").add_argument("job_id", metavar="JOB_ID")
     delete = add_command(sub, "delete", cmd_delete, "forget a finished job (its state and history)")
     delete.add_argument("job_id", metavar="JOB_ID")
-
-    jobs = add_command(sub, "jobs", cmd_jobs, "list known jobs, oldest first")
-    jobs.add_argument("--status", help="only jobs with this status")
-    jobs.add_argument("--limit", type=int, default=0, help="only the newest N")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -135,15 +131,3 @@ def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete a completed, failed or cancelled job."""
     return _steer(args, lambda rt: rt.delete_job(args.job_id), "deleted")
-
-
-def cmd_jobs(args: argparse.Namespace) -> int:
-    """Print known jobs as a table."""
-    with runtime_from(args) as runtime:
-        rows = runtime.jobs(status=args.status)
-    if args.limit > 0:
-        rows = rows[-args.limit:]
-    cells = [[r["job_id"], r["status"] or "", r["flow_id"] or "", when(r["created_at"]), when(r["updated_at"]),
-              clip(r.get("error") or "")] for r in rows]
-    print("\n".join(table(["JOB ID", "STATUS", "FLOW", "CREATED", "UPDATED", "ERROR"], cells)))
-    return 0

@@ -11,7 +11,8 @@ Needs the ``distributed`` extra (celery, redis, kombu).
 from __future__ import annotations
 
 from routilux.distributed.worker.app import create_app
+from routilux.distributed.operations.jobfilter import JobFilter
 from routilux.distributed.runtime import DistributedRuntime
 from routilux.distributed.settings import Settings
 
-__all__ = ["DistributedRuntime", "Settings", "create_app"]
+__all__ = ["DistributedRuntime", "JobFilter", "Settings", "create_app"]

@@ -23,13 +23,15 @@ VERSION = 1
 _REQUIRED = {"job": str, "id": str, "flow": str, "routine": str, "slot": str, "payload": dict}
 
 
-def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = None) -> dict[str, Any]:
+def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = None,
+                trace: dict[str, str] | None = None) -> dict[str, Any]:
     """Return the envelope of an activation of the flow published as ``flow_hash``.
 
     ``cause`` is the slice of the parent's JobState delta that produced it (the
-    parent activation and the routine-state and shared-data changes it committed).
+    parent activation and the routine-state and shared-data changes it committed);
+    ``trace`` is the job's trace context (W3C headers, see tracing.py), kept as ``tc``.
     """
-    return {
+    envelope = {
         "v": VERSION,
         "job": act.job_id,
         "id": act.activation_id,
@@ -42,6 +44,9 @@ def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = 
         "not_before": act.not_before,
         "cause": cause or {},
     }
+    if trace:
+        envelope["tc"] = trace
+    return envelope
 
 
 def from_envelope(envelope: Any) -> tuple[Activation, str]:

@@ -144,6 +144,10 @@ class Keys:
         """A worker's liveness record (expires unless renewed)."""
         return f"{self.prefix}:{{workers}}:worker:{name}"
 
+    def worker_counts(self, name: str) -> str:
+        """HASH of a worker's activations run so far ("processed") and those whose handler raised ("failed")."""
+        return f"{self.prefix}:{{workers}}:counts:{name}"
+
     @property
     def workers_known(self) -> str:
         """SET of workers that wrote a liveness record and have not shut down cleanly."""

@@ -10,13 +10,16 @@ from typing import Any
 from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.worker.app import create_app
+from routilux.distributed.operations.bulk import BulkMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.operations.assemble import job_state_from_parts
 from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.operations.events import EventsMixin
+from routilux.distributed.operations.flowstats import FlowStatsMixin
 from routilux.distributed.operations.listings import OverviewMixin
+from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
 from routilux.distributed.operations.time_travel import TimeTravelMixin
@@ -24,24 +27,26 @@ from routilux.distributed.settings import Settings
 from routilux.distributed.signing import Keyring
 from routilux.distributed.store import RedisStore, text
 from routilux.distributed.constants import WAIT_OUTAGE_PAUSE_S, WAIT_POLL_S
+from routilux.distributed.tracing import tracing
 from routilux.errors import (
     ExecutionTimeout,
     FlowError,
     FlowValidationError,
     JobNotFoundError,
     StoreUnavailableError,
+    WorkerNotFoundError,
 )
 from routilux.flow import Flow
 from routilux.job_state import TERMINAL, JobState
 
 
-class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTravelMixin, StatsMixin):
+class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
+                         TimeTravelMixin, StatsMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
-    The operations that front-ends share (events, listings, summaries, dead
-    letters, workers, time travel, counts) come from the mixins in
-    ``operations/``: events.py, listings.py, dead_letters.py, time_travel.py
-    and stats.py. Front-ends call these methods, never the store.
+    The operations that front-ends share (events, listings, searches, bulk actions,
+    flow statistics, dead letters, workers, time travel, counts) come from the mixins
+    in ``operations/``. Front-ends call these methods, never the store.
 
     Args:
         redis_url: the Redis that workers use (default: ``ROUTILUX_REDIS_URL``).
@@ -110,6 +115,11 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTrave
                 so submitting again starts it once.
             KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
         """
+        return self._start(flow, entry_routine_id, entry_params, timeout)
+
+    def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
+               timeout: float | None, retried_from: str | None = None) -> str:
+        """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
         self._check_layout()
         digest, data = self._resolve(flow)
         routine = data["routines"].get(entry_routine_id)
@@ -120,14 +130,17 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTrave
         params = dict(entry_params or {})
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
         job_id = str(uuid.uuid4())
-        root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
-        body = seal(to_envelope(root, digest), self.keyring)
-        history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
-        score = self.store.create_job(
-            job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
-            datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
-        )
-        self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
+        with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
+            root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
+            body = seal(to_envelope(root, digest, trace=trace), self.keyring)
+            history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
+            score = self.store.create_job(
+                job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
+                datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
+            )
+            if retried_from:
+                self.ops.link_retry(retried_from, job_id)
+            self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
         return job_id
 
     def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None:
@@ -226,6 +239,29 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTrave
         history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
         return {a.activation_id: seal(to_envelope(a, digest), self.keyring) for a in acts}, history
 
+    def retry(self, job_id: str) -> str:
+        """Run a failed or cancelled job again as a new job: same flow version, entry routine, parameters and
+        timeout (a forked job is forked again from the same point). Returns the new job's id.
+
+        The new job's summary names it in ``retried_from``; the old one lists it in ``retries``.
+
+        Raises:
+            JobNotFoundError: no such job.
+            FlowError: the job is running, paused or completed, or its start is no longer in its history.
+        """
+        meta = self.store.meta(job_id)
+        if meta.get("status") not in ("failed", "cancelled"):
+            raise FlowError(f"job {job_id} is {meta.get('status')}; only a failed or cancelled job can be retried")
+        if meta.get("forked_from"):
+            new_id = self.fork(meta["forked_from"], meta.get("forked_at") or None)
+            self.ops.link_retry(job_id, new_id)
+            return new_id
+        start = self.ops.job_start(job_id)
+        if start is None:
+            raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
+        timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
+        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id)
+
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""
         answer = self.store.cancel(job_id, reason)
@@ -264,10 +300,17 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin, TimeTrave
                     pruned += self.store.delete_job(job_id)
         return pruned
 
-    def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Summaries of known jobs (job_id, status, flow_id, created_at, ...), oldest first."""
-        rows = self.store.summaries(self.store.job_ids())
-        return [r for r in rows if status is None or r["status"] == status]
+    def shutdown_worker(self, name: str) -> None:
+        """Ask a live worker (its node name, as :meth:`workers` lists it) to stop warmly: it takes no new
+        activations, lets the running ones commit, and exits. The request goes through Celery's remote
+        control to that worker alone; this returns once it is sent.
+
+        Raises:
+            WorkerNotFoundError: no live worker has that name.
+        """
+        if self.store.worker_record(name) is None:
+            raise WorkerNotFoundError(f"no live worker {name!r} (see the workers list for the names)")
+        self.app.control.shutdown(destination=[name])
 
     def signing_key_usage(self) -> dict[str, int]:
         """Stored activations of unfinished jobs, counted by the key id that signed them ("" for unsigned).

@@ -35,6 +35,7 @@ _CLUSTER_UNAVAILABLE = (redis.exceptions.ClusterError, redis.exceptions.TryAgain
                         redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError)
 log = logging.getLogger("routilux.distributed")
 SWEEP_BATCH = 200  # members the sweeper takes from each index per round
+WORKER_COUNTS_TTL_MS = 7 * 86400 * 1000  # a worker's run/failed counts outlive it this long (then a new name starts at 0)
 
 
 def text(value: Any) -> str:
@@ -658,6 +659,16 @@ class RedisStore:
             self.redis.set(key, codec.packb({"worker": worker, "pid": pid, "running": running}), px=int(ttl_s * 1000))
         else:
             self.redis.delete(key)
+
+    @guarded
+    def add_worker_counts(self, worker: str, processed: int, failed: int) -> None:
+        """Add to a worker's counts of activations run and failed (kept a week past the last addition)."""
+        key = self.keys.worker_counts(worker)
+        pipe = self.atomic(key)
+        pipe.hincrby(key, "processed", processed)
+        pipe.hincrby(key, "failed", failed)
+        pipe.pexpire(key, WORKER_COUNTS_TTL_MS)
+        pipe.execute()
 
     @guarded
     def worker_record(self, name: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routilux.server import events, flows, health, jobs, operations
+from routilux.server import events, flows, health, jobs, operations, session
 from routilux.server.errors import install_error_handlers
 from routilux.server.settings import ServerSettings
 
@@ -69,7 +69,7 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     app.state.metrics = health.ServerMetrics(runtime)
     app.state.broadcast = broadcast
     install_error_handlers(app)
-    for module in (jobs, flows, operations, events, health):
+    for module in (jobs, flows, operations, events, health, session):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

@@ -19,6 +19,7 @@ from routilux.errors import (
     FlowError,
     FlowNotPublishedError,
     FlowValidationError,
+    JobFilterError,
     JobNotFoundError,
     RoutiluxError,
     SerializationError,
@@ -50,7 +51,7 @@ def status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
-    if isinstance(exc, (FlowValidationError, EncodeError, SerializationError)):
+    if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError)):
         return 422
     if isinstance(exc, FlowError):
         return 409  # the job is not in a state that allows it (pause a finished job, ...)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from routilux.distributed.operations.jobfilter import parse_age
 from routilux.errors import FlowNotPublishedError
 from routilux.server import auth
 from routilux.server.jsonout import json_response
@@ -33,6 +34,15 @@ def get_flow(request: Request, flow_id: str, version: str | None = Query(None, m
         raise FlowNotPublishedError(f"flow {flow_id!r} has no version {version}")
     return json_response({"flow_id": graph["flow_id"], "latest": entry["latest"] if entry else graph["hash"],
                           "versions": entry["versions"] if entry else [], "graph": graph})
+
+
+@router.get("/{flow_id}/stats", summary="Step times per routine and ended jobs over time")
+def flow_stats(request: Request, flow_id: str, window: str = Query("1h", max_length=20, description="90s, 15m, 1h, 2d"),
+               buckets: int = Query(30, ge=1, le=500)) -> Response:
+    """``{"routines": {rid: {"count", "failed", "p50_ms", "p95_ms"}}, "series": [{"t", "completed", "failed"}],
+    "window_s", "bucket_s", "sampled_jobs"}`` for the flow's jobs that ended in the window."""
+    stats = request.app.state.runtime.flow_stats(flow_id, window_s=parse_age(window), buckets=buckets)
+    return json_response(stats)
 
 
 def _entry(flows: list[dict[str, Any]], flow_id: str) -> dict[str, Any] | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from routilux.distributed.operations.jobfilter import JobFilter
+from routilux.errors import SelectionChangedError
 from routilux.job_state import STATUSES
 from routilux.server import auth
 from routilux.server.errors import ApiError
@@ -41,6 +43,35 @@ class ForkBody(BaseModel):
     at: str | None = Field(default=None, pattern=STREAM_ID)
 
 
+class FilterBody(BaseModel):
+    """A job filter in a body: the query's keys, with lists for status and where."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, max_length=200)
+    flow: str | None = Field(default=None, max_length=200)
+    status: list[str] = Field(default_factory=list, max_length=10)
+    since: str | float | None = None
+    until: str | float | None = None
+    error: str | None = Field(default=None, max_length=500)
+    where: list[str] = Field(default_factory=list, max_length=20)
+
+    def to_filter(self) -> JobFilter:
+        """The :class:`JobFilter` it describes."""
+        return JobFilter.parse(id=self.id, flow=self.flow, status=self.status, since=self.since, until=self.until,
+                               error=self.error, where=self.where)
+
+
+class BulkBody(BaseModel):
+    """An action on every job a filter selects: a dry run counts them; a real one must ``expect`` that count."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["cancel", "delete", "resume", "replay_dead_letters"]
+    filter: FilterBody = Field(default_factory=FilterBody)
+    dry_run: bool = True
+    expect: int | None = Field(default=None, ge=0)
+    reason: str = Field(default="", max_length=2000)
+
+
 def runtime(request: Request) -> Any:
     """The DistributedRuntime this app serves."""
     return request.app.state.runtime
@@ -53,19 +84,43 @@ def submit(request: Request, body: SubmitBody) -> Response:
     return json_response({"job_id": job_id}, 201, {"Location": f"/api/jobs/{job_id}"})
 
 
+def job_filter(
+    id: str | None = Query(None, max_length=200, description="job id prefix"),
+    flow: str | None = Query(None, max_length=200, description="substring of the flow id (or prefix of its hash)"),
+    status: str | None = Query(None, max_length=200, description=f"comma list of {', '.join(STATUSES)}"),
+    since: str | None = Query(None, max_length=64, description="created at or after: ISO-8601, epoch s, or an age (1h)"),
+    until: str | None = Query(None, max_length=64, description="created at or before (same forms)"),
+    error: str | None = Query(None, max_length=500, description="substring of the job's error"),
+    where: list[str] = Query([], description="key=value on entry params or shared data (repeatable)"),
+) -> JobFilter:
+    """The :class:`JobFilter` of a request's query (422 for a status or time it cannot read)."""
+    return JobFilter.parse(id=id, flow=flow, status=status, since=since, until=until, error=error, where=where)
+
+
 @router.get("", summary="List jobs, newest first", dependencies=[Depends(auth.viewer)])
 def list_jobs(
     request: Request,
-    status: str | None = Query(None, description=f"one of {', '.join(STATUSES)}"),
-    flow: str | None = Query(None, max_length=200),
+    flt: JobFilter = Depends(job_filter),
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=200),
 ) -> Response:
-    """A page of job summaries; pass ``next_cursor`` back as ``cursor`` for the next page."""
-    if status is not None and status not in STATUSES:
-        raise ApiError(422, "ValidationError", f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    page = runtime(request).job_page(status=status, flow=flow, limit=limit, cursor=cursor)
-    return json_response(page)
+    """A page of the jobs the filter matches; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    return json_response(runtime(request).job_page(flt, limit=limit, cursor=cursor))
+
+
+@router.post("/bulk", summary="Count, or act on, every job a filter selects", dependencies=[Depends(auth.operator)])
+def bulk(request: Request, body: BulkBody) -> Response:
+    """A dry run answers the count and the first 100 ids; a real run needs ``expect`` equal to that count (409 with
+    the count now, as ``error.matched``, if it changed) and answers what was done and what failed."""
+    if not body.dry_run and body.expect is None:
+        raise ApiError(422, "ValidationError", "a bulk action that is not a dry run needs expect: the dry run's count")
+    try:
+        answer = runtime(request).bulk(body.action, body.filter.to_filter(), dry_run=body.dry_run,
+                                       expect=body.expect, reason=body.reason)
+    except SelectionChangedError as exc:
+        return json_response({"error": {"type": "SelectionChangedError", "message": str(exc),
+                                        "matched": exc.matched}}, 409)
+    return json_response(answer)
 
 
 @router.get("/{job_id}", summary="A job's JobState and summary", dependencies=[Depends(auth.viewer)])
@@ -134,3 +189,11 @@ def fork(request: Request, job_id: str, body: ForkBody | None = Body(None)) -> R
     """A new job starts with the state after entry ``at`` and runs what was still to run there."""
     new_id = runtime(request).fork(job_id, (body or ForkBody()).at)
     return json_response({"job_id": new_id, "forked_from": job_id}, 201, {"Location": f"/api/jobs/{new_id}"})
+
+
+@router.post("/{job_id}/retry", status_code=201, summary="Run a failed or cancelled job again as a new job",
+             dependencies=[Depends(auth.operator)])
+def retry(request: Request, job_id: str) -> Response:
+    """Same flow version, entry and parameters; the two jobs are linked (``retried_from`` / ``retries``)."""
+    new_id = runtime(request).retry(job_id)
+    return json_response({"job_id": new_id, "retried_from": job_id}, 201, {"Location": f"/api/jobs/{new_id}"})

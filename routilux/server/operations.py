@@ -17,10 +17,19 @@ router = APIRouter(prefix="/api", tags=["operations"])
 
 @router.get("/workers", summary="Live workers and what each runs now", dependencies=[Depends(auth.viewer)])
 def workers(request: Request) -> Response:
-    """``{"workers": [{"name", "host", "pid", "queues", "concurrency", "last_renewed", "running"}]}``."""
+    """``{"workers": [{"name", "host", "pid", "queues", "pool", "concurrency", "started_at", "uptime_s", "processed",
+    "failed", "heartbeat_age_s", "last_renewed", "running"}]}``."""
     found = request.app.state.runtime.workers()
     rows = [{"name": name, **info} for name, info in sorted(found.items())]
     return json_response({"workers": rows})
+
+
+@router.post("/workers/{name}/shutdown", status_code=202, summary="Ask a worker to stop warmly",
+             dependencies=[Depends(auth.operator)])
+def shutdown_worker(request: Request, name: str) -> Response:
+    """The worker takes no new activations, lets its running ones commit, and exits (404 if it is not live)."""
+    request.app.state.runtime.shutdown_worker(name)
+    return json_response({"name": name, "shutdown": "requested"}, 202)
 
 
 def dead_letter_view(entry: dict[str, Any]) -> dict[str, Any]:

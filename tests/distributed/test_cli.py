@@ -152,7 +152,7 @@ def test_jobs_lists_known_jobs_and_filters_by_status(runtime, start_workers, cli
     try:
         code, out, _ = cli("jobs")
         assert code == 0
-        assert out.splitlines()[0].split() == ["JOB", "ID", "STATUS", "FLOW", "CREATED", "UPDATED", "ERROR"]
+        assert out.splitlines()[0].split() == ["JOB", "ID", "STATUS", "FLOW", "CREATED", "UPDATED", "DURATION", "ERROR"]
         assert done in out and held in out
         running = cli("jobs", "--status", "running")[1]
         assert held in running and done not in running
@@ -185,7 +185,8 @@ def test_workers_and_dead_letters_print_tables(start_workers, cli):
     start_workers()
     code, out, _ = cli("workers")
     assert code == 0
-    assert out.splitlines()[0].split() == ["NAME", "HOST", "PID", "QUEUES", "RENEWED", "RUNNING", "NOW"]
+    assert out.splitlines()[0].split() == ["NAME", "HOST", "PID", "QUEUES", "POOL", "UPTIME", "PROCESSED", "FAILED",
+                                          "HEARTBEAT", "RUNNING", "NOW"]
     assert "@test" in out
     code, out, _ = cli("dead-letters", "--count", "5")
     assert (code, out.strip()) == (0, "(none)")

@@ -5,56 +5,14 @@ Screenshots of each page go to ``artifacts/console/`` (git-ignored) for people t
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 import basic_flows
+from browser_helpers import browser, page, shot  # noqa: F401
 from console_helpers import OPERATOR, console, run_console, secured_console  # noqa: F401
 from waiting import wait_until
 
 pytestmark = [pytest.mark.distributed, pytest.mark.browser]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
-CHROMIUM = os.environ.get("ROUTILUX_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium for the module (Debian's package; Playwright never downloads a browser here)."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (scripts/test does it)",
-                    pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page (own session storage) sized like a laptop screen."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
-    tab = context.new_page()
-    tab.set_default_timeout(30000)  # generous: CI machines are shared
-    yield tab
-    context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    """Save a full-page screenshot as a test artifact."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("document.getElementById('toast')?.classList.add('hidden')")
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_travels(
         runtime, start_workers, console, page):
     start_workers(concurrency=4)
@@ -83,7 +41,7 @@ def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_trave
     page.wait_for_selector('#job-graph [data-routine="double"][data-status="running"]')
     assert page.get_attribute('#job-graph [data-routine="source"]', "data-status") == "completed"
     assert page.get_attribute('#job-graph [data-routine="record"]', "data-status") == "pending"
-    assert f"entry {after_source + 1} of" in page.inner_text("#travel-where")
+    assert f"step {after_source + 1} of" in page.inner_text("#travel-where")
     shot(page, "job-time-travel")
     page.click("#btn-fork")
     page.wait_for_url(lambda url: not url.endswith(job_id))

@@ -160,7 +160,7 @@ def test_flow_info_describes_routines_slots_events_and_connections(runtime):
     assert info["hash"] == digest and info["flow_id"] == "fanin"
     total = info["routines"]["total"]
     assert total["class"].endswith("basic_flows.Total")
-    assert total["slots"] == [{"name": "input", "merge_strategy": "append"}]
+    assert total["slots"] == [{"name": "input", "merge_strategy": "append", "params": {"names": ["i"], "any": True}}]
     assert total["events"] == [{"name": "done", "params": ["total", "count"]}]
     assert total["config"] == {"expected": 2}
     assert {"from": "double.out", "to": "total.input", "param_mapping": None} in info["connections"]

@@ -54,6 +54,7 @@ if tries > max_attempts then
 end
 if slot_key ~= '' then redis.call('HSET', KEYS[K_SLOTLOCK], slot_key, act) end
 local token = redis.call('HINCRBY', KEYS[K_META], 'fence', 1)
+if token == 1 then redis.call('HSET', KEYS[K_META], 'started_at', now) end  -- the job's first claim
 redis.call('HSET', KEYS[K_LEASE], act, token)
 redis.call('ZREM', KEYS[K_DUE], m)
 redis.call('ZADD', KEYS[K_LEASES], now + lease_ms, m)

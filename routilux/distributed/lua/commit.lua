@@ -4,7 +4,8 @@
 --       [7] retry delay ms, [8] retry body, [9] failure reason, [10] history blob ('' if none),
 --       [11] number of ops, [12] child to run inline on this worker ('' for none), [13] lease ms,
 --       [14] routine id, [15] slot, [16] '1' if the handler raised ('' if not),
---       [17] number of reads, then 2 fields per read (version field, version seen),
+--       [17] ms from the handler's start to this commit, as the worker measured it (kept in the log entry),
+--       [18] number of reads, then 2 fields per read (version field, version seen),
 --       then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
 -- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer),
 --           si (a key, b number to add), sa (a key, b item to append): blind ops, applied to the value stored now.
@@ -24,7 +25,7 @@ local grace_ms, retry_ms, retry_body, reason, history =
   tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
 local n_ops = tonumber(ARGV[11])
 local inline, lease_ms = ARGV[12], tonumber(ARGV[13])
-local routine, slot, raised, n_reads = ARGV[14], ARGV[15], ARGV[16], tonumber(ARGV[17])
+local routine, slot, raised, step_ms, n_reads = ARGV[14], ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
@@ -77,7 +78,7 @@ local function blind(kind, cur, arg)
 end
 
 -- Optimistic concurrency: did anything the step read change, can its blind ops apply?
-local i = 18
+local i = 19
 local conflict = false
 for _ = 1, n_reads do
   local seen = redis.call('HGET', KEYS[K_VER], ARGV[i]) or '0'
@@ -208,7 +209,7 @@ redis.call('HINCRBY', KEYS[K_META], 'runs:' .. routine, 1)
 if raised == '1' then redis.call('HINCRBY', KEYS[K_META], 'errors:' .. routine, 1) end
 local applied = redis.call('SCARD', KEYS[K_APPLIED])
 redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
-  'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised,
+  'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised, 'ms', step_ms,
   'done', applied + (outcome == 'retry' and 0 or 1),
   'known', applied + tonumber(redis.call('HGET', KEYS[K_META], 'pending') or '0'), 'ts', now)
 

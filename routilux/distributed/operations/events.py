@@ -96,7 +96,8 @@ def decode_entry(job_id: str, entry_id: str, fields: dict[bytes, Any], steps: bo
     if steps and "routine" in get:
         data = {"activation": text(get.get("act", b"")), "slot": text(get.get("slot", b"")),
                 "outcome": text(get.get("outcome", b"")), "raised": text(get.get("raised", b"")) == "1",
-                "done": int(get.get("done") or 0), "known": int(get.get("known") or 0)}
+                "done": int(get.get("done") or 0), "known": int(get.get("known") or 0),
+                "duration_ms": int(get["ms"]) if get.get("ms") not in (None, b"") else None}
         events.append(JobEvent(f"{entry_id}.{len(events)}", job_id, "step", when,
                                routine_id=text(get["routine"]), data=data))
     return events

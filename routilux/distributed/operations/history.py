@@ -17,6 +17,7 @@ import msgpack
 
 from routilux import codec
 from routilux.distributed.envelope import from_envelope, open_body
+from routilux.distributed.operations.events import ms_to_iso
 from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import RedisStore, guarded, log_records, text
 from routilux.errors import DecodeError, FlowError
@@ -154,11 +155,29 @@ def replay_job(store: RedisStore, job_id: str, position: str | None = None) -> R
 
 @guarded
 def positions(store: RedisStore, job_id: str) -> list[dict[str, Any]]:
-    """Every entry of a job's stream, briefly: ``{"id", "kind", "act", "status"}`` in commit order."""
+    """Every entry of a job's stream, briefly, in commit order.
+
+    Each: ``{"id", "kind", "act", "status", "routine", "slot", "time", "done", "known", "duration_ms"}``:
+    what happened (a routine's slot ran, or the job's status changed), when (ISO), and for a step the
+    job's activations done and known right after it and its time from handler start to commit (None
+    where an entry does not say).
+    """
     store.meta(job_id)  # JobNotFoundError
-    rows = []
-    for entry_id, fields in store.redis.xrange(store.keys.job(job_id, "log")):
-        rows.append({"id": text(entry_id), "kind": text(fields.get(b"kind", b"")),
-                     "act": text(fields.get(b"act", b"")) or None,
-                     "status": text(fields[b"status"]) if b"status" in fields else None})
-    return rows
+    return [_position(text(entry_id), fields) for entry_id, fields in store.redis.xrange(store.keys.job(job_id, "log"))]
+
+
+def _position(entry_id: str, fields: dict[bytes, Any]) -> dict[str, Any]:
+    def get(name: bytes) -> str | None:
+        return text(fields[name]) if name in fields else None
+
+    stamp = get(b"ts") or entry_id.split("-")[0]
+    return {"id": entry_id, "kind": get(b"kind") or "", "act": get(b"act") or None, "status": get(b"status"),
+            "routine": get(b"routine") or None, "slot": get(b"slot") or None, "time": ms_to_iso(stamp),
+            "done": int(fields[b"done"]) if b"done" in fields else None,
+            "known": int(fields[b"known"]) if b"known" in fields else None, "duration_ms": step_ms(fields)}
+
+
+def step_ms(fields: dict[bytes, Any]) -> int | None:
+    """A commit entry's time from handler start to commit (ms); None for other entries and older commits."""
+    raw = fields.get(b"ms")
+    return int(raw) if raw not in (None, b"") else None

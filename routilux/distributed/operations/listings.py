@@ -1,4 +1,4 @@
-"""DistributedRuntime methods that list and summarize: flows, jobs page by page, one job, workers."""
+"""DistributedRuntime methods that list and summarize: flows, one job, workers (job listings: search.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux.distributed.operations.events import ms_to_iso
-from routilux.errors import FlowError, JobNotFoundError
+from routilux.distributed.operations.search import job_row
+from routilux.errors import JobNotFoundError
 from routilux.flow_info import describe_flow
 from routilux.job_state import TERMINAL
 
@@ -15,11 +16,9 @@ if TYPE_CHECKING:
     from routilux.distributed.operations.store import OpsStore
     from routilux.distributed.store import RedisStore
 
-_SCAN_BATCHES = 20  # a filtered page reads at most this many batches of the index before it returns
-
 
 class OverviewMixin:
-    """Flows, job pages and summaries, and workers, as plain JSON-able dicts."""
+    """Flows, job summaries and workers, as plain JSON-able dicts."""
 
     store: RedisStore
     ops: OpsStore
@@ -47,32 +46,6 @@ class OverviewMixin:
         digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.store.latest_hash(flow_id_or_hash)
         return {**describe_flow(self.store.flow_data(digest)), "hash": digest}
 
-    def job_page(self, status: str | None = None, flow: str | None = None, limit: int = 50,
-                 cursor: str | None = None) -> dict[str, Any]:
-        """One page of jobs, newest first: ``{"jobs": [row, ...], "next_cursor": str | None}``.
-
-        Each row has the summary's job fields (job_id, flow_id, flow_hash, status,
-        created_at, ended_at, error), without routines and activations. ``flow``
-        matches a flow id or hash. Pass ``next_cursor`` back for the next page.
-        """
-        if limit < 1:
-            raise FlowError("limit must be at least 1")
-        score, after = _split_page_cursor(cursor)
-        rows: list[dict[str, Any]] = []
-        batch = max(limit, 50)
-        for _ in range(_SCAN_BATCHES):
-            raw = self.ops.jobs_before(score, batch + 1)
-            index = [(j, s) for j, s in raw if not _seen(j, s, score, after)]
-            for (job_id, created), meta in zip(index, self.ops.metas([j for j, _ in index])):
-                score, after = created, job_id
-                if meta and _matches(meta, status, flow):
-                    rows.append(_job_row(job_id, meta))
-                    if len(rows) == limit:
-                        return {"jobs": rows, "next_cursor": _page_cursor(score, after)}
-            if len(raw) <= batch:
-                return {"jobs": rows, "next_cursor": None}
-        return {"jobs": rows, "next_cursor": _page_cursor(score, after)}
-
     def job_summary(self, job_id: str) -> dict[str, Any]:
         """A job at a glance: its fields, each routine's status, runs and errors, and activations done/known.
 
@@ -84,7 +57,7 @@ class OverviewMixin:
         Raises:
             JobNotFoundError: no such job.
         """
-        meta, states, applied = self.ops.summary_parts(job_id)
+        meta, states, applied, created_ms = self.ops.summary_parts(job_id)
         if not meta:
             raise JobNotFoundError(f"no job {job_id!r} in this store")
         ended = meta.get("status") in TERMINAL
@@ -100,7 +73,7 @@ class OverviewMixin:
                 status = ("completed" if ended else "running") if runs else ("not run" if ended else "waiting")
             routines[rid] = {"status": status, "runs": runs, "errors": errors}
         pending = max(0, int(meta.get("pending", 0) or 0))
-        return {**_job_row(job_id, meta), "updated_at": ms_to_iso(meta.get("updated_at")),
+        return {**job_row(job_id, meta, created_ms), "updated_at": ms_to_iso(meta.get("updated_at")),
                 "routines": routines, "activations": {"done": applied, "known": applied + pending}}
 
     def _flow_routines(self, digest: str) -> list[str]:
@@ -113,54 +86,34 @@ class OverviewMixin:
         return cache[digest]
 
     def workers(self) -> dict[str, dict[str, Any]]:
-        """Live workers by node name: name, host, pid, queues, concurrency, pool, last_renewed (ISO),
-        age_s, consuming, and running (``[{"job_id", "activation_id", "routine_id", "slot", "since"}]``,
-        as their processes last reported, at most about half a second old).
+        """Live workers by node name: name, host, pid, queues, pool, concurrency, started_at (ISO), uptime_s,
+        processed and failed (activations run, and those whose handler raised, since the name first ran),
+        last_renewed (ISO), heartbeat_age_s (``age_s`` too), consuming, and running
+        (``[{"job_id", "activation_id", "routine_id", "slot", "since"}]``, as their processes last
+        reported, at most about half a second old).
         """
         records = self.store.workers()
         running = self.ops.running()
+        names = sorted(records)
+        counts = dict(zip(names, self.ops.worker_counts(names)))
         now = time.time()
-        out = {}
-        for name, info in sorted(records.items()):
-            ts = float(info.get("ts", now))
-            jobs = sorted(running.get(name, []), key=lambda r: r.get("since", 0))
-            out[name] = {**info, "name": name, "last_renewed": datetime.fromtimestamp(ts).isoformat(),
-                         "age_s": round(now - ts, 3), "concurrency": info.get("concurrency"),
-                         "running": [{**r, "since": datetime.fromtimestamp(r["since"]).isoformat()} for r in jobs]}
-        return out
+        return {name: _worker_row(name, records[name], counts[name], running.get(name, []), now) for name in names}
+
+
+def _worker_row(name: str, info: dict[str, Any], counts: tuple[int, int], running: list[dict[str, Any]],
+                now: float) -> dict[str, Any]:
+    ts = float(info.get("ts", now))
+    started = info.get("started")
+    jobs = sorted(running, key=lambda r: r.get("since", 0))
+    return {**{k: v for k, v in info.items() if k != "started"}, "name": name,
+            "pool": info.get("pool"), "concurrency": info.get("concurrency"),
+            "started_at": datetime.fromtimestamp(float(started)).isoformat() if started else None,
+            "uptime_s": round(now - float(started), 1) if started else None,
+            "processed": counts[0], "failed": counts[1],
+            "last_renewed": datetime.fromtimestamp(ts).isoformat(), "age_s": round(now - ts, 3),
+            "heartbeat_age_s": round(now - ts, 3),
+            "running": [{**r, "since": datetime.fromtimestamp(r["since"]).isoformat()} for r in jobs]}
 
 
 def _is_hash(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def _job_row(job_id: str, meta: dict[str, str]) -> dict[str, Any]:
-    return {"job_id": job_id, "flow_id": meta.get("flow_id"), "flow_hash": meta.get("flow_hash"),
-            "status": meta.get("status"), "created_at": meta.get("created_at"),
-            "ended_at": ms_to_iso(meta["finished_at"]) if meta.get("finished_at") else None,
-            "error": meta.get("error") or None}
-
-
-def _matches(meta: dict[str, str], status: str | None, flow: str | None) -> bool:
-    if status is not None and meta.get("status") != status:
-        return False
-    return flow is None or flow in (meta.get("flow_id"), meta.get("flow_hash"))
-
-
-def _page_cursor(score: float | str, job_id: str) -> str:
-    return f"{int(float(score))}:{job_id}"
-
-
-def _split_page_cursor(cursor: str | None) -> tuple[float | str, str | None]:
-    if not cursor:
-        return "+inf", None
-    score, sep, job_id = cursor.partition(":")
-    try:
-        return float(score), job_id if sep else None
-    except ValueError:
-        raise FlowError(f"not a job page cursor: {cursor!r}") from None
-
-
-def _seen(job_id: str, score: float, cursor_score: float | str, after: str | None) -> bool:
-    """Whether an index entry is at or before the cursor (equal scores are ordered by id, descending)."""
-    return after is not None and score == cursor_score and job_id >= after

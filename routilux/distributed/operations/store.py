@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from routilux import codec
-from routilux.distributed.store import RedisStore, guarded, stream_position, text
+from routilux.distributed.store import RedisStore, guarded, log_records, stream_position, text
 from routilux.errors import DeadLetterNotFoundError
 
 Rows = list[tuple[Any, dict[bytes, Any]]]
@@ -99,6 +99,25 @@ class OpsStore:
         rows.sort(key=lambda row: (row[0], row[1]))
         return [(bucket, entry_id, fields) for _, bucket, entry_id, fields in rows[:count]]
 
+    @guarded
+    def status_events_since(self, since_ms: int) -> list[dict[str, str]]:
+        """Every status change the capped status streams still hold from ``since_ms`` on (fields as text)."""
+        replies = self.store.each_bucket(lambda pipe, b: pipe.xrange(self.keys.events(b), f"{since_ms}-0", "+"))
+        return [{text(k): text(v) for k, v in fields.items()} for reply in replies for _, fields in reply]
+
+    @guarded
+    def step_times(self, job_ids: list[str], per_job: int) -> list[tuple[str, int, bool]]:
+        """(routine, ms from handler start to commit, whether it raised) of the first ``per_job`` commits of each job."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.xrange(self.keys.job(job_id, "log"), "-", "+", count=per_job)
+        steps = []
+        for reply in pipe.execute():
+            for _, fields in reply:
+                if fields.get(b"ms") not in (None, b"") and b"routine" in fields:
+                    steps.append((text(fields[b"routine"]), int(fields[b"ms"]), fields.get(b"raised") == b"1"))
+        return steps
+
     # -- flows -----------------------------------------------------------
     @guarded
     def flows(self) -> list[tuple[str, str, list[tuple[str, float]]]]:
@@ -119,10 +138,10 @@ class OpsStore:
 
     # -- jobs ------------------------------------------------------------
     @guarded
-    def jobs_before(self, score: float | str, count: int) -> list[tuple[str, float]]:
-        """Up to ``count`` (job id, created ms) of the jobs indexes, newest first, from ``score`` down."""
+    def jobs_before(self, score: float | str, count: int, low: float | str = "-inf") -> list[tuple[str, float]]:
+        """Up to ``count`` (job id, created ms) of the jobs indexes, newest first, from ``score`` down to ``low``."""
         replies = self.store.each_bucket(
-            lambda pipe, b: pipe.zrevrangebyscore(self.keys.jobs(b), score, "-inf", start=0, num=count, withscores=True))
+            lambda pipe, b: pipe.zrevrangebyscore(self.keys.jobs(b), score, low, start=0, num=count, withscores=True))
         rows = sorted(((float(s), text(job_id)) for reply in replies for job_id, s in reply), reverse=True)
         return [(job_id, s) for s, job_id in rows[:count]]
 
@@ -135,15 +154,75 @@ class OpsStore:
         return [{text(k): text(v) for k, v in raw.items()} for raw in pipe.execute()]
 
     @guarded
-    def summary_parts(self, job_id: str) -> tuple[dict[str, str], dict[str, Any], int]:
-        """A job's meta hash, decoded routine states, and activations applied, in one round trip."""
+    def job_fields(self, job_ids: list[str], fields: tuple[str, ...]) -> list[dict[str, str]]:
+        """The given meta fields of each job ({} for a job that is gone), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id, "meta"), *fields)
+        rows = []
+        for values in pipe.execute():
+            row = {f: text(v) for f, v in zip(fields, values) if v is not None}
+            rows.append(row if row.get("status") else {})
+        return rows
+
+    @guarded
+    def entry_and_shared(self, job_ids: list[str], keys: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each job's entry parameters (from the first entry of its log) and the shared-data ``keys`` it has."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.xrange(self.keys.job(job_id, "log"), "-", "+", count=1)
+            if keys:
+                pipe.hmget(self.keys.job(job_id, "sd"), *keys)
+        replies = iter(pipe.execute())
+        out = []
+        for _ in job_ids:
+            first = next(replies)
+            values = next(replies) if keys else []
+            shared = {k: self.store.decode(v) for k, v in zip(keys, values) if v is not None}
+            out.append((_entry_params(first, self.store), shared))
+        return out
+
+    @guarded
+    def job_start(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(entry routine, entry parameters) a job was submitted with; None if its first log entry is not a submit."""
+        first = self.redis.xrange(self.keys.job(job_id, "log"), "-", "+", count=1)
+        if not first or first[0][1].get(b"act") != b"submit":
+            return None
+        start = _start_record(first, self.store)
+        return (str(start[0]), dict(start[2])) if start else None
+
+    @guarded
+    def link_retry(self, old_id: str, new_id: str) -> None:
+        """Note that ``new_id`` retries ``old_id``: ``retried_from`` on the new job, appended to ``retries`` of the old."""
+        self.redis.hset(self.keys.job(new_id, "meta"), "retried_from", old_id)
+        old_meta = self.keys.job(old_id, "meta")
+        while True:  # WATCH: two retries of one job at once both end up listed
+            pipe = self.store.atomic(old_meta)
+            try:
+                pipe.watch(old_meta)
+                if not pipe.exists(old_meta):
+                    return  # the old job was deleted meanwhile: nothing to list its retries on
+                listed = text(pipe.hget(old_meta, "retries") or b"")
+                pipe.multi()
+                pipe.hset(old_meta, "retries", f"{listed},{new_id}" if listed else new_id)
+                pipe.execute()
+                return
+            except redis.exceptions.WatchError:
+                continue
+            finally:
+                pipe.reset()
+
+    @guarded
+    def summary_parts(self, job_id: str) -> tuple[dict[str, str], dict[str, Any], int, float | None]:
+        """A job's meta hash, decoded routine states, activations applied and created ms, in one round trip."""
         pipe = self.store.atomic(self.keys.job(job_id, "meta"))
         pipe.hgetall(self.keys.job(job_id, "meta"))
         pipe.hgetall(self.keys.job(job_id, "rs"))
         pipe.scard(self.keys.job(job_id, "applied"))
-        meta, states, applied = pipe.execute()
+        pipe.zscore(self.keys.jobs(self.keys.bucket_of(job_id)), job_id)
+        meta, states, applied, created = pipe.execute()
         return ({text(k): text(v) for k, v in meta.items()},
-                {text(k): codec.unpackb(v) for k, v in states.items()}, int(applied))
+                {text(k): codec.unpackb(v) for k, v in states.items()}, int(applied), created)
 
     # -- dead letters ----------------------------------------------------
     @guarded
@@ -187,6 +266,15 @@ class OpsStore:
         except redis.exceptions.ResponseError:  # not a stream id at all
             return False
 
+    # -- workers ---------------------------------------------------------
+    @guarded
+    def worker_counts(self, names: list[str]) -> list[tuple[int, int]]:
+        """(processed, failed) activations of each worker, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(self.keys.worker_counts(name), "processed", "failed")
+        return [(int(p or 0), int(f or 0)) for p, f in pipe.execute()]
+
     # -- running work ----------------------------------------------------
     @guarded
     def running(self) -> dict[str, list[dict[str, Any]]]:
@@ -199,3 +287,19 @@ class OpsStore:
             record = codec.unpackb(raw)
             out.setdefault(str(record.get("worker", "")), []).extend(record.get("running") or [])
         return out
+
+
+def _entry_params(first: Rows, store: RedisStore) -> dict[str, Any]:
+    """The parameters of the "start" record in a job's first log entry ({} if there is none)."""
+    start = _start_record(first, store)
+    return start[2] if start else {}
+
+
+def _start_record(first: Rows, store: RedisStore) -> list[Any] | None:
+    """The "start" record ([entry routine, "start", params, time]) in a job's first log entry, if it has one."""
+    if not first:
+        return None
+    for record in log_records(first[0][1], store.limits):
+        if record[1] == "start" and isinstance(record[2], dict):
+            return record
+    return None

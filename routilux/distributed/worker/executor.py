@@ -37,6 +37,7 @@ from routilux.distributed.worker.remote_state import RemoteJobState
 from routilux.distributed.store import RedisStore, text
 from routilux.distributed.constants import (COMMIT_RETRY_FIRST_S, COMMIT_RETRY_MAX_S, DEAD_LETTER_RAW_BYTES,
                                               EARLY_RETRY_SLACK_S, UNRUNNABLE_BOUNCE_S)
+from routilux.distributed.tracing import carrier_of, tracing
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
 from routilux.bounds import DEFAULT_LIMITS, Limits
@@ -69,6 +70,7 @@ class Executor:
         self.dispatch_marks = DispatchMarks(store)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
+        self.tracing = tracing()
         self.keyring = self.settings.keyring
         self.limits = self.settings.limits
         self._check = lambda value: check_encodable(value, self.limits)
@@ -80,7 +82,8 @@ class Executor:
         processes share it), used to tell workers that cannot run an activation apart.
         """
         try:
-            act, flow_hash = from_envelope(open_body(message, self.keyring, self.limits))
+            envelope = open_body(message, self.keyring, self.limits)
+            act, flow_hash = from_envelope(envelope)
         except MalformedMessageError as exc:
             return self._malformed(message, exc)
         try:
@@ -94,7 +97,7 @@ class Executor:
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
-        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker)
+        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope))
 
     def run_batch(self, message: Any, worker: str | None = None) -> str:
         """Run a batch message's bodies one by one, each as :meth:`run` does; returns the outcomes counted.
@@ -116,16 +119,46 @@ class Executor:
         self.hooks.on_dead_letter("malformed")
         return "malformed"
 
-    def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str) -> str:
+    def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str,
+                       trace: dict[str, str] | None = None) -> str:
+        """Claim and run an activation, then the children its commits lease to this worker (each its own span)."""
+        with self.tracing.activation(act.job_id, act.activation_id, act.routine_id, act.slot, act.attempt, trace):
+            leased = self._claim(flow, act)
+            if isinstance(leased, str):
+                return leased
+            stored, token, lock, buffers, flow_id, current = leased
+            deadline = time.monotonic() + INLINE_BUDGET_S
+            inline_until = deadline if self.settings.inline_steps >= 1 else 0.0
+            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
+                                        inline_until, worker, trace)
+        steps = 1
+        while True:
+            inline_token = text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
+            if inline is None or not inline_token:
+                return answer[0]
+            # The commit leased one child to this worker: run it now, skipping the queue.
+            steps += 1
+            inline_until = deadline if steps <= self.settings.inline_steps else 0.0
+            with self.tracing.activation(act.job_id, inline.activation_id, inline.routine_id, inline.slot,
+                                         inline.attempt, trace):
+                answer, inline = self._step(flow, flow_hash, inline, inline_token, "", {}, flow_id, current,
+                                            inline_until, worker, trace)
+
+    def _claim(self, flow: Flow, act: Activation) -> str | tuple[Activation, str, str, dict[str, Any], str, str | None]:
+        """Lease an activation: (stored activation, token, slot lock, buffers, flow id, current routine),
+        or what the claim answered instead."""
         lock = _lock_key(flow, act)
         started = time.perf_counter()
-        claim = self.store.claim(act.job_id, act.activation_id, lock, self._limits(flow, act).hard_s)
+        with self.tracing.stage("claim"):
+            claim = self.store.claim(act.job_id, act.activation_id, lock, self._limits(flow, act).hard_s)
         self.hooks.after_claim(act.routine_id, claim[0], time.perf_counter() - started)
         if claim[0] != "ok":
+            self.tracing.note(claim=claim[0])
             if claim[0] == "dead":
                 self.hooks.on_dead_letter("attempts")
                 log.error("activation %s of job %s went to the dead-letter stream", act.activation_id, act.job_id)
             return claim[0]
+        self.tracing.note(attempt=int(claim[6]))
         token, body, buffer = text(claim[1]), claim[2], claim[3]
         flow_id, current = text(claim[4]), text(claim[5]) or None
         try:
@@ -136,22 +169,12 @@ class Executor:
             self.store.reject(act.job_id, act.activation_id, f"stored activation refused: {exc}")
             self.hooks.on_dead_letter("rejected")
             return "rejected"
-        deadline = time.monotonic() + INLINE_BUDGET_S
-        steps = 0
-        while True:
-            steps += 1
-            inline_until = deadline if steps <= self.settings.inline_steps else 0.0
-            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current, inline_until,
-                                        worker)
-            inline_token = text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
-            if inline is None or not inline_token:
-                return answer[0]
-            # The commit leased one child to this worker: run it now, skipping the queue.
-            stored, token, lock, buffers = inline, inline_token, "", {}
+        return stored, token, lock, buffers, flow_id, current
 
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
-              inline_until: float, worker: str) -> tuple[list[Any], Activation | None]:
+              inline_until: float, worker: str,
+              trace: dict[str, str] | None = None) -> tuple[list[Any], Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -159,15 +182,20 @@ class Executor:
         """
         reruns = 0
         while True:
+            started = time.perf_counter()
             view = RemoteJobState(self.store, act.job_id, flow_id, current, buffers)
             txn = StepTxn()
-            if reruns > MAX_CONFLICT_RERUNS:
-                result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
-            else:
-                result = self._run_leased(flow, view, act, token, txn, worker)
+            with self.tracing.stage("handler"):
+                if reruns > MAX_CONFLICT_RERUNS:
+                    result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
+                else:
+                    result = self._run_leased(flow, view, act, token, txn, worker)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
-            answer, _ = self._commit(result, flow_hash, token, lock, inline)
+            with self.tracing.stage("commit"):
+                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace)
+                self.tracing.note(outcome=result.action or "ok", commit=answer[0])
             if answer[0] != "conflict":
+                self.heartbeat.count(worker, result.error is not None)
                 return answer, inline
             reruns += 1
             log.debug("activation %s of job %s read stale data; re-run %d", act.activation_id, act.job_id, reruns)
@@ -206,13 +234,16 @@ class Executor:
                 os.kill(os.getpid(), signal.SIGKILL)  # Celery's pool starts a fresh child
 
     def _commit(
-        self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None
+        self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
+        step_started: float | None = None, trace: dict[str, str] | None = None,
     ) -> tuple[list[Any], dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
         lease_ms = int(self.settings.lease_s * 1000)
+        step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
         tail, children = commit_args(
-            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring
+            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring, step_ms,
+            trace,
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(act, token, lock, tail)

@@ -8,7 +8,8 @@ than the main one, SoftTimeLimitExceeded is raised in that thread (see limits.py
 It also reports what this process runs (one short-lived record per worker
 process, see ``RedisStore.record_running``), which ``DistributedRuntime.workers()``
 shows: rewritten at most every ``REPORT_S`` when something started or ended,
-and refreshed with each renewal.
+and refreshed with each renewal; with it go the counts of activations run and
+failed since the last report.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Heartbeat:
         self._changed = threading.Event()
         self._wake_at = 0.0  # when the thread wakes next (monotonic)
         self._thread: threading.Thread | None = None
+        self._counts: dict[str, list[int]] = {}  # worker -> [processed, failed] not yet added to the store
 
     def track(self, job_id: str, act_id: str, token: str, limits: TimeLimits | None = None,
               thread_id: int | None = None, routine_id: str = "", slot: str = "", worker: str = "") -> None:
@@ -87,6 +89,15 @@ class Heartbeat:
         """Stop renewing a lease (and watching its limits)."""
         with self._lock:
             self._running.pop((job_id, act_id), None)
+            self._note_change()
+
+    def count(self, worker: str, failed: bool) -> None:
+        """One more activation run by ``worker`` (``failed``: its handler raised); added to the store with the
+        next report, so a busy process writes its counts at most every ``REPORT_S``."""
+        with self._lock:
+            counts = self._counts.setdefault(worker, [0, 0])
+            counts[0] += 1
+            counts[1] += failed
             self._note_change()
 
     def _note_change(self) -> None:
@@ -121,15 +132,24 @@ class Heartbeat:
             for entry in self._running.values():
                 if entry.info is not None:
                     by_worker.setdefault(entry.worker, []).append(entry.info)
+            counts, self._counts = self._counts, {}
         ttl_s = max(RECORD_TTL_INTERVALS * self.interval_s, RUNNING_RECORD_MIN_TTL_S)
         try:
+            for worker, (processed, failed) in counts.items():
+                self.store.add_worker_counts(worker, processed, failed)
+                counts[worker] = [0, 0]
             for worker in self._reported - set(by_worker):
                 self.store.record_running(worker, os.getpid(), [], ttl_s)
             for worker, running in by_worker.items():
                 self.store.record_running(worker, os.getpid(), running, ttl_s)
             self._reported = set(by_worker)
-        except Exception:  # only a report: the next one may get through
+        except Exception:  # only a report: the next one may get through, with the counts not yet added
             log.debug("could not report running activations", exc_info=True)
+            with self._lock:
+                for worker, (processed, failed) in counts.items():
+                    kept = self._counts.setdefault(worker, [0, 0])
+                    kept[0] += processed
+                    kept[1] += failed
 
     def _next_limit(self) -> float:
         """The earliest limit of any tracked activation (caller holds the lock)."""

@@ -47,9 +47,10 @@ class Liveness(bootsteps.StartStopStep):
         interval = liveness_interval_s(settings.lease_s)
         name = c.hostname
         c.app.routilux_node = name  # what activate() reports as the worker running an activation
+        started = time.time()
 
         def beat() -> None:
-            info = {"pid": os.getpid(), "host": socket.gethostname(), "ts": time.time(),
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "ts": time.time(), "started": started,
                     "queues": list(settings.queues), "concurrency": settings.concurrency, "pool": settings.pool,
                     "consuming": c.task_consumer is not None}
             try:
