@@ -1,0 +1,85 @@
+"""Frames a worker cannot turn into work are dead-lettered and acknowledged: none holds a slot or stalls it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+import dflows
+from conftest import both_brokers
+from dhelpers import wait_until, workers_up
+from frames import issue_frame, publish_amqp, push_redis
+from routilux.distributed import DistributedRuntime, Settings
+
+pytestmark = pytest.mark.distributed
+
+# Frames that are not kombu messages at all: no properties, no delivery tag, no delivery info.
+NOT_MESSAGES = [
+    b'{"foo": 1}',
+    b'{"properties": {}}',
+    b'{"body": "", "properties": {"delivery_info": {"exchange": "", "routing_key": "x"}}}',
+    b'{"body": "", "properties": {"delivery_tag": "t-x"}}',
+    b'{"body": "", "properties": {"delivery_tag": ["t"], "delivery_info": {"exchange": "", "routing_key": "x"}}}',
+    b'{"body": 7, "properties": {"body_encoding": "base64", "delivery_tag": "t-y", '
+    b'"delivery_info": {"exchange": "", "routing_key": "x"}}}',
+    b'[1, 2, 3]',
+    b'"just a string"',
+]
+
+
+def job_completes(runtime: DistributedRuntime, timeout: float = 10.0) -> bool:
+    """True if a normal job submitted now completes within ``timeout`` seconds."""
+    try:
+        return runtime.wait(runtime.submit(dflows.chain_flow(), "source", {"n": 1}), timeout=timeout).status == "completed"
+    except TimeoutError:
+        return False
+
+
+def unacked(settings: Settings) -> int:
+    """How many messages the Redis broker holds as delivered and not yet acknowledged."""
+    return redis.Redis.from_url(settings.redis_url).hlen(f"{settings.key_prefix}:broker:unacked")
+
+
+def queued(settings: Settings) -> int:
+    """How many messages wait on the Redis broker queue."""
+    return redis.Redis.from_url(settings.redis_url).llen(f"{settings.key_prefix}:broker:{settings.queue}")
+
+
+@both_brokers
+def test_frames_whose_celery_headers_cannot_be_parsed_are_dead_lettered_and_acked(settings, runtime, spawn_worker):
+    worker = spawn_worker(pool="threads", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=30)
+    frames = [issue_frame(settings.queue, "d1"), issue_frame(settings.queue, "d2")]
+    if settings.broker_is_amqp:
+        publish_amqp(settings, [(frame["body"], frame["headers"]) for frame in frames])
+    else:
+        push_redis(settings, [json.dumps(frame).encode() for frame in frames])
+    letters = wait_until(lambda: len(runtime.dead_letters()) >= 2 and runtime.dead_letters(), timeout=15)
+    assert all("timelimit" in letter["reason"] for letter in letters)
+    assert all(letter["body"] for letter in letters)  # the raw bytes are kept
+    assert job_completes(runtime), "the two frames hold the worker's prefetch slots"
+    if not settings.broker_is_amqp:
+        assert unacked(settings) == 0
+    assert worker.terminate() == 0
+    if not settings.broker_is_amqp:
+        assert queued(settings) == 0, "the frames were put back on the queue at shutdown"
+    spawn_worker(pool="threads", concurrency=2)
+    assert job_completes(runtime, timeout=30)
+    assert len(runtime.dead_letters()) == 2
+
+
+def test_frames_that_are_not_kombu_messages_are_dead_lettered_without_a_reconnect(settings, runtime, spawn_worker):
+    worker = spawn_worker(pool="threads", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=30)
+    push_redis(settings, NOT_MESSAGES * 5)
+    assert job_completes(runtime)
+    letters = wait_until(lambda: len(runtime.dead_letters(1000)) >= len(NOT_MESSAGES) * 5 and runtime.dead_letters(1000),
+                         timeout=15)
+    assert len(letters) == len(NOT_MESSAGES) * 5
+    assert {bytes(letter["body"]) for letter in letters} == {json.dumps(json.loads(f)).encode() for f in NOT_MESSAGES}
+    assert all("malformed broker frame" in letter["reason"] for letter in letters)
+    assert unacked(settings) == 0 and queued(settings) == 0
+    log = (worker.folder / "worker.log").read_text()
+    assert "Connection to broker lost" not in log and "Trying to re-establish" not in log
