@@ -21,7 +21,7 @@ from celery.worker import state as worker_state
 from celery.worker.consumer import Consumer as CeleryConsumer
 from vine import promise
 
-from routilux.distributed.frames import MAX_FRAME_BYTES, task_problem
+from routilux.distributed.frames import MAX_FRAME_BYTES, safe_text, task_problem
 from routilux.distributed.store import RedisStore
 
 log = logging.getLogger("routilux.distributed")
@@ -70,9 +70,9 @@ class Consumer(CeleryConsumer):
             store = getattr(self, "_routilux_store", None)
             if store is None:
                 store = self._routilux_store = RedisStore(self.app.routilux_settings)
-            body = message.body if isinstance(message.body, (bytes, bytearray)) else str(message.body).encode()
-            content_type = message.content_type if isinstance(message.content_type, str) else ""
-            store.dead_letter_message(reason[:1000], bytes(body[:MAX_FRAME_BYTES]), content_type)
+            body = message.body if isinstance(message.body, (bytes, bytearray)) else safe_text(str(message.body), MAX_FRAME_BYTES).encode()
+            content_type = safe_text(message.content_type, 200) if isinstance(message.content_type, str) else ""
+            store.dead_letter_message(safe_text(reason), bytes(body[:MAX_FRAME_BYTES]), content_type)
         except Exception:  # the broker may be the thing that is broken
             log.exception("could not dead-letter a message: %s", reason)
 

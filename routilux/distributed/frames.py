@@ -57,15 +57,16 @@ def _body_problem(body: Any, encoding: Any) -> str | None:
 def task_problem(headers: Any) -> str | None:
     """Why Celery could take a message with ``headers`` but never run or acknowledge it, or None.
 
-    Routilux sends Celery protocol 2 messages with no ETA: an ETA message would
-    wait in the worker's memory, unacknowledged, until its time comes.
+    Routilux sends Celery protocol 2 messages with no ETA and no expiry: an ETA
+    message would wait in the worker's memory, unacknowledged, until its time
+    comes; an expired one would be dropped unrecorded.
     """
     if not isinstance(headers, dict) or not isinstance(headers.get("task"), str):
         return "not a Celery task message: no task header"
     if not isinstance(headers.get("id"), str):
         return "not a Celery task message: no id header"
-    if headers.get("eta") is not None:
-        return "a task with an ETA (Routilux sends none)"
+    if headers.get("eta") is not None or headers.get("expires") is not None:
+        return "a task with an ETA or an expiry (Routilux sends neither)"
     limits = headers.get("timelimit")
     if limits is not None and not (isinstance(limits, (list, tuple)) and len(limits) == 2
                                    and all(_is_seconds(x) for x in limits)):
@@ -77,3 +78,8 @@ def _is_seconds(value: Any) -> bool:
     if value is None:
         return True
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def safe_text(text: str, limit: int = 1000) -> str:
+    """``text`` cut to ``limit`` characters, with anything UTF-8 cannot hold (lone surrogates) escaped."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")

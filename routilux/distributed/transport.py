@@ -41,7 +41,7 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from routilux.distributed.frames import MAX_FRAME_BYTES, frame_problem
+from routilux.distributed.frames import MAX_FRAME_BYTES, frame_problem, safe_text
 
 log = logging.getLogger("routilux.distributed")
 
@@ -115,7 +115,7 @@ class _Hardened:
         body = _raw_frame(exc)[:MAX_FRAME_BYTES]
         try:
             with self.conn_or_acquire() as client:
-                client.xadd(key, {"job": "", "activation": "", "reason": reason[:1000], "body": body,
+                client.xadd(key, {"job": "", "activation": "", "reason": safe_text(reason), "body": body,
                                   "content_type": "", "ts": datetime.now().isoformat()},
                             maxlen=100000, approximate=True)
         except Exception:  # noqa: BLE001 - recording is best effort; the worker must keep consuming

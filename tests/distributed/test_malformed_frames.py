@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import hypothesis
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dflows
 from conftest import both_brokers
 from dhelpers import wait_until, workers_up
-from raw_frames import issue_frame, publish_amqp, push_redis
+from raw_frames import amqp_messages, issue_frame, publish_amqp, push_redis, redis_frames
 from routilux.distributed import DistributedRuntime, Settings
 
 pytestmark = pytest.mark.distributed
@@ -83,3 +87,57 @@ def test_frames_that_are_not_kombu_messages_are_dead_lettered_without_a_reconnec
     wait_until(lambda: unacked(settings) == 0 and queued(settings) == 0, timeout=5)
     log = (worker.folder / "worker.log").read_text()
     assert "Connection to broker lost" not in log and "Trying to re-establish" not in log
+
+
+FUZZ = hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None, print_blob=True,
+                           suppress_health_check=list(hypothesis.HealthCheck))
+
+
+@pytest.mark.timeout(300)
+def test_after_any_sequence_of_malformed_redis_frames_a_job_completes_before_and_after_a_restart(
+        settings, runtime, spawn_worker):
+    worker = spawn_worker(pool="threads", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=30)
+    pushed = []
+
+    @FUZZ
+    @given(st.data())
+    def push_then_run(data: st.DataObject) -> None:
+        count = data.draw(st.integers(1, 4))
+        frames = [data.draw(redis_frames(settings.queue, f"fz-{len(pushed) + k}")) for k in range(count)]
+        pushed.extend(frames)
+        push_redis(settings, frames)
+        assert job_completes(runtime), "a job did not complete within 10 s after these frames"
+
+    push_then_run()
+    wait_until(lambda: len(runtime.dead_letters(10_000)) == len(pushed), timeout=15)
+    wait_until(lambda: unacked(settings) == 0 and queued(settings) == 0, timeout=5)
+    assert worker.terminate() == 0
+    assert queued(settings) == 0
+    spawn_worker(pool="threads", concurrency=2)
+    assert job_completes(runtime, timeout=30)
+    assert len(runtime.dead_letters(10_000)) == len(pushed)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
+def test_after_any_sequence_of_malformed_rabbitmq_messages_a_job_completes_before_and_after_a_restart(
+        settings, runtime, spawn_worker):
+    worker = spawn_worker(pool="threads", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=30)
+    pushed = []
+
+    @FUZZ
+    @given(st.lists(amqp_messages(), min_size=1, max_size=4))
+    def publish_then_run(messages: list[tuple[bytes, Any, dict[str, Any]]]) -> None:
+        pushed.extend(messages)
+        for body, headers, props in messages:
+            publish_amqp(settings, [(body, headers)], **props)
+        assert job_completes(runtime), "a job did not complete within 10 s after these messages"
+
+    publish_then_run()
+    wait_until(lambda: len(runtime.dead_letters(10_000)) == len(pushed), timeout=15)
+    assert worker.terminate() == 0
+    spawn_worker(pool="threads", concurrency=2)
+    assert job_completes(runtime, timeout=30)
+    assert len(runtime.dead_letters(10_000)) == len(pushed)
