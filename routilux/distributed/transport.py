@@ -80,6 +80,11 @@ class _Hardened:
         if not self._skipped("rejecting", delivery_tag):
             super().basic_reject(delivery_tag, requeue)  # type: ignore[misc]
 
+    def held_tags(self) -> set[Any]:
+        """Delivery tags of the messages this channel holds delivered and not yet acknowledged."""
+        qos = self.qos  # type: ignore[attr-defined]
+        return set(qos._delivered) - set(qos._dirty)
+
     def _skipped(self, doing: str, delivery_tag: Any) -> bool:
         """True (with a warning) when the message came on a connection that has closed since."""
         if not self._detached():

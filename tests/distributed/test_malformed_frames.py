@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -12,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dflows
-from conftest import both_brokers
+from conftest import both_brokers, settings_env
 from dhelpers import wait_until, workers_up
 from raw_frames import amqp_messages, issue_frame, publish_amqp, push_redis, redis_frames
 from routilux.distributed import DistributedRuntime, Settings
@@ -141,3 +146,42 @@ def test_after_any_sequence_of_malformed_rabbitmq_messages_a_job_completes_befor
     spawn_worker(pool="threads", concurrency=2)
     assert job_completes(runtime, timeout=30)
     assert len(runtime.dead_letters(10_000)) == len(pushed)
+
+
+def probe(settings: Settings, name: str, stall_s: float) -> subprocess.CompletedProcess[str]:
+    """Run the worker health probe (``python -m worker --check``) with a stall bound of ``stall_s``."""
+    env = {**os.environ, **settings_env(settings), "ROUTILUX_STALL_S": str(stall_s)}
+    return subprocess.run([sys.executable, "-m", "worker", "--check", "--name", name], env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_the_health_probe_fails_while_a_delivered_message_waits_and_the_worker_runs_nothing(settings, runtime,
+                                                                                          spawn_worker):
+    worker = spawn_worker(pool="prefork", concurrency=1)
+    assert job_completes(runtime, timeout=30)
+    assert probe(settings, worker.name, stall_s=2).returncode == 0
+    (child,) = children(worker.proc.pid)
+    os.kill(child, signal.SIGSTOP)  # the pool child hangs: a message delivered now is held, never run
+    try:
+        job_id = runtime.submit(dflows.chain_flow(), "source", {"n": 1})
+        failed = wait_until(lambda: (result := probe(settings, worker.name, stall_s=2)).returncode == 1 and result,
+                            timeout=30)
+        assert "has not run" in failed.stderr
+        assert probe(settings, worker.name, stall_s=60).returncode == 0  # under the bound: still healthy
+    finally:
+        os.kill(child, signal.SIGCONT)
+    assert runtime.wait(job_id, timeout=30).status == "completed"
+    wait_until(lambda: probe(settings, worker.name, stall_s=2).returncode == 0, timeout=15)
