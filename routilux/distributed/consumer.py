@@ -70,9 +70,8 @@ class Consumer(CeleryConsumer):
             store = getattr(self, "_routilux_store", None)
             if store is None:
                 store = self._routilux_store = RedisStore(self.app.routilux_settings)
-            body = message.body if isinstance(message.body, (bytes, bytearray)) else safe_text(str(message.body), MAX_FRAME_BYTES).encode()
             content_type = safe_text(message.content_type, 200) if isinstance(message.content_type, str) else ""
-            store.dead_letter_message(safe_text(reason), bytes(body[:MAX_FRAME_BYTES]), content_type)
+            store.dead_letter_message(safe_text(reason), _raw_body(message), content_type)
         except Exception:  # the broker may be the thing that is broken
             log.exception("could not dead-letter a message: %s", reason)
 
@@ -95,3 +94,11 @@ class Consumer(CeleryConsumer):
         """Dead-letter a malformed task message."""
         self._dead_letter(message, f"invalid task message: {exc}")
         message.ack()
+
+
+def _raw_body(message: Any) -> bytes:
+    """The message's body as received (cut to :data:`MAX_FRAME_BYTES`)."""
+    body = message.body
+    if not isinstance(body, (bytes, bytearray)):
+        body = safe_text(str(body), MAX_FRAME_BYTES).encode()
+    return bytes(body[:MAX_FRAME_BYTES])
