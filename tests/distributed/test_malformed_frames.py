@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dflows
-from conftest import both_brokers, settings_env
+from conftest import WorkerProcess, both_brokers, settings_env
 from dhelpers import wait_until, workers_up
 from raw_frames import amqp_messages, issue_frame, publish_amqp, push_redis, redis_frames
 from routilux.distributed import DistributedRuntime, Settings
@@ -46,6 +46,12 @@ def job_completes(runtime: DistributedRuntime, timeout: float = 10.0) -> bool:
         return False
 
 
+def reconnected(worker: WorkerProcess) -> bool:
+    """True if the worker's log says its consumer lost the broker connection and rebuilt it."""
+    log = (worker.folder / "worker.log").read_text()
+    return "Connection to broker lost" in log or "Trying to re-establish" in log
+
+
 def unacked(settings: Settings) -> int:
     """How many messages the Redis broker holds as delivered and not yet acknowledged."""
     return redis.Redis.from_url(settings.redis_url).hlen(f"{settings.key_prefix}:broker:unacked")
@@ -71,6 +77,7 @@ def test_frames_whose_celery_headers_cannot_be_parsed_are_dead_lettered_and_acke
     assert job_completes(runtime), "the two frames hold the worker's prefetch slots"
     if not settings.broker_is_amqp:
         wait_until(lambda: unacked(settings) == 0, timeout=5)  # the last activation is acked just after its commit
+    assert not reconnected(worker)
     assert worker.terminate() == 0
     if not settings.broker_is_amqp:
         assert queued(settings) == 0, "the frames were put back on the queue at shutdown"
@@ -90,8 +97,7 @@ def test_frames_that_are_not_kombu_messages_are_dead_lettered_without_a_reconnec
     assert {bytes(letter["body"]) for letter in letters} == {json.dumps(json.loads(f)).encode() for f in NOT_MESSAGES}
     assert all("malformed broker frame" in letter["reason"] for letter in letters)
     wait_until(lambda: unacked(settings) == 0 and queued(settings) == 0, timeout=5)
-    log = (worker.folder / "worker.log").read_text()
-    assert "Connection to broker lost" not in log and "Trying to re-establish" not in log
+    assert not reconnected(worker)
 
 
 FUZZ = hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None, print_blob=True,
@@ -99,9 +105,10 @@ FUZZ = hypothesis.settings(max_examples=30, deadline=None, derandomize=True, dat
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_after_any_sequence_of_malformed_redis_frames_a_job_completes_before_and_after_a_restart(
-        settings, runtime, spawn_worker):
-    worker = spawn_worker(pool="threads", concurrency=2)
+        settings, runtime, spawn_worker, pool):
+    worker = spawn_worker(pool=pool, concurrency=2)
     wait_until(lambda: workers_up(runtime, 1), timeout=30)
     pushed = []
 
@@ -119,7 +126,7 @@ def test_after_any_sequence_of_malformed_redis_frames_a_job_completes_before_and
     wait_until(lambda: unacked(settings) == 0 and queued(settings) == 0, timeout=5)
     assert worker.terminate() == 0
     assert queued(settings) == 0
-    spawn_worker(pool="threads", concurrency=2)
+    spawn_worker(pool=pool, concurrency=2)
     assert job_completes(runtime, timeout=30)
     assert len(runtime.dead_letters(10_000)) == len(pushed)
 
