@@ -16,6 +16,8 @@ from routilux.cli.options import add_connection_arguments
 from routilux.cli.process import configure_logging, import_modules
 from routilux.errors import RoutiluxError
 
+DEFAULT_STALL_S = 30.0  # a delivered message normally starts within milliseconds; a pool restart takes seconds
+
 
 def register(sub: Any) -> None:
     """Add the ``worker`` command."""
@@ -43,7 +45,11 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int,
                         help="serve Prometheus metrics on this port (env ROUTILUX_METRICS_PORT; off by default)")
     parser.add_argument("--check", action="store_true",
-                        help="health probe: exit 0 if the named worker's liveness record is fresh, else 1")
+                        help="health probe: exit 0 if the named worker's liveness record is fresh and its "
+                             "prefetch slots are not stalled, else 1")
+    parser.add_argument("--stall-s", type=float,
+                        help="with --check: fail when the worker has held a delivered message this long without "
+                             "running it while running nothing (env ROUTILUX_STALL_S; default 30)")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -81,7 +87,12 @@ def worker_name(name: str | None) -> str:
 
 
 def check_worker(args: argparse.Namespace) -> int:
-    """Health probe: 0 if the worker's liveness record exists (Redis expires it when not renewed), else 1."""
+    """Health probe: 0 if the worker is alive and its prefetch slots are not stalled, else 1.
+
+    Alive: its liveness record exists (Redis expires it when not renewed). Stalled: the record
+    says it has held a delivered message longer than ``--stall-s`` without running it, while it
+    ran nothing (see ``liveness.SlotWatch``).
+    """
     settings = settings_from(args)
     name = worker_name(args.name)
     try:
@@ -94,5 +105,10 @@ def check_worker(args: argparse.Namespace) -> int:
     if not record.get("consuming", True):
         return fail(f"worker {name} is up but not consuming its queues", EXIT_FAILED)
     age = time.time() - float(record.get("ts", time.time()))
+    stalled = float(record.get("stalled_s", 0.0))
+    bound = args.stall_s or float(os.environ.get("ROUTILUX_STALL_S") or DEFAULT_STALL_S)
+    if stalled and stalled + age > bound:
+        return fail(f"worker {name} is stalled: a message delivered to it has not run for {stalled + age:.0f} s "
+                    f"while it ran nothing (bound {bound:g} s); its prefetch slots take no other work", EXIT_FAILED)
     print(f"worker {name} is alive (pid {record.get('pid')} on {record.get('host')}, renewed {age:.1f} s ago)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 import basic_flows
 import security_routines
@@ -150,3 +151,24 @@ def test_the_signing_keys_command_counts_stored_activations_per_key(settings, ca
     assert main(args) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert sorted(rows) == [["(unsigned)", "1"], ["old", "2"]]
+
+
+def test_a_validly_signed_activation_captured_and_replayed_later_does_not_run_its_handler_again(keyed, start_workers,
+                                                                                               tmp_path):
+    trace = tmp_path / "trace"
+    raw = redis.Redis.from_url(keyed.redis_url)
+    queue = f"{keyed.key_prefix}:broker:{keyed.queue}"
+    with DistributedRuntime(settings=keyed) as runtime:
+        job_id = runtime.submit(security_routines.witness_flow(trace), "witness", {"n": 2})  # no worker yet: it waits queued
+        (captured,) = raw.lrange(queue, 0, -1)  # the real signed frame, as an eavesdropper with broker access sees it
+        start_workers(settings_=keyed)
+        before = runtime.wait(job_id, timeout=30)
+        assert before.status == "completed" and len(security_routines.runs(trace)) == 1
+        raw.lpush(queue, captured, captured)  # replayed twice, byte for byte
+        wait_until(lambda: raw.llen(queue) == 0 and raw.hlen(f"{keyed.key_prefix}:broker:unacked") == 0, timeout=15)
+        other = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})  # queued after the replays
+        assert runtime.wait(other, timeout=30).status == "completed"
+        after = runtime.get_job(job_id)
+        assert runtime.dead_letters() == []  # a duplicate claim is skipped, not refused
+    assert [line.split()[0] for line in security_routines.runs(trace)] == [job_id]  # the handler ran once
+    assert after.serialize() == before.serialize()

@@ -3,6 +3,10 @@
 The record is written by a timer of the consumer that fetches messages, so it
 stops being renewed when the worker stops consuming; the health probe turns a
 stale record into a non-zero exit code.
+
+The record also says for how long the worker's prefetch slots have been held by
+nothing running (``stalled_s``, see :class:`SlotWatch`): a worker that holds
+delivered messages it never runs takes no other work, and only its probe can tell.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from typing import Any
 
 from celery import bootsteps
+from celery.worker import state as worker_state
 
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.store import RedisStore
@@ -27,6 +32,43 @@ log = logging.getLogger("routilux.distributed")
 def liveness_interval_s(lease_s: float) -> float:
     """How often the liveness record is renewed."""
     return max(LIVENESS_MIN_S, min(LIVENESS_MAX_S, lease_s / LIVENESS_RENEWALS_PER_LEASE))
+
+
+class SlotWatch:
+    """Measures how long a worker has held a delivered message that does not run, while running none.
+
+    ``stalled_s`` counts from the first beat that saw a held message not running,
+    no message running and none started since the beat before; any beat that sees
+    a message run, or no message held idle, resets it. Held messages are Celery's
+    reserved requests and, on the Redis broker, every delivery the channel holds
+    unacknowledged (also one Celery never made a request of).
+    """
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.started = -1
+
+    def stalled_s(self, consumer: Any, now: float) -> float:
+        """Seconds the slots of ``consumer`` have been held by nothing running (0 when they are not)."""
+        started, self.started = self.started, worker_state.all_total_count[0]
+        running = {_tag(r) for r in list(worker_state.active_requests)}
+        held = {_tag(r) for r in list(worker_state.reserved_requests)} | _channel_held(consumer)
+        if running or started != self.started or not held - running:
+            self.since = None
+            return 0.0
+        if self.since is None:
+            self.since = now
+        return now - self.since
+
+
+def _tag(request: Any) -> Any:
+    return request.message.delivery_tag
+
+
+def _channel_held(consumer: Any) -> set[Any]:
+    channel = getattr(consumer.task_consumer, "channel", None)
+    held = getattr(channel, "held_tags", None)
+    return held() if held is not None else set()
 
 
 class Liveness(bootsteps.StartStopStep):
@@ -48,11 +90,13 @@ class Liveness(bootsteps.StartStopStep):
         name = c.hostname
         c.app.routilux_node = name  # what activate() reports as the worker running an activation
         started = time.time()
+        slots = SlotWatch()
 
         def beat() -> None:
+            consuming = c.task_consumer is not None
             info = {"pid": os.getpid(), "host": socket.gethostname(), "ts": time.time(), "started": started,
                     "queues": list(settings.queues), "concurrency": settings.concurrency, "pool": settings.pool,
-                    "consuming": c.task_consumer is not None}
+                    "consuming": consuming, "stalled_s": slots.stalled_s(c, time.monotonic()) if consuming else 0.0}
             try:
                 store.record_worker(name, info, ttl_s=interval * RECORD_TTL_INTERVALS)
             except Exception:

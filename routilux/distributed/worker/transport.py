@@ -6,7 +6,12 @@ message, raises there and Celery stops the whole worker ("Unrecoverable
 error"). Anyone able to LPUSH onto the queue could stop every worker, one
 frame each. This transport catches such a frame instead: it is recorded in the
 dead-letter stream (its text, cut to :data:`MAX_FRAME_BYTES`) and the worker
-goes on consuming. Connection errors still propagate, so reconnects work as before.
+goes on consuming. JSON that is not a kombu message (no ``properties`` or
+``delivery_tag``, see :func:`frame_problem`) is refused before kombu reads it:
+kombu counts the ``KeyError`` it would raise as a lost connection and rebuilds
+the consumer. Such a frame was never recorded as unacknowledged (it has no tag to
+record it by), so refusing it drops it from the queue. Connection errors still
+propagate, so reconnects work as before.
 
 The other hole is in the reconnect itself. When the connection drops while the
 worker waits on the queue and holds an unacknowledged message, Celery closes the
@@ -27,6 +32,7 @@ The Celery app selects it with ``broker_transport`` for ``redis://`` and
 
 from __future__ import annotations
 
+import json
 import logging
 from queue import Empty
 from typing import Any
@@ -35,12 +41,21 @@ from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from routilux.distributed.dead_letter_record import write_dead_letter
+from routilux.distributed.frames import MAX_FRAME_BYTES, frame_problem, safe_text
 
 log = logging.getLogger("routilux.distributed")
 
-MAX_FRAME_BYTES = 64 * 1024
 DEAD_LETTERS_OPTION = "routilux_dead_letters"
-_FRAME_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+# RecursionError: JSON nested deeper than the interpreter's stack.
+_FRAME_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+class RefusedFrame(ValueError):
+    """A frame that parsed as JSON but is not a kombu message; ``frame`` is that JSON."""
+
+    def __init__(self, reason: str, frame: Any) -> None:
+        super().__init__(reason)
+        self.frame = frame
 
 
 class _Hardened:
@@ -64,6 +79,11 @@ class _Hardened:
     def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         if not self._skipped("rejecting", delivery_tag):
             super().basic_reject(delivery_tag, requeue)  # type: ignore[misc]
+
+    def held_tags(self) -> set[Any]:
+        """Delivery tags of the messages this channel holds delivered and not yet acknowledged."""
+        qos = self.qos  # type: ignore[attr-defined]
+        return set(qos._delivered) - set(qos._dirty)
 
     def _skipped(self, doing: str, delivery_tag: Any) -> bool:
         """True (with a warning) when the message came on a connection that has closed since."""
@@ -97,13 +117,32 @@ class _Hardened:
         key = self.connection.client.transport_options.get(DEAD_LETTERS_OPTION)
         if not key:
             return
-        frame = getattr(exc, "doc", None)  # a JSONDecodeError keeps the text it could not parse
-        body = frame.encode("utf-8", "replace")[:MAX_FRAME_BYTES] if isinstance(frame, str) else b""
+        body = _raw_frame(exc)[:MAX_FRAME_BYTES]
         try:
             with self.conn_or_acquire() as client:
-                write_dead_letter(client, key, reason, body)
+                write_dead_letter(client, key, safe_text(reason), body)
         except Exception:  # noqa: BLE001 - recording is best effort; the worker must keep consuming
             log.warning("could not dead-letter a malformed broker frame", exc_info=True)
+
+
+def _raw_frame(exc: BaseException) -> bytes:
+    """The frame an error was raised on, as far as it tells: raw bytes, the text, or the JSON re-encoded."""
+    if isinstance(exc, UnicodeDecodeError):
+        return bytes(exc.object)
+    if isinstance(exc, RefusedFrame):
+        return json.dumps(exc.frame).encode()
+    frame = getattr(exc, "doc", None)  # a JSONDecodeError keeps the text it could not parse
+    return frame.encode("utf-8", "replace") if isinstance(frame, str) else b""
+
+
+class _CheckedDelivery:
+    """Transport method that refuses a frame kombu cannot make a message of, before kombu reads it."""
+
+    def _deliver(self, message: Any, queue: str) -> None:
+        problem = frame_problem(message)
+        if problem is not None:
+            raise RefusedFrame(problem, message)
+        super()._deliver(message, queue)  # type: ignore[misc]
 
 
 class Channel(_Hardened, kombu_redis.Channel):
@@ -114,13 +153,13 @@ class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
     """kombu's Sentinel channel (the current master, found through the sentinels), hardened the same way."""
 
 
-class Transport(kombu_redis.Transport):
-    """kombu's Redis transport with :class:`Channel`."""
+class Transport(_CheckedDelivery, kombu_redis.Transport):
+    """kombu's Redis transport with :class:`Channel`, refusing frames that are not kombu messages."""
 
     Channel = Channel
 
 
-class SentinelTransport(kombu_redis.SentinelTransport):
-    """kombu's Redis Sentinel transport with :class:`SentinelChannel`."""
+class SentinelTransport(_CheckedDelivery, kombu_redis.SentinelTransport):
+    """kombu's Redis Sentinel transport with :class:`SentinelChannel`, refusing frames as :class:`Transport`."""
 
     Channel = SentinelChannel
