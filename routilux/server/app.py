@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routilux.server import events, flows, health, jobs, operations
 from routilux.server.errors import install_error_handlers
+from routilux.server.guard import Guard
 from routilux.server.settings import ServerSettings
 
 STATIC = resources.files("routilux.server") / "static"
@@ -53,6 +54,7 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     The caller owns the runtime (and closes it); the app only uses it.
     """
     settings = settings or ServerSettings()
+    events.check_capacity(runtime, settings)
     broadcast = events.Broadcast(runtime)
 
     @asynccontextmanager
@@ -60,14 +62,14 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
         yield
         broadcast.stopped.set()
 
-    # /docs is our own reference page (no CDN, so it works offline); Swagger UI, which loads its
-    # assets from a CDN, stays at /docs/swagger.
-    app = FastAPI(title="Routilux console", version="0.10.0", lifespan=lifespan, docs_url="/docs/swagger", redoc_url=None,
+    # /docs is our own reference page, served from here: no script from a CDN runs on the console's origin.
+    app = FastAPI(title="Routilux console", version="0.10.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Flows, jobs, workers and dead letters of a Routilux distributed deployment.")
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.metrics = health.ServerMetrics(runtime)
     app.state.broadcast = broadcast
+    app.state.stream_slots = events.StreamSlots(settings)
     install_error_handlers(app)
     for module in (jobs, flows, operations, events, health):
         app.include_router(module.router)
@@ -86,4 +88,5 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type",
                                                                                     "Last-Event-ID"])
+    app.add_middleware(Guard, settings=settings)  # outermost: nothing runs, nothing is read, before it admits
     return app

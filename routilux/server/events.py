@@ -9,10 +9,11 @@ thread per server, fanned out to every subscriber.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import threading
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -22,8 +23,10 @@ from starlette.responses import StreamingResponse
 from routilux.errors import RoutiluxError
 from routilux.job_state import TERMINAL
 from routilux.server import auth
-from routilux.server.jobs import EVENT_ID
+from routilux.server.errors import ApiError
+from routilux.server.jobs import EVENT_ID, check_event_id
 from routilux.server.jsonout import dumps
+from routilux.server.settings import ServerConfigError, ServerSettings
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(auth.viewer)])
 log = logging.getLogger("routilux.server")
@@ -31,16 +34,84 @@ log = logging.getLogger("routilux.server")
 # default 5 s socket timeout, which a longer blocking XREAD would run into.
 BLOCK_S = 4.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# Each open job stream keeps a thread (and a Redis connection) busy in a blocking XREAD. They get their
-# own pool, so many viewers never starve the API's requests of the default threads.
-STREAM_THREADS = 200
+# Redis connections the rest of the server may hold beside the streams': the default thread pool's
+# 40 API requests, the readiness probe's threads, the global stream's reader, and a margin.
+OTHER_CONNECTIONS = 40 + 2 + 1 + 5
+
+
+def check_capacity(runtime: Any, settings: ServerSettings) -> None:
+    """Refuse a runtime whose Redis pool cannot hold every admitted stream beside the API's requests.
+
+    Raises:
+        ServerConfigError: ``redis_max_connections`` is below ``max_streams`` plus the API's share.
+    """
+    needed = settings.max_streams + OTHER_CONNECTIONS
+    have = runtime.settings.redis_max_connections
+    if have < needed:
+        raise ServerConfigError(f"ROUTILUX_REDIS_MAX_CONNECTIONS={have} is too few for ROUTILUX_SERVER_MAX_STREAMS="
+                                f"{settings.max_streams}: raise it to {needed} or more, or allow fewer streams")
+
+
+class StreamSlots:
+    """Open event streams, counted in total and per token; one over either bound is refused with 429."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.total, self.per_token = settings.max_streams, settings.max_streams_per_token
+        self.open: collections.Counter[str] = collections.Counter()
+
+    def take(self, holder: str) -> Callable[[], None]:
+        """Count a stream of ``holder`` (a token); returns what gives its slot back (once).
+
+        Raises:
+            ApiError 429: the server or this token already has as many streams open as allowed.
+        """
+        if sum(self.open.values()) >= self.total:
+            raise ApiError(429, "TooManyStreams", f"the server has {self.total} event streams open; try again later")
+        if self.open[holder] >= self.per_token:
+            raise ApiError(429, "TooManyStreams", f"this token has {self.per_token} event streams open; close one first")
+        self.open[holder] += 1
+        released = []
+
+        def release() -> None:
+            if not released:
+                released.append(True)
+                self.open[holder] -= 1
+                if not self.open[holder]:
+                    del self.open[holder]
+
+        return release
+
+
+class BoundedStream(StreamingResponse):
+    """A streaming response that gives its stream slot back when it ends, however it ends."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=SSE_HEADERS)
+        self.release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+
+def open_stream(request: Request, content: AsyncIterator[str]) -> BoundedStream:
+    """``content`` as an SSE response, if this caller and the server are below their stream bounds (else 429)."""
+    slots: StreamSlots = request.app.state.stream_slots
+    holder = request.headers.get("authorization", "").strip()  # the token; without tokens, one shared bound
+    return BoundedStream(content, slots.take(holder))
 
 
 def stream_limiter(app: Any) -> anyio.CapacityLimiter:
-    """The thread limiter of this app's event streams (made on first use, inside the event loop)."""
+    """The thread limiter of this app's event streams (made on first use, inside the event loop).
+
+    Each open job stream keeps a thread (and a Redis connection) busy in a blocking XREAD; they get
+    their own limiter, so many viewers never starve the API's requests of the default threads.
+    """
     limiter = getattr(app.state, "stream_limiter", None)
     if limiter is None:
-        limiter = app.state.stream_limiter = anyio.CapacityLimiter(STREAM_THREADS)
+        limiter = app.state.stream_limiter = anyio.CapacityLimiter(app.state.settings.max_streams)
     return limiter
 
 
@@ -87,14 +158,14 @@ async def job_events(
     job_id: str,
     last_event_id: str | None = Header(None, pattern=EVENT_ID),
     cursor: str | None = Query(None, pattern=EVENT_ID),
-) -> StreamingResponse:
+) -> BoundedStream:
     """Every history record, status change and error as it is committed, ending after the terminal status.
 
     Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent.
     """
+    start = check_event_id(last_event_id or cursor or "0")
     await run_in_threadpool(request.app.state.runtime.job_summary, job_id)  # 404 before the stream starts
-    start = last_event_id or cursor or "0"
-    return StreamingResponse(follow_job(request, job_id, start), media_type="text/event-stream", headers=SSE_HEADERS)
+    return open_stream(request, follow_job(request, job_id, start))
 
 
 class Broadcast:
@@ -143,7 +214,7 @@ def _offer(queue: asyncio.Queue[Any], event: Any) -> None:
 
 
 @router.get("/events", summary="Every job's status changes, live (Server-Sent Events)")
-async def all_events(request: Request) -> StreamingResponse:
+async def all_events(request: Request) -> BoundedStream:
     """Status changes of all jobs from now on; never ends by itself."""
     broadcast: Broadcast = request.app.state.broadcast
 
@@ -163,4 +234,4 @@ async def all_events(request: Request) -> StreamingResponse:
             request.app.state.metrics.stream_closed()
             broadcast.unsubscribe(queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return open_stream(request, stream())

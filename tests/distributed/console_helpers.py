@@ -17,6 +17,7 @@ from conftest import free_port
 from routilux.server import ServerSettings, create_app
 
 OPERATOR, VIEWER = "op-secret-token", "view-secret-token"
+JSON = {"Content-Type": "application/json"}  # every write declares it, even one without a body
 
 
 @dataclass

@@ -122,7 +122,10 @@
   const COLORS = { pending: "pending", running: "running", completed: "completed", failed: "failed", error: "failed",
                    paused: "paused", cancelled: "cancelled", skipped: "skipped" };
 
-  function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + "…" : s; }
+  function clip(s, n) {
+    s = window.routiluxVisible ? window.routiluxVisible(s) : s;   // bidi and control characters shown, not obeyed
+    return s.length > n ? s.slice(0, n - 1) + "…" : s;
+  }
 
   window.RoutiluxGraph = { drawFlow };
 })();
