@@ -47,7 +47,8 @@ class Guard:
         try:
             receive = await self.admit(scope, receive)
         except ApiError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            # Close the connection: the server then never drains (reads) a refused body to reuse it.
+            headers = {"Connection": "close", **({"WWW-Authenticate": "Bearer"} if exc.status == 401 else {})}
             await error_response(exc.status, exc.type, exc.message, headers)(scope, receive, send)
             return
         await self.app(scope, receive, send)
