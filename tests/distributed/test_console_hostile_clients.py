@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +18,7 @@ import httpx
 import pytest
 
 import dflows
-from conftest import free_port
+from conftest import ROOT, free_port
 from console_helpers import JSON, OPERATOR, VIEWER, console, run_console, secured_console  # noqa: F401
 from routilux import Flow
 from routilux.distributed import DistributedRuntime
@@ -337,3 +339,12 @@ def test_the_api_refuses_the_same_flow_ids_with_a_typed_422(runtime, console):
         assert submitted.status_code == 422 and error_type(submitted) == "ValidationError", bad
         assert console.http.get("/api/jobs", params={"flow": bad}).status_code == 422
     assert runtime.jobs() == []
+
+
+def test_routilux_server_with_a_pool_too_small_for_its_streams_exits_with_a_usage_error(settings):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "ROUTILUX_REDIS_URL": settings.redis_url,
+           "ROUTILUX_REDIS_MAX_CONNECTIONS": "100", "ROUTILUX_SERVER_MAX_STREAMS": "200"}
+    done = subprocess.run([sys.executable, "-m", "routilux.cli", "server", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "ROUTILUX_REDIS_MAX_CONNECTIONS=100 is too few" in done.stderr and "Traceback" not in done.stderr
