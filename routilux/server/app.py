@@ -83,10 +83,10 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     def docs() -> Response:
         return FileResponse(str(STATIC / "docs.html"), headers={"Cache-Control": "no-cache"})
 
-    app.add_middleware(CountRequests, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type",
                                                                                     "Last-Event-ID"])
-    app.add_middleware(Guard, settings=settings)  # outermost: nothing runs, nothing is read, before it admits
+    app.add_middleware(Guard, settings=settings)  # nothing runs, nothing is read, before it admits the request
+    app.add_middleware(CountRequests, metrics=app.state.metrics)  # outermost: refusals are counted too
     return app

@@ -99,7 +99,7 @@ class BoundedStream(StreamingResponse):
 def open_stream(request: Request, content: AsyncIterator[str]) -> BoundedStream:
     """``content`` as an SSE response, if this caller and the server are below their stream bounds (else 429)."""
     slots: StreamSlots = request.app.state.stream_slots
-    holder = request.headers.get("authorization", "").strip()  # the token; without tokens, one shared bound
+    holder = request.headers.get("authorization", "").partition(" ")[2].strip()  # the token; none: one bound
     return BoundedStream(content, slots.take(holder))
 
 

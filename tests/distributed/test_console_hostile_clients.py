@@ -348,3 +348,17 @@ def test_routilux_server_with_a_pool_too_small_for_its_streams_exits_with_a_usag
                           capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert done.returncode == 2, done.stderr
     assert "ROUTILUX_REDIS_MAX_CONNECTIONS=100 is too few" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_configured_cors_origin_may_still_write_and_refusals_show_in_the_metrics(runtime):
+    runtime.publish(dflows.chain_flow("cors-ok"))
+    job_id = runtime.submit("cors-ok", "source")
+    allowed = "https://ops.example"
+    for served in run_console(runtime, cors_origins=(allowed,)):
+        preflight = served.http.options(f"/api/jobs/{job_id}/cancel", headers={
+            "Origin": allowed, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == allowed
+        assert served.http.post(f"/api/jobs/{job_id}/cancel", json={}, headers={"Origin": allowed}).status_code == 200
+        assert served.http.get("/api/jobs", headers={"Origin": "https://other.example"}).status_code == 403
+        assert 'route="other",status="403"} 1' in served.http.get("/metrics").text
+    assert runtime.get_job(job_id).status == "cancelled"
