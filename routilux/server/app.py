@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routilux.server import events, flows, health, jobs, operations
+from routilux.server import events, flows, health, jobs, operations, streams
 from routilux.server.errors import install_error_handlers
 from routilux.server.guard import Guard
 from routilux.server.settings import ServerSettings
@@ -54,7 +54,7 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     The caller owns the runtime (and closes it); the app only uses it.
     """
     settings = settings or ServerSettings()
-    events.check_capacity(runtime, settings)
+    streams.check_capacity(runtime, settings)
     broadcast = events.Broadcast(runtime)
 
     @asynccontextmanager
@@ -69,7 +69,7 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = health.ServerMetrics(runtime)
     app.state.broadcast = broadcast
-    app.state.stream_slots = events.StreamSlots(settings)
+    app.state.stream_slots = streams.StreamSlots(settings)
     install_error_handlers(app)
     for module in (jobs, flows, operations, events, health):
         app.include_router(module.router)
