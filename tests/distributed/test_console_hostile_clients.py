@@ -22,6 +22,7 @@ from conftest import ROOT, free_port
 from console_helpers import JSON, OPERATOR, VIEWER, console, run_console, secured_console  # noqa: F401
 from routilux import Flow
 from routilux.distributed import DistributedRuntime
+from routilux.cli import main
 from routilux.errors import FlowValidationError
 from routilux.server import ServerConfigError, ServerSettings, create_app
 
@@ -362,3 +363,16 @@ def test_a_configured_cors_origin_may_still_write_and_refusals_show_in_the_metri
         assert served.http.get("/api/jobs", headers={"Origin": "https://other.example"}).status_code == 403
         assert 'route="other",status="403"} 1' in served.http.get("/metrics").text
     assert runtime.get_job(job_id).status == "cancelled"
+
+
+def test_routilux_publish_of_a_spec_whose_flow_id_has_a_slash_exits_with_the_reason(runtime, settings, monkeypatch,
+                                                                                    capsys, tmp_path):
+    monkeypatch.setenv("ROUTILUX_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("ROUTILUX_KEY_PREFIX", settings.key_prefix)
+    spec = (ROOT / "examples" / "orders.yaml").read_text().replace("flow_id: orders", "flow_id: team/orders")
+    (tmp_path / "slash.yaml").write_text(spec)
+    capsys.readouterr()
+    assert main(["publish", str(tmp_path / "slash.yaml"), "--import", "examples.orders"]) != 0
+    err = capsys.readouterr().err
+    assert "no '/', control or bidi characters in a flow id" in err and "Traceback" not in err
+    assert runtime.flows() == []
