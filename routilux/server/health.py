@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import anyio
-
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -25,11 +24,9 @@ from routilux.server.errors import ApiError, error_response
 from routilux.server.jsonout import json_response
 
 router = APIRouter(tags=["health"])
-
-
-READY_TIMEOUT_S = 3.0
-READY_THREADS = 2
 log = logging.getLogger("routilux.server")
+READY_TIMEOUT_S = 3.0  # a PING slower than this counts as "not ready"
+READY_THREADS = 2      # PINGs of a hung Redis hold these, never the API's threads
 
 
 @router.get("/health/live", summary="The server process answers")
@@ -41,12 +38,11 @@ async def live() -> Response:
 @router.get("/health/ready", summary="Redis is reachable")
 async def ready(request: Request) -> Response:
     """200 when Redis answers a PING within 3 s, else 503 (naming the server only to a caller with a token)."""
-    state = request.app.state
-    limiter = getattr(state, "ready_limiter", None) or _set(state, "ready_limiter", anyio.CapacityLimiter(READY_THREADS))
     problem = "no answer in time"
     with anyio.move_on_after(READY_TIMEOUT_S):
         try:
-            await anyio.to_thread.run_sync(stats.ping, state.runtime.store, limiter=limiter, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(stats.ping, request.app.state.runtime.store, limiter=_ready_limiter(request.app),
+                                           abandon_on_cancel=True)
             return json_response({"status": "ready"})
         except Exception as exc:
             problem = str(exc)
@@ -55,9 +51,11 @@ async def ready(request: Request) -> Response:
     return error_response(503, "StoreUnavailableError", f"Redis is unreachable{detail}")
 
 
-def _set(state: Any, name: str, value: Any) -> Any:
-    setattr(state, name, value)
-    return value
+def _ready_limiter(app: Any) -> anyio.CapacityLimiter:
+    limiter = getattr(app.state, "ready_limiter", None)
+    if limiter is None:  # made on first use, inside the event loop
+        limiter = app.state.ready_limiter = anyio.CapacityLimiter(READY_THREADS)
+    return limiter
 
 
 def _has_token(request: Request) -> bool:
