@@ -42,7 +42,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _positive(name: str, raw: str) -> int:
+def _whole_number(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
@@ -87,7 +87,7 @@ class ServerSettings:
         for name in ("max_streams", "max_streams_per_token", "max_body_bytes"):
             raw = env.get(f"ROUTILUX_SERVER_{name.upper()}")
             if raw:
-                values[name] = _positive(name, raw)
+                values[name] = _whole_number(name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -253,6 +253,8 @@ def test_event_streams_over_the_per_token_or_total_bound_are_refused_429(runtime
             third = await one("a")
             assert third.status_code == 429 and (await third.aread()) and error_type(third) == "TooManyStreams"
             assert "this token" in third.json()["error"]["message"]
+            every_job = await client.get("/api/events", headers={"Authorization": "Bearer a"})  # counted the same
+            assert every_job.status_code == 429 and error_type(every_job) == "TooManyStreams"
             held += [await one(t) for t in ("b", "b")]
             assert [r.status_code for r in held] == [200] * 4
             full = await one("c")
