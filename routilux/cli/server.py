@@ -38,5 +38,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     except (ServerConfigError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     with runtime_from(args) as runtime:
-        serve(settings, runtime, log_level=args.loglevel.lower())
+        try:
+            serve(settings, runtime, log_level=args.loglevel.lower())
+        except ServerConfigError as exc:  # e.g. a Redis pool too small for the stream bound
+            raise UsageError(str(exc)) from exc
     return 0

@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections import OrderedDict
 from typing import Any
 
 from routilux import codec
+from routilux.errors import FlowValidationError
 from routilux.flow import Flow
 from routilux.serialization import flow_from_dict
+
+
+MAX_FLOW_ID = 200
+# Control, format (bidi overrides, zero-width joiners...), line/paragraph separators, surrogates, private use:
+# characters that hide or reorder what an operator reads, or break a URL path and a log line.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
+def check_flow_id(flow_id: Any) -> str:
+    """``flow_id`` if it can name a published flow: 1 to 200 characters, no ``/``, no control or bidi characters.
+
+    The console's API checks flow ids with this too, so every published flow can be opened there.
+
+    Raises:
+        FlowValidationError: it cannot.
+    """
+    if not isinstance(flow_id, str) or not 0 < len(flow_id) <= MAX_FLOW_ID:
+        raise FlowValidationError(f"a flow id must be a string of 1 to {MAX_FLOW_ID} characters")
+    bad = next((c for c in flow_id if c == "/" or unicodedata.category(c) in HIDDEN_CATEGORIES), None)
+    if bad is not None:
+        raise FlowValidationError(f"flow id '{flow_id.encode('unicode_escape').decode()[:80]}' holds "
+                                  f"U+{ord(bad):04X}: no '/', control or bidi characters in a flow id")
+    return flow_id
 
 
 def publishable(flow: Flow) -> dict[str, Any]:
     """Return the flow's structure without per-process ids, ready to hash and store.
 
-    Raises the serialization errors of ``Flow.serialize`` and FlowValidationError.
+    Raises the serialization errors of ``Flow.serialize`` and FlowValidationError (also for a flow
+    id :func:`check_flow_id` refuses).
     """
+    check_flow_id(flow.flow_id)
     flow.validate()
     data = flow.serialize()
     for routine in data["routines"].values():

@@ -127,6 +127,9 @@ class Settings:
         max_string_bytes: longest string, binary or ext payload decoded; 0 means
             max_message_bytes.
         max_items: most entries of one array or map decoded.
+        redis_max_connections: most connections this process keeps to the state
+            store at once (redis-py's pool); one more fails with "Too many
+            connections". A console holds one per open job event stream.
     """
 
     redis_url: str = DEFAULT_REDIS_URL
@@ -172,6 +175,7 @@ class Settings:
     max_depth: int = 128
     max_string_bytes: int = 0
     max_items: int = 1_000_000
+    redis_max_connections: int = 512
 
     def __post_init__(self) -> None:
         if self.lease_s <= 0:
@@ -196,6 +200,8 @@ class Settings:
             raise ValueError(f"dispatch_batch must be 1 to {MAX_BODIES} and dispatch_spread at least 1")
         if self.commit_wait_replicas < 0 or self.commit_wait_timeout_s <= 0:
             raise ValueError("commit_wait_replicas must be 0 or more and commit_wait_timeout_s positive")
+        if self.redis_max_connections < 1:
+            raise ValueError("redis_max_connections must be at least 1")
         if self.broker_queue_type not in ("quorum", "classic"):
             raise ValueError(f"broker_queue_type must be quorum or classic, not {self.broker_queue_type!r}")
         if self.broker_url and broker_scheme(self.broker_url) not in BROKER_SCHEMES:
@@ -267,7 +273,7 @@ def _convert(name: str, raw: str) -> Any:
     if name in ("imports", "queues"):
         return _split(raw)
     if name in ("max_attempts", "commit_wait_replicas", "concurrency", "flow_cache_size", "inline_steps",
-                "key_buckets", "dispatch_batch", "dispatch_spread") or name.startswith("max_"):
+                "key_buckets", "dispatch_batch", "dispatch_spread", "redis_max_connections") or name.startswith("max_"):
         return int(raw)
     if name.endswith("_s"):
         return float(raw)

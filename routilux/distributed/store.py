@@ -100,7 +100,7 @@ class RedisStore:
         self.settings = settings
         self.keys = Keys(settings.key_prefix, settings.key_buckets)
         self.redis = client or connect(settings, socket_keepalive=True, health_check_interval=15,
-                                       socket_connect_timeout=5)
+                                       socket_connect_timeout=5, max_connections=settings.redis_max_connections)
         # Redis Cluster: scripts cannot be pipelined, and multi-key reads stay within one slot.
         self.cluster = is_cluster(settings.redis_url)
         self.scripts = Scripts(self.redis)

@@ -13,8 +13,9 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routilux.server import events, flows, health, jobs, operations, session
+from routilux.server import events, flows, health, jobs, operations, session, streams
 from routilux.server.errors import install_error_handlers
+from routilux.server.guard import Guard
 from routilux.server.settings import ServerSettings
 
 STATIC = resources.files("routilux.server") / "static"
@@ -53,6 +54,7 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     The caller owns the runtime (and closes it); the app only uses it.
     """
     settings = settings or ServerSettings()
+    streams.check_capacity(runtime, settings)
     broadcast = events.Broadcast(runtime)
 
     @asynccontextmanager
@@ -60,14 +62,14 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
         yield
         broadcast.stopped.set()
 
-    # /docs is our own reference page (no CDN, so it works offline); Swagger UI, which loads its
-    # assets from a CDN, stays at /docs/swagger.
-    app = FastAPI(title="Routilux console", version="0.10.0", lifespan=lifespan, docs_url="/docs/swagger", redoc_url=None,
+    # /docs is our own reference page, served from here: no script from a CDN runs on the console's origin.
+    app = FastAPI(title="Routilux console", version="0.10.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Flows, jobs, workers and dead letters of a Routilux distributed deployment.")
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.metrics = health.ServerMetrics(runtime)
     app.state.broadcast = broadcast
+    app.state.stream_slots = streams.StreamSlots(settings)
     install_error_handlers(app)
     for module in (jobs, flows, operations, events, health, session):
         app.include_router(module.router)
@@ -81,9 +83,10 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     def docs() -> Response:
         return FileResponse(str(STATIC / "docs.html"), headers={"Cache-Control": "no-cache"})
 
-    app.add_middleware(CountRequests, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type",
                                                                                     "Last-Event-ID"])
+    app.add_middleware(Guard, settings=settings)  # nothing runs, nothing is read, before it admits the request
+    app.add_middleware(CountRequests, metrics=app.state.metrics)  # outermost: refusals are counted too
     return app

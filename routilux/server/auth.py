@@ -18,10 +18,18 @@ def role_of(request: Request) -> str:
     Raises:
         ApiError 401: a token is required and missing or unknown.
     """
-    tokens: dict[str, str] = request.app.state.settings.tokens
+    return role_for(request.app.state.settings.tokens, request.headers.get("authorization", ""))
+
+
+def role_for(tokens: dict[str, str], authorization: str) -> str:
+    """The role ``authorization`` (an ``Authorization`` header's value) carries among ``tokens``.
+
+    Raises:
+        ApiError 401: a token is required and missing or unknown.
+    """
     if not tokens:
         return "operator"
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise ApiError(401, "Unauthorized", "send Authorization: Bearer TOKEN")
     role = None
@@ -33,12 +41,17 @@ def role_of(request: Request) -> str:
     return role
 
 
+def allows(have: str, role: str) -> bool:
+    """Whether a caller with role ``have`` may do what needs ``role``."""
+    return _RANK[have] >= _RANK[role]
+
+
 def require(role: str) -> Callable[[Request], str]:
     """A FastAPI dependency admitting callers with ``role`` or a higher one."""
 
     def check(request: Request) -> str:
         have = role_of(request)
-        if _RANK[have] < _RANK[role]:
+        if not allows(have, role):
             raise ApiError(403, "Forbidden", f"a {have} token cannot do this; it needs an {role} token")
         return have
 

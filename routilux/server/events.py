@@ -17,31 +17,19 @@ from typing import Any, AsyncIterator
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
 
 from routilux.errors import RoutiluxError
 from routilux.job_state import TERMINAL
 from routilux.server import auth
-from routilux.server.jobs import EVENT_ID
+from routilux.server.jobs import EVENT_ID, check_event_id
 from routilux.server.jsonout import dumps
+from routilux.server.streams import BoundedStream, open_stream, stream_limiter
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(auth.viewer)])
 log = logging.getLogger("routilux.server")
 # A keep-alive comment goes out after this long without events; it also stays below redis-py's
 # default 5 s socket timeout, which a longer blocking XREAD would run into.
 BLOCK_S = 4.0
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# Each open job stream keeps a thread (and a Redis connection) busy in a blocking XREAD. They get their
-# own pool, so many viewers never starve the API's requests of the default threads.
-STREAM_THREADS = 200
-
-
-def stream_limiter(app: Any) -> anyio.CapacityLimiter:
-    """The thread limiter of this app's event streams (made on first use, inside the event loop)."""
-    limiter = getattr(app.state, "stream_limiter", None)
-    if limiter is None:
-        limiter = app.state.stream_limiter = anyio.CapacityLimiter(STREAM_THREADS)
-    return limiter
 
 
 def frame(event: Any) -> str:
@@ -88,14 +76,14 @@ async def job_events(
     last_event_id: str | None = Header(None, pattern=EVENT_ID),
     cursor: str | None = Query(None, pattern=EVENT_ID),
     steps: bool = Query(False, description="also one 'step' event per committed activation"),
-) -> StreamingResponse:
+) -> BoundedStream:
     """Every history record, status change and error as it is committed, ending after the terminal status.
 
     Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent.
     """
+    start = check_event_id(last_event_id or cursor or "0")
     await run_in_threadpool(request.app.state.runtime.job_summary, job_id)  # 404 before the stream starts
-    start = last_event_id or cursor or "0"
-    return StreamingResponse(follow_job(request, job_id, start, steps), media_type="text/event-stream", headers=SSE_HEADERS)
+    return open_stream(request, follow_job(request, job_id, start, steps))
 
 
 class Broadcast:
@@ -144,7 +132,7 @@ def _offer(queue: asyncio.Queue[Any], event: Any) -> None:
 
 
 @router.get("/events", summary="Every job's status changes, live (Server-Sent Events)")
-async def all_events(request: Request) -> StreamingResponse:
+async def all_events(request: Request) -> BoundedStream:
     """Status changes of all jobs from now on; never ends by itself."""
     broadcast: Broadcast = request.app.state.broadcast
 
@@ -164,4 +152,4 @@ async def all_events(request: Request) -> StreamingResponse:
             request.app.state.metrics.stream_closed()
             broadcast.unsubscribe(queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return open_stream(request, stream())

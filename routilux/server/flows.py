@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from routilux.distributed.operations.jobfilter import parse_age
+from routilux.distributed.flows import check_flow_id
 from routilux.errors import FlowNotPublishedError
 from routilux.server import auth
 from routilux.server.jsonout import json_response
@@ -28,6 +29,7 @@ def get_flow(request: Request, flow_id: str, version: str | None = Query(None, m
     ``flow_id`` may also be a content hash.
     """
     rt = request.app.state.runtime
+    check_flow_id(flow_id)
     graph = rt.flow_info(version or flow_id)
     entry = _entry(rt.flows(), graph["flow_id"])
     if version and entry is not None and version not in {v["hash"] for v in entry["versions"]}:

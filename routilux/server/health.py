@@ -1,37 +1,69 @@
-"""``/health/live``, ``/health/ready`` (Redis reachable) and ``/metrics``."""
+"""``/health/live``, ``/health/ready`` (Redis reachable) and ``/metrics``.
+
+The probes never queue behind API work: ``live`` answers from the event loop without touching
+Redis, and ``ready``'s PING runs on threads of its own with a deadline, so a hung Redis or a
+busy thread pool makes it answer 503 in time rather than hang.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from routilux.distributed.metrics import CONTENT_TYPE, Registry
 from routilux.server import auth
-from routilux.server.errors import error_response
+from routilux.server.errors import ApiError, error_response
 from routilux.server.jsonout import json_response
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("routilux.server")
+READY_TIMEOUT_S = 3.0  # a PING slower than this counts as "not ready"
+READY_THREADS = 2      # PINGs of a hung Redis hold these, never the API's threads
 
 
 @router.get("/health/live", summary="The server process answers")
-def live() -> Response:
+async def live() -> Response:
     """Always ``{"status": "ok"}`` while the process serves requests."""
     return json_response({"status": "ok"})
 
 
 @router.get("/health/ready", summary="Redis is reachable")
-def ready(request: Request) -> Response:
-    """200 when Redis answers a PING, else 503."""
+async def ready(request: Request) -> Response:
+    """200 when Redis answers a PING within 3 s, else 503 (naming the server only to a caller with a token)."""
+    problem = "no answer in time"
+    with anyio.move_on_after(READY_TIMEOUT_S):
+        try:
+            await anyio.to_thread.run_sync(request.app.state.runtime.ping, limiter=_ready_limiter(request.app),
+                                           abandon_on_cancel=True)
+            return json_response({"status": "ready"})
+        except Exception as exc:
+            problem = str(exc)
+    log.warning("not ready: Redis did not answer a PING: %s", problem)
+    detail = f": {problem}" if _has_token(request) else ""
+    return error_response(503, "StoreUnavailableError", f"Redis is unreachable{detail}")
+
+
+def _ready_limiter(app: Any) -> anyio.CapacityLimiter:
+    limiter = getattr(app.state, "ready_limiter", None)
+    if limiter is None:  # made on first use, inside the event loop
+        limiter = app.state.ready_limiter = anyio.CapacityLimiter(READY_THREADS)
+    return limiter
+
+
+def _has_token(request: Request) -> bool:
+    """Whether the caller sent a valid token (always, without tokens: the caller is on loopback)."""
     try:
-        request.app.state.runtime.ping()
-    except Exception as exc:
-        return error_response(503, "StoreUnavailableError", f"Redis is unreachable: {exc}")
-    return json_response({"status": "ready"})
+        auth.role_of(request)
+    except ApiError:
+        return False
+    return True
 
 
 @router.get("/metrics", summary="Prometheus metrics", dependencies=[Depends(auth.viewer)])

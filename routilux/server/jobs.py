@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
+from routilux.distributed.flows import check_flow_id
 from routilux.distributed.operations.jobfilter import JobFilter
 from routilux.errors import SelectionChangedError
 from routilux.job_state import STATUSES
@@ -18,6 +20,34 @@ from routilux.server.jsonout import json_response
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 STREAM_ID = r"^(0|\d{1,20}-\d{1,20})$"             # an entry of a job's stream (a history position)
 EVENT_ID = r"^(0|\d{1,20}-\d{1,20}(\.\d{1,9})?)$"  # an event: "<entry id>.<position in the entry>"
+ID_PART_MAX = 2**64 - 1                                # Redis keeps each half of a stream id in 64 bits
+
+
+def in_redis_range(value: str) -> bool:
+    """Whether both halves of the stream id (or event id) ``value`` fit in Redis's 64 bits."""
+    return all(int(part) <= ID_PART_MAX for part in value.split(".")[0].split("-"))
+
+
+def check_event_id(value: str, name: str = "cursor") -> str:
+    """``value`` if it is a stream or event id within Redis's range.
+
+    Raises:
+        ApiError 422: it is not.
+    """
+    if not re.match(EVENT_ID, value) or not in_redis_range(value):
+        raise ApiError(422, "ValidationError", f"{name}: {value[:60]!r} is not a stream id (MS-SEQ, each below 2^64)")
+    return value
+
+
+def _stream_id(value: str | None) -> str | None:
+    if value is not None and not in_redis_range(value):
+        raise ValueError("each half of a stream id must be below 2^64")
+    return value
+
+
+def _flow_ref(value: str) -> str:
+    check_flow_id(value)  # a content hash passes too
+    return value
 
 
 class SubmitBody(BaseModel):
@@ -27,6 +57,8 @@ class SubmitBody(BaseModel):
     flow: str = Field(min_length=1, max_length=200)
     entry: str = Field(min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    _flow_is_valid = field_validator("flow")(_flow_ref)
 
 
 class ReasonBody(BaseModel):
@@ -41,6 +73,8 @@ class ForkBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     at: str | None = Field(default=None, pattern=STREAM_ID)
+
+    _at_in_range = field_validator("at")(_stream_id)
 
 
 class FilterBody(BaseModel):
@@ -93,7 +127,9 @@ def job_filter(
     error: str | None = Query(None, max_length=500, description="substring of the job's error"),
     where: list[str] = Query([], description="key=value on entry params or shared data (repeatable)"),
 ) -> JobFilter:
-    """The :class:`JobFilter` of a request's query (422 for a status or time it cannot read)."""
+    """The :class:`JobFilter` of a request's query (422 for a status, time or flow id it cannot read)."""
+    if flow is not None:
+        check_flow_id(flow)
     return JobFilter.parse(id=id, flow=flow, status=status, since=since, until=until, error=error, where=where)
 
 
@@ -178,6 +214,8 @@ def history(request: Request, job_id: str) -> Response:
             dependencies=[Depends(auth.viewer)])
 def state_at(request: Request, job_id: str, at: str | None = Query(None, pattern=STREAM_ID)) -> Response:
     """Rebuilt from the job's stream up to entry ``at`` (default: the last); ``pending_tasks`` is what was left."""
+    if at is not None:
+        check_event_id(at, "at")
     replay = runtime(request).state_at(job_id, at)
     return json_response({"job_id": job_id, "at": replay.position, "entries": replay.entries,
                           "routines": replay.routines(), "job": replay.state.serialize()})

@@ -1,10 +1,15 @@
-"""JSON responses for any JobState content: datetimes, bytes, Decimals and tuples included."""
+"""JSON responses for any JobState content: datetimes, bytes, Decimals and tuples included.
+
+Only standard JSON goes out: a non-finite float (``NaN``, ``Infinity``), which a handler may
+store, is sent as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
 import json
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -25,9 +30,28 @@ def plain(value: Any) -> Any:
     return repr(value)
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float in it replaced by its name as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [finite(v) for v in value]
+    return value
+
+
 def dumps(data: Any) -> str:
-    """Compact JSON text of ``data``."""
-    return json.dumps(data, default=plain, separators=(",", ":"), ensure_ascii=False)
+    """Compact, standard JSON text of ``data``."""
+    try:
+        return _dumps(data)
+    except ValueError:  # a NaN or an infinity somewhere (rare): spell them out
+        return _dumps(finite(data))
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=lambda v: finite(plain(v)), separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

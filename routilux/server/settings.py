@@ -42,6 +42,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _whole_number(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ServerConfigError(f"ROUTILUX_SERVER_{name.upper()} must be a whole number, not {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """How the console listens and whom it serves.
@@ -51,12 +58,21 @@ class ServerSettings:
         tokens: bearer token -> role ("viewer" reads; "operator" also submits and steers);
             from ``ROUTILUX_SERVER_TOKENS="viewer:T1,operator:T2"``. Empty: no auth, loopback only.
         cors_origins: origins allowed to call the API from a browser (``ROUTILUX_SERVER_CORS``); none by default.
+        max_streams: event streams open at once, all clients together (``ROUTILUX_SERVER_MAX_STREAMS``);
+            one more is answered 429. Each job stream holds a thread and a Redis connection while open.
+        max_streams_per_token: event streams one token may hold open (``ROUTILUX_SERVER_MAX_STREAMS_PER_TOKEN``);
+            without tokens, all (loopback) clients share this bound.
+        max_body_bytes: largest request body (``ROUTILUX_SERVER_MAX_BODY_BYTES``); a larger one is answered
+            413 before it is read.
     """
 
     host: str = "127.0.0.1"
     port: int = 8080
     tokens: dict[str, str] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
+    max_streams: int = 200
+    max_streams_per_token: int = 32
+    max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> ServerSettings:
@@ -68,8 +84,17 @@ class ServerSettings:
             "tokens": parse_tokens(env.get("ROUTILUX_SERVER_TOKENS", "")),
             "cors_origins": tuple(o.strip() for o in env.get("ROUTILUX_SERVER_CORS", "").split(",") if o.strip()),
         }
+        for name in ("max_streams", "max_streams_per_token", "max_body_bytes"):
+            raw = env.get(f"ROUTILUX_SERVER_{name.upper()}")
+            if raw:
+                values[name] = _whole_number(name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        for name in ("max_streams", "max_streams_per_token", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ServerConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
 
     def check_bind(self) -> None:
         """Refuse to listen beyond loopback without tokens.

@@ -267,3 +267,16 @@ def fan_out_flow(flow_id: str = "fanout", sleep_s: float = 0.0) -> Flow:
     flow.add_routine(record, "record")
     flow.connect("source", "out", "record", "input")
     return flow
+
+
+class Echo(Routine):
+    """Appends the parameters it was triggered with to the shared log, as the producer sent them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+
+    def go(self, **params: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.append_to_shared_log(params)

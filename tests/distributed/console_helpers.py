@@ -17,6 +17,7 @@ from conftest import free_port
 from routilux.server import ServerSettings, create_app
 
 OPERATOR, VIEWER = "op-secret-token", "view-secret-token"
+JSON = {"Content-Type": "application/json"}  # every write declares it, even one without a body
 
 
 @dataclass
@@ -34,9 +35,9 @@ class Console:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def run_console(runtime: Any, tokens: dict[str, str] | None = None) -> Iterator[Console]:
-    """Serve the console over ``runtime`` until the generator is closed."""
-    settings = ServerSettings(port=free_port(), tokens=tokens or {})
+def run_console(runtime: Any, tokens: dict[str, str] | None = None, **options: Any) -> Iterator[Console]:
+    """Serve the console over ``runtime`` until the generator is closed (``options``: more ServerSettings)."""
+    settings = ServerSettings(port=free_port(), tokens=tokens or {}, **options)
     app = create_app(runtime, settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                                            timeout_graceful_shutdown=2))

@@ -9,7 +9,7 @@ import pytest
 
 import basic_flows
 from conftest import ROOT, free_port
-from console_helpers import OPERATOR, VIEWER, console, run_console, secured_console  # noqa: F401
+from console_helpers import JSON, OPERATOR, VIEWER, console, run_console, secured_console  # noqa: F401
 from routilux.distributed import DistributedRuntime
 from routilux.server import ServerConfigError, ServerSettings
 from routilux.server.settings import parse_tokens
@@ -92,7 +92,7 @@ def test_cors_is_off_unless_origins_are_configured(runtime, console):
     ("DELETE", "/api/dead-letters/1-0"), ("GET", "/api/no-such-thing"),
 ])
 def test_unknown_ids_are_404(runtime, console, method, path):
-    answer = console.http.request(method, path)
+    answer = console.http.request(method, path, headers=JSON)
     assert answer.status_code == 404, answer.text
     error_of(answer)
 
@@ -128,7 +128,7 @@ def test_other_bad_input_is_422_and_never_starts_a_job(runtime, start_workers, c
     assert console.http.post(f"/api/jobs/{job_id}/pause", json={"reason": 7}).status_code == 422
     missing = console.http.get(f"/api/jobs/{job_id}/state", params={"at": "1-0"})
     assert missing.status_code == 409 and "not an entry" in error_of(missing)["message"]
-    finished_pause = console.http.post(f"/api/jobs/{job_id}/pause")
+    finished_pause = console.http.post(f"/api/jobs/{job_id}/pause", headers=JSON)
     assert finished_pause.status_code == 409 and error_of(finished_pause)["type"] == "FlowError"
 
 

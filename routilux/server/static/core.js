@@ -6,6 +6,11 @@
   R.TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
   // ---- DOM and formatting ----------------------------------------------------------------------
+  // Bidi overrides, invisible marks and control characters could make a name read as another one:
+  // show each as a visible "<U+202E>" instead.
+  const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+  R.visible = (text) => text.replace(HIDDEN, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
+  window.routiluxVisible = R.visible;
   R.h = (tag, attrs, ...kids) => {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -13,7 +18,7 @@
       else if (k === "class") node.className = v;
       else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : v);
     }
-    for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) node.append(kid instanceof Node ? kid : String(kid));
+    for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) node.append(kid instanceof Node ? kid : R.visible(String(kid)));
     return node;
   };
   const h = R.h;
@@ -82,7 +87,7 @@
   // ---- API -------------------------------------------------------------------------------------
   R.api = async function api(method, path, body) {
     for (;;) {
-      const res = await fetch(path, { method, headers: R.headers(body !== undefined ? { "Content-Type": "application/json" } : {}),
+      const res = await fetch(path, { method, headers: R.headers(method !== "GET" ? { "Content-Type": "application/json" } : {}),
                                       body: body !== undefined ? JSON.stringify(body) : undefined });
       if (res.status === 401) { await R.askToken(token() ? "That token was refused." : ""); continue; }
       if (res.status === 204) return null;

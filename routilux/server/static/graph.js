@@ -161,15 +161,18 @@
     }
     el("path", { d, "marker-end": "url(#arrow)" }, g);
     const t = el("text", { x: lx, y: ly, "text-anchor": e.src === e.dst ? "end" : "middle" }, g);
-    t.textContent = e.label;
+    t.textContent = shown(e.label);
   }
+
+  // Bidi and control characters are shown, not obeyed (core.js defines the rule).
+  function shown(s) { return window.routiluxVisible ? window.routiluxVisible(s) : s; }
 
   function drawNode(svg, id, r, p, W) {
     const g = el("g", { class: "node", "data-routine": id, transform: `translate(${p.x},${p.y})` }, svg);
     el("rect", { width: W, height: H, rx: 9 }, g);
     el("rect", { class: "bar", width: 6, height: H - 4, x: 2, y: 2, rx: 3 }, g);
-    el("text", { x: 16, y: 21 }, g).textContent = id;
-    el("text", { x: 16, y: 39, class: "sub" }, g).textContent = r["class"] || "";
+    el("text", { x: 16, y: 21 }, g).textContent = shown(id);
+    el("text", { x: 16, y: 39, class: "sub" }, g).textContent = shown(r["class"] || "");
     const runs = el("text", { x: W - 8, y: 21, class: "runs", "text-anchor": "end" }, g);
     el("title", {}, g).textContent = `${id} (${r["class"] || ""})`;
     return { g, runs };
