@@ -134,6 +134,15 @@ class JobNotFoundError(NotFoundError):
     """No job with that id is known to the store."""
 
 
+class AmbiguousIdError(DistributedError, LookupError):
+    """An id prefix (of a job, or of a flow's content hash) matches several; the message lists the candidates."""
+
+    def __init__(self, prefix: str, candidates: list[str], what: str = "jobs") -> None:
+        self.prefix, self.candidates = prefix, list(candidates)
+        shown = ", ".join(candidates[:10]) + (f" and {len(candidates) - 10} more" if len(candidates) > 10 else "")
+        super().__init__(f"{prefix!r} matches {len(candidates)} {what}: {shown}; give more characters")
+
+
 class FlowNotPublishedError(NotFoundError):
     """No published flow with that id or hash exists in the store."""
 

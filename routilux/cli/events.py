@@ -25,7 +25,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     """Print a job's events; with --follow, until its terminal status."""
     console = rich_console(highlight=False) if interactive() and not args.json else None
     with runtime_from(args) as runtime:
-        for event in runtime.events(args.job_id, cursor=args.after, follow=args.follow, steps=args.steps):
+        job_id = runtime.resolve_job_id(args.job_id)
+        for event in runtime.events(job_id, cursor=args.after, follow=args.follow, steps=args.steps):
             if args.json:
                 print_json(event.to_dict())
             elif console is not None:

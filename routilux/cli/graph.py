@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from routilux.cli.common import UsageError, add_command, import_modules, print_json, runtime_from, table, when
+from routilux.cli.common import EXIT_FAILED, UsageError, add_command, fail, import_modules, print_json, runtime_from, table, when
 
 FORMATS = ("text", "mermaid", "dot", "svg", "png")
 
@@ -54,8 +54,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.format in flow_graph.IMAGE_FORMATS:
         try:
             data = flow_graph.to_image(info, args.format)
-        except flow_graph.GraphRenderError as exc:
-            raise UsageError(str(exc)) from None
+        except flow_graph.GraphRenderError as exc:  # the request was right; this host lacks a program
+            return fail(str(exc), EXIT_FAILED)
         if not args.output and sys.stdout.isatty():
             raise UsageError(f"--format {args.format} writes binary data: give --output FILE or redirect stdout")
     else:

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from routilux.cli.common import (EXIT_FAILED, UsageError, add_command, clip, import_modules, json_object,
                                  runtime_from, table, when)
 from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
+from routilux.job_state import STATUSES
 
 
 def register(sub: Any) -> None:
@@ -38,8 +39,9 @@ def register(sub: Any) -> None:
     delete = add_command(sub, "delete", cmd_delete, "forget a finished job (its state and history)")
     delete.add_argument("job_id", metavar="JOB_ID")
 
-    jobs = add_command(sub, "jobs", cmd_jobs, "list known jobs, oldest first")
-    jobs.add_argument("--status", help="only jobs with this status")
+    jobs = add_command(sub, "jobs", cmd_jobs, "list known jobs, newest first")
+    jobs.add_argument("--status", choices=STATUSES, metavar="STATUS",
+                      help=f"only jobs with this status: {', '.join(STATUSES)}")
     jobs.add_argument("--limit", type=int, default=0, help="only the newest N")
 
 
@@ -81,7 +83,7 @@ def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
-        state = runtime.get_job(args.job_id)
+        state = runtime.get_job(runtime.resolve_job_id(args.job_id))
     print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
     return 0
 
@@ -108,38 +110,38 @@ def format_status(state: Any) -> str:
 
 def cmd_pause(args: argparse.Namespace) -> int:
     """Pause a running job."""
-    return _steer(args, lambda rt: rt.pause(args.job_id, reason=args.reason), "paused")
+    return _steer(args, lambda rt, job_id: rt.pause(job_id, reason=args.reason), "paused")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Resume a paused job."""
-    return _steer(args, lambda rt: rt.resume(args.job_id), "resumed")
+    return _steer(args, lambda rt, job_id: rt.resume(job_id), "resumed")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a job for good."""
-    return _steer(args, lambda rt: rt.cancel(args.job_id, reason=args.reason), "cancelled")
+    return _steer(args, lambda rt, job_id: rt.cancel(job_id, reason=args.reason), "cancelled")
 
 
-def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -> int:
+def _steer(args: argparse.Namespace, action: Callable[[Any, str], None], done: str) -> int:
     with runtime_from(args) as runtime:
-        runtime.store.status(args.job_id)  # an unknown job is reported as such, whatever the action
-        action(runtime)
-    print(f"job {args.job_id} {done}")
+        job_id = runtime.resolve_job_id(args.job_id)  # an unknown job is reported as such, whatever the action
+        action(runtime, job_id)
+    print(f"job {job_id} {done}")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete a completed, failed or cancelled job."""
-    return _steer(args, lambda rt: rt.delete_job(args.job_id), "deleted")
+    return _steer(args, lambda rt, job_id: rt.delete_job(job_id), "deleted")
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Print known jobs as a table."""
     with runtime_from(args) as runtime:
-        rows = runtime.jobs(status=args.status)
+        rows = runtime.jobs(status=args.status)[::-1]  # newest first, as the console lists them
     if args.limit > 0:
-        rows = rows[-args.limit:]
+        rows = rows[:args.limit]
     cells = [[r["job_id"], r["status"] or "", r["flow_id"] or "", when(r["created_at"]), when(r["updated_at"]),
               clip(r.get("error") or "")] for r in rows]
     print("\n".join(table(["JOB ID", "STATUS", "FLOW", "CREATED", "UPDATED", "ERROR"], cells)))

@@ -35,7 +35,8 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Watch jobs until they end."""
     with runtime_from(args) as runtime:
-        return watch_jobs(runtime, args.job_ids, mode=mode_of(args))
+        job_ids = list(dict.fromkeys(runtime.resolve_job_id(j) for j in args.job_ids))
+        return watch_jobs(runtime, job_ids, mode=mode_of(args))
 
 
 def mode_of(args: argparse.Namespace) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux.distributed.events import ms_to_iso
-from routilux.errors import FlowError, JobNotFoundError
+from routilux.errors import AmbiguousIdError, FlowError, FlowNotPublishedError, JobNotFoundError
 from routilux.flow_info import describe_flow
 from routilux.job_state import TERMINAL
 
@@ -41,11 +41,50 @@ class OverviewMixin:
     def flow_info(self, flow_id_or_hash: str) -> dict[str, Any]:
         """A published flow's shape (see :func:`routilux.flow_info.describe_flow`) and its ``hash``.
 
+        ``flow_id_or_hash`` may also be a unique prefix of a content hash (as ``routilux flows`` prints it).
+
         Raises:
             FlowNotPublishedError: no flow with that id or hash.
+            AmbiguousIdError: a hash prefix matches several published versions.
         """
-        digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.store.latest_hash(flow_id_or_hash)
+        digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.resolve_flow_hash(flow_id_or_hash)
         return {**describe_flow(self.store.flow_data(digest)), "hash": digest}
+
+    def resolve_flow_hash(self, flow_id_or_prefix: str) -> str:
+        """The content hash of a flow id's latest version, or of the one version whose hash starts with the prefix.
+
+        Raises:
+            FlowNotPublishedError: no such flow id, and no published hash starts with it.
+            AmbiguousIdError: the prefix matches several published versions.
+        """
+        try:
+            return self.store.latest_hash(flow_id_or_prefix)
+        except FlowNotPublishedError:
+            if len(flow_id_or_prefix) < 4 or not _is_hex(flow_id_or_prefix):
+                raise
+        hashes = {f["latest"] for f in self.flows()} | {v["hash"] for f in self.flows() for v in f["versions"]}
+        return _one_match(flow_id_or_prefix, sorted(hashes), "flow versions",
+                          FlowNotPublishedError(f"no published flow {flow_id_or_prefix!r} (no id, and no hash "
+                                                "starts with it)"))
+
+    def resolve_job_id(self, prefix: str) -> str:
+        """The full id of the job whose id is ``prefix`` or, failing that, the one job whose id starts with it.
+
+        The CLI and the HTTP API take the short ids they print (the first 8 characters) through this.
+
+        Raises:
+            JobNotFoundError: no job's id starts with ``prefix``.
+            AmbiguousIdError: several do (the message lists them).
+        """
+        prefix = prefix.strip()
+        if prefix:
+            try:
+                self.store.status(prefix)
+                return prefix
+            except JobNotFoundError:
+                pass
+        ids = {j for batch in self.store.job_id_batches() for j in batch if prefix and j.startswith(prefix)}
+        return _one_match(prefix, sorted(ids), "jobs", JobNotFoundError(f"no job {prefix!r} in this store"))
 
     def job_page(self, status: str | None = None, flow: str | None = None, limit: int = 50,
                  cursor: str | None = None) -> dict[str, Any]:
@@ -131,7 +170,21 @@ class OverviewMixin:
 
 
 def _is_hash(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return len(value) == 64 and _is_hex(value)
+
+
+def _is_hex(value: str) -> bool:
+    return all(c in "0123456789abcdef" for c in value)
+
+
+def _one_match(prefix: str, candidates: list[str], what: str, missing: Exception) -> str:
+    """The one candidate starting with ``prefix``; ``missing`` if none, AmbiguousIdError if several."""
+    matches = [c for c in candidates if c.startswith(prefix)]
+    if not matches:
+        raise missing
+    if len(matches) > 1:
+        raise AmbiguousIdError(prefix, matches, what)
+    return matches[0]
 
 
 def _job_row(job_id: str, meta: dict[str, str]) -> dict[str, Any]:

@@ -80,7 +80,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         elif len(flow) == 64 and all(c in "0123456789abcdef" for c in flow):
             digest = flow
         else:
-            digest = self.store.latest_hash(flow)
+            digest = self.resolve_flow_hash(flow)
         return digest, self.store.flow_data(digest)
 
     # -- jobs ------------------------------------------------------------

@@ -92,7 +92,8 @@ async def job_events(
 
     Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent.
     """
-    await run_in_threadpool(request.app.state.runtime.job_summary, job_id)  # 404 before the stream starts
+    # 404 before the stream starts; a unique prefix of the id is followed as the full id
+    job_id = await run_in_threadpool(request.app.state.runtime.resolve_job_id, job_id)
     start = last_event_id or cursor or "0"
     return StreamingResponse(follow_job(request, job_id, start), media_type="text/event-stream", headers=SSE_HEADERS)
 

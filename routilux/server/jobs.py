@@ -74,10 +74,12 @@ def list_jobs(
 def get_job(request: Request, job_id: str) -> Response:
     """``{"summary": ..., "job": JobState.serialize(), "routines": ...}``.
 
+    ``job_id`` may be a unique prefix of the id (400 ``AmbiguousIdError`` lists the candidates).
     ``routines`` gives each routine's state right now, from the job's stream: "running" while it
     has work waiting or in flight, then "completed" or "failed" (what the flow graph is coloured by).
     """
     rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)  # the short ids the console and the CLI print work in URLs too
     summary = rt.job_summary(job_id)
     job = rt.get_job(job_id).serialize()
     return json_response({"summary": summary, "job": job, "routines": replay_job(rt.store, job_id).routines()})
@@ -118,14 +120,18 @@ def delete(request: Request, job_id: str) -> Response:
 @router.get("/{job_id}/history", summary="Positions of the job's history", dependencies=[Depends(auth.viewer)])
 def history(request: Request, job_id: str) -> Response:
     """Every entry of the job's stream (id, kind, activation, status), for the time-travel slider."""
-    return json_response({"job_id": job_id, "positions": positions(runtime(request).store, job_id)})
+    rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)
+    return json_response({"job_id": job_id, "positions": positions(rt.store, job_id)})
 
 
 @router.get("/{job_id}/state", summary="The JobState as it was after a history position",
             dependencies=[Depends(auth.viewer)])
 def state_at(request: Request, job_id: str, at: str | None = Query(None, pattern=STREAM_ID)) -> Response:
     """Rebuilt from the job's stream up to entry ``at`` (default: the last); ``pending_tasks`` is what was left."""
-    replay = replay_job(runtime(request).store, job_id, at)
+    rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)
+    replay = replay_job(rt.store, job_id, at)
     return json_response({"job_id": job_id, "at": replay.position, "entries": replay.entries,
                           "routines": replay.routines(), "job": replay.state.serialize()})
 
