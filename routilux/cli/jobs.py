@@ -92,10 +92,13 @@ def format_status(state: Any) -> str:
     """A JobState summary: status, error, routine states and counts."""
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    forked = state.metadata.get("forked_from")
+    if forked:
+        lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")
     if state.error:
         lines.append(f"error:    {state.error}")
     history = state.execution_history
-    routines = sorted({r.routine_id for r in history} | set(state.routine_states))
+    routines = sorted(r for r in {r.routine_id for r in history} | set(state.routine_states) if not r.startswith("_"))
     if routines:
         lines.append("routines:")
         rows = [[rid, (state.routine_states.get(rid) or {}).get("status", "-"),

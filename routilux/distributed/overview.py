@@ -131,7 +131,7 @@ class OverviewMixin:
         names += [rid for rid in states if rid not in names]
         names += [f[5:] for f in meta if f.startswith("runs:") and f[5:] not in names]
         routines = {}
-        for rid in names:
+        for rid in (n for n in names if not n.startswith("_")):  # _cancellation and such are not routines
             runs, errors = int(meta.get(f"runs:{rid}", 0)), int(meta.get(f"errors:{rid}", 0))
             state = states.get(rid)
             status = state.get("status") if isinstance(state, dict) else None
@@ -191,7 +191,14 @@ def _job_row(job_id: str, meta: dict[str, str]) -> dict[str, Any]:
     return {"job_id": job_id, "flow_id": meta.get("flow_id"), "flow_hash": meta.get("flow_hash"),
             "status": meta.get("status"), "created_at": meta.get("created_at"),
             "ended_at": ms_to_iso(meta["finished_at"]) if meta.get("finished_at") else None,
-            "error": meta.get("error") or None}
+            "error": meta.get("error") or None, "forked_from": forked_from(meta)}
+
+
+def forked_from(meta: dict[str, str]) -> dict[str, str] | None:
+    """Where a forked job came from: ``{"job_id", "at"}`` (a stream entry of that job), else None."""
+    if not meta.get("forked_from"):
+        return None
+    return {"job_id": meta["forked_from"], "at": meta.get("forked_at", "")}
 
 
 def _matches(meta: dict[str, str], status: str | None, flow: str | None) -> bool:

@@ -1,0 +1,64 @@
+"""What the summary, the API and ``routilux status`` say about a job: cancelled and forked jobs read
+consistently, against a real Redis, real workers and a real console server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import cli_flows
+import dflows
+from console_helpers import console  # noqa: F401
+from routilux.cli.jobs import format_status
+from routilux.distributed.fork import fork_job
+from routilux.distributed.history import positions, replay_job
+
+pytestmark = pytest.mark.distributed
+
+
+def test_a_cancelled_jobs_routines_agree_in_the_summary_and_the_api_and_none_runs_for_ever(
+        runtime, start_workers, console):
+    start_workers()
+    name = uuid.uuid4().hex
+    entered, release = cli_flows.gate(name)
+    job_id = runtime.submit(cli_flows.make_flow(), "start", {"gate": name})
+    assert entered.wait(10)
+    runtime.cancel(job_id, reason="not needed")
+    release.set()
+    runtime.wait(job_id, timeout=10)
+    body = console.http.get(f"/api/jobs/{job_id}").json()
+    summary, routines = body["summary"], body["routines"]
+    assert summary["status"] == "cancelled"
+    assert "_cancellation" not in summary["routines"] and "_cancellation" not in routines
+    assert all(r["status"] != "running" for r in routines.values()), routines
+    for rid, view in routines.items():
+        assert view["status"] == summary["routines"][rid]["status"], (rid, view, summary["routines"][rid])
+    assert summary["routines"]["held"]["status"] == "not run"
+    assert "_cancellation" not in format_status(runtime.get_job(job_id))
+
+
+def test_a_forked_job_says_where_it_came_from_and_its_inherited_routines_keep_their_state(
+        runtime, start_workers, console):
+    start_workers()
+    job_id = runtime.submit(dflows.chain_flow("chain-forked-from"), "source", {"n": 3})
+    runtime.wait(job_id, timeout=30)
+    middle = next(p["id"] for p in positions(runtime.store, job_id)
+                  if len(replay_job(runtime.store, job_id, p["id"]).state.shared_log) == 1)
+    new_id = fork_job(runtime, job_id, middle)
+    assert runtime.wait(new_id, timeout=30).status == "completed"
+
+    summary = runtime.job_summary(new_id)
+    assert summary["forked_from"] == {"job_id": job_id, "at": middle}
+    assert runtime.job_summary(job_id)["forked_from"] is None
+    assert summary["routines"]["source"] == {"status": "completed", "runs": 1, "errors": 0}
+    assert runtime.get_job(new_id).metadata["forked_from"] == {"job_id": job_id, "at": middle}
+    assert f"forked:   from job {job_id} at {middle}" in format_status(runtime.get_job(new_id))
+
+    body = console.http.get(f"/api/jobs/{new_id}").json()
+    assert body["summary"]["forked_from"]["job_id"] == job_id
+    assert body["job"]["metadata"]["forked_from"]["at"] == middle
+    assert body["routines"]["source"]["status"] == "completed" and body["routines"]["source"]["inherited"]
+    # Right after the fork, before anything of it ran, the inherited entry routine is not "pending".
+    first = replay_job(runtime.store, new_id, positions(runtime.store, new_id)[0]["id"]).routines()
+    assert first["source"]["status"] == "completed" and first["source"]["runs"] == 1
