@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from routilux.cli.common import add_command, clip, interactive, print_json, rich_console, runtime_from
+from routilux.cli.common import add_command, clip, folded_traceback, interactive, print_json, rich_console, runtime_from
 
 STYLES = {"status": "bold cyan", "error": "bold red", "step": "dim", "record": ""}
 
@@ -29,12 +29,20 @@ def cmd_events(args: argparse.Namespace) -> int:
         for event in runtime.events(job_id, cursor=args.after, follow=args.follow, steps=args.steps):
             if args.json:
                 print_json(event.to_dict())
-            elif console is not None:
+                continue
+            trace = folded_traceback(str(event.data["traceback"])) if _has_trace(event) else []
+            if console is not None:
                 line = format_event(event, width=max(30, console.width - 60))
                 console.print(line, style=STYLES.get(event.kind, ""), markup=False, soft_wrap=True)
+                for text in trace:
+                    console.print(text, style="red", markup=False, soft_wrap=True)
             else:
-                print(format_event(event), flush=True)
+                print("\n".join([format_event(event), *trace]), flush=True)
     return 0
+
+
+def _has_trace(event: Any) -> bool:
+    return isinstance(event.data, dict) and bool(event.data.get("traceback")) and event.kind in ("error", "record")
 
 
 def format_event(event: Any, width: int = 0) -> str:
@@ -49,6 +57,7 @@ def format_event(event: Any, width: int = 0) -> str:
         what = (f"{data.get('slot')} {data.get('outcome')}{' (raised)' if data.get('raised') else ''}  "
                 f"activations {data.get('done')}/{data.get('known')}")
     else:
-        payload = json.dumps(event.data, default=str, sort_keys=True)
+        shown = {k: v for k, v in (event.data or {}).items() if k != "traceback"}  # folded below it instead
+        payload = json.dumps(shown, default=str, sort_keys=True)
         what = f"{event.event_name} {clip(payload, width) if width else payload}"
     return f"{event.time}  {event.kind:<6}  {event.routine_id or '-':<12}  {what}"

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any, Callable
 
-from routilux.cli.common import (EXIT_FAILED, UsageError, add_command, clip, import_modules, json_object,
-                                 runtime_from, table, when)
+from routilux.cli.common import (EXIT_FAILED, UsageError, add_command, clip, folded_traceback, import_modules,
+                                 json_object, runtime_from, table, when)
 from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 from routilux.job_state import STATUSES
 
@@ -105,10 +105,22 @@ def format_status(state: Any) -> str:
                  str(sum(1 for r in history if r.routine_id == rid)),
                  str((state.routine_states.get(rid) or {}).get("error", ""))] for rid in routines]
         lines += ["  " + line for line in table(["ROUTINE", "STATE", "RECORDS", "ERROR"], rows)]
+    lines += _last_traces(history)
     lines.append(f"counts:   history {len(history)}, outputs {len(state.output_log)}, "
                  f"shared log {len(state.shared_log)}, pending {len(state.pending_tasks)}, "
                  f"deferred {len(state.deferred_events)}")
     return "\n".join(lines)
+
+
+def _last_traces(history: list[Any]) -> list[str]:
+    """Each routine's last error with a stack trace, folded to its last lines."""
+    last = {r.routine_id: r for r in history if r.event_name in ("error", "error_continued", "retry")
+            and isinstance(r.data, dict) and r.data.get("traceback")}
+    lines = []
+    for rid, record in last.items():
+        lines.append(f"trace:    {rid} ({record.event_name}, {record.data.get('error_type', 'error')}):")
+        lines += folded_traceback(str(record.data["traceback"]))
+    return lines
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

@@ -54,6 +54,16 @@ def check_encodable(value: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     codec.packb(value, limits=limits.for_values())
 
 
+def _log_handler_error(act: Activation, result: StepResult) -> None:
+    """Log a handler's error with its stack trace: ERROR when it fails the job, else WARNING (retried, tolerated)."""
+    level = logging.ERROR if result.action == "fail" else logging.WARNING
+    what = {"fail": "the job fails", "retry": "retried"}.get(result.action or "", "its error strategy goes on")
+    exc = result.error
+    log.log(level, "routine %r slot %r of job %s raised %s: %s (attempt %d; %s)", act.routine_id, act.slot,
+            act.job_id, type(exc).__name__, exc, act.attempt + 1, what,
+            exc_info=(type(exc), exc, exc.__traceback__))
+
+
 class Executor:
     """Everything a worker process needs to run activations."""
 
@@ -190,6 +200,8 @@ class Executor:
                 self.timers.disarm()
             self.heartbeat.untrack(act.job_id, act.activation_id)
         self.hooks.after_step(act.routine_id, result.action or "ok", time.perf_counter() - started)
+        if result.error is not None:
+            _log_handler_error(act, result)
         return result
 
     def _limits(self, flow: Flow, act: Activation) -> TimeLimits:

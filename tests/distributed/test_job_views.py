@@ -62,3 +62,32 @@ def test_a_forked_job_says_where_it_came_from_and_its_inherited_routines_keep_th
     # Right after the fork, before anything of it ran, the inherited entry routine is not "pending".
     first = replay_job(runtime.store, new_id, positions(runtime.store, new_id)[0]["id"]).routines()
     assert first["source"]["status"] == "completed" and first["source"]["runs"] == 1
+
+
+def test_a_failed_handlers_stack_trace_is_kept_shown_folded_and_logged_by_the_worker(runtime, spawn_worker, settings):
+    from test_cli import clean_env, run_python, settings_env
+    from dhelpers import wait_until
+
+    worker = spawn_worker()
+    job_id = runtime.submit(dflows.strategy_flow("default", "strategy-trace"), "source", {"n": 1})
+    assert runtime.wait(job_id, timeout=60).status == "failed"
+    (record,) = [r for r in runtime.get_job(job_id).execution_history if r.event_name == "error"]
+    assert record.data["traceback"].startswith("Traceback (most recent call last):")
+    assert "in go" in record.data["traceback"] and "RuntimeError: transient failure 1" in record.data["traceback"]
+
+    env = clean_env(**settings_env(settings))
+    status = run_python("-m", "routilux.cli", "status", job_id[:8], env=env)
+    assert status.returncode == 0, status.stderr
+    assert "trace:    flaky (error, RuntimeError):" in status.stdout
+    assert "    RuntimeError: transient failure 1" in status.stdout
+    events = run_python("-m", "routilux.cli", "events", job_id, env=env)
+    lines = events.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "error: transient failure 1" in line)
+    assert lines[at + 1].startswith("    ") and any("in go" in line for line in lines[at + 1:at + 10])
+    assert '"traceback"' not in events.stdout  # folded under its line, not inside the JSON payload
+
+    log = worker.folder / "worker.log"
+    wait_until(lambda: "RuntimeError: transient failure 1" in log.read_text(), timeout=10)
+    text = log.read_text()
+    assert "ERROR" in text and "routine 'flaky' slot 'input' of job " + job_id in text
+    assert "Traceback (most recent call last):" in text
