@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from routilux.cli.common import (add_command, add_connection_arguments, clip, print_json, runtime_from, table,
-                                 when)
+from routilux.cli.common import (add_command, add_connection_arguments, clip, folded_traceback, print_json,
+                                 runtime_from, table, when)
 
 
 def register(sub: Any) -> None:
@@ -72,6 +72,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"{key + ':':<12}{letter[key]}")
     if "payload" in letter:
         print("payload:    " + json.dumps(letter["payload"], indent=2, sort_keys=True).replace("\n", "\n            "))
+    if letter.get("trace"):
+        print("\n".join(["trace:", *folded_traceback(str(letter["trace"]))]))
     return 0
 
 

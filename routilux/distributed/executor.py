@@ -38,7 +38,7 @@ from routilux.distributed.store import RedisStore, text
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
 from routilux.bounds import DEFAULT_LIMITS, Limits
-from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
+from routilux.step import MAX_CONFLICT_RERUNS, StepResult, bounded_traceback, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn
 
 log = logging.getLogger("routilux.distributed")
@@ -96,9 +96,10 @@ class Executor:
         except StoreUnavailableError:
             raise  # the sweeper re-sends it once Redis is back
         except Exception as exc:  # a missing class, or a routine constructor that fails on this host
-            log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
+            log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc, exc_info=exc)
             answer = self.store.bounce(
-                act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s), worker or self.default_worker
+                act.job_id, act.activation_id, str(exc), min(1.0, self.settings.lease_s), worker or self.default_worker,
+                bounded_traceback(exc),
             )
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")

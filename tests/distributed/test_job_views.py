@@ -91,3 +91,22 @@ def test_a_failed_handlers_stack_trace_is_kept_shown_folded_and_logged_by_the_wo
     text = log.read_text()
     assert "ERROR" in text and "routine 'flaky' slot 'input' of job " + job_id in text
     assert "Traceback (most recent call last):" in text
+
+
+@pytest.mark.timeout(180)
+def test_a_dead_letter_keeps_the_stack_trace_of_the_error_that_put_it_there(runtime, spawn_worker, settings):
+    import dflows_extra
+    from dhelpers import wait_until
+    from test_cli import clean_env, run_python, settings_env
+
+    strict = settings.with_(max_attempts=2)
+    spawn_worker(imports=("dflows",), pool="solo", concurrency=1, settings_=strict)
+    job_id = runtime.submit(dflows_extra.extra_flow(), "source", {"n": 1})
+    assert runtime.wait(job_id, timeout=120).status == "failed"
+    letter = wait_until(lambda: runtime.dead_letters(), timeout=10)[0]
+    assert letter["job"] == job_id
+    assert letter["trace"].startswith("Traceback (most recent call last):")
+    assert "dflows_extra.Extra" in letter["trace"]
+    shown = run_python("-m", "routilux.cli", "dead-letters", "show", letter["id"], env=clean_env(**settings_env(settings)))
+    assert shown.returncode == 0, shown.stderr
+    assert "\ntrace:\n" in shown.stdout and "dflows_extra.Extra" in shown.stdout.split("\ntrace:\n")[1]
