@@ -6,9 +6,11 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from routilux import codec
+from routilux import codec, registry
+from routilux.errors import RoutiluxError
 from routilux.flow import Flow
 from routilux.serialization import flow_from_dict
+from routilux.slot import handler_params
 
 
 def publishable(flow: Flow) -> dict[str, Any]:
@@ -21,6 +23,26 @@ def publishable(flow: Flow) -> dict[str, Any]:
     for routine in data["routines"].values():
         routine.pop("_id", None)
     return data
+
+
+def entry_params(flow: Flow | str, routine_id: str, routine_data: dict[str, Any]) -> frozenset[str] | None:
+    """The parameter names the entry routine's trigger handler takes, or None when it takes any or when
+    this process cannot know (the routine's class was not imported here).
+
+    From the Flow object when one is given, else from the published routine's class in the registry.
+    """
+    if isinstance(flow, Flow):
+        slot = flow.routines[routine_id].get_slot("trigger")
+        return handler_params(slot.handler) if slot is not None and slot.handler is not None else None
+    described = ((routine_data.get("_slots") or {}).get("trigger") or {}).get("handler") or {}
+    if described.get("callable_type") != "method":
+        return None
+    try:
+        cls = registry.lookup(str(routine_data.get("_type", "")), routine_data.get("_class"))
+    except RoutiluxError:
+        return None
+    func = getattr(cls, str(described.get("name", "")), None)
+    return handler_params(func, unbound=True) if callable(func) else None
 
 
 def flow_hash(data: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from routilux.distributed.deadletters import DeadLettersMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
 from routilux.distributed.events import EventsMixin
+from routilux.distributed.flows import entry_params as entry_params_of
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.opsstore import OpsStore
 from routilux.distributed.overview import OverviewMixin
@@ -29,6 +30,7 @@ from routilux.errors import (
     StoreUnavailableError,
 )
 from routilux.flow import Flow
+from routilux.slot import check_entry_params
 from routilux.job_state import TERMINAL, JobState
 
 
@@ -100,6 +102,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
 
         Raises:
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
+            EntryParamsError: a parameter the entry handler does not take (when this process knows its
+                signature: a Flow was given, or the routine's class is imported here, and it has no ``**kwargs``).
             EncodeError: the entry parameters cannot be encoded.
             BrokerUnavailableError: the broker did not take the job's first activation
                 (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
@@ -114,6 +118,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, DeadLettersMixin):
         if "trigger" not in (routine.get("_slots") or {}):
             raise FlowValidationError(f"Entry routine '{entry_routine_id}' has no 'trigger' slot")
         params = dict(entry_params or {})
+        check_entry_params(entry_routine_id, entry_params_of(flow, entry_routine_id, routine), params)
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
         job_id = str(uuid.uuid4())
         root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)

@@ -110,3 +110,24 @@ def test_a_dead_letter_keeps_the_stack_trace_of_the_error_that_put_it_there(runt
     shown = run_python("-m", "routilux.cli", "dead-letters", "show", letter["id"], env=clean_env(**settings_env(settings)))
     assert shown.returncode == 0, shown.stderr
     assert "\ntrace:\n" in shown.stdout and "dflows_extra.Extra" in shown.stdout.split("\ntrace:\n")[1]
+
+
+def test_a_misspelt_entry_parameter_is_refused_at_submit_by_runtime_cli_and_api(runtime, settings, console):
+    from examples import orders
+    from routilux.errors import EntryParamsError
+    from test_cli import clean_env, run_python, settings_env
+
+    flow = orders.make_flow()
+    with pytest.raises(EntryParamsError, match="it takes orders"):
+        runtime.submit(flow, "source", {"ordres": []})
+    runtime.publish(flow)
+    with pytest.raises(EntryParamsError, match="it takes orders"):
+        runtime.submit("orders", "source", {"ordres": []})  # by id: the class is imported here
+    cli = run_python("-m", "routilux.cli", "submit", "orders", "source", "--import", "examples.orders",
+                     "--params", '{"ordres": []}', env=clean_env(**settings_env(settings)))
+    assert cli.returncode == 1 and cli.stdout == ""
+    assert "takes no parameter 'ordres'; it takes orders" in cli.stderr and "Traceback" not in cli.stderr
+    answer = console.http.post("/api/jobs", json={"flow": "orders", "entry": "source", "params": {"ordres": []}})
+    assert answer.status_code == 422 and answer.json()["error"]["type"] == "EntryParamsError"
+    assert runtime.jobs() == []  # nothing was started
+    assert runtime.submit("orders", "source", {"orders": []})
