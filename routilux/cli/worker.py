@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Any
 
-from routilux.cli.common import (EXIT_FAILED, add_connection_arguments, configure_logging, distributed, fail,
-                                 import_modules, settings_from)
-from routilux.errors import RoutiluxError
+from routilux.cli.common import add_connection_arguments, configure_logging, distributed, import_modules, settings_from
+from routilux.cli.nodename import check_worker, given_name, refuse_duplicate, worker_name
 
 
 def register(sub: Any) -> None:
@@ -32,8 +30,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default soft time limit of a handler, 0 for none (env ROUTILUX_SOFT_TIME_LIMIT_S)")
     parser.add_argument("--hard-time-limit-s", type=float,
                         help="default hard time limit of an activation, 0 for none (env ROUTILUX_HARD_TIME_LIMIT_S)")
-    parser.add_argument("--name", help="node name, NAME or NAME@HOST (env ROUTILUX_WORKER_NAME; "
-                                       "default routilux@<hostname>)")
+    parser.add_argument("--name", help="node name, NAME or NAME@HOST, unique among live workers (env "
+                                       "ROUTILUX_WORKER_NAME; default routilux-<pid>@<hostname>)")
     parser.add_argument("--loglevel", help="DEBUG, INFO, WARNING or ERROR (env ROUTILUX_LOGLEVEL; default INFO)")
     parser.add_argument("--metrics-port", type=int,
                         help="serve Prometheus metrics on this port (env ROUTILUX_METRICS_PORT; off by default)")
@@ -56,7 +54,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)
     if port:
         start_metrics(settings, port)
-    return run_celery_worker(settings, worker_name(args.name), loglevel)
+    name = worker_name(args.name)
+    if given_name(args.name):
+        refuse_duplicate(settings, name)
+    return run_celery_worker(settings, name, loglevel)
 
 
 def start_metrics(settings: Any, port: int) -> None:
@@ -122,20 +123,6 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
 
 
-def worker_name(name: str | None) -> str:
-    """The full node name: NAME@HOST as given, NAME alone gets @<hostname>, default routilux@<hostname>."""
-    import socket
-
-    from routilux.distributed.app import node_name
-
-    name = name or os.environ.get("ROUTILUX_WORKER_NAME") or None
-    # Celery would read a bare "NAME" as a host and call the node "celery@NAME";
-    # the probe must compute the same name as the worker, so be explicit.
-    if name and "@" not in name:
-        name = f"{name}@{socket.gethostname()}"
-    return node_name(name)
-
-
 def run_celery_worker(settings: Any, name: str, loglevel: str = "INFO") -> int:
     """Run a real Celery worker until it is shut down; returns its exit code."""
     from celery import signals
@@ -157,23 +144,3 @@ def run_celery_worker(settings: Any, name: str, loglevel: str = "INFO") -> int:
 
 def _keep_logging(**_: Any) -> None:
     """setup_logging receiver: Celery must not reconfigure logging."""
-
-
-def check_worker(args: argparse.Namespace) -> int:
-    """Health probe: 0 if the worker's liveness record exists (Redis expires it when not renewed), else 1."""
-    settings = settings_from(args)
-    name = worker_name(args.name)
-    from routilux.distributed.store import RedisStore
-
-    try:
-        record = RedisStore(settings).worker_record(name)
-    except RoutiluxError as exc:
-        return fail(f"worker {name}: cannot read its liveness record: {exc}", EXIT_FAILED)
-    if record is None:
-        return fail(f"worker {name} is not alive: no fresh liveness record under prefix "
-                    f"{settings.key_prefix!r} (stopped, stuck, or started with another --key-prefix)", EXIT_FAILED)
-    if not record.get("consuming", True):
-        return fail(f"worker {name} is up but not consuming its queues", EXIT_FAILED)
-    age = time.time() - float(record.get("ts", time.time()))
-    print(f"worker {name} is alive (pid {record.get('pid')} on {record.get('host')}, renewed {age:.1f} s ago)")
-    return 0
