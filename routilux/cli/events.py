@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from routilux.cli.common import add_command, clip, folded_traceback, interactive, print_json, rich_console, runtime_from
+from routilux.cli.outage import Reconnect
 
 STYLES = {"status": "bold cyan", "error": "bold red", "step": "dim", "record": ""}
 
@@ -22,23 +24,40 @@ def register(sub: Any) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    """Print a job's events; with --follow, until its terminal status."""
+    """Print a job's events; with --follow, until its terminal status (riding out a Redis outage)."""
     console = rich_console(highlight=False) if interactive() and not args.json else None
     with runtime_from(args) as runtime:
         job_id = runtime.resolve_job_id(args.job_id)
-        for event in runtime.events(job_id, cursor=args.after, follow=args.follow, steps=args.steps):
-            if args.json:
-                print_json(event.to_dict())
-                continue
-            trace = folded_traceback(str(event.data["traceback"])) if _has_trace(event) else []
-            if console is not None:
-                line = format_event(event, width=max(30, console.width - 60))
-                console.print(line, style=STYLES.get(event.kind, ""), markup=False, soft_wrap=True)
-                for text in trace:
-                    console.print(text, style="red", markup=False, soft_wrap=True)
-            else:
-                print("\n".join([format_event(event), *trace]), flush=True)
+        seen = [args.after]
+
+        def follow() -> bool:
+            for event in runtime.events(job_id, cursor=seen[0], follow=args.follow, steps=args.steps):
+                show_event(event, args.json, console)
+                seen[0] = event.id
+            return True
+
+        if not args.follow:
+            follow()
+            return 0
+        reconnect = Reconnect(lambda line: print(f"routilux: {line}", file=sys.stderr, flush=True))
+        while not reconnect.read(follow, False):
+            pass
     return 0
+
+
+def show_event(event: Any, as_json: bool, console: Any) -> None:
+    """Print one event: a JSON line, or a line (and a folded stack trace) on the console or stdout."""
+    if as_json:
+        print_json(event.to_dict())
+        return
+    trace = folded_traceback(str(event.data["traceback"])) if _has_trace(event) else []
+    if console is not None:
+        line = format_event(event, width=max(30, console.width - 60))
+        console.print(line, style=STYLES.get(event.kind, ""), markup=False, soft_wrap=True)
+        for text in trace:
+            console.print(text, style="red", markup=False, soft_wrap=True)
+    else:
+        print("\n".join([format_event(event), *trace]), flush=True)
 
 
 def _has_trace(event: Any) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,33 @@ def test_a_missing_graphviz_program_is_a_runtime_failure_not_bad_usage(runtime, 
     result = routilux("graph", "no-dot", "--format", "svg", "--output", str(tmp_path / "x.svg"), path=str(empty))
     assert result.returncode == 1, result.stderr
     assert "needs Graphviz's 'dot' program" in result.stderr and "usage:" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("command", [("watch", "--plain"), ("events", "--follow")])
+def test_watch_and_events_follow_ride_out_a_redis_restart_and_see_the_job_end(own_redis, spawn_worker, command):
+    from dhelpers import wait_until, workers_up
+
+    server, settings, runtime = own_redis
+    spawn_worker(settings_=settings, pool="prefork", concurrency=2)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    job_id = runtime.submit(dflows.slow_flow(sleep_s=0.4), "source", {"n": 8})
+    env = clean_env(**settings_env(settings))
+    follower = subprocess.Popen([sys.executable, "-m", "routilux.cli", command[0], job_id[:8], command[1]], cwd=ROOT,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(runtime.get_job(job_id).shared_log) >= 1, timeout=60)
+        first = follower.stdout.readline()  # it is following the job: it has printed an event
+        server.stop()
+        time.sleep(1.5)  # long enough for the follower to find Redis gone
+        server.start()
+        out, err = follower.communicate(timeout=120)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait(timeout=10)
+    assert runtime.wait(job_id, timeout=60).status == "completed"
+    assert follower.returncode == 0, err
+    assert "reconnecting" in err and "reconnected to Redis" in err and "Traceback" not in err
+    assert "completed" in first + out
