@@ -93,8 +93,9 @@ def call_handler(handler: Callable[..., Any], data: Any) -> Any:
     return handler()
 
 
-def handler_params(handler: Callable[..., Any], unbound: bool = False) -> frozenset[str] | None:
-    """The names a handler takes from a slot's data, or None when it takes any (``**kwargs``, or a lone ``data``).
+def handler_signature(handler: Callable[..., Any], unbound: bool = False) -> tuple[list[str], bool] | None:
+    """A handler's parameter names and whether it takes any other name too (``**kwargs``, or a lone ``data``
+    that gets the whole dict); None when its signature cannot be read.
 
     ``unbound``: ``handler`` is a class's function, whose first parameter is the instance.
     """
@@ -102,11 +103,15 @@ def handler_params(handler: Callable[..., Any], unbound: bool = False) -> frozen
         params = list(inspect.signature(handler).parameters.values())
     except (TypeError, ValueError):
         return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
     names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
     names = names[1:] if unbound else names
-    return None if names == ["data"] else frozenset(names)
+    return names, any(p.kind is p.VAR_KEYWORD for p in params) or names == ["data"]
+
+
+def handler_params(handler: Callable[..., Any], unbound: bool = False) -> frozenset[str] | None:
+    """The names a handler takes from a slot's data, or None when it takes any (see :func:`handler_signature`)."""
+    signature = handler_signature(handler, unbound)
+    return None if signature is None or signature[1] else frozenset(signature[0])
 
 
 def check_entry_params(routine_id: str, accepted: frozenset[str] | None, params: dict[str, Any]) -> None:

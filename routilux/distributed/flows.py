@@ -10,7 +10,7 @@ from routilux import codec, registry
 from routilux.errors import RoutiluxError
 from routilux.flow import Flow
 from routilux.serialization import flow_from_dict
-from routilux.slot import handler_params
+from routilux.slot import handler_params, handler_signature
 
 
 def publishable(flow: Flow) -> dict[str, Any]:
@@ -31,18 +31,32 @@ def entry_params(flow: Flow | str, routine_id: str, routine_data: dict[str, Any]
 
     From the Flow object when one is given, else from the published routine's class in the registry.
     """
+    handler, unbound = _trigger_handler(flow, routine_id, routine_data)
+    return handler_params(handler, unbound) if handler is not None else None
+
+
+def entry_signature(routine_data: dict[str, Any]) -> dict[str, Any] | None:
+    """A published entry routine's ``{"params": [names], "accepts_any": bool}``, or None when this process
+    cannot know it (no trigger slot, or its class was not imported here)."""
+    handler, unbound = _trigger_handler("", "", routine_data)
+    signature = handler_signature(handler, unbound) if handler is not None else None
+    return None if signature is None else {"params": signature[0], "accepts_any": signature[1]}
+
+
+def _trigger_handler(flow: Flow | str, routine_id: str, routine_data: dict[str, Any]) -> tuple[Any, bool]:
+    """The trigger slot's handler (bound, or a class's function: then True) or (None, False)."""
     if isinstance(flow, Flow):
         slot = flow.routines[routine_id].get_slot("trigger")
-        return handler_params(slot.handler) if slot is not None and slot.handler is not None else None
+        return (slot.handler if slot is not None else None), False
     described = ((routine_data.get("_slots") or {}).get("trigger") or {}).get("handler") or {}
     if described.get("callable_type") != "method":
-        return None
+        return None, False
     try:
         cls = registry.lookup(str(routine_data.get("_type", "")), routine_data.get("_class"))
     except RoutiluxError:
-        return None
+        return None, False
     func = getattr(cls, str(described.get("name", "")), None)
-    return handler_params(func, unbound=True) if callable(func) else None
+    return (func, True) if callable(func) else (None, False)
 
 
 def flow_hash(data: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux.distributed.events import ms_to_iso
+from routilux.distributed.flows import entry_signature
 from routilux.errors import AmbiguousIdError, FlowError, FlowNotPublishedError, JobNotFoundError
 from routilux.flow_info import describe_flow
 from routilux.job_state import TERMINAL
@@ -41,6 +42,9 @@ class OverviewMixin:
     def flow_info(self, flow_id_or_hash: str) -> dict[str, Any]:
         """A published flow's shape (see :func:`routilux.flow_info.describe_flow`) and its ``hash``.
 
+        Each routine with a "trigger" slot also has ``entry_params``: ``{"params", "accepts_any"}`` of its
+        handler, or None where this process cannot know them (its class is not imported here).
+
         ``flow_id_or_hash`` may also be a unique prefix of a content hash (as ``routilux flows`` prints it).
 
         Raises:
@@ -48,7 +52,12 @@ class OverviewMixin:
             AmbiguousIdError: a hash prefix matches several published versions.
         """
         digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.resolve_flow_hash(flow_id_or_hash)
-        return {**describe_flow(self.store.flow_data(digest)), "hash": digest}
+        data = self.store.flow_data(digest)
+        info = describe_flow(data)
+        for rid, routine in info["routines"].items():  # what a submit may pass, where this process knows it
+            if any(slot["name"] == "trigger" for slot in routine["slots"]):
+                routine["entry_params"] = entry_signature(data["routines"][rid])
+        return {**info, "hash": digest}
 
     def resolve_flow_hash(self, flow_id_or_prefix: str) -> str:
         """The content hash of a flow id's latest version, or of the one version whose hash starts with the prefix.

@@ -131,3 +131,15 @@ def test_a_misspelt_entry_parameter_is_refused_at_submit_by_runtime_cli_and_api(
     assert answer.status_code == 422 and answer.json()["error"]["type"] == "EntryParamsError"
     assert runtime.jobs() == []  # nothing was started
     assert runtime.submit("orders", "source", {"orders": []})
+
+
+def test_a_flows_description_says_which_params_its_entry_takes_where_this_process_knows(runtime, console):
+    from examples import orders
+
+    runtime.publish(orders.make_flow())
+    runtime.publish(dflows.chain_flow("chain-entry-params"))
+    assert runtime.flow_info("orders")["routines"]["source"]["entry_params"] == \
+        {"params": ["orders"], "accepts_any": False}
+    assert runtime.flow_info("chain-entry-params")["routines"]["source"]["entry_params"] == \
+        {"params": ["n"], "accepts_any": True}  # go(self, n=3, **_): n is named, anything else is taken too
+    assert "entry_params" not in runtime.flow_info("orders")["routines"]["validator"]
