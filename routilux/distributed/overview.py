@@ -71,7 +71,7 @@ class OverviewMixin:
         except FlowNotPublishedError:
             if len(flow_id_or_prefix) < 4 or not _is_hex(flow_id_or_prefix):
                 raise
-        hashes = {f["latest"] for f in self.flows()} | {v["hash"] for f in self.flows() for v in f["versions"]}
+        hashes = {v["hash"] for f in self.flows() for v in f["versions"]}  # versions include each latest
         return _one_match(flow_id_or_prefix, sorted(hashes), "flow versions",
                           FlowNotPublishedError(f"no published flow {flow_id_or_prefix!r} (no id, and no hash "
                                                 "starts with it)"))
