@@ -45,8 +45,8 @@ class OrderSource(Routine):
         self.define_slot("trigger", handler=self.fire)
         self.define_event("order", ["order", "batch_size"])
 
-    def fire(self, orders: list[dict[str, Any]] | None = None, **_: Any) -> None:
-        """Emit one ``order`` event per order."""
+    def fire(self, orders: list[dict[str, Any]] | None = None) -> None:
+        """Emit one ``order`` event per order (``orders`` is its only parameter: a misspelt one is refused)."""
         orders = list(orders or [])
         for order in orders:
             # The batch size travels with each order: the aggregator of this

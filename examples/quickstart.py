@@ -31,7 +31,12 @@ def run_local() -> Any:
 
 def run_distributed(embedded_worker: bool, timeout: float) -> Any:
     """Submit one order job to the distributed engine and wait for it; returns its JobState."""
-    from routilux.distributed import DistributedRuntime, create_app
+    try:
+        from routilux.distributed import DistributedRuntime, create_app
+    except ImportError as exc:  # the distributed extra is not installed in this Python
+        raise SystemExit(f"ROUTILUX_REDIS_URL is set, so this runs on the distributed engine, which needs "
+                         f"{exc.name or exc}: pip install 'routilux[distributed]' (or unset ROUTILUX_REDIS_URL "
+                         "to run on the local engine)") from None
 
     runtime = DistributedRuntime()
     with ExitStack() as stack:

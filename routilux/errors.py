@@ -24,6 +24,16 @@ class FlowValidationError(FlowError):
     """A flow does not validate (dangling connection, missing entry slot...)."""
 
 
+class EntryParamsError(FlowValidationError):
+    """Entry parameters name something the entry slot's handler does not take; ``accepted`` lists what it takes."""
+
+    def __init__(self, routine_id: str, unknown: list[str], accepted: list[str]) -> None:
+        self.routine_id, self.unknown, self.accepted = routine_id, list(unknown), list(accepted)
+        takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
+        super().__init__(f"entry routine {routine_id!r} (slot 'trigger') takes no parameter "
+                         f"{', '.join(repr(u) for u in unknown)}; {takes}")
+
+
 class SpecError(FlowValidationError):
     """A flow spec has problems; ``problems`` lists each one with its path in the spec."""
 
@@ -132,6 +142,15 @@ class NotFoundError(DistributedError, KeyError):
 
 class JobNotFoundError(NotFoundError):
     """No job with that id is known to the store."""
+
+
+class AmbiguousIdError(DistributedError, LookupError):
+    """An id prefix (of a job, or of a flow's content hash) matches several; the message lists the candidates."""
+
+    def __init__(self, prefix: str, candidates: list[str], what: str = "jobs") -> None:
+        self.prefix, self.candidates = prefix, list(candidates)
+        shown = ", ".join(candidates[:10]) + (f" and {len(candidates) - 10} more" if len(candidates) > 10 else "")
+        super().__init__(f"{prefix!r} matches {len(candidates)} {what}: {shown}; give more characters")
 
 
 class FlowNotPublishedError(NotFoundError):

@@ -21,6 +21,7 @@ from routilux.execution_tracker import ExecutionTracker
 from routilux.errors import FlowError, FlowValidationError
 from routilux.job_state import JobState
 from routilux.routine import Routine
+from routilux.slot import check_entry_params, handler_params
 
 STRATEGIES = ("sequential", "concurrent")
 DEFAULT_TIMEOUT_S = 300.0
@@ -227,11 +228,14 @@ class Flow:
         this execution only.
         """
         self.validate(entry_routine_id)
+        params = dict(entry_params or {})
+        trigger = self.routines[entry_routine_id].get_slot("trigger")
+        if trigger is not None and trigger.handler is not None:
+            check_entry_params(entry_routine_id, handler_params(trigger.handler), params)
         limit = self._worker_limit(execution_strategy, max_workers)
         job_state = JobState(self.flow_id)
         job_state.current_routine_id = entry_routine_id
         job_state._set_status("running")
-        params = dict(entry_params or {})
         job_state.record_execution(entry_routine_id, "start", params)
         self._active_executions[job_state.job_id] = job_state
         self._latest = job_state

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from routilux.context import current_step
+from routilux.errors import EntryParamsError
 
 if TYPE_CHECKING:
     from routilux.event import Event
@@ -90,6 +91,38 @@ def call_handler(handler: Callable[..., Any], data: Any) -> Any:
         matching = {k: v for k, v in data.items() if k in arg}
         return handler(**matching) if matching else handler(data)
     return handler()
+
+
+def handler_signature(handler: Callable[..., Any], unbound: bool = False) -> tuple[list[str], bool] | None:
+    """A handler's parameter names and whether it takes any other name too (``**kwargs``, or a lone ``data``
+    that gets the whole dict); None when its signature cannot be read.
+
+    ``unbound``: ``handler`` is a class's function, whose first parameter is the instance.
+    """
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+    names = names[1:] if unbound else names
+    return names, any(p.kind is p.VAR_KEYWORD for p in params) or names == ["data"]
+
+
+def handler_params(handler: Callable[..., Any], unbound: bool = False) -> frozenset[str] | None:
+    """The names a handler takes from a slot's data, or None when it takes any (see :func:`handler_signature`)."""
+    signature = handler_signature(handler, unbound)
+    return None if signature is None or signature[1] else frozenset(signature[0])
+
+
+def check_entry_params(routine_id: str, accepted: frozenset[str] | None, params: dict[str, Any]) -> None:
+    """Refuse entry parameters the entry handler does not take (nothing is refused when it takes any).
+
+    Raises:
+        EntryParamsError: a parameter's name is not one of ``accepted``.
+    """
+    unknown = sorted(str(k) for k in params if k not in accepted) if accepted is not None else []
+    if unknown:
+        raise EntryParamsError(routine_id, unknown, sorted(accepted or ()))
 
 
 class Slot:

@@ -41,6 +41,20 @@ _DEFAULT_HANDLER = ErrorHandler()
 MAX_CONFLICT_RERUNS = 50
 """Re-runs of one step whose reads changed, before the engine gives up on it (see run_conflicted)."""
 
+MAX_TRACEBACK_CHARS = 16 * 1024
+"""A handler error's stack trace is kept up to this size in its history record (the head and the tail)."""
+
+
+def bounded_traceback(exc: BaseException, limit: int = MAX_TRACEBACK_CHARS) -> str:
+    """``exc``'s full stack trace as text, at most ``limit`` characters: beyond that the first quarter
+    and the last three quarters are kept (where it was called from, and where it raised) around a note."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    if len(text) <= limit:
+        return text
+    note = f"\n... ({len(text) - limit} characters cut) ...\n"
+    head = max(0, (limit - len(note)) // 4)
+    return text[:head] + note + text[-(limit - len(note) - head):]
+
 
 def rerun_delay_s(reruns: int) -> float:
     """Pause before re-run number ``reruns`` (1-based): none at first, then a short random backoff.
@@ -206,7 +220,8 @@ def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
 def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepResult:
     job_state, act, rid = ctx.job_state, ctx.activation, ctx.routine_id
     decision: Decision = error_handler_for(ctx.flow, ctx.routine).decide(exc, act.attempt + 1)
-    info = {"slot": act.slot, "error": str(exc), "error_type": type(exc).__name__}
+    info = {"slot": act.slot, "error": str(exc), "error_type": type(exc).__name__,
+            "traceback": bounded_traceback(exc)}
     result = StepResult(act, ctx.ops or [], [], error=exc, txn=ctx.txn)
     if decision.action == "retry":
         job_state.set_slot_buffer(rid, act.slot, before)  # the retry merges its payload again
@@ -218,7 +233,6 @@ def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepRes
     elif decision.action == "skip":
         job_state.update_routine_state(rid, {"status": "skipped", "error": str(exc)})
     else:
-        info["traceback"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         if act.attempt:
             info["retries_exhausted"] = act.attempt
         job_state.record_execution(rid, "error", info)

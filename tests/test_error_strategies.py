@@ -65,6 +65,40 @@ def test_a_stop_records_the_error_with_its_type_in_the_history() -> None:
     assert record.data["slot"] == "input"
 
 
+def test_a_failed_handlers_record_keeps_its_whole_stack_trace() -> None:
+    job_state = branching_flow(Boom()).execute("src", {"v": 1})
+    (record,) = [r for r in job_state.execution_history if r.event_name == "error"]
+    trace = record.data["traceback"]
+    assert trace.startswith("Traceback (most recent call last):")
+    assert "in explode" in trace and trace.rstrip().endswith("RuntimeError: first exploded")
+
+
+def test_a_retried_attempt_keeps_its_stack_trace_too() -> None:
+    flaky = Flaky()
+    flaky.set_error_handler(retry())
+    job_state = branching_flow(flaky).execute("src", {"v": 1})
+    (record,) = [r for r in job_state.execution_history if r.event_name == "retry"]
+    assert record.data["traceback"].startswith("Traceback (most recent call last):")
+
+
+def test_a_huge_stack_trace_is_bounded_and_keeps_its_head_and_its_tail() -> None:
+    from routilux.step import MAX_TRACEBACK_CHARS, bounded_traceback
+
+    def deep(n: int) -> None:
+        if n == 0:
+            raise ValueError("the bottom:\n" + "\n".join(f"detail {i}" for i in range(3000)))
+        deep(n - 1)
+
+    try:
+        deep(50)
+    except ValueError as exc:
+        trace = bounded_traceback(exc)
+        whole = bounded_traceback(exc, limit=10**9)
+    assert len(whole) > MAX_TRACEBACK_CHARS and len(trace) <= MAX_TRACEBACK_CHARS
+    assert trace.startswith("Traceback (most recent call last):") and trace.endswith(whole[-200:])
+    assert f"({len(whole) - MAX_TRACEBACK_CHARS} characters cut)" in trace
+
+
 def test_an_explicit_stop_handler_on_the_flow_fails_the_job() -> None:
     flow = branching_flow(Boom())
     flow.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))

@@ -22,6 +22,7 @@ options and error handling), and list the module in ``COMMAND_GROUPS``.
 from __future__ import annotations
 
 import argparse
+import difflib
 from typing import Sequence
 
 from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, prune, server, watch, worker,
@@ -45,5 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``routilux`` command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        refuse_unknown(innermost_parser(parser, args), unknown)
     return run(args.func, args)
+
+
+def innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)subcommand ``args`` were parsed for, so its usage is the one shown."""
+    while True:
+        groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, groups[0].dest, None) if groups else None
+        if name not in (groups[0].choices if groups else {}):
+            return parser
+        parser = groups[0].choices[name]
+
+
+def refuse_unknown(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
+    """Exit 2 with ``parser``'s usage, naming the unknown arguments and the closest options it has."""
+    options = [o for action in parser._actions for o in action.option_strings]
+    hints = []
+    for arg in unknown:
+        close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1) if arg.startswith("-") else []
+        hints.append(f"{arg} (did you mean {close[0]}?)" if close else arg)
+    parser.error(f"unrecognized arguments: {' '.join(hints)}")

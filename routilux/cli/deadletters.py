@@ -8,7 +8,7 @@ from typing import Any
 
 from routilux.cli.engine import runtime_from
 from routilux.cli.options import add_command, add_connection_arguments
-from routilux.cli.output import clip, print_json, table, when
+from routilux.cli.output import clip, folded_traceback, print_json, table, when
 
 
 def register(sub: Any) -> None:
@@ -73,6 +73,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"{key + ':':<12}{letter[key]}")
     if "payload" in letter:
         print("payload:    " + json.dumps(letter["payload"], indent=2, sort_keys=True).replace("\n", "\n            "))
+    if letter.get("trace"):
+        print("\n".join(["trace:", *folded_traceback(str(letter["trace"]))]))
     return 0
 
 

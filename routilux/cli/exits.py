@@ -33,7 +33,7 @@ def run(func: Command, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except Exception as exc:
-        if _is_connection_error(exc):
+        if is_connection_error(exc):
             return fail(f"Redis is unreachable: {exc}", EXIT_FAILED)
         raise
 
@@ -44,7 +44,8 @@ def fail(message: str, code: int) -> int:
     return code
 
 
-def _is_connection_error(exc: Exception) -> bool:
+def is_connection_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a connection failure of Redis, kombu or amqp that the store did not wrap."""
     # Publishing a task goes through kombu, whose connection errors the store
     # does not wrap; to an operator they mean the same as StoreUnavailableError.
     cls = type(exc)

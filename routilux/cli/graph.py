@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from routilux.cli.engine import runtime_from
-from routilux.cli.exits import UsageError
+from routilux.cli.exits import EXIT_FAILED, UsageError, fail
 from routilux.cli.options import add_command
 from routilux.cli.output import print_json, table, when
 from routilux.cli.process import import_modules
@@ -58,8 +58,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.format in flow_graph.IMAGE_FORMATS:
         try:
             data = flow_graph.to_image(info, args.format)
-        except flow_graph.GraphRenderError as exc:
-            raise UsageError(str(exc)) from None
+        except flow_graph.GraphRenderError as exc:  # the request was right; this host lacks a program
+            return fail(str(exc), EXIT_FAILED)
         if not args.output and sys.stdout.isatty():
             raise UsageError(f"--format {args.format} writes binary data: give --output FILE or redirect stdout")
     else:

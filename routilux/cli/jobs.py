@@ -10,7 +10,7 @@ from typing import Any, Callable
 from routilux.cli.engine import runtime_from
 from routilux.cli.exits import EXIT_FAILED, UsageError
 from routilux.cli.options import add_command, json_object
-from routilux.cli.output import table, when
+from routilux.cli.output import folded_traceback, table, when
 from routilux.cli.process import import_modules
 from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 
@@ -80,7 +80,7 @@ def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
-        state = runtime.get_job(args.job_id)
+        state = runtime.get_job(runtime.resolve_job_id(args.job_id))
     print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
     return 0
 
@@ -89,45 +89,60 @@ def format_status(state: Any) -> str:
     """A JobState summary: status, error, routine states and counts."""
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    forked = state.metadata.get("forked_from")
+    if forked:
+        lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")
     if state.error:
         lines.append(f"error:    {state.error}")
     history = state.execution_history
-    routines = sorted({r.routine_id for r in history} | set(state.routine_states))
+    routines = sorted(r for r in {r.routine_id for r in history} | set(state.routine_states) if not r.startswith("_"))
     if routines:
         lines.append("routines:")
         rows = [[rid, (state.routine_states.get(rid) or {}).get("status", "-"),
                  str(sum(1 for r in history if r.routine_id == rid)),
                  str((state.routine_states.get(rid) or {}).get("error", ""))] for rid in routines]
         lines += ["  " + line for line in table(["ROUTINE", "STATE", "RECORDS", "ERROR"], rows)]
+    lines += _last_traces(history)
     lines.append(f"counts:   history {len(history)}, outputs {len(state.output_log)}, "
                  f"shared log {len(state.shared_log)}, pending {len(state.pending_tasks)}, "
                  f"deferred {len(state.deferred_events)}")
     return "\n".join(lines)
 
 
+def _last_traces(history: list[Any]) -> list[str]:
+    """Each routine's last error with a stack trace, folded to its last lines."""
+    last = {r.routine_id: r for r in history if r.event_name in ("error", "error_continued", "retry")
+            and isinstance(r.data, dict) and r.data.get("traceback")}
+    lines = []
+    for rid, record in last.items():
+        lines.append(f"trace:    {rid} ({record.event_name}, {record.data.get('error_type', 'error')}):")
+        lines += folded_traceback(str(record.data["traceback"]))
+    return lines
+
+
 def cmd_pause(args: argparse.Namespace) -> int:
     """Pause a running job."""
-    return _steer(args, lambda rt: rt.pause(args.job_id, reason=args.reason), "paused")
+    return _steer(args, lambda rt, job_id: rt.pause(job_id, reason=args.reason), "paused")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Resume a paused job."""
-    return _steer(args, lambda rt: rt.resume(args.job_id), "resumed")
+    return _steer(args, lambda rt, job_id: rt.resume(job_id), "resumed")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a job for good."""
-    return _steer(args, lambda rt: rt.cancel(args.job_id, reason=args.reason), "cancelled")
+    return _steer(args, lambda rt, job_id: rt.cancel(job_id, reason=args.reason), "cancelled")
 
 
-def _steer(args: argparse.Namespace, action: Callable[[Any], None], done: str) -> int:
+def _steer(args: argparse.Namespace, action: Callable[[Any, str], None], done: str) -> int:
     with runtime_from(args) as runtime:
-        runtime.job_status(args.job_id)  # an unknown job is reported as such, whatever the action
-        action(runtime)
-    print(f"job {args.job_id} {done}")
+        job_id = runtime.resolve_job_id(args.job_id)  # an unknown job is reported as such, whatever the action
+        action(runtime, job_id)
+    print(f"job {job_id} {done}")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete a completed, failed or cancelled job."""
-    return _steer(args, lambda rt: rt.delete_job(args.job_id), "deleted")
+    return _steer(args, lambda rt, job_id: rt.delete_job(job_id), "deleted")

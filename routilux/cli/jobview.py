@@ -23,6 +23,7 @@ class JobModel:
     done: int = 0
     known: int = 1
     cursor: str = "0"
+    finished: bool = False
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> JobModel:
@@ -55,6 +56,7 @@ class JobModel:
         self.routines = summary["routines"]
         self.done, self.known = summary["activations"]["done"], max(summary["activations"]["known"], 1)
         self.status, self.error = summary["status"], summary.get("error")
+        self.finished = True
 
     def elapsed_s(self) -> float:
         """Seconds from creation to the end (or to now)."""
@@ -83,8 +85,8 @@ class WatchView:
             self.recent.append(event)
 
     def ended(self) -> bool:
-        """Whether every job has ended."""
-        return all(job.status in TERMINAL for job in self.jobs.values())
+        """Whether every job has ended (and took its final summary)."""
+        return all(job.status in TERMINAL and job.finished for job in self.jobs.values())
 
 
 def _parse(value: Any) -> datetime | None:

@@ -54,3 +54,12 @@ def clip(text: str, width: int = 60) -> str:
     """``text`` on one line, cut to ``width`` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def folded_traceback(trace: str, lines: int = 8, indent: str = "    ") -> list[str]:
+    """The last ``lines`` lines of a stack trace, indented, under a note of how many were folded away."""
+    all_lines = trace.rstrip().splitlines()
+    shown = all_lines[-lines:]
+    head = [f"{indent}... {len(all_lines) - len(shown)} lines above (--json shows the whole trace)"] \
+        if len(all_lines) > len(shown) else []
+    return head + [indent + line for line in shown]

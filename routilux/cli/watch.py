@@ -20,6 +20,7 @@ from routilux.cli.options import add_command
 from routilux.cli.output import interactive, print_json, rich_console
 from routilux.cli.events import format_event
 from routilux.cli.jobview import TERMINAL, JobModel, WatchView
+from routilux.cli.outage import Reconnect
 
 
 def register(sub: Any) -> None:
@@ -38,7 +39,8 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Watch jobs until they end."""
     with runtime_from(args) as runtime:
-        return watch_jobs(runtime, args.job_ids, mode=mode_of(args))
+        job_ids = list(dict.fromkeys(runtime.resolve_job_id(j) for j in args.job_ids))
+        return watch_jobs(runtime, job_ids, mode=mode_of(args))
 
 
 def mode_of(args: argparse.Namespace) -> str:
@@ -87,9 +89,22 @@ def read_into(runtime: Any, view: WatchView, block_s: float, each: Callable[[Any
     for event in runtime.read_events_many(cursors, block_s=block_s, steps=True) if cursors else []:
         view.apply(event)
         each(event)
-    for job_id in cursors:
-        if view.jobs[job_id].status in TERMINAL:
-            view.jobs[job_id].finish(runtime.job_summary(job_id))
+    for job_id, job in view.jobs.items():
+        if job.status in TERMINAL and not job.finished:
+            job.finish(runtime.job_summary(job_id))
+
+
+def _to_stderr(line: str) -> None:
+    print(f"routilux: {line}", file=sys.stderr, flush=True)
+
+
+def _to_notes(notes: list[str]) -> Callable[[str], None]:
+    """Show the outage as a note above the live view while it lasts."""
+    def notify(line: str) -> None:
+        notes[:] = [n for n in notes if not n.startswith("Redis: ")]
+        if not line.startswith("reconnected"):
+            notes.append(f"Redis: {line}")
+    return notify
 
 
 def _run_lines(runtime: Any, view: WatchView, mode: str, on_event: Callable[[Any], None] | None) -> None:
@@ -101,11 +116,12 @@ def _run_lines(runtime: Any, view: WatchView, mode: str, on_event: Callable[[Any
         if on_event is not None:
             on_event(event)
 
+    reconnect = Reconnect(_to_stderr)
     while not view.ended():
-        read_into(runtime, view, 1.0, each)
+        reconnect.read(lambda: read_into(runtime, view, 1.0, each), None)
     for job_id in view.jobs:
         if mode == "json":
-            print_json({"kind": "summary", **runtime.job_summary(job_id)})
+            print_json({"kind": "summary", **reconnect_summary(runtime, reconnect, job_id)})
     if mode == "plain":
         print("\n".join(summary_lines(view)), flush=True)
 
@@ -117,14 +133,23 @@ def _run_live(runtime: Any, view: WatchView, console: Any, workers: bool,
     from routilux.cli.liveview import render
 
     last_workers = 0.0
+    reconnect = Reconnect(_to_notes(view.notes))
     with Live(console=console, refresh_per_second=4, auto_refresh=False, transient=False) as live:
         while True:
-            if workers and time.monotonic() - last_workers > 0.5:
-                view.workers, last_workers = runtime.workers(), time.monotonic()
-            read_into(runtime, view, 0.25, on_event or (lambda _: None))
+            if workers and time.monotonic() - last_workers > 0.5 and not reconnect.down:
+                view.workers, last_workers = reconnect.read(runtime.workers, view.workers), time.monotonic()
+            reconnect.read(lambda: read_into(runtime, view, 0.25, on_event or (lambda _: None)), None)
             live.update(render(view), refresh=True)
             if view.ended():
                 break
+
+
+def reconnect_summary(runtime: Any, reconnect: Reconnect, job_id: str) -> dict[str, Any]:
+    """A job's summary, waiting out a Redis outage."""
+    while True:
+        summary = reconnect.read(lambda: runtime.job_summary(job_id), None)
+        if summary is not None:
+            return summary
 
 
 def summary_lines(view: WatchView) -> list[str]:

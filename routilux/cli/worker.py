@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import time
 from typing import Any
 
 from routilux.cli.engine import distributed, settings_from
-from routilux.cli.exits import EXIT_FAILED, fail
+from routilux.cli.exits import EXIT_FAILED, UsageError, fail
 from routilux.cli.options import add_connection_arguments
 from routilux.cli.process import configure_logging, import_modules
 from routilux.errors import RoutiluxError
@@ -39,8 +40,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default soft time limit of a handler, 0 for none (env ROUTILUX_SOFT_TIME_LIMIT_S)")
     parser.add_argument("--hard-time-limit-s", type=float,
                         help="default hard time limit of an activation, 0 for none (env ROUTILUX_HARD_TIME_LIMIT_S)")
-    parser.add_argument("--name", help="node name, NAME or NAME@HOST (env ROUTILUX_WORKER_NAME; "
-                                       "default routilux@<hostname>)")
+    parser.add_argument("--name", help="node name, NAME or NAME@HOST, unique among live workers (env "
+                                       "ROUTILUX_WORKER_NAME; default routilux-<pid>@<hostname>)")
     parser.add_argument("--loglevel", help="DEBUG, INFO, WARNING or ERROR (env ROUTILUX_LOGLEVEL; default INFO)")
     parser.add_argument("--metrics-port", type=int,
                         help="serve Prometheus metrics on this port (env ROUTILUX_METRICS_PORT; off by default)")
@@ -64,7 +65,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import_modules(settings.imports)
     boot = _boot()
     port = args.metrics_port or int(os.environ.get("ROUTILUX_METRICS_PORT") or 0)
-    return boot.run_worker(settings, worker_name(args.name), loglevel, metrics_port=port)
+    name = boot.worker_name(args.name)
+    if boot.given_name(args.name):
+        refuse_namesake(boot, settings, name)
+    return boot.run_worker(settings, name, loglevel, metrics_port=port)
 
 
 def _boot() -> Any:
@@ -81,9 +85,17 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
 
 
-def worker_name(name: str | None) -> str:
-    """The full node name of ``--name`` (or ROUTILUX_WORKER_NAME): NAME@HOST, NAME@<hostname>, routilux@<hostname>."""
-    return _boot().worker_name(name or os.environ.get("ROUTILUX_WORKER_NAME") or None)
+def refuse_namesake(boot: Any, settings: Any, name: str) -> None:
+    """Refuse to start under a name a live worker uses.
+
+    Raises:
+        UsageError: another worker renewed its liveness record under ``name`` while this one watched.
+    """
+    other = boot.live_namesake(settings, name)
+    if other is not None:
+        raise UsageError(f"another worker named {name} is alive (pid {other.get('pid')} on {other.get('host')}); "
+                         "two workers must not share a name: give this one another --name, or leave --name out "
+                         "(each worker is then routilux-<pid>@<hostname>)")
 
 
 def check_worker(args: argparse.Namespace) -> int:
@@ -91,14 +103,20 @@ def check_worker(args: argparse.Namespace) -> int:
 
     Alive: its liveness record exists (Redis expires it when not renewed). Stalled: the record
     says it has held a delivered message longer than ``--stall-s`` without running it, while it
-    ran nothing (see ``liveness.SlotWatch``).
+    ran nothing (see ``liveness.SlotWatch``). Without ``--name`` it checks every worker of this
+    host (default names carry a process id the probe cannot know).
     """
     settings = settings_from(args)
-    name = worker_name(args.name)
+    boot = _boot()
+    name = boot.given_name(args.name)
     try:
-        record = _boot().liveness_record(settings, name)
+        records = boot.liveness_records(settings, name) or {f"*@{socket.gethostname()}": None}
     except RoutiluxError as exc:
-        return fail(f"worker {name}: cannot read its liveness record: {exc}", EXIT_FAILED)
+        return fail(f"worker {name or 'on this host'}: cannot read its liveness record: {exc}", EXIT_FAILED)
+    return max(_probe(args, settings, n, r) for n, r in sorted(records.items()))
+
+
+def _probe(args: argparse.Namespace, settings: Any, name: str, record: dict[str, Any] | None) -> int:
     if record is None:
         return fail(f"worker {name} is not alive: no fresh liveness record under prefix "
                     f"{settings.key_prefix!r} (stopped, stuck, or started with another --key-prefix)", EXIT_FAILED)

@@ -7,10 +7,11 @@ import unicodedata
 from collections import OrderedDict
 from typing import Any
 
-from routilux import codec
-from routilux.errors import FlowValidationError
+from routilux import codec, registry
+from routilux.errors import FlowValidationError, RoutiluxError
 from routilux.flow import Flow
 from routilux.serialization import flow_from_dict
+from routilux.slot import handler_params, handler_signature
 
 
 MAX_FLOW_ID = 200
@@ -48,6 +49,40 @@ def publishable(flow: Flow) -> dict[str, Any]:
     for routine in data["routines"].values():
         routine.pop("_id", None)
     return data
+
+
+def entry_params(flow: Flow | str, routine_id: str, routine_data: dict[str, Any]) -> frozenset[str] | None:
+    """The parameter names the entry routine's trigger handler takes, or None when it takes any or when
+    this process cannot know (the routine's class was not imported here).
+
+    From the Flow object when one is given, else from the published routine's class in the registry.
+    """
+    handler, unbound = _trigger_handler(flow, routine_id, routine_data)
+    return handler_params(handler, unbound) if handler is not None else None
+
+
+def entry_signature(routine_data: dict[str, Any]) -> dict[str, Any] | None:
+    """A published entry routine's ``{"params": [names], "accepts_any": bool}``, or None when this process
+    cannot know it (no trigger slot, or its class was not imported here)."""
+    handler, unbound = _trigger_handler("", "", routine_data)
+    signature = handler_signature(handler, unbound) if handler is not None else None
+    return None if signature is None else {"params": signature[0], "accepts_any": signature[1]}
+
+
+def _trigger_handler(flow: Flow | str, routine_id: str, routine_data: dict[str, Any]) -> tuple[Any, bool]:
+    """The trigger slot's handler (bound, or a class's function: then True) or (None, False)."""
+    if isinstance(flow, Flow):
+        slot = flow.routines[routine_id].get_slot("trigger")
+        return (slot.handler if slot is not None else None), False
+    described = ((routine_data.get("_slots") or {}).get("trigger") or {}).get("handler") or {}
+    if described.get("callable_type") != "method":
+        return None, False
+    try:
+        cls = registry.lookup(str(routine_data.get("_type", "")), routine_data.get("_class"))
+    except RoutiluxError:
+        return None, False
+    func = getattr(cls, str(described.get("name", "")), None)
+    return (func, True) if callable(func) else (None, False)
 
 
 def flow_hash(data: dict[str, Any]) -> str:

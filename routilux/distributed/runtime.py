@@ -13,6 +13,7 @@ from routilux.distributed.worker.app import create_app
 from routilux.distributed.operations.bulk import BulkMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
 from routilux.distributed.envelope import seal, to_envelope
+from routilux.distributed.flows import entry_params as entry_params_of
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.operations.assemble import job_state_from_parts
 from routilux.distributed.operations.dead_letters import DeadLettersMixin
@@ -37,6 +38,7 @@ from routilux.errors import (
     WorkerNotFoundError,
 )
 from routilux.flow import Flow
+from routilux.slot import check_entry_params
 from routilux.job_state import TERMINAL, JobState
 
 
@@ -89,7 +91,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         elif len(flow) == 64 and all(c in "0123456789abcdef" for c in flow):
             digest = flow
         else:
-            digest = self.store.latest_hash(flow)
+            digest = self.resolve_flow_hash(flow)
         return digest, self.store.flow_data(digest)
 
     # -- jobs ------------------------------------------------------------
@@ -109,6 +111,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
 
         Raises:
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
+            EntryParamsError: a parameter the entry handler does not take (when this process knows its
+                signature: a Flow was given, or the routine's class is imported here, and it has no ``**kwargs``).
             EncodeError: the entry parameters cannot be encoded.
             BrokerUnavailableError: the broker did not take the job's first activation
                 (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
@@ -128,6 +132,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         if "trigger" not in (routine.get("_slots") or {}):
             raise FlowValidationError(f"Entry routine '{entry_routine_id}' has no 'trigger' slot")
         params = dict(entry_params or {})
+        check_entry_params(entry_routine_id, entry_params_of(flow, entry_routine_id, routine), params)
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
         job_id = str(uuid.uuid4())
         with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:

@@ -234,10 +234,11 @@ class RedisStore:
         return bool(self.scripts.abandon(self.job_keys(job_id), [job_id, act_id, token, reason]))
 
     @guarded
-    def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float, worker: str) -> str:
-        """Hand an activation back for another worker (or the dead-letter stream)."""
+    def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float, worker: str, trace: str = "") -> str:
+        """Hand an activation back for another worker (or the dead-letter stream, with ``trace`` if given)."""
         res = self.scripts.bounce(
-            self.job_keys(job_id), [job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts, worker]
+            self.job_keys(job_id),
+            [job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts, worker, trace],
         )
         return text(res[0])
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from routilux.errors import (
+    AmbiguousIdError,
     BrokerUnavailableError,
     DistributedError,
     EncodeError,
@@ -49,6 +50,8 @@ def status_of(exc: Exception) -> int:
         pass
     if isinstance(exc, not_found):
         return 404
+    if isinstance(exc, AmbiguousIdError):
+        return 400  # the caller must give more of the id
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError)):

@@ -82,7 +82,8 @@ async def job_events(
     Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent.
     """
     start = check_event_id(last_event_id or cursor or "0")
-    await run_in_threadpool(request.app.state.runtime.job_summary, job_id)  # 404 before the stream starts
+    # 404 before the stream starts; a unique prefix of the id is followed as the full id
+    job_id = await run_in_threadpool(request.app.state.runtime.resolve_job_id, job_id)
     return open_stream(request, follow_job(request, job_id, start, steps))
 
 

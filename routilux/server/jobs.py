@@ -163,10 +163,12 @@ def bulk(request: Request, body: BulkBody) -> Response:
 def get_job(request: Request, job_id: str) -> Response:
     """``{"summary": ..., "job": JobState.serialize(), "routines": ...}``.
 
+    ``job_id`` may be a unique prefix of the id (400 ``AmbiguousIdError`` lists the candidates).
     ``routines`` gives each routine's state right now, from the job's stream: "running" while it
     has work waiting or in flight, then "completed" or "failed" (what the flow graph is coloured by).
     """
     rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)  # the short ids the console and the CLI print work in URLs too
     summary = rt.job_summary(job_id)
     job = rt.get_job(job_id).serialize()
     return json_response({"summary": summary, "job": job, "routines": rt.state_at(job_id).routines()})
@@ -207,7 +209,9 @@ def delete(request: Request, job_id: str) -> Response:
 @router.get("/{job_id}/history", summary="Positions of the job's history", dependencies=[Depends(auth.viewer)])
 def history(request: Request, job_id: str) -> Response:
     """Every entry of the job's stream (id, kind, activation, status), for the time-travel slider."""
-    return json_response({"job_id": job_id, "positions": runtime(request).history_positions(job_id)})
+    rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)
+    return json_response({"job_id": job_id, "positions": rt.history_positions(job_id)})
 
 
 @router.get("/{job_id}/state", summary="The JobState as it was after a history position",
@@ -216,7 +220,9 @@ def state_at(request: Request, job_id: str, at: str | None = Query(None, pattern
     """Rebuilt from the job's stream up to entry ``at`` (default: the last); ``pending_tasks`` is what was left."""
     if at is not None:
         check_event_id(at, "at")
-    replay = runtime(request).state_at(job_id, at)
+    rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)
+    replay = rt.state_at(job_id, at)
     return json_response({"job_id": job_id, "at": replay.position, "entries": replay.entries,
                           "routines": replay.routines(), "job": replay.state.serialize()})
 

@@ -294,6 +294,17 @@ def test_the_quickstart_prints_the_same_result_on_the_distributed_engine(setting
     assert distributed.stdout.splitlines()[2:] == local.stdout.splitlines()[2:]
 
 
+def test_the_quickstart_with_a_redis_url_but_no_celery_names_the_extra_to_install():
+    # A python where celery cannot be imported (None in sys.modules blocks the import).
+    code = ("import runpy, sys; sys.modules['celery'] = None; sys.argv = ['quickstart']; "
+            "runpy.run_module('examples.quickstart', run_name='__main__')")
+    result = run_python("-c", code, env=clean_env(ROUTILUX_REDIS_URL="redis://127.0.0.1:1/0"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "ModuleNotFoundError" not in result.stderr
+    assert "pip install 'routilux[distributed]'" in result.stderr and "celery" in result.stderr
+    assert "ROUTILUX_REDIS_URL" in result.stderr
+
+
 def test_the_deploy_env_file_documents_every_settings_field():
     text = (ROOT / "deploy" / "routilux.env").read_text()
     documented = set(re.findall(r"^#?(ROUTILUX_[A-Z_0-9]+)=", text, flags=re.MULTILINE))

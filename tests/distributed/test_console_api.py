@@ -235,3 +235,24 @@ def test_routilux_server_serves_the_console_until_sigterm(settings, runtime):
         proc.send_signal(signal.SIGTERM)
         # uvicorn shuts down cleanly, then re-raises the signal it caught (the exit status says SIGTERM).
         assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+
+
+def test_a_job_url_with_a_unique_prefix_of_the_id_answers_for_that_job(runtime, start_workers, console):
+    start_workers()
+    runtime.publish(basic_flows.chain_flow("chain-prefix"))
+    job_id = console.http.post("/api/jobs", json={"flow": "chain-prefix", "entry": "source"}).json()["job_id"]
+    finished(runtime, job_id)
+    body = console.http.get(f"/api/jobs/{job_id[:8]}").json()
+    assert body["summary"]["job_id"] == job_id and body["job"]["job_id"] == job_id
+    assert console.http.get(f"/api/jobs/{job_id[:8]}/history").json()["job_id"] == job_id
+    missing = console.http.get("/api/jobs/zzzzzzzz")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "JobNotFoundError"
+    others = {job_id[0]: job_id}
+    while True:  # a second job sharing the first character makes that character ambiguous
+        other = runtime.submit("chain-prefix", "source")
+        if other[0] in others:
+            break
+        others[other[0]] = other
+    ambiguous = console.http.get(f"/api/jobs/{other[0]}")
+    assert ambiguous.status_code == 400 and ambiguous.json()["error"]["type"] == "AmbiguousIdError"
+    assert other in ambiguous.json()["error"]["message"] and others[other[0]] in ambiguous.json()["error"]["message"]

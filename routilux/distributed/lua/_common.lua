@@ -107,7 +107,7 @@ local function forget(job, act)
   redis.call('HDEL', KEYS[K_ACTS], act)
   redis.call('HDEL', KEYS[K_LEASE], act)
   redis.call('HDEL', KEYS[K_TRIES], act, 'bouncers:' .. act, 'bounces:' .. act, 'hard:' .. act)
-  redis.call('HDEL', KEYS[K_LASTERR], act)
+  redis.call('HDEL', KEYS[K_LASTERR], act, 'trace:' .. act)
   redis.call('SREM', KEYS[K_PARKED], act)
   local m = member(job, act)
   redis.call('ZREM', KEYS[K_DUE], m)
@@ -151,9 +151,11 @@ end
 
 local function dead_letter(job, act, reason, now)
   local body = redis.call('HGET', KEYS[K_ACTS], act) or ''
-  -- The record's fields and cap are routilux/distributed/dead_letter_record.py's (FIELDS, DEAD_LETTER_STREAM_MAXLEN).
+  -- The record's fields and cap are routilux/distributed/dead_letter_record.py's (FIELDS, DEAD_LETTER_STREAM_MAXLEN);
+  -- the stack trace is the last error's, when a worker sent one with it (see bounce.lua).
+  local trace = redis.call('HGET', KEYS[K_LASTERR], 'trace:' .. act) or ''
   redis.call('XADD', KEYS[K_DEAD], 'MAXLEN', '~', 100000, '*',
-    'job', job, 'activation', act, 'reason', reason, 'body', body, 'content_type', '', 'ts', now)
+    'job', job, 'activation', act, 'reason', reason, 'body', body, 'content_type', '', 'ts', now, 'trace', trace)
   finish_activation(job, act)
   redis.call('HINCRBY', KEYS[K_META], 'dead', 1)
   if redis.call('HGET', KEYS[K_META], 'status') ~= 'failed' then

@@ -2,9 +2,9 @@
 -- and why, and let the sweeper send it again later, maybe to another worker. It goes to the
 -- dead-letter stream once max attempts distinct workers could not run it, or after four times
 -- that many hand-backs in all (a single worker that lacks the class gives up then).
--- ARGV: job, activation, reason, delay ms, max attempts, worker name
-local job, act, reason, delay_ms, max_attempts, worker =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+-- ARGV: job, activation, reason, delay ms, max attempts, worker name, stack trace of the error ('' if none)
+local job, act, reason, delay_ms, max_attempts, worker, trace =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7] or ''
 local now = now_ms()
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'unknown'} end
@@ -17,6 +17,7 @@ if status ~= 'paused' and is_on_hold(status) then
 end
 if is_terminal(status) then forget(job, act); return {'dropped'} end
 redis.call('HSET', KEYS[K_LASTERR], act, reason)
+if trace ~= '' then redis.call('HSET', KEYS[K_LASTERR], 'trace:' .. act, trace) end
 local field = 'bouncers:' .. act
 local bouncers = redis.call('HGET', KEYS[K_TRIES], field) or ''
 if not string.find('\n' .. bouncers, '\n' .. worker .. '\n', 1, true) then

@@ -24,7 +24,7 @@ local now = now_ms()
 redis.call('XDEL', KEYS[K_DEAD], dead_id)
 redis.call('SREM', KEYS[K_APPLIED], act)
 redis.call('HDEL', KEYS[K_TRIES], act, 'bouncers:' .. act, 'bounces:' .. act)
-redis.call('HDEL', KEYS[K_LASTERR], act)
+redis.call('HDEL', KEYS[K_LASTERR], act, 'trace:' .. act)
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then
   redis.call('HSET', KEYS[K_ACTS], act, body)
   redis.call('HINCRBY', KEYS[K_META], 'pending', 1)

@@ -72,6 +72,8 @@ def _assemble(job_id: str, parts: dict[str, Any], limits: Limits) -> JobState:
             pending.append(act.to_dict())
     state.pending_tasks = pending
     state.metadata = {"flow_hash": meta.get("flow_hash"), "engine": "distributed"}
+    if meta.get("forked_from"):
+        state.metadata["forked_from"] = {"job_id": meta["forked_from"], "at": meta.get("forked_at", "")}
     state.error = meta.get("error") or None
     created = meta.get("created_at")
     state.created_at = datetime.fromisoformat(created) if created else state.created_at

@@ -81,8 +81,10 @@ def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobS
         pipe.hset(k.job(job_id, "sb"), mapping=buffers)
     history = [[r.routine_id, r.event_name, r.data, r.timestamp] for r in state.execution_history]
     kids = [x for pair in bodies.items() for x in pair]
+    runs = {f[5:]: int(v) for f, v in meta.items() if f.startswith("runs:")}
     pipe.xadd(k.job(job_id, "log"), {"kind": "delta", "act": "fork", "h": codec.packb(history) if history else "",
-                                     "ops": msgpack.packb(state_ops(state)), "kids": msgpack.packb(kids)})
+                                     "ops": msgpack.packb(state_ops(state)), "kids": msgpack.packb(kids),
+                                     "runs": codec.packb(runs)})
     pipe.zadd(k.due(bucket), {f"{job_id}|{a}": score for a in bodies})
     pipe.zadd(k.jobs(bucket), {job_id: now_ms})
     pipe.execute()
@@ -116,6 +118,9 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
               "forked_from": job_id, "forked_at": replay.position, **store.retention_meta()}
     if meta.get("timeout_ms"):
         fields.update(timeout_ms=meta["timeout_ms"], timeout_s=meta.get("timeout_s", ""))
+    # What the inherited routines had done at that point: the summary counts it as theirs.
+    fields.update({f"runs:{rid}": n for rid, n in replay.runs.items()})
+    fields.update({f"errors:{rid}": n for rid, n in replay.errors.items()})
     score = _write_job(store, new_id, fields, replay.state, bodies)
     runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score)
     return new_id

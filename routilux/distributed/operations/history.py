@@ -21,7 +21,7 @@ from routilux.distributed.operations.events import ms_to_iso
 from routilux.distributed.keys import split_slot_field
 from routilux.distributed.store import RedisStore, guarded, log_records, text
 from routilux.errors import DecodeError, FlowError
-from routilux.job_state import ExecutionRecord, JobState
+from routilux.job_state import TERMINAL, ExecutionRecord, JobState
 from routilux.bounds import Limits
 
 
@@ -37,23 +37,35 @@ class Replay:
     errors: dict[str, int] = field(default_factory=dict)          # routine id -> error records
     last_error: dict[str, bool] = field(default_factory=dict)     # routine id -> its last record was an error
     routine_of: dict[str, str] = field(default_factory=dict)      # activation id -> its routine
+    inherited: set[str] = field(default_factory=set)              # routines a fork took over as they were
 
     def routines(self) -> dict[str, dict[str, Any]]:
-        """Each routine's status at this point ("pending", "running", "paused", "completed", "failed"), runs, errors."""
+        """Each routine's status at this point ("pending", "running", "paused", "completed", "failed", or
+        "not run" once the job ended), runs and errors; ``inherited`` marks what a fork took over.
+
+        Work left when the job ended (a cancel drops it) runs no more: it does not make a routine "running".
+        """
+        ended = self.state.status in TERMINAL
         waiting: dict[str, int] = {}
         for act_id in self.outstanding:
             rid = self.routine_of.get(act_id, "")
             waiting[rid] = waiting.get(rid, 0) + 1
         out = {}
-        for rid in set(self.runs) | set(waiting) | set(self.errors):
+        for rid in set(self.runs) | set(waiting) | set(self.errors) | self.inherited:
+            if rid.startswith("_"):
+                continue  # engine records such as _cancellation are not routines
             own = (self.state.routine_states.get(rid) or {}).get("status")
-            if waiting.get(rid):
+            if waiting.get(rid) and not ended:
                 status = "paused" if self.state.status == "paused" else "running"
             elif own in ("failed", "error") or (self.last_error.get(rid) and self.state.status == "failed"):
                 status = "failed"
+            elif self.runs.get(rid) or rid in self.inherited:
+                status = "completed"
             else:
-                status = "completed" if self.runs.get(rid) else "pending"
+                status = "not run" if ended else "pending"
             out[rid] = {"status": status, "runs": self.runs.get(rid, 0), "errors": self.errors.get(rid, 0)}
+            if rid in self.inherited:
+                out[rid]["inherited"] = True
         return out
 
 
@@ -101,6 +113,8 @@ def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
             replay.errors[r[0]] = replay.errors.get(r[0], 0) + 1
     if fields.get(b"kind") == b"timeout":
         return
+    if fields.get(b"act") == b"fork":
+        _take_over(replay, fields, limits)
     _apply_ops(state, _raw_list(fields.get(b"ops")), limits)
     taken = int(fields.get(b"taken") or 0)
     if taken:
@@ -118,6 +132,15 @@ def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
             replay.outstanding[act_id] = kids[i + 1]
             # Shown as stored, signatures unchecked: nothing runs from here (fork checks them).
             replay.routine_of[act_id] = str(open_body(kids[i + 1], limits=limits).get("routine", ""))
+
+
+def _take_over(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
+    """A fork's first entry: the routines it inherited and how often each had run in the original."""
+    runs = codec.unpackb(fields[b"runs"], limits) if fields.get(b"runs") else {}
+    for rid, count in dict(runs).items():
+        replay.runs[str(rid)] = replay.runs.get(str(rid), 0) + int(count)
+    replay.inherited.update(str(r[0]) for r in log_records(fields, limits))
+    replay.inherited.update(str(rid) for rid in runs)
 
 
 @guarded

@@ -6,9 +6,10 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from routilux.distributed.flows import entry_signature
 from routilux.distributed.operations.events import ms_to_iso
 from routilux.distributed.operations.search import job_row
-from routilux.errors import JobNotFoundError
+from routilux.errors import AmbiguousIdError, FlowNotPublishedError, JobNotFoundError
 from routilux.flow_info import describe_flow
 from routilux.job_state import TERMINAL
 
@@ -40,11 +41,58 @@ class OverviewMixin:
     def flow_info(self, flow_id_or_hash: str) -> dict[str, Any]:
         """A published flow's shape (see :func:`routilux.flow_info.describe_flow`) and its ``hash``.
 
+        Each routine with a "trigger" slot also has ``entry_params``: ``{"params", "accepts_any"}`` of its
+        handler, or None where this process cannot know them (its class is not imported here).
+
+        ``flow_id_or_hash`` may also be a unique prefix of a content hash (as ``routilux flows`` prints it).
+
         Raises:
             FlowNotPublishedError: no flow with that id or hash.
+            AmbiguousIdError: a hash prefix matches several published versions.
         """
-        digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.store.latest_hash(flow_id_or_hash)
-        return {**describe_flow(self.store.flow_data(digest)), "hash": digest}
+        digest = flow_id_or_hash if _is_hash(flow_id_or_hash) else self.resolve_flow_hash(flow_id_or_hash)
+        data = self.store.flow_data(digest)
+        info = describe_flow(data)
+        for rid, routine in info["routines"].items():  # what a submit may pass, where this process knows it
+            if any(slot["name"] == "trigger" for slot in routine["slots"]):
+                routine["entry_params"] = entry_signature(data["routines"][rid])
+        return {**info, "hash": digest}
+
+    def resolve_flow_hash(self, flow_id_or_prefix: str) -> str:
+        """The content hash of a flow id's latest version, or of the one version whose hash starts with the prefix.
+
+        Raises:
+            FlowNotPublishedError: no such flow id, and no published hash starts with it.
+            AmbiguousIdError: the prefix matches several published versions.
+        """
+        try:
+            return self.store.latest_hash(flow_id_or_prefix)
+        except FlowNotPublishedError:
+            if len(flow_id_or_prefix) < 4 or not _is_hex(flow_id_or_prefix):
+                raise
+        hashes = {v["hash"] for f in self.flows() for v in f["versions"]}  # versions include each latest
+        return _one_match(flow_id_or_prefix, sorted(hashes), "flow versions",
+                          FlowNotPublishedError(f"no published flow {flow_id_or_prefix!r} (no id, and no hash "
+                                                "starts with it)"))
+
+    def resolve_job_id(self, prefix: str) -> str:
+        """The full id of the job whose id is ``prefix`` or, failing that, the one job whose id starts with it.
+
+        The CLI and the HTTP API take the short ids they print (the first 8 characters) through this.
+
+        Raises:
+            JobNotFoundError: no job's id starts with ``prefix``.
+            AmbiguousIdError: several do (the message lists them).
+        """
+        prefix = prefix.strip()
+        if prefix:
+            try:
+                self.store.status(prefix)
+                return prefix
+            except JobNotFoundError:
+                pass
+        ids = {j for batch in self.store.job_id_batches() for j in batch if prefix and j.startswith(prefix)}
+        return _one_match(prefix, sorted(ids), "jobs", JobNotFoundError(f"no job {prefix!r} in this store"))
 
     def job_summary(self, job_id: str) -> dict[str, Any]:
         """A job at a glance: its fields, each routine's status, runs and errors, and activations done/known.
@@ -65,7 +113,7 @@ class OverviewMixin:
         names += [rid for rid in states if rid not in names]
         names += [f[5:] for f in meta if f.startswith("runs:") and f[5:] not in names]
         routines = {}
-        for rid in names:
+        for rid in (n for n in names if not n.startswith("_")):  # _cancellation and such are not routines
             runs, errors = int(meta.get(f"runs:{rid}", 0)), int(meta.get(f"errors:{rid}", 0))
             state = states.get(rid)
             status = state.get("status") if isinstance(state, dict) else None
@@ -116,4 +164,19 @@ def _worker_row(name: str, info: dict[str, Any], counts: tuple[int, int], runnin
 
 
 def _is_hash(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return len(value) == 64 and _is_hex(value)
+
+
+def _is_hex(value: str) -> bool:
+    return all(c in "0123456789abcdef" for c in value)
+
+
+def _one_match(prefix: str, candidates: list[str], what: str, missing: Exception) -> str:
+    """The one candidate starting with ``prefix``; ``missing`` if none, AmbiguousIdError if several."""
+    matches = [c for c in candidates if c.startswith(prefix)]
+    if not matches:
+        raise missing
+    if len(matches) > 1:
+        raise AmbiguousIdError(prefix, matches, what)
+    return matches[0]
+

@@ -124,9 +124,9 @@ def job_row(job_id: str, meta: dict[str, str], created_ms: float | None) -> dict
             "started_at": ms_to_iso(meta["started_at"]) if meta.get("started_at") else None,
             "ended_at": ms_to_iso(ended) if ended else None, "duration_s": duration,
             "updated_at": ms_to_iso(meta["updated_at"]) if meta.get("updated_at") else None,
-            "error": meta.get("error") or None, "retried_from": meta.get("retried_from") or None,
-            "retries": [r for r in (meta.get("retries") or "").split(",") if r],
-            "forked_from": meta.get("forked_from") or None}
+            "error": meta.get("error") or None, "forked_from": forked_from(meta),
+            "retried_from": meta.get("retried_from") or None,
+            "retries": [r for r in (meta.get("retries") or "").split(",") if r]}
 
 
 def _page_cursor(score: float | str, job_id: str) -> str:
@@ -146,3 +146,10 @@ def _split_page_cursor(cursor: str | None) -> tuple[float | str, str | None]:
 def _seen(job_id: str, score: float, cursor_score: float | str, after: str | None) -> bool:
     """Whether an index entry is at or before the cursor (equal scores are ordered by id, descending)."""
     return after is not None and score == cursor_score and job_id >= after
+
+
+def forked_from(meta: dict[str, str]) -> dict[str, str] | None:
+    """Where a forked job came from: ``{"job_id", "at"}`` (a stream entry of that job), else None."""
+    if not meta.get("forked_from"):
+        return None
+    return {"job_id": meta["forked_from"], "at": meta.get("forked_at", "")}

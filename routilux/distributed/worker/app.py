@@ -22,7 +22,6 @@ keep it above the hard time limit, as the visibility timeout on Redis.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from typing import Any, Iterable
 
@@ -180,8 +179,3 @@ def executor_for(app: Celery) -> Executor:
             executor = Executor(store, Dispatcher(app, settings), lambda flow: StoreControl(store, flow))
             _executors[id(app)] = executor
         return executor
-
-
-def node_name(name: str | None = None) -> str:
-    """The worker's node name (Celery's ``name@host``)."""
-    return name or f"routilux@{socket.gethostname()}"

@@ -7,18 +7,21 @@ configure logging, import the ``--import`` modules, then call :func:`run_worker`
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from typing import Any
 
 from celery import signals
 
-from routilux.distributed.worker.app import create_app, node_name
+from routilux.distributed.worker.app import create_app
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.operations import stats
 from routilux.distributed.redis_options import amqp_connection
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
 from routilux.distributed.worker.instrument import start_worker_metrics
+from routilux.distributed.worker.liveness import liveness_interval_s
 from routilux.errors import BrokerAccessDeniedError, StoreAccessDeniedError, StoreUnavailableError
 
 
@@ -86,13 +89,45 @@ def check_broker_access(settings: Settings) -> None:
         connection.release()
 
 
-def worker_name(name: str | None) -> str:
-    """The full node name: NAME@HOST as given, NAME alone gets @<hostname>, default routilux@<hostname>."""
+def given_name(name: str | None) -> str | None:
+    """The name from ``--name`` or ``ROUTILUX_WORKER_NAME`` as NAME@HOST (NAME alone gets @<hostname>), else None."""
+    name = name or os.environ.get("ROUTILUX_WORKER_NAME") or None
     # Celery would read a bare "NAME" as a host and call the node "celery@NAME";
     # the probe must compute the same name as the worker, so be explicit.
     if name and "@" not in name:
         name = f"{name}@{socket.gethostname()}"
-    return node_name(name)
+    return name
+
+
+def worker_name(name: str | None) -> str:
+    """The full node name: the given one (see :func:`given_name`), else ``routilux-<pid>@<hostname>``.
+
+    Two workers must not share a name: their liveness records would overwrite each
+    other and, on RabbitMQ, the second cannot open the name's exclusive pidbox queue
+    (RESOURCE_LOCKED). So the default carries the process id.
+    """
+    return given_name(name) or f"routilux-{os.getpid()}@{socket.gethostname()}"
+
+
+def live_namesake(settings: Settings, name: str) -> dict[str, Any] | None:
+    """The liveness record of another live worker named ``name``, or None (a dead one's record is waited out).
+
+    A record that is renewed while this process watches for 1.5 liveness intervals belongs
+    to a live worker; a dead worker's record lapses by itself. A Redis not reachable yet
+    counts as no namesake: the worker keeps trying to connect.
+    """
+    store = RedisStore(settings)
+    try:
+        first = store.worker_record(name)
+        if first is None or (first.get("pid") == os.getpid() and first.get("host") == socket.gethostname()):
+            return None
+        time.sleep(liveness_interval_s(settings.lease_s) * 1.5)
+        again = store.worker_record(name)
+        return again if again is not None and float(again.get("ts", 0)) > float(first.get("ts", 0)) else None
+    except StoreUnavailableError:
+        return None
+    finally:
+        store.close()
 
 
 def run_celery_worker(settings: Settings, name: str, loglevel: str = "INFO") -> int:
@@ -116,14 +151,20 @@ def _keep_logging(**_: Any) -> None:
     """setup_logging receiver: Celery must not reconfigure logging."""
 
 
-def liveness_record(settings: Settings, name: str) -> dict[str, Any] | None:
-    """The named worker's liveness record, or None if it expired (Redis expires it when not renewed).
+def liveness_records(settings: Settings, name: str | None) -> dict[str, dict[str, Any] | None]:
+    """The named worker's liveness record (None if it expired), or with no name those of this host's workers.
+
+    Default names carry a process id the probe cannot know, so without a name it takes
+    every worker whose record names this host.
 
     Raises:
         StoreUnavailableError: Redis could not be read.
     """
     store = RedisStore(settings)
     try:
-        return store.worker_record(name)
+        if name is not None:
+            return {name: store.worker_record(name)}
+        host = socket.gethostname()
+        return {n: r for n, r in store.workers().items() if r.get("host") == host}
     finally:
         store.close()

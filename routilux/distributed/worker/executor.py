@@ -41,7 +41,7 @@ from routilux.distributed.tracing import carrier_of, tracing
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
 from routilux.bounds import DEFAULT_LIMITS, Limits
-from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
+from routilux.step import MAX_CONFLICT_RERUNS, StepResult, bounded_traceback, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn
 
 log = logging.getLogger("routilux.distributed")
@@ -55,6 +55,16 @@ INLINE_BUDGET_S = 1.0
 def check_encodable(value: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise EncodeError if ``value`` cannot travel through the store, or would be over ``limits`` there."""
     codec.packb(value, limits=limits.for_values())
+
+
+def _log_handler_error(act: Activation, result: StepResult) -> None:
+    """Log a handler's error with its stack trace: ERROR when it fails the job, else WARNING (retried, tolerated)."""
+    level = logging.ERROR if result.action == "fail" else logging.WARNING
+    what = {"fail": "the job fails", "retry": "retried"}.get(result.action or "", "its error strategy goes on")
+    exc = result.error
+    log.log(level, "routine %r slot %r of job %s raised %s: %s (attempt %d; %s)", act.routine_id, act.slot,
+            act.job_id, type(exc).__name__, exc, act.attempt + 1, what,
+            exc_info=(type(exc), exc, exc.__traceback__))
 
 
 class Executor:
@@ -91,9 +101,10 @@ class Executor:
         except StoreUnavailableError:
             raise  # the sweeper re-sends it once Redis is back
         except Exception as exc:  # a missing class, or a routine constructor that fails on this host
-            log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc)
+            log.error("cannot run %s of job %s here: %s", act.activation_id, act.job_id, exc, exc_info=exc)
             delay_s = min(UNRUNNABLE_BOUNCE_S, self.settings.lease_s)
-            answer = self.store.bounce(act.job_id, act.activation_id, str(exc), delay_s, worker or self.default_worker)
+            answer = self.store.bounce(act.job_id, act.activation_id, str(exc), delay_s, worker or self.default_worker,
+                                       bounded_traceback(exc))
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
@@ -219,6 +230,8 @@ class Executor:
                 self.timers.disarm()
             self.heartbeat.untrack(act.job_id, act.activation_id)
         self.hooks.after_step(act.routine_id, result.action or "ok", time.perf_counter() - started)
+        if result.error is not None:
+            _log_handler_error(act, result)
         return result
 
     def _limits(self, flow: Flow, act: Activation) -> TimeLimits:

@@ -143,7 +143,7 @@
         ["Activations", counted ? `${counted.done} done / ${counted.known} known` : "—"]);
     }
     const link = (id) => h("a", { href: `#/jobs/${id}`, class: "mono" }, R.short(id));
-    if (sm.forked_from) out.push(["Forked from", link(sm.forked_from)]);
+    if (sm.forked_from) out.push(["Forked from", [link(sm.forked_from.job_id), sm.forked_from.at ? ` at ${sm.forked_from.at}` : ""]]);
     if (sm.retried_from) out.push(["Retry of", link(sm.retried_from)]);
     if ((sm.retries || []).length) out.push(["Retried as", sm.retries.map((id) => [link(id), " "])]);
     return out;
