@@ -22,6 +22,7 @@ options and error handling), and list the module in ``COMMAND_GROUPS``.
 from __future__ import annotations
 
 import argparse
+import sys
 import difflib
 from typing import Sequence
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``routilux`` command line; returns the exit code."""
     parser = build_parser()
+    refuse_unknown_flags(parser, list(sys.argv[1:] if argv is None else argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         refuse_unknown(innermost_parser(parser, args), unknown)
@@ -61,6 +63,25 @@ def innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         if name not in (groups[0].choices if groups else {}):
             return parser
         parser = groups[0].choices[name]
+
+
+def refuse_unknown_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse a misspelled flag of a subcommand before argparse reads its positionals.
+
+    Otherwise a typo such as ``jobs --stauts running`` would be reported as an invalid
+    choice for the positional that ``running`` then lands in.
+    """
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups or not argv or argv[0] not in groups[0].choices:
+        return
+    sub = groups[0].choices[argv[0]]
+    if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+        return  # a subcommand with subcommands of its own: parse_known_args finds the innermost parser
+    options = {o for action in sub._actions for o in action.option_strings}
+    rest = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+    unknown = [a for a in rest if a.startswith("--") and a.split("=", 1)[0] not in options]
+    if unknown:
+        refuse_unknown(sub, unknown)
 
 
 def refuse_unknown(parser: argparse.ArgumentParser, unknown: list[str]) -> None:

@@ -104,10 +104,9 @@ def test_jobs_lists_the_newest_first_and_limit_keeps_the_newest(runtime, routilu
 def test_a_misspelled_status_is_refused_with_the_valid_ones(routilux):
     result = routilux("jobs", "--status", "faild")
     assert result.returncode == 2 and result.stdout == ""
-    assert "invalid choice: 'faild'" in result.stderr
+    assert "'faild'" in result.stderr
     for status in ("pending", "running", "paused", "completed", "failed", "cancelled"):
         assert status in result.stderr
-    assert result.stderr.startswith("usage: routilux jobs ")
 
 
 def test_a_misspelled_flag_shows_the_subcommands_usage_with_a_suggestion(routilux):
