@@ -52,7 +52,7 @@
   R.json = (value) => h("pre", { class: "json" }, JSON.stringify(value, null, 2));
   R.toast = function toast(text, bad) {
     const t = document.getElementById("toast");
-    t.textContent = text; t.className = "toast" + (bad ? " bad" : "");
+    t.textContent = R.visible(String(text)); t.className = "toast" + (bad ? " bad" : "");
     clearTimeout(toast.timer); toast.timer = setTimeout(() => t.classList.add("hidden"), 3500);
   };
   R.debounce = (fn, ms) => {

@@ -174,7 +174,7 @@
     el("text", { x: 16, y: 21 }, g).textContent = shown(id);
     el("text", { x: 16, y: 39, class: "sub" }, g).textContent = shown(r["class"] || "");
     const runs = el("text", { x: W - 8, y: 21, class: "runs", "text-anchor": "end" }, g);
-    el("title", {}, g).textContent = `${id} (${r["class"] || ""})`;
+    el("title", {}, g).textContent = shown(`${id} (${r["class"] || ""})`);
     return { g, runs };
   }
 

@@ -30,7 +30,7 @@
       const p = s.positions[index];
       if (!p) return;
       s.live = false; s.at = index;
-      page.where.textContent = `step ${index + 1} of ${s.positions.length}: ${describe(p)} at ${R.clock(p.time)}`;
+      page.where.textContent = R.visible(`step ${index + 1} of ${s.positions.length}: ${describe(p)} at ${R.clock(p.time)}`);
       const d = await R.api("GET", `/api/jobs/${jobId}/state?at=${encodeURIComponent(p.id)}`);
       if (!s.live && s.at === index) { s.travelled = d; page.render(); }
     };

@@ -171,16 +171,17 @@
     }
     function check() {
       const takes = slots[entrySel.value];
+      const entry = R.visible(entrySel.value);   // names are shown spelled out, never obeyed
       hint.classList.remove("warn");
-      if (!takes) { hint.textContent = entrySel.value ? `${entrySel.value}.trigger: parameters unknown here (the console did not import its class)` : ""; return; }
+      if (!takes) { hint.textContent = entrySel.value ? `${entry}.trigger: parameters unknown here (the console did not import its class)` : ""; return; }
       const names = takes.names.length ? takes.names.join(", ") : "no parameters";
-      hint.textContent = `${entrySel.value}.trigger takes: ${names}${takes.any ? " (and any other)" : ""}`;
+      hint.textContent = R.visible(`${entry}.trigger takes: ${names}${takes.any ? " (and any other)" : ""}`);
       let given;
       try { given = JSON.parse(params.value || "{}"); } catch (e) { hint.textContent += ` · not JSON yet: ${e.message}`; hint.classList.add("warn"); return; }
       const unknown = Object.keys(given || {}).filter((k) => !takes.names.includes(k));
       if (unknown.length) {
         hint.classList.add("warn");
-        hint.textContent = `${unknown.join(", ")}: not a parameter of ${entrySel.value}.trigger, which takes ${names}${takes.any ? " (others are passed on unread)" : ""}`;
+        hint.textContent = R.visible(`${unknown.join(", ")}: not a parameter of ${entry}.trigger, which takes ${names}${takes.any ? " (others are passed on unread)" : ""}`);
       }
     }
     flowSel.addEventListener("change", entries);
