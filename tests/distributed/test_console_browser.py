@@ -34,7 +34,7 @@ def test_a_job_submitted_in_the_browser_turns_its_graph_completed_and_time_trave
     shot(page, "job")
 
     # Time travel: right after the source's commit, the source is done and the doubles wait to run.
-    page.wait_for_function("document.querySelector('#travel').max > 3")
+    page.wait_for_function("() => document.querySelector('#travel').max > 3")
     points = console.http.get(f"/api/jobs/{job_id}/history").json()["positions"]
     after_source = next(i for i, p in enumerate(points) if p["kind"] == "delta" and p["act"] != "submit")
     page.eval_on_selector("#travel", f"el => {{ el.value = {after_source}; el.dispatchEvent(new Event('input')); }}")

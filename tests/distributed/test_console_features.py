@@ -24,10 +24,10 @@ def test_a_search_is_kept_in_the_url_and_a_bulk_cancel_confirms_the_count_before
     page.wait_for_selector(f'#jobs tr[data-job="{bob}"]')
     page.fill("#search", "flow:orders-ops customer=ann")
     page.press("#search", "Enter")
-    page.wait_for_function("document.querySelectorAll('#jobs tr[data-job]').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#jobs tr[data-job]').length === 3")
     assert "where=customer%3Dann" in page.url and "flow=orders-ops" in page.url
     page.reload()  # the view is the URL
-    page.wait_for_function("document.querySelectorAll('#jobs tr[data-job]').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#jobs tr[data-job]').length === 3")
     assert page.input_value("#search") == "flow:orders-ops customer=ann"
     assert sorted(page.eval_on_selector_all("#jobs tr[data-job]", "rows => rows.map((r) => r.dataset.job)")) == sorted(ann)
     shot(page, "search", SHOTS)

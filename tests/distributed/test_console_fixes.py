@@ -120,7 +120,7 @@ def test_time_travel_names_the_step_highlights_it_and_shows_the_facts_as_they_we
     assert runtime.wait(job_id, timeout=30).status == "completed"
     page.goto(f"{console.url}/#/jobs/{job_id}")
     page.wait_for_selector('#job-status [data-status="completed"]')
-    page.wait_for_function("document.querySelector('#travel').max > 3")
+    page.wait_for_function("() => document.querySelector('#travel').max > 3")
     points = console.http.get(f"/api/jobs/{job_id}/history").json()["positions"]
     at = next(i for i, p in enumerate(points) if p["kind"] == "delta" and p["act"] != "submit")
     page.eval_on_selector("#travel", f"el => {{ el.value = {at}; el.dispatchEvent(new Event('input')); }}")
@@ -137,7 +137,7 @@ def test_time_travel_names_the_step_highlights_it_and_shows_the_facts_as_they_we
     assert page.is_visible("#travel-banner")
     shot(page, "job-time-travel-fixed")
     page.click("#travel-live")
-    page.wait_for_function("!document.querySelector('#job-facts').innerText.includes('running')")
+    page.wait_for_function("() => !document.querySelector('#job-facts').innerText.includes('running')")
 
 
 NO_OVERFLOW = """() => {
