@@ -3,7 +3,9 @@
 A Flow is the workflow's definition. Each execution has its own JobState; the
 Flow only keeps an index of them (``get_execution``). Running is delegated to an
 engine: the local engine by default (``routilux.local``), installed when the
-``routilux`` package is imported, so this module never imports an engine.
+``routilux`` package is imported, so this module never imports an engine. The
+same holds for the layers above the flow: ``serialize``, ``deserialize`` and the
+spec methods call the :class:`FlowFormats` that :mod:`routilux.formats` installs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import os
 import uuid
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from routilux.activation import Activation, root_id
@@ -43,6 +46,32 @@ def set_engine_factory(factory: Callable[[Flow], Engine]) -> None:
     """Install the engine that runs flows in this process (the local engine does this)."""
     global _engine_factory
     _engine_factory = factory
+
+
+@dataclass(frozen=True)
+class FlowFormats:
+    """How a flow turns into data and back: the serialization and spec layers above this module."""
+
+    to_dict: Callable[[Flow], dict[str, Any]]
+    from_dict: Callable[[Flow, dict[str, Any]], None]
+    from_spec: Callable[[dict[str, Any]], Flow]
+    load_spec: Callable[[str | os.PathLike[str]], Flow]
+    to_spec: Callable[[Flow], dict[str, Any]]
+
+
+_formats: FlowFormats | None = None
+
+
+def set_flow_formats(formats: FlowFormats) -> None:
+    """Install the flow's data and spec formats (routilux.formats does this on ``import routilux``)."""
+    global _formats
+    _formats = formats
+
+
+def _installed_formats() -> FlowFormats:
+    if _formats is None:
+        raise FlowError("no flow formats installed; import routilux to install them")
+    return _formats
 
 
 class _ClassOrInstance:
@@ -380,9 +409,7 @@ class Flow:
 
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:
         """Return the flow structure as JSON-able data; the execution state only if asked."""
-        from routilux.serialization import flow_to_dict
-
-        data = flow_to_dict(self)
+        data = _installed_formats().to_dict(self)
         if include_execution_state and self._latest is not None:
             data["job_state"] = self._latest.serialize()
         return data
@@ -390,9 +417,7 @@ class Flow:
     @_ClassOrInstance
     def deserialize(self, data: dict[str, Any]) -> None:
         """Rebuild a flow from :meth:`serialize` output: ``Flow.deserialize(d)`` or ``flow.deserialize(d)``."""
-        from routilux.serialization import flow_from_dict
-
-        flow_from_dict(self, data)
+        _installed_formats().from_dict(self, data)
 
     # -- flows as files (see routilux.spec) --------------------------------
     @classmethod
@@ -402,22 +427,16 @@ class Flow:
         Raises:
             SpecError: every problem in the spec, each with its path.
         """
-        from routilux.spec import flow_from_spec
-
-        return flow_from_spec(spec)
+        return _installed_formats().from_spec(spec)
 
     @classmethod
     def load_spec(cls, path: str | os.PathLike[str]) -> Flow:
         """Build a flow from a JSON or YAML spec file; raises SpecError listing every problem."""
-        from routilux.spec_files import load_spec
-
-        return load_spec(path)
+        return _installed_formats().load_spec(path)
 
     def to_spec(self) -> dict[str, Any]:
         """Return this flow as a spec dict that :meth:`from_spec` turns back into the same flow."""
-        from routilux.spec_files import flow_to_spec
-
-        return flow_to_spec(self)
+        return _installed_formats().to_spec(self)
 
     def __repr__(self) -> str:
         return f"Flow(flow_id={self.flow_id!r}, routines={len(self.routines)})"

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.context import current_step
 from routilux.errors import EncodeError, FlowError, FormatVersionError
+from routilux.protocols import FlowLike
 from routilux.registry import register_serializable  # noqa: F401  (upstream 0.10.0 code imports it from here)
 from routilux.versioned import APPEND, BLIND, INCREMENT, MISSING, RS, SD, VersionedDict, as_versioned
 
 if TYPE_CHECKING:
     from routilux.execution_tracker import ExecutionTracker
-    from routilux.flow import Flow
     from routilux.output_handler import OutputHandler
 
 FORMAT_VERSION = 1
@@ -369,7 +369,7 @@ class JobState:
 
     # -- waiting ---------------------------------------------------------
     @staticmethod
-    def wait_for_completion(flow: Flow, job_state: JobState, timeout: float | None = None, **_: Any) -> bool:
+    def wait_for_completion(flow: FlowLike, job_state: JobState, timeout: float | None = None, **_: Any) -> bool:
         """Block until the job is completed, failed, cancelled or paused; False on timeout.
 
         Kept for code written against upstream Routilux; ``Flow.execute`` already

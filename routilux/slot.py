@@ -11,10 +11,10 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from routilux.context import current_step
+from routilux.protocols import EmitterLike
 
 if TYPE_CHECKING:
     from routilux.event import Event
-    from routilux.routine import Routine
 
 log = logging.getLogger("routilux")
 
@@ -106,7 +106,7 @@ class Slot:
     def __init__(
         self,
         name: str = "",
-        routine: Routine | None = None,
+        routine: EmitterLike | None = None,
         handler: Callable[..., Any] | None = None,
         merge_strategy: MergeStrategy = "override",
     ) -> None:

@@ -14,12 +14,10 @@ script (``distributed/lua/commit.lua``) follows the same ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from routilux.context import current_step
-
-if TYPE_CHECKING:
-    from routilux.txn import StepTxn
+from routilux.protocols import TxnLike
 
 SD, RS = "sd", "rs"
 INCREMENT, APPEND = "si", "sa"
@@ -65,7 +63,7 @@ class VersionedDict(dict):  # type: ignore[type-arg]
         """A plain copy, untracked (for serialization and the engines)."""
         return dict(dict.items(self))
 
-    def _txn(self) -> StepTxn | None:
+    def _txn(self) -> TxnLike | None:
         step = current_step.get()
         if step is None or step.txn is None or step.job_state is not self.owner:
             return None
