@@ -7,6 +7,21 @@ from typing import Any
 from routilux.protocols import EmitterLike, SlotLike
 
 
+class Wiring:
+    """Counts changes to how events reach slots in this process; a cache of routes compares it.
+
+    Linking or unlinking an event and a slot, remapping a connection and
+    adding a routine or a connection to a flow each call :func:`wiring_changed`.
+    """
+
+    version = 0
+
+
+def wiring_changed() -> None:
+    """Note that some event now reaches other slots (or the same ones differently)."""
+    Wiring.version += 1
+
+
 class Event:
     """A named output of a routine.
 

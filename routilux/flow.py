@@ -15,13 +15,14 @@ import os
 import uuid
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
-from routilux.activation import Activation, root_id
+from routilux.activation import Activation, Target, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.execution_tracker import ExecutionTracker
 from routilux.errors import FlowError, FlowValidationError
+from routilux.event import Event, Wiring, wiring_changed
 from routilux.job_state import JobState
 from routilux.routine import Routine
 
@@ -46,6 +47,19 @@ def set_engine_factory(factory: Callable[[Flow], Engine]) -> None:
     """Install the engine that runs flows in this process (the local engine does this)."""
     global _engine_factory
     _engine_factory = factory
+
+
+class _Targets(NamedTuple):
+    """Where one event of a flow goes, as worked out at one version of the wiring."""
+
+    event: Event | None
+    version: int
+    linked: list[Any]
+    targets: tuple[Target, ...]
+    ids: tuple[str, ...]
+
+
+_NO_TARGETS = _Targets(None, -1, [], (), ())
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,7 @@ class Flow:
         self._routes: dict[tuple[str, str], list[Connection]] = {}
         self._wired_by_flow: dict[int, set[int]] = {}  # id(event) -> ids of slots flow.connect() linked it to
         self._ids_by_object: dict[int, str] = {}
+        self._targets_cache: dict[tuple[str, str], _Targets] = {}
         self._active_executions: dict[str, JobState] = {}
         self._latest: JobState | None = None
         self._engine: Engine | None = None
@@ -134,6 +149,7 @@ class Flow:
             raise FlowError(f"Routine ID '{routine_id}' already exists in flow")
         self.routines[routine_id] = routine
         self._ids_by_object.setdefault(id(routine), routine_id)
+        wiring_changed()
         return routine_id
 
     def connect(
@@ -163,21 +179,40 @@ class Flow:
         routes[:] = [c for c in routes if (c.target_routine_id, c.target_slot.name) != (target_routine_id, target_slot)]
         routes.append(connection)
         self._wired_by_flow.setdefault(id(event), set()).add(id(slot))
+        wiring_changed()
         return connection
 
-    def targets(self, routine_id: str, event_name: str) -> list[tuple[str, str, dict[str, str] | None]]:
+    def targets(self, routine_id: str, event_name: str) -> tuple[Target, ...]:
         """Return (routine id, slot name, param mapping) for each slot an event is wired to now.
 
         Connections made with :meth:`connect` deliver from the routine id they were made
         for (one routine object may be added under several ids) until
         ``Connection.disconnect()``; a slot linked directly with ``event.connect(slot)``
         receives from every id of the routine, under its own routine's id in this flow.
+        Worked out once per change of wiring (see :class:`~routilux.event.Wiring`).
         """
+        return self._cached_targets(routine_id, event_name).targets
+
+    def _target_ids(self, routine_id: str, event_name: str) -> tuple[str, ...]:
+        """The routine ids of :meth:`targets`."""
+        return self._cached_targets(routine_id, event_name).ids
+
+    def _cached_targets(self, routine_id: str, event_name: str) -> _Targets:
         routine = self.routines.get(routine_id)
         event = routine._events.get(event_name) if routine is not None else None
         if event is None or not event.connected_slots:
-            return []
-        linked = event.connected_slots
+            return _NO_TARGETS
+        cached = self._targets_cache.get((routine_id, event_name))
+        if (cached is None or cached.event is not event or cached.version != Wiring.version
+                or cached.linked != event.connected_slots):
+            version = Wiring.version  # read first: a change while this runs leaves the entry stale, not wrong
+            linked = list(event.connected_slots)
+            targets = self._live_targets(routine_id, event_name, event, linked)
+            cached = _Targets(event, version, linked, targets, tuple(t[0] for t in targets))
+            self._targets_cache[(routine_id, event_name)] = cached
+        return cached
+
+    def _live_targets(self, routine_id: str, event_name: str, event: Event, linked: list[Any]) -> tuple[Target, ...]:
         out = [
             (c.target_routine_id, c.target_slot.name, c.param_mapping or None)
             for c in self._routes.get((routine_id, event_name), ())
@@ -189,7 +224,7 @@ class Flow:
                 target_id = self.routine_id_of(slot.routine)
                 if target_id is not None:
                     out.append((target_id, slot.name, None))
-        return out
+        return tuple(out)
 
     def _find_connection(self, event: Any, slot: Any) -> Connection | None:
         """Return the connection of this flow that links ``event`` to ``slot`` now, or None."""
@@ -406,6 +441,8 @@ class Flow:
         self._routes = {}
         self._wired_by_flow = {}
         self._ids_by_object = {}
+        self._targets_cache = {}
+        wiring_changed()
 
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:
         """Return the flow structure as JSON-able data; the execution state only if asked."""

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from routilux.context import current_step
+from routilux.event import wiring_changed
 from routilux.protocols import EmitterLike
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ class Slot:
             self.connected_events.append(event)
         if self not in event.connected_slots:
             event.connected_slots.append(self)
+        wiring_changed()
 
     def disconnect(self, event: Event) -> None:
         """Unlink this slot and ``event`` (safe to repeat)."""
@@ -146,6 +148,7 @@ class Slot:
             self.connected_events.remove(event)
         if self in event.connected_slots:
             event.connected_slots.remove(self)
+        wiring_changed()
 
     def _merge_data(self, data: dict[str, Any]) -> Any:
         """Merge ``data`` into this slot's own buffer (outside any execution); return what the handler gets."""
@@ -185,6 +188,7 @@ class Slot:
         imported); a callable merge strategy cannot come from data, so it stays as is.
         """
         self.name = data.get("name", self.name)
+        wiring_changed()
         strategy = data.get("merge_strategy")
         if isinstance(strategy, str):
             self.merge_strategy = strategy

@@ -102,7 +102,7 @@ def test_importing_routilux_and_its_distributed_engine_loads_no_web_framework():
 # the no-circle rule only.
 CORE_LAYERS = (
     ("foundations", {"errors", "registry", "error_handler", "execution_tracker", "output_handler", "bounds",
-                     "codec", "protocols"}),
+                     "codec", "protocols", "tracker_log"}),
     ("context", {"context"}),
     ("model", {"event", "slot", "routine", "connection", "activation"}),
     ("state", {"versioned", "job_state", "txn"}),

@@ -152,8 +152,7 @@ class _Execution:
                 str(result.error) if result.error is not None else None,
             )
             for rid, event_name, data in result.emits:
-                targets = [target for target, _, _ in flow.targets(rid, event_name)]
-                tracker.record_emit(rid, event_name, targets, data, started)
+                tracker.record_emit(rid, event_name, flow._target_ids(rid, event_name), data, started)
 
     def _step_alone(self, act: Activation) -> StepResult:
         """Run a step of a sequential execution: nothing else runs, so it writes live."""
