@@ -49,9 +49,10 @@ def set_engine_factory(factory: Callable[[Flow], Engine]) -> None:
     _engine_factory = factory
 
 
-class _Targets(NamedTuple):
+class _Route(NamedTuple):
     """Where one event of a flow goes, as worked out at one version of the wiring."""
 
+    routine: Routine | None
     event: Event | None
     version: int
     linked: list[Any]
@@ -59,7 +60,7 @@ class _Targets(NamedTuple):
     ids: tuple[str, ...]
 
 
-_NO_TARGETS = _Targets(None, -1, [], (), ())
+_NOWHERE = _Route(None, None, -1, [], (), ())
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Flow:
         self._routes: dict[tuple[str, str], list[Connection]] = {}
         self._wired_by_flow: dict[int, set[int]] = {}  # id(event) -> ids of slots flow.connect() linked it to
         self._ids_by_object: dict[int, str] = {}
-        self._targets_cache: dict[tuple[str, str], _Targets] = {}
+        self._routes_cache: dict[tuple[str, str], _Route] = {}
         self._active_executions: dict[str, JobState] = {}
         self._latest: JobState | None = None
         self._engine: Engine | None = None
@@ -191,25 +192,23 @@ class Flow:
         receives from every id of the routine, under its own routine's id in this flow.
         Worked out once per change of wiring (see :class:`~routilux.event.Wiring`).
         """
-        return self._cached_targets(routine_id, event_name).targets
+        return self._route(routine_id, event_name).targets
 
-    def _target_ids(self, routine_id: str, event_name: str) -> tuple[str, ...]:
-        """The routine ids of :meth:`targets`."""
-        return self._cached_targets(routine_id, event_name).ids
-
-    def _cached_targets(self, routine_id: str, event_name: str) -> _Targets:
+    def _route(self, routine_id: str, event_name: str) -> _Route:
+        """Where an event goes now: :meth:`targets` and their routine ids, from the cache while it holds."""
         routine = self.routines.get(routine_id)
+        cached = self._routes_cache.get((routine_id, event_name))
+        if (cached is not None and cached.routine is routine and cached.version == Wiring.version
+                and cached.linked == cached.event.connected_slots):
+            return cached
         event = routine._events.get(event_name) if routine is not None else None
         if event is None or not event.connected_slots:
-            return _NO_TARGETS
-        cached = self._targets_cache.get((routine_id, event_name))
-        if (cached is None or cached.event is not event or cached.version != Wiring.version
-                or cached.linked != event.connected_slots):
-            version = Wiring.version  # read first: a change while this runs leaves the entry stale, not wrong
-            linked = list(event.connected_slots)
-            targets = self._live_targets(routine_id, event_name, event, linked)
-            cached = _Targets(event, version, linked, targets, tuple(t[0] for t in targets))
-            self._targets_cache[(routine_id, event_name)] = cached
+            return _NOWHERE
+        version = Wiring.version  # read first: a change while this runs leaves the entry stale, not wrong
+        linked = list(event.connected_slots)
+        targets = self._live_targets(routine_id, event_name, event, linked)
+        cached = _Route(routine, event, version, linked, targets, tuple(t[0] for t in targets))
+        self._routes_cache[(routine_id, event_name)] = cached
         return cached
 
     def _live_targets(self, routine_id: str, event_name: str, event: Event, linked: list[Any]) -> tuple[Target, ...]:
@@ -441,7 +440,7 @@ class Flow:
         self._routes = {}
         self._wired_by_flow = {}
         self._ids_by_object = {}
-        self._targets_cache = {}
+        self._routes_cache = {}
         wiring_changed()
 
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:

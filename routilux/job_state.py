@@ -242,6 +242,10 @@ class JobState:
         if not self._note("h", routine_id, event_name, data, timestamp):
             self.execution_history.append(ExecutionRecord(routine_id, event_name, data, timestamp))
 
+    def _append_history(self, routine_id: str, event_name: str, data: Any) -> None:
+        """``record_execution`` for a caller that knows no step records or holds this change."""
+        self.execution_history.append(ExecutionRecord(routine_id, event_name, data, datetime.now()))
+
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return the history (of one routine, if given), oldest first."""
         records = self.execution_history
