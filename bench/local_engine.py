@@ -26,6 +26,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -333,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         result["history"] = _guarded(
             "history", lambda: scenario_history(sizes, args.repeats, args.history_budget)
         )
+    # Linux reports kilobytes: the process's high-water mark over every scenario it ran.
+    result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(result), flush=True)
     if result.get("history", {}).get("complete") is False:
         # A cut-short upstream execution leaves non-daemon pool threads

@@ -1,0 +1,154 @@
+"""The local engine beside a pinned older commit and upstream 0.10.0, in one run.
+
+Usage (from the repo root)::
+
+    bench/upstream_venv.sh                          # once, for the upstream side
+    .venv/bin/python bench/compare_baseline.py      # 5 rounds, a few minutes
+    .venv/bin/python bench/compare_baseline.py --rounds 7 --no-upstream --json out.json
+
+The pinned side is :data:`PINNED` (or ``--baseline COMMIT``), extracted with
+``git archive`` into a temporary directory; this side is the working tree;
+upstream is ``bench/.venv-upstream``. Every side runs this tree's
+``bench/local_engine.py`` in fresh processes: one for throughput (10-routine
+chain, ``--items`` items, best of 3) and latency (3-routine chain, median), and
+one for a single execution of ``--big-items`` items whose peak RSS is the memory
+figure. Rounds rotate which side goes first, so load from other work falls on
+every side alike; the table shows the median over rounds and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from compare_local import UPSTREAM_PYTHON, run_side, upstream_env
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+PINNED = "0453bfde453e1c5d8db783e494bec24f3202f3b0"
+"""The last commit before the porting and hardening work (c769f9c "Porting from upstream 0.10.0"
+and then the step as a transaction): the local engine's speed and memory to keep."""
+
+UPSTREAM_TARGET = 15.0  # this tree's throughput / upstream's
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=PINNED, help="commit to compare with (default: the pinned one)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--items", type=int, default=1000, help="items per throughput execution")
+    parser.add_argument("--big-items", type=int, default=10000, help="items of the one execution measured for memory")
+    parser.add_argument("--latency-runs", type=int, default=200)
+    parser.add_argument("--upstream-latency-runs", type=int, default=10, help="upstream takes ~0.35 s per run")
+    parser.add_argument("--no-upstream", action="store_true")
+    parser.add_argument("--upstream-python", default=str(UPSTREAM_PYTHON))
+    parser.add_argument("--json", dest="json_path", default=None, help="also write every raw result here")
+    return parser.parse_args(argv)
+
+
+def extract(commit: str, into: Path) -> Path:
+    """``git archive`` of ``commit`` unpacked under ``into``; returns the tree's root."""
+    root = into / commit[:12]
+    root.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    return root
+
+
+def measure(side: str, python: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """One round of one side: throughput and latency, then the big execution's peak RSS."""
+    runs = args.upstream_latency_runs if side == "upstream" else args.latency_runs
+    fast = run_side(side, python, env, ["--scenarios", "throughput,latency", "--items", str(args.items),
+                                        "--latency-runs", str(runs)], 900)
+    big = run_side(side, python, env, ["--scenarios", "throughput", "--items", str(args.big_items),
+                                       "--repeats", "1"], 900)
+    for result in (fast, big):
+        if "fatal" in result:
+            raise RuntimeError(f"{side}: {result['fatal']}")
+        if side != "upstream" and not result["module"].startswith(env["PYTHONPATH"]):
+            raise RuntimeError(f"{side} ran {result['module']}, not {env['PYTHONPATH']}")
+        errors = [result[s].get("error") for s in ("throughput", "latency") if s in result]
+        if any(errors):
+            raise RuntimeError(f"{side}: {errors}")
+    return {
+        "invocations/s": fast["throughput"]["invocations_per_s"],
+        "latency ms": fast["latency"]["median_ms"],
+        f"invocations/s, {args.big_items:,} items": big["throughput"]["invocations_per_s"],
+        f"peak RSS MB, {args.big_items:,} items": big["peak_rss_kb"] / 1024,
+    }
+
+
+def sides(args: argparse.Namespace, pinned: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    """Side name -> (interpreter, environment)."""
+    out = {
+        "pinned": (sys.executable, {**os.environ, "PYTHONPATH": str(pinned)}),
+        "this": (sys.executable, {**os.environ, "PYTHONPATH": str(REPO)}),
+    }
+    if not args.no_upstream:
+        if not Path(args.upstream_python).exists():
+            raise SystemExit(f"{args.upstream_python} is missing: run bench/upstream_venv.sh, or pass --no-upstream")
+        out["upstream"] = (args.upstream_python, upstream_env())
+    return out
+
+
+def report(results: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Print medians per side and the ratios; return the verdicts."""
+    medians = {side: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for side, rows in results.items()}
+    names = list(medians)
+    print(f"\n{'figure (median of ' + str(len(results['this'])) + ' rounds)':40}"
+          + "".join(f"{n:>12}" for n in names) + f"{'this/pinned':>13}" + ("  this/upstream" if "upstream" in names else ""))
+    for key in medians["this"]:
+        row = f"{key:40}" + "".join(f"{medians[n][key]:12.4g}" for n in names)
+        row += f"{medians['this'][key] / medians['pinned'][key]:13.3f}"
+        if "upstream" in medians:
+            row += f"{medians['this'][key] / medians['upstream'][key]:15.2f}"
+        print(row)
+    return verdicts(medians)
+
+
+def verdicts(medians: dict[str, dict[str, float]]) -> list[str]:
+    """The issue's targets against the medians."""
+    this, pinned = medians["this"], medians["pinned"]
+    rss = next(k for k in this if k.startswith("peak RSS"))
+    out = [
+        f"throughput >= pinned: {'MET' if this['invocations/s'] >= pinned['invocations/s'] else 'NOT MET'}",
+        f"latency <= pinned: {'MET' if this['latency ms'] <= pinned['latency ms'] else 'NOT MET'}",
+        f"peak RSS <= pinned: {'MET' if this[rss] <= pinned[rss] else 'NOT MET'}",
+    ]
+    if "upstream" in medians:
+        ratio = this["invocations/s"] / medians["upstream"]["invocations/s"]
+        out.append(f"throughput >= {UPSTREAM_TARGET:g}x upstream: {'MET' if ratio >= UPSTREAM_TARGET else 'NOT MET'} "
+                   f"({ratio:.1f}x)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every side, rotating the order each round, and print the comparison."""
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="routilux-pinned-") as folder:
+        commands = sides(args, extract(args.baseline, Path(folder)))
+        order = list(commands)
+        results: dict[str, list[dict[str, float]]] = {side: [] for side in order}
+        for index in range(args.rounds):
+            for side in order[index % len(order):] + order[: index % len(order)]:
+                results[side].append(measure(side, *commands[side], args))
+                print(f"round {index + 1} {side}: {results[side][-1]}", file=sys.stderr, flush=True)
+    print(f"pinned = {args.baseline[:12]}; load average at the end: {os.getloadavg()}")
+    lines = report(results)
+    print("\n".join(lines))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps({"baseline": args.baseline, "rounds": results}, indent=1))
+    return 0 if all("NOT MET" not in line for line in lines) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
