@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--big-items", type=int, default=10000, help="items of the one execution measured for memory")
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--upstream-latency-runs", type=int, default=10, help="upstream takes ~0.35 s per run")
+    parser.add_argument("--strategy", choices=("sequential", "concurrent"), default="sequential")
     parser.add_argument("--no-upstream", action="store_true")
     parser.add_argument("--upstream-python", default=str(UPSTREAM_PYTHON))
     parser.add_argument("--json", dest="json_path", default=None, help="also write every raw result here")
@@ -67,9 +68,10 @@ def extract(commit: str, into: Path) -> Path:
 def measure(side: str, python: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     """One round of one side: throughput and latency, then the big execution's peak RSS."""
     runs = args.upstream_latency_runs if side == "upstream" else args.latency_runs
-    fast = run_side(side, python, env, ["--scenarios", "throughput,latency", "--items", str(args.items),
+    common = ["--strategy", args.strategy]
+    fast = run_side(side, python, env, [*common, "--scenarios", "throughput,latency", "--items", str(args.items),
                                         "--latency-runs", str(runs)], 900)
-    big = run_side(side, python, env, ["--scenarios", "throughput", "--items", str(args.big_items),
+    big = run_side(side, python, env, [*common, "--scenarios", "throughput", "--items", str(args.big_items),
                                        "--repeats", "1"], 900)
     for result in (fast, big):
         if "fatal" in result:
@@ -100,18 +102,23 @@ def sides(args: argparse.Namespace, pinned: Path) -> dict[str, tuple[str, dict[s
     return out
 
 
+def _cell(value: float) -> str:
+    """A figure for the table: thousands separated, else 3 significant digits."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def report(results: dict[str, list[dict[str, float]]]) -> list[str]:
-    """Print medians per side and the ratios; return the verdicts."""
+    """Print medians per side and the ratios to this tree; return the verdicts."""
     medians = {side: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for side, rows in results.items()}
-    names = list(medians)
-    print(f"\n{'figure (median of ' + str(len(results['this'])) + ' rounds)':40}"
-          + "".join(f"{n:>12}" for n in names) + f"{'this/pinned':>13}" + ("  this/upstream" if "upstream" in names else ""))
+    others = [side for side in medians if side != "this"]
+    header = ["figure (median of %d rounds)" % len(results["this"]), *medians, *(f"this/{o}" for o in others)]
+    table = [header]
     for key in medians["this"]:
-        row = f"{key:40}" + "".join(f"{medians[n][key]:12.4g}" for n in names)
-        row += f"{medians['this'][key] / medians['pinned'][key]:13.3f}"
-        if "upstream" in medians:
-            row += f"{medians['this'][key] / medians['upstream'][key]:15.2f}"
-        print(row)
+        ratios = [f"{medians['this'][key] / medians[o][key]:.3f}" for o in others]
+        table.append([key, *(_cell(medians[side][key]) for side in medians), *ratios])
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     return verdicts(medians)
 
 
@@ -142,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             for side in order[index % len(order):] + order[: index % len(order)]:
                 results[side].append(measure(side, *commands[side], args))
                 print(f"round {index + 1} {side}: {results[side][-1]}", file=sys.stderr, flush=True)
-    print(f"pinned = {args.baseline[:12]}; load average at the end: {os.getloadavg()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"pinned = {args.baseline[:12]}, strategy {args.strategy}; load average at the end: {load}")
     lines = report(results)
     print("\n".join(lines))
     if args.json_path:

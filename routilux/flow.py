@@ -15,16 +15,17 @@ import os
 import uuid
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable, Protocol
 
 from routilux.activation import Activation, Target, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.execution_tracker import ExecutionTracker
 from routilux.errors import FlowError, FlowValidationError
-from routilux.event import Event, Wiring, wiring_changed
+from routilux.event import wiring_changed
 from routilux.job_state import JobState
 from routilux.routine import Routine
+from routilux.routing import Route, RouteCache
 
 STRATEGIES = ("sequential", "concurrent")
 DEFAULT_TIMEOUT_S = 300.0
@@ -47,20 +48,6 @@ def set_engine_factory(factory: Callable[[Flow], Engine]) -> None:
     """Install the engine that runs flows in this process (the local engine does this)."""
     global _engine_factory
     _engine_factory = factory
-
-
-class _Route(NamedTuple):
-    """Where one event of a flow goes, as worked out at one version of the wiring."""
-
-    routine: Routine | None
-    event: Event | None
-    version: int
-    linked: list[Any]
-    targets: tuple[Target, ...]
-    ids: tuple[str, ...]
-
-
-_NOWHERE = _Route(None, None, -1, [], (), ())
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,7 @@ class Flow:
         self._routes: dict[tuple[str, str], list[Connection]] = {}
         self._wired_by_flow: dict[int, set[int]] = {}  # id(event) -> ids of slots flow.connect() linked it to
         self._ids_by_object: dict[int, str] = {}
-        self._routes_cache: dict[tuple[str, str], _Route] = {}
+        self._routes_cache = RouteCache()
         self._active_executions: dict[str, JobState] = {}
         self._latest: JobState | None = None
         self._engine: Engine | None = None
@@ -190,40 +177,13 @@ class Flow:
         for (one routine object may be added under several ids) until
         ``Connection.disconnect()``; a slot linked directly with ``event.connect(slot)``
         receives from every id of the routine, under its own routine's id in this flow.
-        Worked out once per change of wiring (see :class:`~routilux.event.Wiring`).
+        Worked out once per change of wiring (see :mod:`routilux.routing`).
         """
         return self._route(routine_id, event_name).targets
 
-    def _route(self, routine_id: str, event_name: str) -> _Route:
-        """Where an event goes now: :meth:`targets` and their routine ids, from the cache while it holds."""
-        routine = self.routines.get(routine_id)
-        cached = self._routes_cache.get((routine_id, event_name))
-        if (cached is not None and cached.routine is routine and cached.version == Wiring.version
-                and cached.linked == cached.event.connected_slots):
-            return cached
-        event = routine._events.get(event_name) if routine is not None else None
-        if event is None or not event.connected_slots:
-            return _NOWHERE
-        version = Wiring.version  # read first: a change while this runs leaves the entry stale, not wrong
-        linked = list(event.connected_slots)
-        targets = self._live_targets(routine_id, event_name, event, linked)
-        cached = _Route(routine, event, version, linked, targets, tuple(t[0] for t in targets))
-        self._routes_cache[(routine_id, event_name)] = cached
-        return cached
-
-    def _live_targets(self, routine_id: str, event_name: str, event: Event, linked: list[Any]) -> tuple[Target, ...]:
-        out = [
-            (c.target_routine_id, c.target_slot.name, c.param_mapping or None)
-            for c in self._routes.get((routine_id, event_name), ())
-            if any(s is c.target_slot for s in linked)
-        ]
-        by_flow = self._wired_by_flow.get(id(event), ())
-        for slot in linked:
-            if id(slot) not in by_flow and slot.routine is not None:
-                target_id = self.routine_id_of(slot.routine)
-                if target_id is not None:
-                    out.append((target_id, slot.name, None))
-        return tuple(out)
+    def _route(self, routine_id: str, event_name: str) -> Route:
+        """Where an event goes now: :meth:`targets` and their routine ids (see routilux.routing)."""
+        return self._routes_cache.route(self, routine_id, event_name)
 
     def _find_connection(self, event: Any, slot: Any) -> Connection | None:
         """Return the connection of this flow that links ``event`` to ``slot`` now, or None."""
@@ -440,7 +400,7 @@ class Flow:
         self._routes = {}
         self._wired_by_flow = {}
         self._ids_by_object = {}
-        self._routes_cache = {}
+        self._routes_cache = RouteCache()
         wiring_changed()
 
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:

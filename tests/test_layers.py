@@ -106,7 +106,7 @@ CORE_LAYERS = (
     ("context", {"context"}),
     ("model", {"event", "slot", "routine", "connection", "activation"}),
     ("state", {"versioned", "job_state", "txn"}),
-    ("flow", {"flow", "flow_graph", "flow_info"}),
+    ("flow", {"routing", "flow", "flow_graph", "flow_info"}),
     ("step", {"step"}),
     ("formats", {"serialization", "spec", "spec_files", "formats"}),
 )
