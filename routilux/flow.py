@@ -25,7 +25,7 @@ from routilux.errors import FlowError, FlowValidationError
 from routilux.event import wiring_changed
 from routilux.job_state import JobState
 from routilux.routine import Routine
-from routilux.routing import Route, RouteCache
+from routilux.routing import Route, route
 
 STRATEGIES = ("sequential", "concurrent")
 DEFAULT_TIMEOUT_S = 300.0
@@ -121,7 +121,7 @@ class Flow:
         self._routes: dict[tuple[str, str], list[Connection]] = {}
         self._wired_by_flow: dict[int, set[int]] = {}  # id(event) -> ids of slots flow.connect() linked it to
         self._ids_by_object: dict[int, str] = {}
-        self._routes_cache = RouteCache()
+        self._route_cache: dict[tuple[str, str], Route] = {}
         self._active_executions: dict[str, JobState] = {}
         self._latest: JobState | None = None
         self._engine: Engine | None = None
@@ -179,11 +179,7 @@ class Flow:
         receives from every id of the routine, under its own routine's id in this flow.
         Worked out once per change of wiring (see :mod:`routilux.routing`).
         """
-        return self._route(routine_id, event_name).targets
-
-    def _route(self, routine_id: str, event_name: str) -> Route:
-        """Where an event goes now: :meth:`targets` and their routine ids (see routilux.routing)."""
-        return self._routes_cache.route(self, routine_id, event_name)
+        return route(self, routine_id, event_name).targets
 
     def _find_connection(self, event: Any, slot: Any) -> Connection | None:
         """Return the connection of this flow that links ``event`` to ``slot`` now, or None."""
@@ -400,7 +396,7 @@ class Flow:
         self._routes = {}
         self._wired_by_flow = {}
         self._ids_by_object = {}
-        self._routes_cache = RouteCache()
+        self._route_cache = {}
         wiring_changed()
 
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:

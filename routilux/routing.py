@@ -3,8 +3,8 @@
 An event reaches the slots its flow connected it to (``Flow.connect``, from the
 routine id the connection was made for) and the slots linked to it directly
 (``event.connect(slot)``, under their own routine's id). Working that out
-walks the connections; a step asks for every emit. :class:`RouteCache` keeps the
-answer per (routine id, event) and checks on each use that the routine is the
+walks the connections; a step asks for every emit. :func:`route` keeps the
+answer per (routine id, event) in the flow and checks on each use that the routine is the
 same object, that nothing was rewired in this process since
 (:class:`~routilux.event.Wiring`), and that the event's slot list is unchanged
 (it is a public list: code may change it by hand).
@@ -25,6 +25,7 @@ class WiredFlow(Protocol):
     routines: dict[str, Any]
     _routes: dict[tuple[str, str], list[Connection]]
     _wired_by_flow: dict[int, set[int]]
+    _route_cache: dict[tuple[str, str], Route]
 
     def routine_id_of(self, routine: Any) -> str | None:
         """The id under which ``routine`` was added, or None."""
@@ -46,30 +47,22 @@ class Route(NamedTuple):
 NOWHERE = Route(None, None, -1, [], (), ())
 
 
-class RouteCache:
-    """One flow's routes by (routine id, event name)."""
-
-    __slots__ = ("_entries",)
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], Route] = {}
-
-    def route(self, flow: WiredFlow, routine_id: str, event_name: str) -> Route:
-        """Where ``routine_id``'s event goes in ``flow`` now."""
-        routine = flow.routines.get(routine_id)
-        cached = self._entries.get((routine_id, event_name))
-        if (cached is not None and cached.routine is routine and cached.version == Wiring.version
-                and cached.linked == cached.event.connected_slots):
-            return cached
-        event = routine._events.get(event_name) if routine is not None else None
-        if event is None or not event.connected_slots:
-            return NOWHERE
-        version = Wiring.version  # read first: a change while this runs leaves the entry stale, not wrong
-        linked = list(event.connected_slots)
-        targets = live_targets(flow, routine_id, event_name, event, linked)
-        cached = Route(routine, event, version, linked, targets, tuple([t[0] for t in targets]))
-        self._entries[(routine_id, event_name)] = cached
+def route(flow: WiredFlow, routine_id: str, event_name: str) -> Route:
+    """Where ``routine_id``'s event goes in ``flow`` now (kept in ``flow._route_cache`` while it holds)."""
+    routine = flow.routines.get(routine_id)
+    cached = flow._route_cache.get((routine_id, event_name))
+    if (cached is not None and cached.routine is routine and cached.version == Wiring.version
+            and cached.linked == cached.event.connected_slots):
         return cached
+    event = routine._events.get(event_name) if routine is not None else None
+    if event is None or not event.connected_slots:
+        return NOWHERE
+    version = Wiring.version  # read first: a change while this runs leaves the entry stale, not wrong
+    linked = list(event.connected_slots)
+    targets = live_targets(flow, routine_id, event_name, event, linked)
+    cached = Route(routine, event, version, linked, targets, tuple([t[0] for t in targets]))
+    flow._route_cache[(routine_id, event_name)] = cached
+    return cached
 
 
 def live_targets(

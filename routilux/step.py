@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
+from routilux import routing
 from routilux.error_handler import Decision, ErrorHandler
 from routilux.errors import FlowError, StepConflictError
 from routilux.slot import call_handler, merge
@@ -89,7 +90,7 @@ class StepContext:
             raise FlowError(f"{routine!r} emitted {event_name!r} but is not part of flow {self.flow.flow_id!r}")
         if self.check is not None:
             self.check(data)
-        route = self.flow._route(rid, event_name)
+        route = routing.route(self.flow, rid, event_name)
         self.emits.append((rid, event_name, data, route.ids))
         act = self.activation
         self.children += route_emit(
