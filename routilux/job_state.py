@@ -17,7 +17,7 @@ import threading
 import uuid
 import warnings
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from routilux.context import current_step
 from routilux.errors import EncodeError, FlowError, FormatVersionError
@@ -242,9 +242,12 @@ class JobState:
         if not self._note("h", routine_id, event_name, data, timestamp):
             self.execution_history.append(ExecutionRecord(routine_id, event_name, data, timestamp))
 
-    def _append_history(self, routine_id: str, event_name: str, data: Any) -> None:
-        """``record_execution`` for a caller that knows no step records or holds this change."""
-        self.execution_history.append(ExecutionRecord(routine_id, event_name, data, datetime.now()))
+    def _append_emits(self, emits: Iterable[tuple[Any, ...]]) -> None:
+        """``record_execution`` of each (routine id, event name, data, ...) for a caller that knows
+        no step records or holds these changes."""
+        append = self.execution_history.append
+        for emit in emits:
+            append(ExecutionRecord(emit[0], emit[1], emit[2], datetime.now()))
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return the history (of one routine, if given), oldest first."""

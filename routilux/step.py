@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
+from routilux import routing
 from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
-from routilux import routing
 from routilux.error_handler import Decision, ErrorHandler
 from routilux.errors import FlowError, StepConflictError
 from routilux.slot import call_handler, merge
@@ -199,11 +199,11 @@ def run_conflicted(flow: Flow, job_state: JobState, act: Activation, reruns: int
 
 def _succeeded(ctx: StepContext, started: float) -> StepResult:
     job_state, act = ctx.job_state, ctx.activation
-    # Written live when nothing records or checks the step's ops, as record_execution would.
-    record = job_state._append_history if ctx.ops is None and ctx.txn is None and ctx.check is None \
-        else job_state.record_execution
-    for rid, event_name, data, _ in ctx.emits:
-        record(rid, event_name, data)
+    if ctx.ops is None and ctx.txn is None and ctx.check is None:
+        job_state._append_emits(ctx.emits)  # nothing records or checks the step's ops: written live
+    else:
+        for rid, event_name, data, _ in ctx.emits:
+            job_state.record_execution(rid, event_name, data)
     if act.attempt:
         elapsed_s = time.perf_counter() - started
         job_state.update_routine_state(

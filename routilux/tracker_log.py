@@ -1,8 +1,9 @@
-"""Compact logs of an ExecutionTracker's steps and emits, kept until someone reads them.
+"""The flat rows an ExecutionTracker keeps until someone reads them.
 
-An execution of 100,000 steps records 100,000 of each; as tuples holding float
-objects they cost about 200 bytes a step. Here each row is a few pointers in
-one flat list and its times are C doubles in an ``array``: about 70 bytes.
+An execution of 100,000 steps records 100,000 steps and as many emits; as a
+tuple each, with float objects for the times, they cost about 200 bytes a step.
+Here each row is a few pointers in one flat list and its times are C doubles in
+an ``array``: about 70 bytes a step.
 """
 
 from __future__ import annotations
@@ -10,52 +11,33 @@ from __future__ import annotations
 from array import array
 from typing import Any, Iterator, Sequence
 
-_COMPLETED = None  # the outcome of a step that completed without error, stored as one pointer
+STEP_WIDTH = 2
+"""A step row: routine id, outcome (None: completed without error, else (status, error)); times: start, duration."""
+
+EMIT_WIDTH = 4
+"""An emit row: source routine id, event name, target routine ids, data; times: when."""
 
 
-class StepLog:
-    """Rows of (routine id, start, duration, status, error) for finished steps."""
-
-    __slots__ = ("_rows", "_times")
-
-    def __init__(self) -> None:
-        self._rows: list[Any] = []  # routine id, outcome (None, or (status, error)), ...
-        self._times = array("d")  # started, duration_s, ...
-
-    def add(self, routine_id: str, started: float, duration_s: float, status: str, error: str | None) -> None:
-        """Append one row."""
-        outcome = _COMPLETED if status == "completed" and error is None else (status, error)
-        self._rows += (routine_id, outcome)
-        self._times.extend((started, duration_s))
-
-    def drain(self) -> Iterator[tuple[str, float, float, str, str | None]]:
-        """Yield every row, oldest first, and forget them."""
-        rows, times = self._rows, self._times
-        self._rows, self._times = [], array("d")
-        for index in range(0, len(rows), 2):
-            outcome = rows[index + 1]
-            status, error = ("completed", None) if outcome is _COMPLETED else outcome
-            yield rows[index], times[index], times[index + 1], status, error
+def times() -> array[float]:
+    """An empty array of times."""
+    return array("d")
 
 
-class EmitLog:
-    """Rows of (source routine id, event, target routine ids, data, time) for emits."""
+def outcome(status: str, error: str | None) -> tuple[str, str | None] | None:
+    """What a step row keeps of a step's status and error (None for the common case)."""
+    return None if status == "completed" and error is None else (status, error)
 
-    __slots__ = ("_rows", "_times")
 
-    def __init__(self) -> None:
-        self._rows: list[Any] = []  # source, event name, target ids, data, ...
-        self._times = array("d")
+def steps_of(rows: list[Any], started: array[float]) -> Iterator[tuple[str, float, float, str, str | None]]:
+    """(routine id, start, duration, status, error) of each step row, oldest first."""
+    for index in range(0, len(rows), STEP_WIDTH):
+        routine_id, kept = rows[index], rows[index + 1]
+        status, error = ("completed", None) if kept is None else kept
+        yield routine_id, started[index], started[index + 1], status, error
 
-    def add(self, source: str, event_name: str, targets: Sequence[str], data: Any, at: float) -> None:
-        """Append one row (``targets`` is kept as given: pass a tuple that nobody changes)."""
-        self._rows += (source, event_name, targets, data)
-        self._times.append(at)
 
-    def drain(self) -> Iterator[tuple[str, str, Sequence[str], Any, float]]:
-        """Yield every row, oldest first, and forget them."""
-        rows, times = self._rows, self._times
-        self._rows, self._times = [], array("d")
-        for index, at in enumerate(times):
-            base = 4 * index
-            yield rows[base], rows[base + 1], rows[base + 2], rows[base + 3], at
+def emits_of(rows: list[Any], at: array[float]) -> Iterator[tuple[str, str, Sequence[str], Any, float]]:
+    """(source, event name, target ids, data, time) of each emit row, oldest first."""
+    for index, when in enumerate(at):
+        source, event_name, targets, data = rows[EMIT_WIDTH * index:EMIT_WIDTH * (index + 1)]
+        yield source, event_name, targets, data, when

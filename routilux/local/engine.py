@@ -142,11 +142,11 @@ class _Execution:
             started, t0 = time.time(), time.perf_counter()
             result = self._step(act)
             if result is not None:
-                self._track(act, result, started, time.perf_counter() - t0)
+                self.tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
 
     def _run_alone(self) -> None:
         """The one runner of a sequential execution: nothing else runs, so each step writes live."""
-        flow, job_state, queue, lock = self.flow, self.job_state, self.queue, self.lock
+        flow, job_state, queue, lock, tracker = self.flow, self.job_state, self.queue, self.lock, self.tracker
         while True:
             with lock:
                 if job_state.status != "running" or not queue:
@@ -163,15 +163,7 @@ class _Execution:
                     queue.extend(result.children)  # what add() does for children of a running job
                 else:
                     self._apply(result)
-            self._track(act, result, started, time.perf_counter() - t0)
-
-    def _track(self, act: Activation, result: StepResult, started: float, duration_s: float) -> None:
-        """Note the step and its emits in the execution's tracker."""
-        tracker, error = self.tracker, result.error
-        tracker.record_step(act.routine_id, started, duration_s, "completed" if error is None else "failed",
-                            None if error is None else str(error))
-        for rid, event_name, data, target_ids in result.emits:
-            tracker.record_emit(rid, event_name, target_ids, data, started)
+            tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
 
     def _step(self, act: Activation) -> StepResult | None:
         """Run a step as a transaction until it commits (or its error strategy takes over).
