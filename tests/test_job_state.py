@@ -261,3 +261,11 @@ def test_a_job_state_nobody_holds_is_freed_at_once_without_the_cyclic_garbage_co
     finally:
         gc.enable()
     assert shared.owner is None and dict(shared) == {"n": 1}
+
+
+def test_a_record_made_with_a_unix_time_reads_as_that_local_datetime_and_equals_its_datetime_twin():
+    at = datetime(2026, 12, 6, 3, 4, 5, 123456)
+    lazy = ExecutionRecord("r", "output", {"v": 1}, at.timestamp())
+    assert lazy.timestamp == at and lazy.serialize()["timestamp"] == at.isoformat()
+    assert lazy == ExecutionRecord("r", "output", {"v": 1}, at)
+    assert isinstance(ExecutionRecord("r", "output").timestamp, datetime)

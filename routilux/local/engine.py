@@ -145,10 +145,20 @@ class _Execution:
                 self.tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
 
     def _run_alone(self) -> None:
-        """The one runner of a sequential execution: nothing else runs, so each step writes live."""
+        """The one runner of a sequential execution: nothing else runs, so each step writes live.
+
+        One lock section per step hands in the last step's result and takes the next activation.
+        """
         flow, job_state, queue, lock, tracker = self.flow, self.job_state, self.queue, self.lock, self.tracker
+        result: StepResult | None = None
         while True:
             with lock:
+                if result is not None:
+                    self.running -= 1
+                    if result.action is None and job_state.status == "running":
+                        queue.extend(result.children)  # what add() does for children of a running job
+                    else:
+                        self._apply(result)
                 if job_state.status != "running" or not queue:
                     self.runners -= 1
                     self._settle_if_idle()
@@ -157,12 +167,6 @@ class _Execution:
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
             result = run_step(flow, job_state, act, record=False)
-            with lock:
-                self.running -= 1
-                if result.action is None and job_state.status == "running":
-                    queue.extend(result.children)  # what add() does for children of a running job
-                else:
-                    self._apply(result)
             tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
 
     def _step(self, act: Activation) -> StepResult | None:
