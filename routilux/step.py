@@ -98,7 +98,7 @@ class StepContext:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class StepResult:
     """The outcome of one step: the delta (ops and children) and what the job must do next.
 
