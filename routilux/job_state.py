@@ -387,6 +387,15 @@ class JobState:
                 return written
         return self.slot_buffers.get(routine_id, {}).get(slot_name, {})
 
+    def _swap_slot_buffer(self, routine_id: str, slot_name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Replace a slot's buffer and return the old one, for a step that records no ops and runs no transaction."""
+        buffers = self.slot_buffers.get(routine_id)
+        if buffers is None:
+            buffers = self.slot_buffers[routine_id] = {}
+        before = buffers.get(slot_name, {})
+        buffers[slot_name] = data
+        return before
+
     def set_slot_buffer(self, routine_id: str, slot_name: str, data: dict[str, Any]) -> None:
         """Replace the merge buffer of one slot in this execution."""
         if not self._note("sb", routine_id, slot_name, data):

@@ -152,15 +152,16 @@ def run_step(
     step_token = current_step.set(ctx)
     state_token = current_job_state.set(job_state)
     try:
-        before = job_state.get_slot_buffer(act.routine_id, act.slot)
         # A copy: the handler may mutate its data, but the payload is re-run by a retry and is
         # the very dict the upstream emit recorded in the history.
-        strategy = slot.merge_strategy
-        if strategy == "override":
-            stored = handler_data = dict(act.payload)  # what merge() returns for it, without the call
+        payload = dict(act.payload)
+        if ctx.ops is None and txn is None and check is None and slot.merge_strategy == "override":
+            before = job_state._swap_slot_buffer(act.routine_id, act.slot, payload)  # live: as get + set would
+            handler_data = payload
         else:
-            stored, handler_data = merge(strategy, before, dict(act.payload))
-        job_state.set_slot_buffer(act.routine_id, act.slot, stored)
+            before = job_state.get_slot_buffer(act.routine_id, act.slot)
+            stored, handler_data = merge(slot.merge_strategy, before, payload)
+            job_state.set_slot_buffer(act.routine_id, act.slot, stored)
         started = time.perf_counter() if act.attempt else 0.0  # only a retried step records its time
         try:
             if slot.handler is not None:
