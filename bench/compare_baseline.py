@@ -5,6 +5,7 @@ Usage (from the repo root)::
     bench/upstream_venv.sh                          # once, for the upstream side
     .venv/bin/python bench/compare_baseline.py      # 5 rounds, a few minutes
     .venv/bin/python bench/compare_baseline.py --rounds 7 --no-upstream --json out.json
+    .venv/bin/python bench/compare_baseline.py --also before=main      # a change's before and after too
 
 The pinned side is :data:`PINNED` (or ``--baseline COMMIT``), extracted with
 ``git archive`` into a temporary directory; this side is the working tree;
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=PINNED, help="commit to compare with (default: the pinned one)")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=COMMIT",
+                        help="another commit to run as side NAME (e.g. before=main); repeatable")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5, help="throughput executions per process (best kept)")
     parser.add_argument("--items", type=int, default=1000, help="items per throughput execution")
@@ -62,9 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def extract(commit: str, into: Path) -> Path:
     """``git archive`` of ``commit`` unpacked under ``into``; returns the tree's root."""
-    root = into / commit[:12]
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", commit], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    root = into / sha[:12]
     root.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True).stdout
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", sha], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
     return root
 
@@ -95,12 +100,12 @@ def measure(side: str, python: str, env: dict[str, str], args: argparse.Namespac
     }
 
 
-def sides(args: argparse.Namespace, pinned: Path) -> dict[str, tuple[str, dict[str, str]]]:
-    """Side name -> (interpreter, environment)."""
-    out = {
-        "pinned": (sys.executable, {**os.environ, "PYTHONPATH": str(pinned)}),
-        "this": (sys.executable, {**os.environ, "PYTHONPATH": str(REPO)}),
-    }
+def sides(args: argparse.Namespace, folder: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    """Side name -> (interpreter, environment), with each commit extracted under ``folder``."""
+    commits = {"pinned": args.baseline, **dict(pair.split("=", 1) for pair in args.also)}
+    out = {name: (sys.executable, {**os.environ, "PYTHONPATH": str(extract(commit, folder))})
+           for name, commit in commits.items()}
+    out["this"] = (sys.executable, {**os.environ, "PYTHONPATH": str(REPO)})
     if not args.no_upstream:
         if not Path(args.upstream_python).exists():
             raise SystemExit(f"{args.upstream_python} is missing: run bench/upstream_venv.sh, or pass --no-upstream")
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run every side, rotating the order each round, and print the comparison."""
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="routilux-pinned-") as folder:
-        commands = sides(args, extract(args.baseline, Path(folder)))
+        commands = sides(args, Path(folder))
         order = list(commands)
         results: dict[str, list[dict[str, float]]] = {side: [] for side in order}
         for index in range(args.rounds):
