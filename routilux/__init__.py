@@ -9,6 +9,7 @@ Celery or Redis).
 
 from __future__ import annotations
 
+from routilux import formats as _formats  # noqa: F401  (installs Flow's serialize/deserialize/spec methods)
 from routilux import local as _local  # noqa: F401  (installs the local engine)
 from routilux.builtin_routines import (
     ConditionalRouter,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from routilux.connection import apply_mapping
 
@@ -102,7 +102,7 @@ class Activation:
 
 
 def route_emit(
-    job_id: str, parent_id: str, routine_id: str, event: str, data: dict[str, Any], targets: list[Target], seq: int
+    job_id: str, parent_id: str, routine_id: str, event: str, data: dict[str, Any], targets: Sequence[Target], seq: int
 ) -> list[Activation]:
     """Turn one emit into an activation per connected slot; ``seq`` numbers the parent's children so far."""
     children = []
@@ -118,7 +118,7 @@ def route_emit(
 
 
 def deferred_activations(
-    job_id: str, pause_count: int, deferred: Iterable[dict[str, Any]], targets_of: Callable[[str, str], list[Target]]
+    job_id: str, pause_count: int, deferred: Iterable[dict[str, Any]], targets_of: Callable[[str, str], Sequence[Target]]
 ) -> list[Activation]:
     """Activations of a paused job's deferred events, emitted on resume (ids fixed by the pause count)."""
     parent = root_id(job_id, f"deferred-{pause_count}")

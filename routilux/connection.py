@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from routilux.event import Event, wiring_changed
+
 if TYPE_CHECKING:
-    from routilux.event import Event
     from routilux.slot import Slot
 
 
@@ -44,6 +45,16 @@ class Connection:
         self._target_slot_name = getattr(target_slot, "name", None)
         if source_event is not None and target_slot is not None:
             source_event.connect(target_slot, self.param_mapping)
+
+    @property
+    def param_mapping(self) -> dict[str, str]:
+        """Source parameter name -> target parameter name (unmapped names pass through)."""
+        return self._param_mapping
+
+    @param_mapping.setter
+    def param_mapping(self, mapping: dict[str, str]) -> None:
+        self._param_mapping = mapping
+        wiring_changed()
 
     def map(self, data: dict[str, Any]) -> dict[str, Any]:
         """Return ``data`` with this connection's parameter mapping applied."""

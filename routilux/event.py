@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from routilux.routine import Routine
-    from routilux.slot import Slot
+from routilux.protocols import EmitterLike, SlotLike
+
+
+class Wiring:
+    """Counts changes to how events reach slots in this process; a cache of routes compares it.
+
+    Linking or unlinking an event and a slot, remapping a connection and
+    adding a routine or a connection to a flow each call :func:`wiring_changed`.
+    """
+
+    version = 0
+
+
+def wiring_changed() -> None:
+    """Note that some event now reaches other slots (or the same ones differently)."""
+    Wiring.version += 1
 
 
 class Event:
@@ -18,17 +31,17 @@ class Event:
         output_params: names of the parameters it carries (documentation only).
     """
 
-    def __init__(self, name: str = "", routine: Routine | None = None, output_params: list[str] | None = None) -> None:
+    def __init__(self, name: str = "", routine: EmitterLike | None = None, output_params: list[str] | None = None) -> None:
         self.name = name
         self.routine = routine
         self.output_params = list(output_params or [])
-        self.connected_slots: list[Slot] = []
+        self.connected_slots: list[SlotLike] = []
 
-    def connect(self, slot: Slot, param_mapping: dict[str, str] | None = None) -> None:
+    def connect(self, slot: SlotLike, param_mapping: dict[str, str] | None = None) -> None:
         """Link this event and ``slot`` both ways (idempotent)."""
         slot.connect(self, param_mapping)
 
-    def disconnect(self, slot: Slot) -> None:
+    def disconnect(self, slot: SlotLike) -> None:
         """Unlink this event and ``slot`` (safe to repeat)."""
         slot.disconnect(self)
 

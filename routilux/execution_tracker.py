@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
+
+from routilux.tracker_log import emits_of, outcome, steps_of, times
 
 
 class ExecutionTracker:
@@ -12,22 +14,25 @@ class ExecutionTracker:
     The local engine gives every execution its own (``job_state.execution_tracker``;
     ``flow.execution_tracker`` is the latest execution's) and records each step
     through :meth:`record_step` and each emit through :meth:`record_emit`, which
-    only append a tuple: the dicts are built when someone reads them.
+    only append a flat row (routilux.tracker_log): the dicts are built when
+    someone reads them.
     """
 
     def __init__(self, flow_id: str = "") -> None:
         self.flow_id = flow_id
         self._executions: dict[str, list[dict[str, Any]]] = {}
-        self._steps: list[tuple[str, float, float, str, str | None]] = []
+        self._step_rows: list[Any] = []  # flat rows and their times, see routilux.tracker_log
+        self._step_times = times()
         self._events: list[dict[str, Any]] = []
-        self._emits: list[tuple[str, str, list[str], Any, float]] = []
+        self._emit_rows: list[Any] = []
+        self._emit_times = times()
         self.performance_metrics: dict[str, Any] = {}
 
     @property
     def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
         """Runs of each routine: start and end times, status, execution time."""
-        steps, self._steps = self._steps, []
-        for routine_id, started, duration_s, status, error in steps:
+        rows, at, self._step_rows, self._step_times = self._step_rows, self._step_times, [], times()
+        for routine_id, started, duration_s, status, error in steps_of(rows, at):
             start = datetime.fromtimestamp(started)
             end = datetime.fromtimestamp(started + duration_s)
             self._executions.setdefault(routine_id, []).append(
@@ -39,14 +44,14 @@ class ExecutionTracker:
     @property
     def event_flow(self) -> list[dict[str, Any]]:
         """One entry per emit, oldest first: source routine, event, target routine(s), data, time."""
-        emits, self._emits = self._emits, []
-        for source, event_name, targets, data, at in emits:
+        rows, when, self._emit_rows, self._emit_times = self._emit_rows, self._emit_times, [], times()
+        for source, event_name, targets, data, at in emits_of(rows, when):
             self._events.append(
                 {
                     "source_routine_id": source,
                     "event_name": event_name,
                     "target_routine_id": targets[0] if len(targets) == 1 else None,
-                    "target_routine_ids": targets,
+                    "target_routine_ids": list(targets),
                     "data": data,
                     "timestamp": datetime.fromtimestamp(at).isoformat(),
                 }
@@ -55,16 +60,33 @@ class ExecutionTracker:
 
     @event_flow.setter
     def event_flow(self, entries: list[dict[str, Any]]) -> None:
-        self._emits = []
+        self._emit_rows, self._emit_times = [], times()
         self._events = list(entries)
 
-    def record_emit(self, source_routine_id: str, event_name: str, target_routine_ids: list[str], data: Any, at: float) -> None:
+    def record_emit(
+        self, source_routine_id: str, event_name: str, target_routine_ids: Sequence[str], data: Any, at: float
+    ) -> None:
         """Note one emit of an execution (``at`` is a Unix time)."""
-        self._emits.append((source_routine_id, event_name, target_routine_ids, data, at))
+        self._emit_rows += (source_routine_id, event_name, target_routine_ids, data)
+        self._emit_times.append(at)
+
+    def _record_run(
+        self, routine_id: str, started: float, duration_s: float, error: BaseException | None,
+        emits: Sequence[tuple[str, str, Any, Sequence[str]]],
+    ) -> None:
+        """An engine's step in one call: its record_step, then a record_emit per (source, event, data, targets)."""
+        self._step_rows += (routine_id, None if error is None else ("failed", str(error)))
+        self._step_times.extend((started, duration_s))
+        if emits:
+            rows = self._emit_rows
+            for source, event_name, data, targets in emits:
+                rows += (source, event_name, targets, data)
+            self._emit_times.extend([started] * len(emits))
 
     def record_step(self, routine_id: str, started: float, duration_s: float, status: str, error: str | None = None) -> None:
         """Note one finished run of a routine (``started`` is a Unix time)."""
-        self._steps.append((routine_id, started, duration_s, status, error))
+        self._step_rows += (routine_id, outcome(status, error))
+        self._step_times.extend((started, duration_s))
 
     def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
         """Note that a routine started."""
@@ -134,7 +156,7 @@ class ExecutionTracker:
     def deserialize(self, data: dict[str, Any]) -> ExecutionTracker:
         """Fill this tracker from :meth:`serialize` output; returns self."""
         self.flow_id = data.get("flow_id", self.flow_id)
-        self._steps = []
+        self._step_rows, self._step_times = [], times()
         self._executions = {rid: [dict(run) for run in runs] for rid, runs in (data.get("routine_executions") or {}).items()}
         self.event_flow = [dict(entry) for entry in data.get("event_flow") or []]
         self.performance_metrics = dict(data.get("performance_metrics") or {})

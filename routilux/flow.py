@@ -3,7 +3,9 @@
 A Flow is the workflow's definition. Each execution has its own JobState; the
 Flow only keeps an index of them (``get_execution``). Running is delegated to an
 engine: the local engine by default (``routilux.local``), installed when the
-``routilux`` package is imported, so this module never imports an engine.
+``routilux`` package is imported, so this module never imports an engine. The
+same holds for the layers above the flow: ``serialize``, ``deserialize`` and the
+spec methods call the :class:`FlowFormats` that :mod:`routilux.formats` installs.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ import functools
 import os
 import uuid
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from routilux.activation import Activation, root_id
+from routilux.activation import Activation, Target, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.execution_tracker import ExecutionTracker
 from routilux.errors import FlowError, FlowValidationError
+from routilux.event import wiring_changed
 from routilux.job_state import JobState
 from routilux.routine import Routine
+from routilux.routing import Route, route
 from routilux.slot import check_entry_params, handler_params
 
 STRATEGIES = ("sequential", "concurrent")
@@ -44,6 +49,32 @@ def set_engine_factory(factory: Callable[[Flow], Engine]) -> None:
     """Install the engine that runs flows in this process (the local engine does this)."""
     global _engine_factory
     _engine_factory = factory
+
+
+@dataclass(frozen=True)
+class FlowFormats:
+    """How a flow turns into data and back: the serialization and spec layers above this module."""
+
+    to_dict: Callable[[Flow], dict[str, Any]]
+    from_dict: Callable[[Flow, dict[str, Any]], None]
+    from_spec: Callable[[dict[str, Any]], Flow]
+    load_spec: Callable[[str | os.PathLike[str]], Flow]
+    to_spec: Callable[[Flow], dict[str, Any]]
+
+
+_formats: FlowFormats | None = None
+
+
+def set_flow_formats(formats: FlowFormats) -> None:
+    """Install the flow's data and spec formats (routilux.formats does this on ``import routilux``)."""
+    global _formats
+    _formats = formats
+
+
+def _installed_formats() -> FlowFormats:
+    if _formats is None:
+        raise FlowError("no flow formats installed; import routilux to install them")
+    return _formats
 
 
 class _ClassOrInstance:
@@ -91,6 +122,7 @@ class Flow:
         self._routes: dict[tuple[str, str], list[Connection]] = {}
         self._wired_by_flow: dict[int, set[int]] = {}  # id(event) -> ids of slots flow.connect() linked it to
         self._ids_by_object: dict[int, str] = {}
+        self._route_cache: dict[tuple[str, str], Route] = {}
         self._active_executions: dict[str, JobState] = {}
         self._latest: JobState | None = None
         self._engine: Engine | None = None
@@ -106,6 +138,7 @@ class Flow:
             raise FlowError(f"Routine ID '{routine_id}' already exists in flow")
         self.routines[routine_id] = routine
         self._ids_by_object.setdefault(id(routine), routine_id)
+        wiring_changed()
         return routine_id
 
     def connect(
@@ -135,33 +168,19 @@ class Flow:
         routes[:] = [c for c in routes if (c.target_routine_id, c.target_slot.name) != (target_routine_id, target_slot)]
         routes.append(connection)
         self._wired_by_flow.setdefault(id(event), set()).add(id(slot))
+        wiring_changed()
         return connection
 
-    def targets(self, routine_id: str, event_name: str) -> list[tuple[str, str, dict[str, str] | None]]:
+    def targets(self, routine_id: str, event_name: str) -> tuple[Target, ...]:
         """Return (routine id, slot name, param mapping) for each slot an event is wired to now.
 
         Connections made with :meth:`connect` deliver from the routine id they were made
         for (one routine object may be added under several ids) until
         ``Connection.disconnect()``; a slot linked directly with ``event.connect(slot)``
         receives from every id of the routine, under its own routine's id in this flow.
+        Worked out once per change of wiring (see :mod:`routilux.routing`).
         """
-        routine = self.routines.get(routine_id)
-        event = routine._events.get(event_name) if routine is not None else None
-        if event is None or not event.connected_slots:
-            return []
-        linked = event.connected_slots
-        out = [
-            (c.target_routine_id, c.target_slot.name, c.param_mapping or None)
-            for c in self._routes.get((routine_id, event_name), ())
-            if any(s is c.target_slot for s in linked)
-        ]
-        by_flow = self._wired_by_flow.get(id(event), ())
-        for slot in linked:
-            if id(slot) not in by_flow and slot.routine is not None:
-                target_id = self.routine_id_of(slot.routine)
-                if target_id is not None:
-                    out.append((target_id, slot.name, None))
-        return out
+        return route(self, routine_id, event_name).targets
 
     def _find_connection(self, event: Any, slot: Any) -> Connection | None:
         """Return the connection of this flow that links ``event`` to ``slot`` now, or None."""
@@ -381,12 +400,12 @@ class Flow:
         self._routes = {}
         self._wired_by_flow = {}
         self._ids_by_object = {}
+        self._route_cache = {}
+        wiring_changed()
 
     def serialize(self, include_execution_state: bool = False) -> dict[str, Any]:
         """Return the flow structure as JSON-able data; the execution state only if asked."""
-        from routilux.serialization import flow_to_dict
-
-        data = flow_to_dict(self)
+        data = _installed_formats().to_dict(self)
         if include_execution_state and self._latest is not None:
             data["job_state"] = self._latest.serialize()
         return data
@@ -394,9 +413,7 @@ class Flow:
     @_ClassOrInstance
     def deserialize(self, data: dict[str, Any]) -> None:
         """Rebuild a flow from :meth:`serialize` output: ``Flow.deserialize(d)`` or ``flow.deserialize(d)``."""
-        from routilux.serialization import flow_from_dict
-
-        flow_from_dict(self, data)
+        _installed_formats().from_dict(self, data)
 
     # -- flows as files (see routilux.spec) --------------------------------
     @classmethod
@@ -406,22 +423,16 @@ class Flow:
         Raises:
             SpecError: every problem in the spec, each with its path.
         """
-        from routilux.spec import flow_from_spec
-
-        return flow_from_spec(spec)
+        return _installed_formats().from_spec(spec)
 
     @classmethod
     def load_spec(cls, path: str | os.PathLike[str]) -> Flow:
         """Build a flow from a JSON or YAML spec file; raises SpecError listing every problem."""
-        from routilux.spec_files import load_spec
-
-        return load_spec(path)
+        return _installed_formats().load_spec(path)
 
     def to_spec(self) -> dict[str, Any]:
         """Return this flow as a spec dict that :meth:`from_spec` turns back into the same flow."""
-        from routilux.spec_files import flow_to_spec
-
-        return flow_to_spec(self)
+        return _installed_formats().to_spec(self)
 
     def __repr__(self) -> str:
         return f"Flow(flow_id={self.flow_id!r}, routines={len(self.routines)})"

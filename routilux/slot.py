@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 from routilux.context import current_step
 from routilux.errors import EntryParamsError
+from routilux.event import wiring_changed
+from routilux.protocols import EmitterLike
 
 if TYPE_CHECKING:
     from routilux.event import Event
-    from routilux.routine import Routine
 
 log = logging.getLogger("routilux")
 
@@ -139,7 +140,7 @@ class Slot:
     def __init__(
         self,
         name: str = "",
-        routine: Routine | None = None,
+        routine: EmitterLike | None = None,
         handler: Callable[..., Any] | None = None,
         merge_strategy: MergeStrategy = "override",
     ) -> None:
@@ -172,6 +173,7 @@ class Slot:
             self.connected_events.append(event)
         if self not in event.connected_slots:
             event.connected_slots.append(self)
+        wiring_changed()
 
     def disconnect(self, event: Event) -> None:
         """Unlink this slot and ``event`` (safe to repeat)."""
@@ -179,6 +181,7 @@ class Slot:
             self.connected_events.remove(event)
         if self in event.connected_slots:
             event.connected_slots.remove(self)
+        wiring_changed()
 
     def _merge_data(self, data: dict[str, Any]) -> Any:
         """Merge ``data`` into this slot's own buffer (outside any execution); return what the handler gets."""
@@ -218,6 +221,7 @@ class Slot:
         imported); a callable merge strategy cannot come from data, so it stays as is.
         """
         self.name = data.get("name", self.name)
+        wiring_changed()
         strategy = data.get("merge_strategy")
         if isinstance(strategy, str):
             self.merge_strategy = strategy

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
+from routilux import routing
 from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
 from routilux.error_handler import Decision, ErrorHandler
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from routilux.routine import Routine
 
 _DEFAULT_HANDLER = ErrorHandler()
+
+Emit = tuple[str, str, dict[str, Any], tuple[str, ...]]
+"""One emit of a step: (routine id, event name, data, the routine ids it was delivered to)."""
 
 MAX_CONFLICT_RERUNS = 50
 """Re-runs of one step whose reads changed, before the engine gives up on it (see run_conflicted)."""
@@ -89,7 +93,7 @@ class StepContext:
         # None when nobody reads the delta's ops (the local engine applies changes live).
         self.ops: list[tuple[Any, ...]] | None = [] if record else None
         self.children: list[Activation] = []
-        self.emits: list[tuple[str, str, dict[str, Any]]] = []
+        self.emits: list[Emit] = []
         self.check = check
         self.txn = txn
 
@@ -100,13 +104,15 @@ class StepContext:
             raise FlowError(f"{routine!r} emitted {event_name!r} but is not part of flow {self.flow.flow_id!r}")
         if self.check is not None:
             self.check(data)
-        self.emits.append((rid, event_name, data))
+        route = routing.route(self.flow, rid, event_name)
+        self.emits.append((rid, event_name, data, route.ids))
         act = self.activation
-        targets = self.flow.targets(rid, event_name)
-        self.children += route_emit(act.job_id, act.activation_id, rid, event_name, data, targets, len(self.children))
+        self.children += route_emit(
+            act.job_id, act.activation_id, rid, event_name, data, route.targets, len(self.children)
+        )
 
 
-@dataclass
+@dataclass(slots=True)
 class StepResult:
     """The outcome of one step: the delta (ops and children) and what the job must do next.
 
@@ -123,7 +129,7 @@ class StepResult:
     delay_s: float = 0.0
     reason: str | None = None
     error: BaseException | None = None
-    emits: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (routine id, event, data) kept
+    emits: list[Emit] = field(default_factory=list)  # kept emits
     txn: StepTxn | None = None
 
 
@@ -160,12 +166,17 @@ def run_step(
     step_token = current_step.set(ctx)
     state_token = current_job_state.set(job_state)
     try:
-        before = job_state.get_slot_buffer(act.routine_id, act.slot)
         # A copy: the handler may mutate its data, but the payload is re-run by a retry and is
         # the very dict the upstream emit recorded in the history.
-        stored, handler_data = merge(slot.merge_strategy, before, dict(act.payload))
-        job_state.set_slot_buffer(act.routine_id, act.slot, stored)
-        started = time.perf_counter()
+        payload = dict(act.payload)
+        if ctx.ops is None and txn is None and check is None and slot.merge_strategy == "override":
+            before = job_state._swap_slot_buffer(act.routine_id, act.slot, payload)  # live: as get + set would
+            handler_data = payload
+        else:
+            before = job_state.get_slot_buffer(act.routine_id, act.slot)
+            stored, handler_data = merge(slot.merge_strategy, before, payload)
+            job_state.set_slot_buffer(act.routine_id, act.slot, stored)
+        started = time.perf_counter() if act.attempt else 0.0  # only a retried step records its time
         try:
             if slot.handler is not None:
                 call_handler(slot.handler, handler_data)
@@ -173,7 +184,7 @@ def run_step(
             raise  # not the handler's fault: the engine runs the activation again later
         except Exception as exc:  # the handler's error is data for its error strategy
             return _failed(ctx, exc, before)
-        return _succeeded(ctx, time.perf_counter() - started)
+        return _succeeded(ctx, started)
     finally:
         current_job_state.reset(state_token)
         current_step.reset(step_token)
@@ -201,11 +212,15 @@ def run_conflicted(flow: Flow, job_state: JobState, act: Activation, reruns: int
         current_step.reset(step_token)
 
 
-def _succeeded(ctx: StepContext, elapsed_s: float) -> StepResult:
+def _succeeded(ctx: StepContext, started: float) -> StepResult:
     job_state, act = ctx.job_state, ctx.activation
-    for rid, event_name, data in ctx.emits:
-        job_state.record_execution(rid, event_name, data)
+    if ctx.ops is None and ctx.txn is None and ctx.check is None:
+        job_state._append_emits(ctx.emits)  # nothing records or checks the step's ops: written live
+    else:
+        for rid, event_name, data, _ in ctx.emits:
+            job_state.record_execution(rid, event_name, data)
     if act.attempt:
+        elapsed_s = time.perf_counter() - started
         job_state.update_routine_state(
             act.routine_id, {"status": "completed", "execution_time": elapsed_s, "retry_count": act.attempt}
         )

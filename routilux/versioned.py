@@ -14,12 +14,11 @@ script (``distributed/lua/commit.lua``) follows the same ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+import weakref
+from typing import Any, Iterator
 
 from routilux.context import current_step
-
-if TYPE_CHECKING:
-    from routilux.txn import StepTxn
+from routilux.protocols import TxnLike
 
 SD, RS = "sd", "rs"
 INCREMENT, APPEND = "si", "sa"
@@ -45,15 +44,22 @@ class VersionedDict(dict):  # type: ignore[type-arg]
     counts committed writes to the whole dict.
     """
 
-    __slots__ = ("part", "owner", "versions", "version")
+    __slots__ = ("part", "_owner", "versions", "version")
 
     def __init__(self, part: str, owner: Any, data: Any = (), versions: dict[Any, int] | None = None,
                  version: int = 0) -> None:
         super().__init__(data)
         self.part = part
-        self.owner = owner
+        # Weak: a JobState holding its own dicts must still be freed as soon as nobody uses it,
+        # not at the next cyclic garbage collection (with all of its history).
+        self._owner = weakref.ref(owner)
         self.versions: dict[Any, int] = versions if versions is not None else {}
         self.version = version
+
+    @property
+    def owner(self) -> Any:
+        """The JobState these entries belong to (None once it is gone)."""
+        return self._owner()
 
     def put(self, key: Any, value: Any) -> None:
         """Write one entry for good (a commit): the value first, then its versions."""
@@ -65,9 +71,9 @@ class VersionedDict(dict):  # type: ignore[type-arg]
         """A plain copy, untracked (for serialization and the engines)."""
         return dict(dict.items(self))
 
-    def _txn(self) -> StepTxn | None:
+    def _txn(self) -> TxnLike | None:
         step = current_step.get()
-        if step is None or step.txn is None or step.job_state is not self.owner:
+        if step is None or step.txn is None or step.job_state is not self._owner():
             return None
         return step.txn
 

@@ -243,3 +243,29 @@ def test_a_running_job_state_can_be_serialized_and_saved_at_any_moment(tmp_path:
     assert job_state.status == "completed"
     assert len(job_state.routine_states) == 2001 and snapshots >= 1
     assert JobState.load(tmp_path / "checkpoint.json").job_id == job_state.job_id
+
+
+def test_a_job_state_nobody_holds_is_freed_at_once_without_the_cyclic_garbage_collector():
+    import gc
+    import weakref
+
+    job = JobState("flow")
+    job.update_shared_data("n", 1)
+    job.update_routine_state("r", {"status": "completed"})
+    gone = weakref.ref(job)
+    shared = job.shared_data
+    gc.disable()
+    try:
+        del job
+        assert gone() is None
+    finally:
+        gc.enable()
+    assert shared.owner is None and dict(shared) == {"n": 1}
+
+
+def test_a_record_made_with_a_unix_time_reads_as_that_local_datetime_and_equals_its_datetime_twin():
+    at = datetime(2026, 12, 6, 3, 4, 5, 123456)
+    lazy = ExecutionRecord("r", "output", {"v": 1}, at.timestamp())
+    assert lazy.timestamp == at and lazy.serialize()["timestamp"] == at.isoformat()
+    assert lazy == ExecutionRecord("r", "output", {"v": 1}, at)
+    assert isinstance(ExecutionRecord("r", "output").timestamp, datetime)

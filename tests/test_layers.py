@@ -119,3 +119,128 @@ def test_the_worker_side_and_the_operations_side_of_the_distributed_engine_never
             bad = {m for m in imported_modules(path) if m.startswith(f"routilux.distributed.{other}")}
             crossings += [f"{side}/{path.name} -> {m}" for m in sorted(bad)]
     assert crossings == []
+
+
+# --------------------------------------------------------------------------- the import graph
+
+# The core's layers, lowest first. A module imports only from its own layer or below
+# (type-only and function-local imports count). Modules not listed here are held to
+# the no-circle rule only.
+CORE_LAYERS = (
+    ("foundations", {"errors", "registry", "error_handler", "execution_tracker", "output_handler", "bounds",
+                     "codec", "protocols", "tracker_log"}),
+    ("context", {"context"}),
+    ("model", {"event", "slot", "routine", "connection", "activation"}),
+    ("state", {"versioned", "job_state", "txn"}),
+    ("flow", {"routing", "flow", "flow_graph", "flow_info"}),
+    ("step", {"step"}),
+    ("formats", {"serialization", "spec", "spec_files", "formats"}),
+)
+
+
+def module_name(path: Path) -> str:
+    """``routilux.a.b`` for routilux/a/b.py (the package's name for an ``__init__.py``)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _absolute(node: ast.ImportFrom, name: str, is_package: bool) -> str:
+    """The absolute module an ``ImportFrom`` names (relative imports resolved against ``name``)."""
+    if not node.level:
+        return node.module or ""
+    base = name.split(".") if is_package else name.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def package_imports(path: Path, known: set[str], name: str | None = None) -> set[str]:
+    """The modules of the package that one file imports, anywhere in it (TYPE_CHECKING and functions too)."""
+    name = name or module_name(path)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, name, path.name == "__init__.py")
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                found.add(submodule if submodule in known else base)
+    return (found & known) - {name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, for every module of ``routilux``."""
+    paths = {module_name(p): p for p in files_of(PACKAGE)}
+    known = set(paths)
+    return {name: package_imports(path, known) for name, path in paths.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle (its modules in order, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_reports_a_circle_in_order_and_none_in_a_tree():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_graph_counts_type_only_function_local_and_relative_imports(tmp_path):
+    source = tmp_path / "sample.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import routilux.errors\n"
+        "if TYPE_CHECKING:\n    from routilux.flow import Flow\n"
+        "def later():\n    from routilux.spec import flow_from_spec\n"
+        "from . import registry\n"
+        "from .local import engine\n",
+        encoding="utf-8",
+    )
+    known = {"routilux.errors", "routilux.flow", "routilux.spec", "routilux.registry", "routilux.local",
+             "routilux.local.engine", "routilux.txn"}
+    assert package_imports(source, known, "routilux.sample") == known - {"routilux.local", "routilux.txn"}
+
+
+def test_the_core_imports_form_no_circle():
+    graph = import_graph()
+    core = {name: targets for name, targets in graph.items()
+            if not name.startswith(("routilux.local", "routilux.distributed", "routilux.cli", "routilux.server"))}
+    cycle = find_cycle(core)
+    assert cycle is None, "import circle in the core: " + " -> ".join(cycle or [])
+
+
+def test_the_whole_package_imports_form_no_circle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize("layer", range(len(CORE_LAYERS)), ids=[name for name, _ in CORE_LAYERS])
+def test_each_core_layer_imports_only_from_itself_or_the_layers_below(layer):
+    graph = import_graph()
+    allowed = set().union(*(modules for _, modules in CORE_LAYERS[: layer + 1]))
+    everything = set().union(*(modules for _, modules in CORE_LAYERS))
+    upward = {}
+    for module in CORE_LAYERS[layer][1]:
+        targets = {t.removeprefix("routilux.") for t in graph[f"routilux.{module}"]}
+        bad = (targets & everything) - allowed
+        if bad:
+            upward[module] = sorted(bad)
+    assert upward == {}, f"{CORE_LAYERS[layer][0]} layer imports upward: {upward}"

@@ -78,7 +78,7 @@ class _Execution:
         wanted = min(self.limit, self.running + len(self.queue))
         while self.runners < wanted:
             self.runners += 1
-            self.engine.pool.submit(self._run)
+            self.engine.pool.submit(self._run_alone if self.limit == 1 else self._run)
 
     def _retry_later(self, act: Activation, delay_s: float) -> None:
         handle = timers.call_later(delay_s, lambda: self._timer_fired(handle))
@@ -116,9 +116,7 @@ class _Execution:
 
     # -- the runner ------------------------------------------------------
     def _take(self) -> Activation | None:
-        """Pop the next runnable activation (caller holds the lock)."""
-        if self.limit == 1:
-            return self.queue.popleft()
+        """Pop the next runnable activation of a concurrent execution (caller holds the lock)."""
         for _ in range(len(self.queue)):
             act = self.queue.popleft()
             key = (act.routine_id, act.slot)
@@ -132,35 +130,44 @@ class _Execution:
         return None
 
     def _run(self) -> None:
-        flow, job_state = self.flow, self.job_state
+        """A runner of a concurrent execution: each step a transaction (see :meth:`_step`)."""
         while True:
             with self.lock:
-                act = self._take() if job_state.status == "running" and self.queue else None
+                act = self._take() if self.job_state.status == "running" and self.queue else None
                 if act is None:
                     self.runners -= 1
                     self._settle_if_idle()
                     return
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
-            result = self._step(act) if self.limit > 1 else self._step_alone(act)
-            if result is None:
-                continue
-            tracker = self.tracker
-            tracker.record_step(
-                act.routine_id, started, time.perf_counter() - t0,
-                "failed" if result.error is not None else "completed",
-                str(result.error) if result.error is not None else None,
-            )
-            for rid, event_name, data in result.emits:
-                targets = [target for target, _, _ in flow.targets(rid, event_name)]
-                tracker.record_emit(rid, event_name, targets, data, started)
+            result = self._step(act)
+            if result is not None:
+                self.tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
 
-    def _step_alone(self, act: Activation) -> StepResult:
-        """Run a step of a sequential execution: nothing else runs, so it writes live."""
-        result = run_step(self.flow, self.job_state, act, record=False)
-        with self.lock:
-            self._done(act, result)
-        return result
+    def _run_alone(self) -> None:
+        """The one runner of a sequential execution: nothing else runs, so each step writes live.
+
+        One lock section per step hands in the last step's result and takes the next activation.
+        """
+        flow, job_state, queue, lock, tracker = self.flow, self.job_state, self.queue, self.lock, self.tracker
+        result: StepResult | None = None
+        while True:
+            with lock:
+                if result is not None:
+                    self.running -= 1
+                    if result.action is None and job_state.status == "running":
+                        queue.extend(result.children)  # what add() does for children of a running job
+                    else:
+                        self._apply(result)
+                if job_state.status != "running" or not queue:
+                    self.runners -= 1
+                    self._settle_if_idle()
+                    return
+                act = queue.popleft()
+                self.running += 1
+            started, t0 = time.time(), time.perf_counter()
+            result = run_step(flow, job_state, act, record=False)
+            tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
 
     def _step(self, act: Activation) -> StepResult | None:
         """Run a step as a transaction until it commits (or its error strategy takes over).
