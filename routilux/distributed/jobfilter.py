@@ -130,7 +130,8 @@ def parse_time(value: str | float | None, now: float | None = None) -> float | N
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise JobFilterError(f"not a time: {value!r} (give ISO-8601, epoch seconds, or an age like 15m, 1h, 2d)") from None
+        raise JobFilterError(
+            f"not a time: {value!r} (give ISO-8601, epoch seconds, or an age like 15m, 1h, 2d)") from None
 
 
 def parse_age(value: str | float) -> float:
