@@ -33,6 +33,19 @@ def test_each_committed_step_carries_its_time_from_handler_start_to_commit(runti
     assert timeline == times
 
 
+def test_the_events_command_shows_each_steps_time(runtime, shipped, settings, monkeypatch, capsys):
+    from conftest import settings_env
+    from routilux.cli import main
+
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["events", shipped[0], "--steps"]) == 0
+    ship = next(line for line in capsys.readouterr()[0].splitlines() if " step " in line and " ship " in line)
+    took = int(ship.split(" in ", 1)[1].split(" ms", 1)[0])
+    assert 200 <= took < 10_000
+
+
 def test_an_ended_job_has_a_duration_and_its_start_and_end_times(runtime, shipped):
     summary = runtime.job_summary(shipped[0])
     assert summary["duration_s"] >= 0.2 and summary["started_at"] and summary["ended_at"]
