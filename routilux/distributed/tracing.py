@@ -54,6 +54,9 @@ class NoTracing:
     def note(self, **attributes: Any) -> None:
         """Add attributes to the current span."""
 
+    def raised(self, error: BaseException) -> None:
+        """The current span's work raised ``error`` (recorded on it, its status set to error)."""
+
 
 class OtelTracing(NoTracing):
     """Spans through an OpenTelemetry tracer."""
@@ -89,6 +92,11 @@ class OtelTracing(NoTracing):
 
     def note(self, **attributes: Any) -> None:
         self._trace.get_current_span().set_attributes({f"routilux.{k}": v for k, v in attributes.items()})
+
+    def raised(self, error: BaseException) -> None:
+        span = self._trace.get_current_span()
+        span.record_exception(error)
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
 
 
 _lock = threading.Lock()
