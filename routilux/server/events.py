@@ -53,15 +53,16 @@ def _is_end(event: Any) -> bool:
     return event.kind == "status" and event.status in TERMINAL
 
 
-async def follow_job(request: Request, job_id: str, cursor: str) -> AsyncIterator[str]:
-    """Yield SSE frames of a job's events after ``cursor`` until its terminal status has been sent."""
+async def follow_job(request: Request, job_id: str, cursor: str, steps: bool = False) -> AsyncIterator[str]:
+    """Yield SSE frames of a job's events after ``cursor`` until its terminal status has been sent
+    (with ``steps``, one "step" event per committed activation too)."""
     rt = request.app.state.runtime
     metrics = request.app.state.metrics
     metrics.stream_opened()
     try:
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            read = functools.partial(rt.read_events, job_id, cursor, 500, BLOCK_S)
+            read = functools.partial(rt.read_events, job_id, cursor, 500, BLOCK_S, steps)
             batch = await anyio.to_thread.run_sync(read, limiter=stream_limiter(request.app))
             for event in batch:
                 cursor = event.id
@@ -69,7 +70,7 @@ async def follow_job(request: Request, job_id: str, cursor: str) -> AsyncIterato
                 if _is_end(event):
                     return
             if not batch:
-                rest = await run_in_threadpool(rt.events_after_end, job_id, cursor)
+                rest = await run_in_threadpool(rt.events_after_end, job_id, cursor, steps)
                 if rest is not None:  # the job has ended: what came after the cursor (maybe nothing), then stop
                     for event in rest:
                         yield frame(event)
@@ -87,14 +88,16 @@ async def job_events(
     job_id: str,
     last_event_id: str | None = Header(None, pattern=EVENT_ID),
     cursor: str | None = Query(None, pattern=EVENT_ID),
+    steps: bool = Query(False, description="also one 'step' event per committed activation (with its duration_ms)"),
 ) -> StreamingResponse:
     """Every history record, status change and error as it is committed, ending after the terminal status.
 
-    Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent.
+    Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent. With ``steps=true``
+    each committed activation is a "step" event too: routine, slot, outcome and ``duration_ms``.
     """
     await run_in_threadpool(request.app.state.runtime.job_summary, job_id)  # 404 before the stream starts
     start = last_event_id or cursor or "0"
-    return StreamingResponse(follow_job(request, job_id, start), media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamingResponse(follow_job(request, job_id, start, steps), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 class Broadcast:

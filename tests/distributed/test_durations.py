@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import ops_flows
-from console_helpers import console  # noqa: F401
+from console_helpers import console, read_sse  # noqa: F401
 from routilux.distributed.flowstats import percentile
 from routilux.distributed.history import positions
 from routilux.errors import FlowNotPublishedError
@@ -78,3 +78,12 @@ def test_the_http_api_serves_flow_stats_and_row_durations(runtime, shipped, cons
     assert len(rows) == 3 and all(r["duration_s"] >= 0.2 for r in rows)
     history = console.http.get(f"/api/jobs/{shipped[0]}/history").json()["positions"]
     assert any(p["routine"] == "ship" and p["duration_ms"] >= 200 for p in history)
+
+
+def test_the_event_stream_carries_step_events_with_their_duration_when_asked(runtime, shipped, console):
+    with console.http.stream("GET", f"/api/jobs/{shipped[0]}/events", params={"steps": "true"}) as response:
+        frames = read_sse(response)
+    steps = {f["json"]["routine_id"]: f["json"]["data"]["duration_ms"] for f in frames if f["json"]["kind"] == "step"}
+    assert set(steps) == {"order", "ship"} and steps["ship"] >= 200
+    with console.http.stream("GET", f"/api/jobs/{shipped[0]}/events") as response:
+        assert all(f["json"]["kind"] != "step" for f in read_sse(response))  # not unless asked
