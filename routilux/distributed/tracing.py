@@ -24,11 +24,13 @@ never imported.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
 from typing import Any, ContextManager, Iterator
 
+log = logging.getLogger("routilux.distributed")
 _NULL: ContextManager[Any] = contextlib.nullcontext()
 JSONL_PATH_VARIABLE = "ROUTILUX_OTEL_JSONL_PATH"
 
@@ -155,24 +157,31 @@ def _decide() -> NoTracing:
 
 
 def _sdk_provider(exporters: list[str]) -> Any:
-    """The SDK's tracer provider with the named exporters; None (and a warning) without the SDK."""
-    import logging
+    """The SDK's tracer provider with the named exporters; None (and an error logged) if it cannot be made.
 
+    A tracing misconfiguration must never stop a worker from running activations: it runs untraced.
+    """
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     except ImportError:
-        logging.getLogger("routilux.distributed").warning(
-            "OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: pip install 'routilux[otel]'")
+        log.error("OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: pip install 'routilux[otel]'")
         return None
     provider = TracerProvider()
-    for name in exporters:
-        if name == "jsonl":
-            from routilux.distributed.otel_jsonl import JsonLinesExporter
+    try:
+        for name in exporters:
+            if name == "jsonl":
+                from routilux.distributed.otel_jsonl import JsonLinesExporter
 
-            provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(os.environ[JSONL_PATH_VARIABLE])))
-        else:
-            provider.add_span_processor(BatchSpanProcessor(_entry_point_exporter(name)))
+                path = os.environ.get(JSONL_PATH_VARIABLE)
+                if not path:
+                    raise ValueError(f"OTEL_TRACES_EXPORTER=jsonl needs the file in {JSONL_PATH_VARIABLE}")
+                provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(path)))
+            else:
+                provider.add_span_processor(BatchSpanProcessor(_entry_point_exporter(name)))
+    except Exception as exc:  # an unknown exporter, one that fails to start, a missing setting
+        log.error("tracing is off: %s", exc)
+        return None
     return provider
 
 

@@ -102,3 +102,16 @@ def test_without_otel_configuration_nothing_imports_opentelemetry_and_envelopes_
     job_id = runtime.submit(ops_flows.orders_flow("untraced"), "order", {})
     bodies = runtime.store.redis.hgetall(runtime.store.keys.job(job_id, "acts"))
     assert all("tc" not in codec.unpackb(body) for body in bodies.values())
+
+
+def test_a_tracing_misconfiguration_leaves_tracing_off_and_says_why():
+    code = ("import logging\n"
+            "logging.basicConfig()\n"
+            "from routilux.distributed.tracing import tracing\n"
+            "print(tracing().enabled)")
+    for variables in ({"OTEL_TRACES_EXPORTER": "no-such-exporter"}, {"OTEL_TRACES_EXPORTER": "jsonl"}):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != tracing.JSONL_PATH_VARIABLE}
+        env.update(variables, PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                             check=True)
+        assert out.stdout.split() == ["False"] and "tracing is off" in out.stderr
