@@ -75,7 +75,8 @@ def format_event(event: Any, width: int = 0) -> str:
         what = f"error: {event.error}"
     elif event.kind == "step":
         data = event.data or {}
-        what = (f"{data.get('slot')} {data.get('outcome')}{' (raised)' if data.get('raised') else ''}  "
+        took = f" in {data['duration_ms']} ms" if data.get("duration_ms") is not None else ""
+        what = (f"{data.get('slot')} {data.get('outcome')}{' (raised)' if data.get('raised') else ''}{took}  "
                 f"activations {data.get('done')}/{data.get('known')}")
     else:
         shown = {k: v for k, v in (event.data or {}).items() if k != "traceback"}  # folded below it instead

@@ -44,7 +44,8 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow", metavar="TEXT", help="flow id contains TEXT (or its hash starts with it)")
     parser.add_argument("--status", metavar="S[,S]", action="append", default=[],
                         help="status among running, paused, completed, failed, cancelled (comma list, repeatable)")
-    parser.add_argument("--since", metavar="TIME", help="created at or after: ISO-8601, epoch s, or an age (90s, 15m, 1h, 2d)")
+    parser.add_argument("--since", metavar="TIME",
+                        help="created at or after: ISO-8601, epoch s, or an age (90s, 15m, 1h, 2d)")
     parser.add_argument("--until", metavar="TIME", help="created at or before (same forms)")
     parser.add_argument("--error", metavar="TEXT", help="the job's error contains TEXT (any case)")
     parser.add_argument("--where", metavar="KEY=VALUE", action="append", default=[],

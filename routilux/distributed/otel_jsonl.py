@@ -28,9 +28,11 @@ class JsonLinesExporter(SpanExporter):
 
 
 def span_dict(span: ReadableSpan) -> dict[str, Any]:
-    """name, trace_id, span_id, parent_id (hex), start_ns, end_ns, pid and attributes of a finished span."""
+    """name, trace_id, span_id, parent_id (hex), start_ns, end_ns, pid, status (OK/ERROR/UNSET) and attributes
+    of a finished span."""
     ctx, parent = span.get_span_context(), span.parent
     return {"name": span.name, "trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}",
             "parent_id": f"{parent.span_id:016x}" if parent is not None else None,
             "start_ns": span.start_time, "end_ns": span.end_time, "pid": os.getpid(),
+            "status": span.status.status_code.name,
             "attributes": dict(span.attributes or {})}

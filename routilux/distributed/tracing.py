@@ -24,11 +24,13 @@ never imported.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
 from typing import Any, ContextManager, Iterator
 
+log = logging.getLogger("routilux.distributed")
 _NULL: ContextManager[Any] = contextlib.nullcontext()
 JSONL_PATH_VARIABLE = "ROUTILUX_OTEL_JSONL_PATH"
 
@@ -53,6 +55,9 @@ class NoTracing:
 
     def note(self, **attributes: Any) -> None:
         """Add attributes to the current span."""
+
+    def raised(self, error: BaseException) -> None:
+        """The current span's work raised ``error`` (recorded on it, its status set to error)."""
 
 
 class OtelTracing(NoTracing):
@@ -89,6 +94,11 @@ class OtelTracing(NoTracing):
 
     def note(self, **attributes: Any) -> None:
         self._trace.get_current_span().set_attributes({f"routilux.{k}": v for k, v in attributes.items()})
+
+    def raised(self, error: BaseException) -> None:
+        span = self._trace.get_current_span()
+        span.record_exception(error)
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
 
 
 _lock = threading.Lock()
@@ -147,24 +157,31 @@ def _decide() -> NoTracing:
 
 
 def _sdk_provider(exporters: list[str]) -> Any:
-    """The SDK's tracer provider with the named exporters; None (and a warning) without the SDK."""
-    import logging
+    """The SDK's tracer provider with the named exporters; None (and an error logged) if it cannot be made.
 
+    A tracing misconfiguration must never stop a worker from running activations: it runs untraced.
+    """
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     except ImportError:
-        logging.getLogger("routilux.distributed").warning(
-            "OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: pip install 'routilux[otel]'")
+        log.error("OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: pip install 'routilux[otel]'")
         return None
     provider = TracerProvider()
-    for name in exporters:
-        if name == "jsonl":
-            from routilux.distributed.otel_jsonl import JsonLinesExporter
+    try:
+        for name in exporters:
+            if name == "jsonl":
+                from routilux.distributed.otel_jsonl import JsonLinesExporter
 
-            provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(os.environ[JSONL_PATH_VARIABLE])))
-        else:
-            provider.add_span_processor(BatchSpanProcessor(_entry_point_exporter(name)))
+                path = os.environ.get(JSONL_PATH_VARIABLE)
+                if not path:
+                    raise ValueError(f"OTEL_TRACES_EXPORTER=jsonl needs the file in {JSONL_PATH_VARIABLE}")
+                provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(path)))
+            else:
+                provider.add_span_processor(BatchSpanProcessor(_entry_point_exporter(name)))
+    except Exception as exc:  # an unknown exporter, one that fails to start, a missing setting
+        log.error("tracing is off: %s", exc)
+        return None
     return provider
 
 

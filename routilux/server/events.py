@@ -42,7 +42,8 @@ def _is_end(event: Any) -> bool:
 
 
 async def follow_job(request: Request, job_id: str, cursor: str, steps: bool = False) -> AsyncIterator[str]:
-    """Yield SSE frames of a job's events after ``cursor`` until its terminal status has been sent."""
+    """Yield SSE frames of a job's events after ``cursor`` until its terminal status has been sent
+    (with ``steps``, one "step" event per committed activation too)."""
     rt = request.app.state.runtime
     metrics = request.app.state.metrics
     metrics.stream_opened()
@@ -75,11 +76,12 @@ async def job_events(
     job_id: str,
     last_event_id: str | None = Header(None, pattern=EVENT_ID),
     cursor: str | None = Query(None, pattern=EVENT_ID),
-    steps: bool = Query(False, description="also one 'step' event per committed activation"),
+    steps: bool = Query(False, description="also one 'step' event per committed activation (with its duration_ms)"),
 ) -> BoundedStream:
     """Every history record, status change and error as it is committed, ending after the terminal status.
 
-    Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent.
+    Resume with ``Last-Event-ID`` (or ``?cursor=``): only events after it are sent. With ``steps=true``
+    each committed activation is a "step" event too: routine, slot, outcome and ``duration_ms``.
     """
     start = check_event_id(last_event_id or cursor or "0")
     # 404 before the stream starts; a unique prefix of the id is followed as the full id

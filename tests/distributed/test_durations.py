@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import ops_flows
-from console_helpers import console  # noqa: F401
+from console_helpers import console, read_sse  # noqa: F401
 from routilux.distributed.operations.flowstats import percentile
 from routilux.distributed.operations.history import positions
 from routilux.errors import FlowNotPublishedError
@@ -31,6 +31,19 @@ def test_each_committed_step_carries_its_time_from_handler_start_to_commit(runti
     assert 200 <= times["ship"] < 10_000 and 0 <= times["order"] < times["ship"]
     timeline = {p["routine"]: p["duration_ms"] for p in positions(runtime.store, shipped[0]) if p["routine"]}
     assert timeline == times
+
+
+def test_the_events_command_shows_each_steps_time(runtime, shipped, settings, monkeypatch, capsys):
+    from conftest import settings_env
+    from routilux.cli import main
+
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["events", shipped[0], "--steps"]) == 0
+    ship = next(line for line in capsys.readouterr()[0].splitlines() if " step " in line and " ship " in line)
+    took = int(ship.split(" in ", 1)[1].split(" ms", 1)[0])
+    assert 200 <= took < 10_000
 
 
 def test_an_ended_job_has_a_duration_and_its_start_and_end_times(runtime, shipped):
@@ -65,3 +78,12 @@ def test_the_http_api_serves_flow_stats_and_row_durations(runtime, shipped, cons
     assert len(rows) == 3 and all(r["duration_s"] >= 0.2 for r in rows)
     history = console.http.get(f"/api/jobs/{shipped[0]}/history").json()["positions"]
     assert any(p["routine"] == "ship" and p["duration_ms"] >= 200 for p in history)
+
+
+def test_the_event_stream_carries_step_events_with_their_duration_when_asked(runtime, shipped, console):
+    with console.http.stream("GET", f"/api/jobs/{shipped[0]}/events", params={"steps": "true"}) as response:
+        frames = read_sse(response)
+    steps = {f["json"]["routine_id"]: f["json"]["data"]["duration_ms"] for f in frames if f["json"]["kind"] == "step"}
+    assert set(steps) == {"order", "ship"} and steps["ship"] >= 200
+    with console.http.stream("GET", f"/api/jobs/{shipped[0]}/events") as response:
+        assert all(f["json"]["kind"] != "step" for f in read_sse(response))  # not unless asked

@@ -109,3 +109,39 @@ def test_the_http_listing_takes_the_same_filters(runtime, orders, console):
     assert [r["job_id"] for r in http.get("/api/jobs", params={"id": ids[2][:6]}).json()["jobs"]] == [ids[2]]
     refused = http.get("/api/jobs", params={"status": "faild"})
     assert refused.status_code == 422 and "completed" in refused.json()["error"]["message"]
+
+
+def test_a_page_stops_reading_at_its_scan_limit_and_its_cursor_goes_on_to_the_rare_match(runtime, orders,
+                                                                                          monkeypatch):
+    import routilux.distributed.operations.search as search
+
+    ids, _ = orders
+    monkeypatch.setattr(search, "PAGE_SCAN_LIMIT", 2)
+    flt = JobFilter.parse(where="customer=ann")  # the oldest job: the last one read
+    pages, cursor = [], None
+    while True:
+        page = runtime.job_page(flt, limit=10, cursor=cursor)
+        pages.append([row["job_id"] for row in page["jobs"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [[], [], [ids[0]]]
+
+
+def test_jobs_created_in_the_same_millisecond_beyond_a_batch_are_each_listed_once(runtime, orders, monkeypatch):
+    import routilux.distributed.operations.search as search
+
+    ids, _ = orders
+    keys = runtime.store.keys
+    for job_id in ids:  # as if all five were created at once
+        runtime.store.redis.zadd(keys.jobs(keys.bucket_of(job_id)), {job_id: 1_000})
+    monkeypatch.setattr(search, "_BATCH", 1)
+    seen, cursor = [], None
+    while True:
+        page = runtime.job_page(JobFilter(), limit=2, cursor=cursor)
+        seen += [row["job_id"] for row in page["jobs"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(ids, reverse=True)
+    assert [row["job_id"] for row in runtime.jobs()] == sorted(ids, reverse=True)

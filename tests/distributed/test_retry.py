@@ -83,3 +83,24 @@ def test_the_cli_retries_and_waits_for_the_new_job(runtime, settings, start_work
     new_id, status = capsys.readouterr()[0].splitlines()
     assert status == f"job {new_id} completed"
     assert runtime.job_summary(old)["retries"] == [new_id]
+
+
+def test_a_retried_fork_is_forked_again_from_the_same_point_of_the_original(runtime, start_workers,
+                                                                             failing_customer):
+    from routilux.distributed.operations.fork import fork_job
+    from routilux.distributed.operations.history import positions
+
+    start_workers()
+    original = runtime.submit(ops_flows.orders_flow("retry-fork"), "order", {"customer": failing_customer})
+    runtime.wait(original, timeout=30)
+    first_entry = positions(runtime.store, original)[0]["id"]  # the submit: the order still to run
+    forked = fork_job(runtime, original, first_entry)
+    assert runtime.wait(forked, timeout=30).status == "failed"
+    ops_flows.FAILING_CUSTOMERS.discard(failing_customer)
+    again = runtime.retry(forked)
+    state = runtime.wait(again, timeout=30)
+    assert state.status == "completed" and state.shared_data["shipped"] == {"customer": failing_customer}
+    meta = runtime.store.meta(again)
+    assert (meta["forked_from"], meta["forked_at"]) == (original, first_entry)
+    assert runtime.job_summary(forked)["retries"] == [again]
+    assert runtime.job_summary(again)["retried_from"] == forked

@@ -76,6 +76,19 @@ def test_a_jobs_activations_on_a_worker_process_are_children_of_the_producers_jo
     worker.terminate()
 
 
+def test_a_handler_that_raises_leaves_an_error_status_and_the_exception_on_its_span(
+        runtime, start_workers, producer_spans):
+    start_workers()  # in this process: its executor traces with the provider the fixture installed
+    _, exporter = producer_spans
+    job_id = runtime.submit(ops_flows.orders_flow("traced-failure"), "order", {"customer": "bob", "fail": True})
+    assert runtime.wait(job_id, timeout=30).status == "failed"
+    spans = wait_until(lambda: [s for s in exporter.get_finished_spans() if s.name == "routilux.commit"], timeout=10)
+    handler = next(s for s in exporter.get_finished_spans() if s.name == "routilux.handler")
+    assert handler.status.status_code.name == "ERROR" and "bad order for bob" in handler.status.description
+    assert [e.name for e in handler.events] == ["exception"]
+    assert (spans[0].attributes["routilux.outcome"], spans[0].attributes["routilux.commit"]) == ("fail", "ok")
+
+
 def test_without_otel_configuration_nothing_imports_opentelemetry_and_envelopes_carry_no_context(runtime):
     # (redis-py itself imports opentelemetry when it is installed; routilux alone must not)
     code = ("import sys, routilux\n"
@@ -89,3 +102,16 @@ def test_without_otel_configuration_nothing_imports_opentelemetry_and_envelopes_
     job_id = runtime.submit(ops_flows.orders_flow("untraced"), "order", {})
     bodies = runtime.store.redis.hgetall(runtime.store.keys.job(job_id, "acts"))
     assert all("tc" not in codec.unpackb(body) for body in bodies.values())
+
+
+def test_a_tracing_misconfiguration_leaves_tracing_off_and_says_why():
+    code = ("import logging\n"
+            "logging.basicConfig()\n"
+            "from routilux.distributed.tracing import tracing\n"
+            "print(tracing().enabled)")
+    for variables in ({"OTEL_TRACES_EXPORTER": "no-such-exporter"}, {"OTEL_TRACES_EXPORTER": "jsonl"}):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != tracing.JSONL_PATH_VARIABLE}
+        env.update(variables, PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                             check=True)
+        assert out.stdout.split() == ["False"] and "tracing is off" in out.stderr

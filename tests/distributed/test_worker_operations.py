@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import ops_flows
+from conftest import both_brokers, settings_env
 from console_helpers import OPERATOR, VIEWER, secured_console  # noqa: F401
 from waiting import wait_until
 from routilux.cli import main
@@ -50,9 +51,9 @@ def test_an_operator_shuts_a_worker_down_warmly_and_its_running_step_still_commi
     assert worker.name not in runtime.workers()
 
 
+@both_brokers
 def test_the_cli_lists_workers_and_asks_one_to_shut_down(runtime, settings, spawn_worker, monkeypatch, capsys):
-    for key, value in {"ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix,
-                       "ROUTILUX_QUEUE": settings.queue}.items():
+    for key, value in settings_env(settings).items():  # the broker's URL too
         monkeypatch.setenv(key, value)
     worker = spawn_worker(imports=("ops_flows",), pool="threads", concurrency=3)
     wait_until(lambda: worker.name in runtime.workers(), timeout=30)

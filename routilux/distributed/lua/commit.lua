@@ -209,7 +209,8 @@ redis.call('HINCRBY', KEYS[K_META], 'runs:' .. routine, 1)
 if raised == '1' then redis.call('HINCRBY', KEYS[K_META], 'errors:' .. routine, 1) end
 local applied = redis.call('SCARD', KEYS[K_APPLIED])
 redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
-  'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised, 'ms', step_ms,
+  'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised,
+  'ms', step_ms,
   'done', applied + (outcome == 'retry' and 0 or 1),
   'known', applied + tonumber(redis.call('HGET', KEYS[K_META], 'pending') or '0'), 'ts', now)
 

@@ -67,13 +67,6 @@ class JobFilter:
                    since=parse_time(since), until=parse_time(until), error=error or "",
                    where=tuple(_pair(w) for w in _items(where, split=False)))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The filter as JSON-able query fields (only those given)."""
-        out: dict[str, Any] = {"id": self.id_prefix, "flow": self.flow, "status": list(self.statuses),
-                               "since": self.since, "until": self.until, "error": self.error,
-                               "where": [f"{k}={v}" for k, v in self.where]}
-        return {k: v for k, v in out.items() if v not in ("", [], None)}
-
     def with_statuses(self, allowed: Iterable[str]) -> JobFilter | None:
         """This filter further limited to the ``allowed`` statuses; None if no status is left."""
         allowed = tuple(allowed)
@@ -130,7 +123,8 @@ def parse_time(value: str | float | None, now: float | None = None) -> float | N
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise JobFilterError(f"not a time: {value!r} (give ISO-8601, epoch seconds, or an age like 15m, 1h, 2d)") from None
+        raise JobFilterError(
+            f"not a time: {value!r} (give ISO-8601, epoch seconds, or an age like 15m, 1h, 2d)") from None
 
 
 def parse_age(value: str | float) -> float:

@@ -107,7 +107,7 @@ class OpsStore:
 
     @guarded
     def step_times(self, job_ids: list[str], per_job: int) -> list[tuple[str, int, bool]]:
-        """(routine, ms from handler start to commit, whether it raised) of the first ``per_job`` commits of each job."""
+        """(routine, ms from handler start to commit, whether it raised) of each job's first ``per_job`` commits."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.xrange(self.keys.job(job_id, "log"), "-", "+", count=per_job)
@@ -193,7 +193,7 @@ class OpsStore:
 
     @guarded
     def link_retry(self, old_id: str, new_id: str) -> None:
-        """Note that ``new_id`` retries ``old_id``: ``retried_from`` on the new job, appended to ``retries`` of the old."""
+        """Note that ``new_id`` retries ``old_id``: ``retried_from`` on the new job, added to the old one's ``retries``."""
         self.redis.hset(self.keys.job(new_id, "meta"), "retried_from", old_id)
         old_meta = self.keys.job(old_id, "meta")
         while True:  # WATCH: two retries of one job at once both end up listed

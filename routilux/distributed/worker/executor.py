@@ -201,6 +201,8 @@ class Executor:
                     result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
                 else:
                     result = self._run_leased(flow, view, act, token, txn, worker)
+                if result.error is not None:
+                    self.tracing.raised(result.error)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             with self.tracing.stage("commit"):
                 answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace)
