@@ -9,7 +9,7 @@ Outside a step they behave as plain dicts.
 
 The blind operations (increment, append) live here too: the local engine,
 the step and the distributed engine's tests share their rules, and the commit
-script (``distributed/lua/commit.lua``) follows the same ones.
+script (``distributed/protocol/lua/commit.lua``) follows the same ones.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from routilux.distributed.batch import BATCH_TASK_NAME
 from routilux.distributed.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.executor import Executor
-from routilux.distributed.keys import Keys
+from routilux.distributed.protocol.keys import Keys
 from routilux.distributed.limits import mark_pool_child
 from routilux.distributed.redis_options import (amqp_connection, broker_ssl, broker_url, is_sentinel,
                                                 sentinel_transport_options)

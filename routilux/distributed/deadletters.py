@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from routilux.distributed.envelope import open_body
+from routilux.distributed.protocol.envelope import open_body
 from routilux.distributed.events import ms_to_iso, plain
 from routilux.distributed.store import text
 from routilux.errors import DeadLetterNotFoundError, FlowError, JobNotFoundError

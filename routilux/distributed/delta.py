@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 from routilux import codec
-from routilux.distributed.envelope import seal, to_envelope
-from routilux.distributed.signing import NO_KEYS, Keyring
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.envelope import seal, to_envelope
+from routilux.distributed.protocol.signing import NO_KEYS, Keyring
+from routilux.distributed.protocol.keys import slot_field
 from routilux.step import StepResult
 from routilux.txn import StepTxn
 

@@ -26,11 +26,11 @@ from routilux.activation import Activation
 from routilux.distributed.batch import batch_bodies, run_batch
 from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
-from routilux.distributed.envelope import from_envelope, open_body
+from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.limits import MainThreadTimers, TimeLimits, in_pool_child
 from routilux.distributed.marker import Marker
 from routilux.distributed.remote_state import RemoteJobState

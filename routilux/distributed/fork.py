@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from routilux import codec
-from routilux.distributed.envelope import open_body, seal
+from routilux.distributed.protocol.envelope import open_body, seal
 from routilux.distributed.history import replay_job
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError
 from routilux.job_state import JobState

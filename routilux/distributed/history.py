@@ -16,8 +16,8 @@ from typing import Any
 import msgpack
 
 from routilux import codec
-from routilux.distributed.envelope import from_envelope, open_body
-from routilux.distributed.keys import split_slot_field
+from routilux.distributed.protocol.envelope import from_envelope, open_body
+from routilux.distributed.protocol.keys import split_slot_field
 from routilux.distributed.store import RedisStore, guarded, log_records, text
 from routilux.errors import DecodeError, FlowError
 from routilux.job_state import ExecutionRecord, JobState

@@ -13,13 +13,13 @@ from routilux.distributed.app import create_app
 from routilux.distributed.assemble import job_state_from_parts
 from routilux.distributed.deadletters import DeadLettersMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
-from routilux.distributed.envelope import seal, to_envelope
+from routilux.distributed.protocol.envelope import seal, to_envelope
 from routilux.distributed.events import EventsMixin
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.opsstore import OpsStore
 from routilux.distributed.overview import OverviewMixin
 from routilux.distributed.settings import Settings
-from routilux.distributed.signing import Keyring
+from routilux.distributed.protocol.signing import Keyring
 from routilux.distributed.store import RedisStore, text
 from routilux.errors import (
     ExecutionTimeout,

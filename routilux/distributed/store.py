@@ -17,9 +17,9 @@ import logging
 import redis
 
 from routilux import codec
-from routilux.distributed.keys import Keys
+from routilux.distributed.protocol.keys import Keys
 from routilux.distributed.redis_options import connect, describe_refusal, is_cluster
-from routilux.distributed.scripts import Scripts
+from routilux.distributed.protocol.scripts import Scripts
 from routilux.distributed.settings import Settings
 from routilux.errors import (FlowNotPublishedError, JobNotFoundError, KeyLayoutError, StoreAccessDeniedError,
                              StoreUnavailableError)

@@ -21,7 +21,7 @@ import dflows
 from conftest import HERE, ROOT, both_brokers, settings_env
 from dhelpers import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.keys import Keys, slot_field
+from routilux.distributed.protocol.keys import Keys, slot_field
 from routilux.distributed.redis_options import parse_cluster_url
 from routilux.errors import KeyLayoutError, StoreUnavailableError
 

@@ -13,7 +13,7 @@ import cli_flows
 import dflows
 from dhelpers import wait_until
 from routilux import codec
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.protocol.envelope import from_envelope
 from routilux.errors import DeadLetterNotFoundError, FlowError, FlowNotPublishedError, JobNotFoundError, NotFoundError
 
 pytestmark = pytest.mark.distributed

@@ -11,8 +11,8 @@ import dflows
 from routilux import codec
 from routilux.activation import Activation
 from routilux.distributed.delta import commit_args
-from routilux.distributed.keys import slot_field
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.protocol.keys import slot_field
+from routilux.distributed.protocol.envelope import from_envelope
 from routilux.step import StepResult
 
 pytestmark = pytest.mark.distributed

@@ -8,7 +8,7 @@ import dflows
 import dsecure
 from dhelpers import wait_until
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.signing import MAGIC, Keyring
+from routilux.distributed.protocol.signing import MAGIC, Keyring
 from routilux.errors import SignatureError
 
 pytestmark = pytest.mark.distributed

@@ -15,7 +15,7 @@ NAMES = (
 @lru_cache(maxsize=None)
 def source(name: str) -> str:
     """Return the full text of a script: the prelude, then the script."""
-    folder = resources.files("routilux.distributed") / "lua"
+    folder = resources.files("routilux.distributed.protocol") / "lua"
     prelude = (folder / "_common.lua").read_text(encoding="utf-8")
     return prelude + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
 
