@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from routilux.context import current_step
+from routilux.ops import Op
 
 if TYPE_CHECKING:
     from routilux.txn import StepTxn
 
-SD, RS = "sd", "rs"
-INCREMENT, APPEND = "si", "sa"
+SD, RS = Op.SD, Op.RS
+INCREMENT, APPEND = Op.SI, Op.SA
 # Integers stay exact up to here: the commit script does arithmetic in doubles.
 INT_LIMIT = 2**53 - 1
 

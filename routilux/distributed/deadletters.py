@@ -65,17 +65,16 @@ class DeadLettersMixin:
         job_id, act_id = text(row.get("job", "")), text(row.get("activation", ""))
         if not job_id or not act_id:
             raise FlowError(f"dead letter {dead_id} is a message that is not an activation; it can only be discarded")
-        answer = self.ops.replay_dead_letter(job_id, act_id, dead_id)
-        if answer[0] == "gone":
+        answer = self.store.replay_dead_letter(job_id, act_id, dead_id)
+        if answer.outcome == "gone":
             raise DeadLetterNotFoundError(f"no dead letter {dead_id!r} in the dead-letter stream")
-        if answer[0] == "unknown":
+        if answer.outcome == "unknown":
             raise JobNotFoundError(f"job {job_id!r} of dead letter {dead_id} is no longer in this store; discard it")
-        if answer[0] == "refused":
-            raise FlowError(f"dead letter {dead_id} cannot be replayed: {text(answer[1])}")
-        ids = [text(x) for x in answer[3]]
-        if ids:
-            score = text(answer[2])
-            self.dispatcher.send_or_leave(self.store.bodies(job_id, ids),
+        if answer.outcome == "refused":
+            raise FlowError(f"dead letter {dead_id} cannot be replayed: {answer.status}")
+        if answer.dispatch:
+            score = answer.outbox_score
+            self.dispatcher.send_or_leave(self.store.bodies(job_id, list(answer.dispatch)),
                                           sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
                                           what=f"the replayed activations of job {job_id}")
         return job_id

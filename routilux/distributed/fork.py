@@ -20,6 +20,7 @@ from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError
 from routilux.job_state import JobState
+from routilux.ops import Op
 
 if TYPE_CHECKING:
     from routilux.distributed.runtime import DistributedRuntime
@@ -29,13 +30,13 @@ def state_ops(state: JobState) -> list[bytes | str]:
     """The JobState's contents as commit ops (4 fields each), as the stream stores them."""
     flat: list[bytes | str] = []
     for rid, rs in state.routine_states.items():
-        flat += ["rs", rid, codec.packb(rs), str(rs.get("status", ""))]
+        flat += [Op.RS.code, rid, codec.packb(rs), str(rs.get("status", ""))]
     for key, value in state.shared_data.items():
-        flat += ["sd", str(key), codec.packb(value), ""]
-    for kind, entries in (("sl", state.shared_log), ("o", state.output_log), ("de", state.deferred_events)):
-        flat += [x for entry in entries for x in (kind, "", codec.packb(entry), "")]
+        flat += [Op.SD.code, str(key), codec.packb(value), ""]
+    for kind, entries in ((Op.SL, state.shared_log), (Op.OUT, state.output_log), (Op.DE, state.deferred_events)):
+        flat += [x for entry in entries for x in (kind.code, "", codec.packb(entry), "")]
     for rid, slots in state.slot_buffers.items():
-        flat += [x for slot, buf in slots.items() for x in ("sb", slot_field(rid, slot), codec.packb(buf), "")]
+        flat += [x for slot, buf in slots.items() for x in (Op.SB.code, slot_field(rid, slot), codec.packb(buf), "")]
     return flat
 
 

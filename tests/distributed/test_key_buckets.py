@@ -174,7 +174,7 @@ def dead_letter_in(runtime: DistributedRuntime, settings: Settings) -> tuple[str
     for _ in range(settings.max_attempts):
         runtime.store.claim(job_id, act_id, "")
         runtime.store.redis.zadd(leases, {f"{job_id}|{act_id}": 0})
-    assert runtime.store.claim(job_id, act_id, "")[0] == "dead"
+    assert runtime.store.claim(job_id, act_id, "").outcome == "dead"
     return job_id, act_id
 
 
