@@ -19,6 +19,10 @@ SCAN_COUNT = 100
 SWEEPER_LOCK_SHARE = 0.5
 # The sweeper lock never lives less than this (ms), whatever the interval.
 SWEEPER_LOCK_MIN_MS = 10
+# The store's connections: give up connecting (and, in redis-py, a read) after this many seconds ...
+CONNECT_TIMEOUT_S = 5
+# ... and check an idle pooled connection before reusing it when it has been idle this long (s).
+HEALTH_CHECK_S = 15
 
 # Constants the scripts use, by their Lua name.
 LUA_CONSTANTS = {

@@ -10,6 +10,7 @@ import redis
 
 from routilux import codec
 from routilux.distributed.protocol.args import ScriptArgs
+from routilux.distributed.protocol.constants import CONNECT_TIMEOUT_S, HEALTH_CHECK_S
 from routilux.distributed.protocol.keys import Keys
 from routilux.distributed.protocol.scripts import Scripts
 from routilux.distributed.redis_options import connect, describe_refusal, is_cluster
@@ -57,8 +58,8 @@ class StoreBase:
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix, settings.key_buckets)
-        self.redis = client or connect(settings, socket_keepalive=True, health_check_interval=15,
-                                       socket_connect_timeout=5)
+        self.redis = client or connect(settings, socket_keepalive=True, health_check_interval=HEALTH_CHECK_S,
+                                       socket_connect_timeout=CONNECT_TIMEOUT_S)
         # Redis Cluster: scripts cannot be pipelined, and multi-key reads stay within one slot.
         self.cluster = is_cluster(settings.redis_url)
         self.scripts = Scripts(self.redis)
