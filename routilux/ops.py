@@ -31,7 +31,7 @@ class Op(StrEnum):
     @property
     def code(self) -> str:
         """The code as a plain str, as sent to Redis and stored in a job's stream (``str.encode`` stays bytes)."""
-        return self.value
+        return str.__str__(self)  # what str() gives too; faster than the enum's ``value``
 
     @classmethod
     def decode(cls, code: str | bytes) -> Op:

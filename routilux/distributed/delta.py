@@ -18,25 +18,30 @@ from routilux.step import StepResult
 from routilux.txn import StepTxn
 
 Flat = tuple[str, str, Any, str]
+_VALUE_KINDS = frozenset({Op.SD, Op.SI, Op.SA})       # (kind, key, value)
+_ENTRY_KINDS = frozenset({Op.SL, Op.OUT, Op.DE})      # (kind, entry): appended to a list
 
 
 def cause_of(result: StepResult) -> dict[str, Any]:
     """The slice of a step's delta its children carry: parent id and state changes."""
-    changes = [[Op(op[0]).code, op[1], op[2]] for op in result.ops if op[0] in VALUE_OPS]
+    changes = [[str(op[0]), op[1], op[2]] for op in result.ops if op[0] in VALUE_OPS]
     return {"parent": result.activation.activation_id, "routine": result.activation.routine_id, "delta": changes}
 
 
 def _flat_op(op: tuple[Any, ...]) -> Flat | None:
-    """One op as the commit script's (kind, a, b, c); None for ops it does not take."""
+    """One op as the commit script's (kind, a, b, c); None for ops it does not take.
+
+    ``str()`` of an op, an :class:`Op` or its code, is the plain code.
+    """
     kind = op[0]
     if kind == Op.RS:
-        return Op.RS.code, op[1], codec.packb(op[2]), str(op[2].get("status", ""))
-    if kind in (Op.SD, Op.SI, Op.SA):
-        return Op(kind).code, str(op[1]), codec.packb(op[2]), ""
-    if kind in (Op.SL, Op.OUT, Op.DE):
-        return Op(kind).code, "", codec.packb(op[1]), ""
+        return str(kind), op[1], codec.packb(op[2]), str(op[2].get("status", ""))
+    if kind in _VALUE_KINDS:
+        return str(kind), str(op[1]), codec.packb(op[2]), ""
+    if kind in _ENTRY_KINDS:
+        return str(kind), "", codec.packb(op[1]), ""
     if kind == Op.SB:
-        return Op.SB.code, slot_field(op[1], op[2]), codec.packb(op[3]), ""
+        return str(kind), slot_field(op[1], op[2]), codec.packb(op[3]), ""
     return None
 
 
@@ -58,8 +63,8 @@ def encode_reads(txn: StepTxn | None) -> tuple[tuple[str, int], ...]:
     """Return (version field, version seen) per read of the step, for the commit script."""
     if txn is None:
         return ()
-    reads = [(f"{Op(part).code}:{key}", version) for (part, key), version in txn.reads.items()]
-    reads += [(f"*{Op(part).code}", version) for part, version in txn.reads_all.items()]
+    reads = [(f"{part}:{key}", version) for (part, key), version in txn.reads.items()]
+    reads += [(f"*{part}", version) for part, version in txn.reads_all.items()]
     return tuple(reads)
 
 

@@ -8,12 +8,11 @@ two timeout arguments were added before them) fails here.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
 
-from routilux.distributed.protocol.args import BUILDERS, ScriptArgs
+from routilux.distributed.protocol.args import BUILDERS, to_argv
 from routilux.distributed.protocol.constants import LUA_CONSTANTS
 from routilux.distributed.protocol.keys import INDEX_PARTS, JOB_PARTS, SCRIPT_KEY_PARTS, Keys
 from routilux.distributed.protocol.scripts import NAMES, constants_lua, lua_text, source
@@ -54,8 +53,8 @@ def header(text: str) -> tuple[list[str], int | None, list[str]]:
     return [names[i] for i in sorted(names)], tail, problems
 
 
-def has_tail(builder: type[ScriptArgs]) -> bool:
-    return builder.tail is not ScriptArgs.tail
+def has_tail(builder: type) -> bool:
+    return hasattr(builder, "tail")
 
 
 def test_every_script_has_a_builder_and_every_lua_file_is_a_script():
@@ -79,7 +78,7 @@ def test_a_scripts_header_names_its_builders_arguments_in_order(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_a_builder_names_only_what_it_has_and_lays_out_each_field(name):
     builder = BUILDERS[name]
-    fields = {f.name for f in dataclasses.fields(builder)}
+    fields = set(builder._fields)
     assert all(hasattr(builder, n) or n in fields for n in builder.ARGV)
     unnamed = fields - set(builder.ARGV)
     assert bool(unnamed) == has_tail(builder), f"{builder.__name__}: {unnamed} reach the script only in its tail"
@@ -93,7 +92,7 @@ def test_a_drift_like_resumes_old_one_is_found():
 
 def test_the_resume_arguments_put_the_children_where_the_script_reads_them():
     args = BUILDERS["resume"]("job", 10, 1, b"h", "", "", (("kid", b"body"),))
-    argv = args.to_argv()
+    argv = to_argv(args)
     _, tail, _ = header(lua_text("resume"))
     assert argv[tail - 1:] == ["kid", b"body"]
 
@@ -101,7 +100,7 @@ def test_the_resume_arguments_put_the_children_where_the_script_reads_them():
 def test_the_commit_arguments_lay_out_reads_ops_and_children_after_the_named_ones():
     args = BUILDERS["commit"]("job", "act", "1", "ok", "", 10, 0, "", "", "", "", 0, "r", "s", "",
                               reads=(("sd:k", 2),), ops=(("sd", "k", b"v", ""),), children=(("kid", b"body"),))
-    argv = args.to_argv()
+    argv = to_argv(args)
     named = dict(zip(BUILDERS["commit"].ARGV, argv))
     assert (named["n_reads"], named["n_ops"]) == (1, 1)
     assert argv[len(named):] == ["sd:k", 2, "sd", "k", b"v", "", "kid", b"body"]

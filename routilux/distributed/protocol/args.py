@@ -1,41 +1,50 @@
 """The arguments of every Lua script, built by name.
 
-Each script's ARGV is one frozen dataclass here: ``ARGV`` names its fixed
-arguments in the order the script reads them (the header of ``lua/<script>.lua``
-reads them into locals of these names; a test checks the two agree), and
-:meth:`ScriptArgs.to_argv` lays them out, then the variable section, if any,
-which the script reads from its ``TAIL`` index on.
+Each script's ARGV is one named tuple here: ``ARGV`` names its fixed arguments
+in the order the script reads them (the header of ``lua/<script>.lua`` reads
+them into locals of these names; a test checks the two agree), and
+:func:`to_argv` lays them out, then the variable section (``tail()``), if the
+script has one, which it reads from its ``TAIL`` index on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import lru_cache
+from itertools import chain
+from operator import attrgetter
+from typing import Any, Callable, ClassVar, NamedTuple, Protocol
 
 Blob = bytes | str  # a msgpack blob, or "" for none
 
 
-class ScriptArgs:
-    """The ARGV of one script: fixed arguments by name, then an optional variable section."""
+class ScriptArgs(Protocol):
+    """The ARGV of one script: fixed arguments by name (``ARGV``), then an optional variable section."""
 
     ARGV: ClassVar[tuple[str, ...]]
     SCRIPT: ClassVar[str]
 
-    def to_argv(self) -> list[Any]:
-        """The script's ARGV, in order."""
-        return [getattr(self, name) for name in self.ARGV] + self.tail()
 
-    def tail(self) -> list[Any]:
-        """The variable section after the fixed arguments (none by default)."""
-        return []
-
-
-def _flat(pairs: tuple[tuple[Any, ...], ...]) -> list[Any]:
-    return [x for pair in pairs for x in pair]
+@lru_cache(maxsize=None)
+def _fixed(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    if len(cls.ARGV) == 1:
+        name = cls.ARGV[0]
+        return lambda args: (getattr(args, name),)
+    return attrgetter(*cls.ARGV)
 
 
-@dataclass(frozen=True)
-class SubmitArgs(ScriptArgs):
+def to_argv(args: ScriptArgs) -> list[Any]:
+    """A script's ARGV, in order: the fixed arguments, then its ``tail()`` if it has one."""
+    tail = getattr(args, "tail", None)
+    fixed = _fixed(type(args))(args)
+    return [*fixed, *tail()] if tail is not None else list(fixed)
+
+
+def _flat(*sections: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """The tuples of each section, one after the other, as one flat list."""
+    return list(chain.from_iterable(chain(*sections)))
+
+
+class SubmitArgs(NamedTuple):
     """Create a job and its root activation (lua/submit.lua)."""
 
     SCRIPT = "submit"
@@ -56,8 +65,7 @@ class SubmitArgs(ScriptArgs):
     timeout_s: str        # the same in seconds, as text, for the reason
 
 
-@dataclass(frozen=True)
-class ClaimArgs(ScriptArgs):
+class ClaimArgs(NamedTuple):
     """Take the lease of an activation (lua/claim.lua)."""
 
     SCRIPT = "claim"
@@ -72,8 +80,7 @@ class ClaimArgs(ScriptArgs):
     hard_s: str           # the same in seconds, as text ("" for none)
 
 
-@dataclass(frozen=True)
-class CommitArgs(ScriptArgs):
+class CommitArgs(NamedTuple):
     """Apply one step's delta (lua/commit.lua); see :func:`routilux.distributed.delta.commit_args`."""
 
     SCRIPT = "commit"
@@ -110,11 +117,10 @@ class CommitArgs(ScriptArgs):
 
     def tail(self) -> list[Any]:
         """Reads, then ops, then children, flat."""
-        return _flat(self.reads) + _flat(self.ops) + _flat(self.children)
+        return _flat(self.reads, self.ops, self.children)
 
 
-@dataclass(frozen=True)
-class RenewArgs(ScriptArgs):
+class RenewArgs(NamedTuple):
     """Extend a lease (lua/renew.lua)."""
 
     SCRIPT = "renew"
@@ -125,8 +131,7 @@ class RenewArgs(ScriptArgs):
     lease_ms: int
 
 
-@dataclass(frozen=True)
-class AbandonArgs(ScriptArgs):
+class AbandonArgs(NamedTuple):
     """End a lease at once, noting why (lua/abandon.lua)."""
 
     SCRIPT = "abandon"
@@ -137,8 +142,7 @@ class AbandonArgs(ScriptArgs):
     reason: str
 
 
-@dataclass(frozen=True)
-class BounceArgs(ScriptArgs):
+class BounceArgs(NamedTuple):
     """Hand an activation back for another worker (lua/bounce.lua)."""
 
     SCRIPT = "bounce"
@@ -151,8 +155,7 @@ class BounceArgs(ScriptArgs):
     worker: str
 
 
-@dataclass(frozen=True)
-class SweepArgs(ScriptArgs):
+class SweepArgs(NamedTuple):
     """Handle one expired lease (lua/expire.lua) or due activation (lua/redue.lua)."""
 
     SCRIPT = "expire"
@@ -162,15 +165,14 @@ class SweepArgs(ScriptArgs):
     backstop_ms: int
 
 
-@dataclass(frozen=True)
 class RedueArgs(SweepArgs):
     """Handle one due activation (lua/redue.lua)."""
 
+    __slots__ = ()
     SCRIPT = "redue"
 
 
-@dataclass(frozen=True)
-class MarkArgs(ScriptArgs):
+class MarkArgs(NamedTuple):
     """Move just-dispatched outbox entries to the queue backstop (lua/mark.lua)."""
 
     SCRIPT = "mark"
@@ -185,8 +187,7 @@ class MarkArgs(ScriptArgs):
         return list(self.act_ids)
 
 
-@dataclass(frozen=True)
-class PauseArgs(ScriptArgs):
+class PauseArgs(NamedTuple):
     """Pause a running job (lua/pause.lua)."""
 
     SCRIPT = "pause"
@@ -195,8 +196,7 @@ class PauseArgs(ScriptArgs):
     point: bytes          # the pause point (msgpack)
 
 
-@dataclass(frozen=True)
-class ResumeArgs(ScriptArgs):
+class ResumeArgs(NamedTuple):
     """Resume a paused job (lua/resume.lua)."""
 
     SCRIPT = "resume"
@@ -214,8 +214,7 @@ class ResumeArgs(ScriptArgs):
         return _flat(self.children)
 
 
-@dataclass(frozen=True)
-class CancelArgs(ScriptArgs):
+class CancelArgs(NamedTuple):
     """Cancel a job for good (lua/cancel.lua)."""
 
     SCRIPT = "cancel"
@@ -225,8 +224,7 @@ class CancelArgs(ScriptArgs):
     state: Blob           # the cancellation's routine state ("" for none)
 
 
-@dataclass(frozen=True)
-class TimeoutArgs(ScriptArgs):
+class TimeoutArgs(NamedTuple):
     """Time out a job past its deadline (lua/timeout.lua)."""
 
     SCRIPT = "timeout"
@@ -234,15 +232,14 @@ class TimeoutArgs(ScriptArgs):
     job: str
 
 
-@dataclass(frozen=True)
 class DeleteArgs(TimeoutArgs):
     """Delete every key of an ended job (lua/delete.lua)."""
 
+    __slots__ = ()
     SCRIPT = "delete"
 
 
-@dataclass(frozen=True)
-class RejectArgs(ScriptArgs):
+class RejectArgs(NamedTuple):
     """Dead-letter a stored activation that cannot be run (lua/reject.lua)."""
 
     SCRIPT = "reject"
@@ -252,8 +249,7 @@ class RejectArgs(ScriptArgs):
     reason: str
 
 
-@dataclass(frozen=True)
-class RescueArgs(ScriptArgs):
+class RescueArgs(NamedTuple):
     """Make an activation waiting on the queue backstop due now (lua/rescue.lua)."""
 
     SCRIPT = "rescue"
@@ -262,8 +258,7 @@ class RescueArgs(ScriptArgs):
     act: str
 
 
-@dataclass(frozen=True)
-class ReplayArgs(ScriptArgs):
+class ReplayArgs(NamedTuple):
     """Replay a dead letter into its job (lua/replay.lua)."""
 
     SCRIPT = "replay"
@@ -275,7 +270,7 @@ class ReplayArgs(ScriptArgs):
 
 
 # The builder of each script's ARGV, by script name.
-BUILDERS: dict[str, type[ScriptArgs]] = {
+BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
                                 RejectArgs, RescueArgs, ReplayArgs)

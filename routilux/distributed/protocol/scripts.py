@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from routilux.distributed.protocol.args import ScriptArgs
+from routilux.distributed.protocol.args import ScriptArgs, to_argv
 from routilux.distributed.protocol.constants import LUA_CONSTANTS
 from routilux.distributed.protocol.keys import SCRIPT_KEY_PARTS
 from routilux.ops import Op
@@ -51,4 +51,4 @@ class Scripts:
 
     def run(self, keys: list[str], args: ScriptArgs, client: Any = None) -> Any:
         """Run the script ``args`` is built for with ``keys`` (on ``client``, e.g. a pipeline, if given)."""
-        return self._scripts[args.SCRIPT](keys, args.to_argv(), client=client)
+        return self._scripts[args.SCRIPT](keys, to_argv(args), client=client)
