@@ -23,8 +23,8 @@ import msgpack
 from routilux import codec
 from routilux.activation import Activation
 from routilux.bounds import DEFAULT_LIMITS
-from routilux.distributed.envelope import open_body, seal, to_envelope
-from routilux.distributed.signing import Keyring
+from routilux.distributed.protocol.envelope import open_body, seal, to_envelope
+from routilux.distributed.protocol.signing import Keyring
 
 
 def _envelope(items: int) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from routilux.context import current_step
 from routilux.errors import EncodeError, FlowError, FormatVersionError
 from routilux.protocols import FlowLike
+from routilux.ops import DE, H, OUT, RS, SB, SD, SL
 from routilux.registry import register_serializable  # noqa: F401  (upstream 0.10.0 code imports it from here)
-from routilux.versioned import APPEND, BLIND, INCREMENT, MISSING, RS, SD, VersionedDict, as_versioned
+from routilux.versioned import APPEND, BLIND, INCREMENT, MISSING, VersionedDict, as_versioned
 
 if TYPE_CHECKING:
     from routilux.execution_tracker import ExecutionTracker
@@ -193,10 +194,10 @@ class JobState:
         if txn is None:
             return False
         kind = op[0]
-        if kind == "rs" or kind == "sd":
+        if kind == RS or kind == SD:
             txn.set(kind, op[1], op[2])
             return True
-        if kind == "sb":
+        if kind == SB:
             txn.buffers[(op[1], op[2])] = op[3]
             return True
         if kind in BLIND:
@@ -204,23 +205,23 @@ class JobState:
         return not self._is_view
 
     def _apply_op(self, op: tuple[Any, ...]) -> None:
-        """Apply one committed op of a step's delta (blind ops already resolved to "sd")."""
+        """Apply one committed op of a step's delta (blind ops already resolved to SD)."""
         kind = op[0]
-        if kind == "rs":
+        if kind == RS:
             self.routine_states.put(op[1], op[2])
             self.updated_at = datetime.now()
-        elif kind == "sd":
+        elif kind == SD:
             self.shared_data.put(op[1], op[2])
             self.updated_at = datetime.now()
-        elif kind == "h":
+        elif kind == H:
             self.execution_history.append(ExecutionRecord(op[1], op[2], op[3], op[4]))
-        elif kind == "sl":
+        elif kind == SL:
             self.shared_log.append(op[1])
-        elif kind == "o":
+        elif kind == OUT:
             self.output_log.append(op[1])
-        elif kind == "de":
+        elif kind == DE:
             self.deferred_events.append(op[1])
-        elif kind == "sb":
+        elif kind == SB:
             self.slot_buffers.setdefault(op[1], {})[op[2]] = op[3]
 
     # -- status ----------------------------------------------------------
@@ -244,7 +245,7 @@ class JobState:
     def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
         """Replace the state of one routine with a copy of ``state``."""
         state = dict(state)
-        if not self._note("rs", routine_id, state):
+        if not self._note(RS, routine_id, state):
             self.routine_states.put(routine_id, state)
             self.updated_at = datetime.now()
 
@@ -257,7 +258,7 @@ class JobState:
         """Append an ExecutionRecord to the history."""
         data = data if data is not None else {}
         timestamp = datetime.now()
-        if not self._note("h", routine_id, event_name, data, timestamp):
+        if not self._note(H, routine_id, event_name, data, timestamp):
             self.execution_history.append(ExecutionRecord(routine_id, event_name, data, timestamp))
 
     def _append_emits(self, emits: Iterable[tuple[Any, ...]]) -> None:
@@ -277,7 +278,7 @@ class JobState:
     # -- shared data and log ---------------------------------------------
     def update_shared_data(self, key: str, value: Any) -> None:
         """Set one execution-wide shared value."""
-        if not self._note("sd", key, value):
+        if not self._note(SD, key, value):
             self.shared_data.put(key, value)
             self.updated_at = datetime.now()
 
@@ -329,7 +330,7 @@ class JobState:
             raise ValueError("shared log entries must be dicts")
         entry = dict(entry)
         entry.setdefault("timestamp", datetime.now().isoformat())
-        if not self._note("sl", entry):
+        if not self._note(SL, entry):
             self.shared_log.append(entry)
 
     def get_shared_log(self, filter_func: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
@@ -347,7 +348,7 @@ class JobState:
             "data": dict(data),
             "timestamp": datetime.now().isoformat(),
         }
-        if not self._note("de", entry):
+        if not self._note(DE, entry):
             self.deferred_events.append(entry)
 
     def set_output_handler(self, handler: OutputHandler | None) -> None:
@@ -363,7 +364,7 @@ class JobState:
             "data": data,
             "timestamp": timestamp.isoformat(),
         }
-        if not self._note("o", entry):
+        if not self._note(OUT, entry):
             self.output_log.append(entry)
         if self.output_handler is not None:
             try:
@@ -398,7 +399,7 @@ class JobState:
 
     def set_slot_buffer(self, routine_id: str, slot_name: str, data: dict[str, Any]) -> None:
         """Replace the merge buffer of one slot in this execution."""
-        if not self._note("sb", routine_id, slot_name, data):
+        if not self._note(SB, routine_id, slot_name, data):
             self.slot_buffers.setdefault(routine_id, {})[slot_name] = data
 
     # -- waiting ---------------------------------------------------------

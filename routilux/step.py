@@ -29,6 +29,7 @@ from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
 from routilux.error_handler import Decision, ErrorHandler
 from routilux.errors import FlowError, StepConflictError
+from routilux.ops import Op
 from routilux.slot import call_handler, merge
 from routilux.txn import StepTxn
 
@@ -266,5 +267,5 @@ def _broken_target(flow: Flow, job_state: JobState, act: Activation) -> StepResu
     reason = f"flow {flow.flow_id!r} has no {where} for activation {act.routine_id}.{act.slot}"
     job_state.record_execution(act.routine_id, "error", {"slot": act.slot, "error": reason, "error_type": "FlowError"})
     record = job_state.execution_history[-1]
-    ops: list[tuple[Any, ...]] = [("h", record.routine_id, record.event_name, record.data, record.timestamp)]
+    ops: list[tuple[Any, ...]] = [(Op.H, record.routine_id, record.event_name, record.data, record.timestamp)]
     return StepResult(act, ops, [], action="fail", reason=reason, error=FlowError(reason))

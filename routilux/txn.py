@@ -121,7 +121,7 @@ def resolve_blind(job_state: JobState, ops: list[tuple[Any, ...]]) -> list[tuple
     out: list[tuple[Any, ...]] = []
     for op in ops:
         kind = op[0]
-        if kind == "sd":
+        if kind == SD:
             now[op[1]] = op[2]
         elif kind in BLIND:
             key = op[1]
@@ -130,7 +130,7 @@ def resolve_blind(job_state: JobState, ops: list[tuple[Any, ...]]) -> list[tuple
                 now[key] = BLIND[kind](key, current, op[2])
             except (TypeError, OverflowError):
                 return None  # the value changed under the step: it runs again and sees why
-            op = ("sd", key, now[key])
+            op = (SD, key, now[key])
         out.append(op)
     return out
 

@@ -9,7 +9,7 @@ Outside a step they behave as plain dicts.
 
 The blind operations (increment, append) live here too: the local engine,
 the step and the distributed engine's tests share their rules, and the commit
-script (``distributed/lua/commit.lua``) follows the same ones.
+script (``distributed/protocol/lua/commit.lua``) follows the same ones.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any, Iterator
 
 from routilux.context import current_step
 from routilux.protocols import TxnLike
+from routilux.ops import Op
 
-SD, RS = "sd", "rs"
-INCREMENT, APPEND = "si", "sa"
+SD, RS = Op.SD, Op.RS
+INCREMENT, APPEND = Op.SI, Op.SA
 # Integers stay exact up to here: the commit script does arithmetic in doubles.
 INT_LIMIT = 2**53 - 1
 

@@ -28,9 +28,9 @@ from kombu.serialization import dumps, loads  # noqa: E402
 from routilux.activation import Activation  # noqa: E402
 from routilux.distributed.operations.assemble import job_state_from_parts  # noqa: E402
 from routilux.distributed.batch import batch_bodies  # noqa: E402
-from routilux.distributed.envelope import from_envelope, open_body, seal, to_envelope  # noqa: E402
+from routilux.distributed.protocol.envelope import from_envelope, open_body, seal, to_envelope  # noqa: E402
 from routilux.distributed.serializer import CONTENT_TYPE, SERIALIZER_NAME, register_serializer  # noqa: E402
-from routilux.distributed.signing import MAGIC, Keyring  # noqa: E402
+from routilux.distributed.protocol.signing import MAGIC, Keyring  # noqa: E402
 
 SCALE = int(os.environ.get("FUZZ_EXAMPLES", "1"))
 FUZZ = settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -96,7 +96,7 @@ def test_importing_routilux_and_its_distributed_engine_loads_no_web_framework():
 
 
 FRONT_END_FILES = files_of(PACKAGE / "cli") + files_of(PACKAGE / "server")
-STORE_SIDE = ("routilux.distributed.store", "routilux.distributed.keys", "routilux.distributed.scripts",
+STORE_SIDE = ("routilux.distributed.store", "routilux.distributed.protocol.keys", "routilux.distributed.protocol.scripts",
               "routilux.distributed.protocol", "routilux.distributed.operations.store")
 
 

@@ -9,65 +9,77 @@ import time
 from typing import Any
 
 from routilux import codec
-from routilux.distributed.envelope import seal, to_envelope
-from routilux.distributed.signing import NO_KEYS, Keyring
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.args import CommitArgs
+from routilux.distributed.protocol.envelope import seal, to_envelope
+from routilux.distributed.protocol.keys import slot_field
+from routilux.distributed.protocol.signing import NO_KEYS, Keyring
+from routilux.ops import VALUE_OPS, Op
 from routilux.step import StepResult
 from routilux.txn import StepTxn
 
+Flat = tuple[str, str, Any, str]
+_VALUE_KINDS = frozenset({Op.SD, Op.SI, Op.SA})       # (kind, key, value)
+_ENTRY_KINDS = frozenset({Op.SL, Op.OUT, Op.DE})      # (kind, entry): appended to a list
+
+
 def cause_of(result: StepResult) -> dict[str, Any]:
     """The slice of a step's delta its children carry: parent id and state changes."""
-    changes = [[op[0], op[1], op[2]] for op in result.ops if op[0] in ("rs", "sd", "si", "sa")]
+    changes = [[str(op[0]), op[1], op[2]] for op in result.ops if op[0] in VALUE_OPS]
     return {"parent": result.activation.activation_id, "routine": result.activation.routine_id, "delta": changes}
 
 
-def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[list[Any], int, bytes | str]:
-    """Return (flat op fields, op count, history blob) for the commit script."""
-    flat: list[Any] = []
+def _flat_op(op: tuple[Any, ...]) -> Flat | None:
+    """One op as the commit script's (kind, a, b, c); None for ops it does not take.
+
+    ``str()`` of an op, an :class:`Op` or its code, is the plain code.
+    """
+    kind = op[0]
+    if kind == Op.RS:
+        return str(kind), op[1], codec.packb(op[2]), str(op[2].get("status", ""))
+    if kind in _VALUE_KINDS:
+        return str(kind), str(op[1]), codec.packb(op[2]), ""
+    if kind in _ENTRY_KINDS:
+        return str(kind), "", codec.packb(op[1]), ""
+    if kind == Op.SB:
+        return str(kind), slot_field(op[1], op[2]), codec.packb(op[3]), ""
+    return None
+
+
+def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[tuple[Flat, ...], bytes | str]:
+    """Return (the ops as the commit script takes them, history blob) of a step's ops."""
+    flat: list[Flat] = []
     history: list[list[Any]] = []
-    count = 0
     for op in ops:
-        kind = op[0]
-        if kind == "h":
+        if op[0] == Op.H:
             history.append([op[1], op[2], op[3], op[4]])
             continue
-        if kind == "rs":
-            flat += ["rs", op[1], codec.packb(op[2]), str(op[2].get("status", ""))]
-        elif kind in ("sd", "si", "sa"):
-            flat += [kind, str(op[1]), codec.packb(op[2]), ""]
-        elif kind in ("sl", "o", "de"):
-            flat += [kind, "", codec.packb(op[1]), ""]
-        elif kind == "sb":
-            flat += ["sb", slot_field(op[1], op[2]), codec.packb(op[3]), ""]
-        else:
-            continue
-        count += 1
-    return flat, count, (codec.packb(history) if history else "")
+        encoded = _flat_op(op)
+        if encoded is not None:
+            flat.append(encoded)
+    return tuple(flat), (codec.packb(history) if history else "")
 
 
-def encode_reads(txn: StepTxn | None) -> list[Any]:
-    """Return [count, then (version field, version) per read] for the commit script."""
+def encode_reads(txn: StepTxn | None) -> tuple[tuple[str, int], ...]:
+    """Return (version field, version seen) per read of the step, for the commit script."""
     if txn is None:
-        return [0]
-    flat: list[Any] = []
-    for (part, key), version in txn.reads.items():
-        flat += [f"{part}:{key}", version]
-    for part, version in txn.reads_all.items():
-        flat += [f"*{part}", version]
-    return [len(flat) // 2, *flat]
+        return ()
+    reads = [(f"{part}:{key}", version) for (part, key), version in txn.reads.items()]
+    reads += [(f"*{part}", version) for part, version in txn.reads_all.items()]
+    return tuple(reads)
 
 
 def commit_args(
-    result: StepResult, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "", lease_ms: int = 0,
-    keyring: Keyring = NO_KEYS, step_ms: int = 0, trace: dict[str, str] | None = None,
-) -> tuple[list[Any], dict[str, bytes]]:
-    """Return (ARGV from [4] on, child bodies by id) for committing ``result``.
+    result: StepResult, token: str, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "",
+    lease_ms: int = 0, keyring: Keyring = NO_KEYS, step_ms: int = 0, trace: dict[str, str] | None = None,
+) -> tuple[CommitArgs, dict[str, bytes]]:
+    """Return (the commit script's arguments, child bodies by id) for committing ``result`` under ``token``.
 
     ``inline_id`` names a child the committing worker will run itself next;
     child and retry bodies are signed with ``keyring``'s signing key and carry the
     job's ``trace`` context; ``step_ms`` is the time from the handler's start to this commit.
     """
-    flat, count, history = encode_ops(result.ops)
+    ops, history = encode_ops(result.ops)
+    act = result.activation
     children: dict[str, bytes] = {}
     if result.children:
         cause = cause_of(result)
@@ -77,13 +89,10 @@ def commit_args(
     retry_ms = 0
     if outcome == "retry":
         retry_ms = int(result.delay_s * 1000)
-        retry_body = seal(to_envelope(result.activation.retried(time.time() + result.delay_s), flow_hash, None, trace),
-                          keyring)
-    tail: list[Any] = [
-        outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "", history, count, inline_id, lease_ms,
-        result.activation.routine_id, result.activation.slot, "1" if result.error is not None else "", step_ms,
-        *encode_reads(result.txn), *flat,
-    ]
-    for child_id, body in children.items():
-        tail += [child_id, body]
-    return tail, children
+        retry_body = seal(to_envelope(act.retried(time.time() + result.delay_s), flow_hash, None, trace), keyring)
+    args = CommitArgs(
+        act.job_id, act.activation_id, token, outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "",
+        history, inline_id, lease_ms, act.routine_id, act.slot, "1" if result.error is not None else "", step_ms,
+        encode_reads(result.txn), ops, tuple(children.items()),
+    )
+    return args, children

@@ -12,7 +12,7 @@ from routilux.activation import Activation, deferred_activations, root_id
 from routilux.distributed.worker.app import create_app
 from routilux.distributed.operations.bulk import BulkMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
-from routilux.distributed.envelope import seal, to_envelope
+from routilux.distributed.protocol.envelope import seal, to_envelope
 from routilux.distributed.flows import entry_params as entry_params_of
 from routilux.distributed.flows import flow_hash, publishable, routes
 from routilux.distributed.operations.assemble import job_state_from_parts
@@ -25,8 +25,8 @@ from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
 from routilux.distributed.operations.time_travel import TimeTravelMixin
 from routilux.distributed.settings import Settings
-from routilux.distributed.signing import Keyring
-from routilux.distributed.store import RedisStore, text
+from routilux.distributed.protocol.signing import Keyring
+from routilux.distributed.store import RedisStore
 from routilux.distributed.constants import WAIT_OUTAGE_PAUSE_S, WAIT_POLL_S
 from routilux.distributed.tracing import tracing
 from routilux.errors import (
@@ -207,8 +207,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
     def pause(self, job_id: str, reason: str = "", checkpoint: Any = None) -> None:
         """Pause a running job: nothing more runs until :meth:`resume`."""
         answer = self.store.pause(job_id, reason, checkpoint)
-        if answer[0] != "ok":
-            raise FlowError(f"job {job_id} is {answer[1]}; only a running job can be paused")
+        if answer.outcome != "ok":
+            raise FlowError(f"job {job_id} is {answer.status}; only a running job can be paused")
 
     def resume(self, job_id: str, timeout: float | None = None) -> None:
         """Continue a paused job on whichever workers are up.
@@ -227,12 +227,12 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         answer = self.store.resume(
             job_id, len(deferred), codec.packb(history) if history else b"", list(children.items()), timeout,
         )
-        if answer[0] != "ok":
-            raise FlowError(f"job {job_id} is {answer[1]}; only a paused job can be resumed")
-        ids = [text(x) for x in answer[3]]
+        if answer.outcome != "ok":
+            raise FlowError(f"job {job_id} is {answer.status}; only a paused job can be resumed")
+        ids = answer.dispatch
         messages = [(f"{job_id}|{i}", children[i]) for i in ids if i in children]
         messages += self.store.bodies(job_id, [i for i in ids if i not in children])
-        score = text(answer[2])
+        score = answer.outbox_score
         self.dispatcher.send_or_leave(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
                                       what=f"the activations of resumed job {job_id}")
 
@@ -270,7 +270,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""
         answer = self.store.cancel(job_id, reason)
-        if answer[0] == "unknown":
+        if answer.outcome == "unknown":
             raise JobNotFoundError(f"no job {job_id!r} in this store")
 
     def delete_job(self, job_id: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from routilux.distributed.batch import MAX_BODIES
-from routilux.distributed.signing import Keyring
+from routilux.distributed.protocol.signing import Keyring
 from routilux.bounds import MIB, Limits
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

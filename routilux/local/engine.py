@@ -25,6 +25,7 @@ from routilux.context import current_step
 from routilux.errors import FlowError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
+from routilux.ops import Op
 from routilux.local.timers import timers
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn, commit_local
@@ -339,7 +340,7 @@ class LocalEngine:
         if job_state.status in TERMINAL:
             return
         if reason:  # written live even from inside a handler: the step's own writes are dropped
-            job_state._apply_op(("rs", "_cancellation", {"reason": reason}))
+            job_state._apply_op((Op.RS, "_cancellation", {"reason": reason}))
         ex = self._execution(job_state)
         with ex.lock:
             job_state.pending_tasks = []

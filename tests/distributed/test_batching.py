@@ -15,8 +15,8 @@ from conftest import both_brokers
 from waiting import wait_until, workers_up
 from routilux.activation import Activation, root_id
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.envelope import seal, to_envelope
-from routilux.distributed.signing import Keyring
+from routilux.distributed.protocol.envelope import seal, to_envelope
+from routilux.distributed.protocol.signing import Keyring
 
 pytestmark = pytest.mark.distributed
 

@@ -10,7 +10,7 @@ from console_helpers import OPERATOR, VIEWER, secured_console  # noqa: F401
 from routilux import codec
 from routilux.cli import main
 from routilux.distributed import JobFilter
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.protocol.envelope import from_envelope
 from routilux.errors import JobFilterError, JobNotFoundError, SelectionChangedError
 
 pytestmark = pytest.mark.distributed

@@ -20,7 +20,7 @@ import cli_flows
 import basic_flows
 from waiting import wait_until
 from routilux import codec
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.protocol.envelope import from_envelope
 
 pytestmark = pytest.mark.distributed
 
@@ -69,7 +69,7 @@ def dead_letter_of_new_job(runtime, settings, n: int = 3) -> tuple[str, str]:
     for _ in range(settings.max_attempts):
         runtime.store.claim(job_id, act_id, "")
         runtime.store.redis.zadd(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id)), {f"{job_id}|{act_id}": 0})
-    assert runtime.store.claim(job_id, act_id, "")[0] == "dead"
+    assert runtime.store.claim(job_id, act_id, "").outcome == "dead"
     return job_id, runtime.dead_letters()[0]["id"]
 
 

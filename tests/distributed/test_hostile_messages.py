@@ -15,10 +15,10 @@ import security_routines
 from waiting import wait_until
 from routilux.activation import Activation, root_id
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.envelope import seal, to_envelope
+from routilux.distributed.protocol.envelope import seal, to_envelope
 from routilux.distributed.flows import flow_hash, publishable
 from routilux.distributed.serializer import CONTENT_TYPE
-from routilux.distributed.signing import Keyring
+from routilux.distributed.protocol.signing import Keyring
 from routilux.errors import EncodeError, SignatureError
 
 pytestmark = pytest.mark.distributed

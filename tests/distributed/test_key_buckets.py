@@ -21,7 +21,7 @@ import basic_flows
 from conftest import HERE, ROOT, both_brokers, settings_env
 from waiting import wait_until, workers_up
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.keys import Keys, slot_field
+from routilux.distributed.protocol.keys import Keys, slot_field
 from routilux.distributed.redis_options import parse_cluster_url
 from routilux.errors import KeyLayoutError, StoreUnavailableError
 
@@ -174,7 +174,7 @@ def dead_letter_in(runtime: DistributedRuntime, settings: Settings) -> tuple[str
     for _ in range(settings.max_attempts):
         runtime.store.claim(job_id, act_id, "")
         runtime.store.redis.zadd(leases, {f"{job_id}|{act_id}": 0})
-    assert runtime.store.claim(job_id, act_id, "")[0] == "dead"
+    assert runtime.store.claim(job_id, act_id, "").outcome == "dead"
     return job_id, act_id
 
 

@@ -13,7 +13,7 @@ import cli_flows
 import basic_flows
 from waiting import wait_until
 from routilux import codec
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.protocol.envelope import from_envelope
 from routilux.errors import DeadLetterNotFoundError, FlowError, FlowNotPublishedError, JobNotFoundError, NotFoundError
 
 pytestmark = pytest.mark.distributed
@@ -32,9 +32,9 @@ def kill_by_expiry(runtime, settings, job_id: str, act_id: str) -> None:
     """Claim an activation ``max_attempts`` times, each worker "dying" (its lease expired); the next claim
     sends it to the dead-letter stream."""
     for _ in range(settings.max_attempts):
-        assert runtime.store.claim(job_id, act_id, "")[0] == "ok"
+        assert runtime.store.claim(job_id, act_id, "").outcome == "ok"
         runtime.store.redis.zadd(runtime.store.keys.leases(runtime.store.keys.bucket_of(job_id)), {f"{job_id}|{act_id}": 0})
-    assert runtime.store.claim(job_id, act_id, "")[0] == "dead"
+    assert runtime.store.claim(job_id, act_id, "").outcome == "dead"
 
 
 def only_act(runtime, job_id: str):
@@ -251,22 +251,22 @@ def test_a_dead_letter_keeps_the_jobs_other_work_parked_and_its_replay_sends_it_
     from routilux.step import StepResult
 
     kids = [Activation(job_id, f"kid{i}", "double1", "input", {"i": i}, 0, ("source", "out")) for i in range(3)]
-    token = runtime.store.claim(job_id, root.activation_id, "")[1].decode()
-    tail, _ = commit_args(StepResult(root, [], kids), "h", "", 1000)
-    assert runtime.store.commit(job_id, root.activation_id, token, "", tail)[0] == "ok"
-    running = runtime.store.claim(job_id, "kid1", "")[1].decode()  # a worker is running kid1
+    token = runtime.store.claim(job_id, root.activation_id, "").token
+    args, _ = commit_args(StepResult(root, [], kids), token, "h", "", 1000)
+    assert runtime.store.commit(args).outcome == "ok"
+    running = runtime.store.claim(job_id, "kid1", "").token  # a worker is running kid1
     kill_by_expiry(runtime, settings, job_id, "kid0")
     assert runtime.store.status(job_id) == "failed"
-    assert runtime.store.claim(job_id, "kid2", "")[0] == "parked"  # kept, not dropped
+    assert runtime.store.claim(job_id, "kid2", "").outcome == "parked"  # kept, not dropped
     grandchild = Activation(job_id, "grandchild", "record", "input", {"i": 1}, 0, ("double1", "out"))
-    tail, _ = commit_args(StepResult(kids[1], [], [grandchild]), "h", "", 1000)
-    assert runtime.store.commit(job_id, "kid1", running, "", tail)[0] == "ok"  # its commit is kept too
+    args, _ = commit_args(StepResult(kids[1], [], [grandchild]), running, "h", "", 1000)
+    assert runtime.store.commit(args).outcome == "ok"  # its commit is kept too
 
     dead_id = runtime.dead_letters()[0]["id"]
     assert runtime.replay_dead_letter(dead_id) == job_id
     assert runtime.store.status(job_id) == "running"
     for act_id in ("kid0", "kid2", "grandchild"):
-        assert runtime.store.claim(job_id, act_id, "")[0] == "ok"
+        assert runtime.store.claim(job_id, act_id, "").outcome == "ok"
     assert runtime.job_summary(job_id)["activations"] == {"done": 2, "known": 5}
     with pytest.raises(DeadLetterNotFoundError):
         runtime.replay_dead_letter(dead_id)

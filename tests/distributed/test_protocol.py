@@ -11,8 +11,8 @@ import basic_flows
 from routilux import codec
 from routilux.activation import Activation
 from routilux.distributed.delta import commit_args
-from routilux.distributed.keys import slot_field
-from routilux.distributed.envelope import from_envelope
+from routilux.distributed.protocol.keys import slot_field
+from routilux.distributed.protocol.envelope import from_envelope
 from routilux.step import StepResult
 
 pytestmark = pytest.mark.distributed
@@ -32,59 +32,59 @@ def expire_lease(runtime, job_id: str, act_id: str) -> None:
 
 def commit(runtime, act: Activation, token: str, flow_hash: str = "h", lock: str = "", children=()):
     result = StepResult(act, [("sd", "who", token)], list(children))
-    tail, _ = commit_args(result, flow_hash, lock, 1000)
-    return runtime.store.commit(act.job_id, act.activation_id, token, lock, tail)
+    args, _ = commit_args(result, token, flow_hash, lock, 1000)
+    return runtime.store.commit(args)
 
 
 def test_an_activation_commits_once_and_a_second_commit_is_refused(runtime):
     job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     claim = runtime.store.claim(job_id, act.activation_id, "")
-    assert claim[0] == "ok"
-    token = claim[1].decode()
-    assert commit(runtime, act, token)[0] == "ok"
-    assert commit(runtime, act, token)[0] == "duplicate"
-    assert runtime.store.claim(job_id, act.activation_id, "")[0] == "applied"
+    assert claim.outcome == "ok"
+    token = claim.token
+    assert commit(runtime, act, token).outcome == "ok"
+    assert commit(runtime, act, token).outcome == "duplicate"
+    assert runtime.store.claim(job_id, act.activation_id, "").outcome == "applied"
 
 
 def test_a_commit_with_a_stale_fencing_token_is_refused(runtime):
     job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
-    first = runtime.store.claim(job_id, act.activation_id, "")[1].decode()
+    first = runtime.store.claim(job_id, act.activation_id, "").token
     expire_lease(runtime, job_id, act.activation_id)
-    second = runtime.store.claim(job_id, act.activation_id, "")[1].decode()
+    second = runtime.store.claim(job_id, act.activation_id, "").token
     assert int(second) > int(first)
-    assert commit(runtime, act, first)[0] == "stale"
-    assert commit(runtime, act, second)[0] == "ok"
+    assert commit(runtime, act, first).outcome == "stale"
+    assert commit(runtime, act, second).outcome == "ok"
     assert runtime.get_job(job_id).shared_data["who"] == second
 
 
 def test_a_live_lease_keeps_a_duplicate_delivery_from_running(runtime):
     job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
-    assert runtime.store.claim(job_id, act.activation_id, "")[0] == "ok"
-    assert runtime.store.claim(job_id, act.activation_id, "")[0] == "busy"
+    assert runtime.store.claim(job_id, act.activation_id, "").outcome == "ok"
+    assert runtime.store.claim(job_id, act.activation_id, "").outcome == "busy"
 
 
 def test_claims_of_a_paused_job_are_parked_and_resume_sends_them_again(runtime):
     job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     runtime.pause(job_id, reason="hold")
-    assert runtime.store.claim(job_id, act.activation_id, "")[0] == "parked"
+    assert runtime.store.claim(job_id, act.activation_id, "").outcome == "parked"
     state = runtime.get_job(job_id)
     assert [t["activation_id"] for t in state.pending_tasks] == [act.activation_id]
     runtime.resume(job_id)
     assert runtime.get_job(job_id).pending_tasks == []
-    assert runtime.store.claim(job_id, act.activation_id, "")[0] == "ok"
+    assert runtime.store.claim(job_id, act.activation_id, "").outcome == "ok"
 
 
 def test_an_activation_whose_workers_keep_dying_goes_to_the_dead_letter_stream(runtime, settings):
     job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
     for _ in range(settings.max_attempts):
-        assert runtime.store.claim(job_id, act.activation_id, "")[0] == "ok"
+        assert runtime.store.claim(job_id, act.activation_id, "").outcome == "ok"
         expire_lease(runtime, job_id, act.activation_id)
-    assert runtime.store.claim(job_id, act.activation_id, "")[0] == "dead"
+    assert runtime.store.claim(job_id, act.activation_id, "").outcome == "dead"
     state = runtime.get_job(job_id)
     assert state.status == "failed"
     letter = runtime.dead_letters()[0]
@@ -95,23 +95,23 @@ def test_an_activation_whose_workers_keep_dying_goes_to_the_dead_letter_stream(r
 def test_a_slot_that_merges_is_held_by_one_activation_and_handed_to_the_next(runtime):
     job_id = runtime.submit(basic_flows.fan_in_flow(expected=2), "source", {"n": 2})
     root = root_of(runtime, job_id)
-    token = runtime.store.claim(job_id, root.activation_id, "")[1].decode()
+    token = runtime.store.claim(job_id, root.activation_id, "").token
     kids = [Activation(job_id, f"kid{i}", "total", "input", {"i": i}, 0, ("double", "out")) for i in range(2)]
-    assert commit(runtime, root, token, children=kids)[0] == "ok"
+    assert commit(runtime, root, token, children=kids).outcome == "ok"
     lock = slot_field("total", "input")
     first = runtime.store.claim(job_id, "kid0", lock)
-    assert first[0] == "ok"
-    assert runtime.store.claim(job_id, "kid1", lock)[0] == "wait"
-    answer = commit(runtime, kids[0], first[1].decode(), lock=lock)
-    assert answer[0] == "ok"
-    assert answer[2] == b"kid1"  # the slot goes to the waiter
-    assert runtime.store.claim(job_id, "kid1", lock)[0] == "ok"
+    assert first.outcome == "ok"
+    assert runtime.store.claim(job_id, "kid1", lock).outcome == "wait"
+    answer = commit(runtime, kids[0], first.token, lock=lock)
+    assert answer.outcome == "ok"
+    assert answer.waiter == "kid1"  # the slot goes to the waiter
+    assert runtime.store.claim(job_id, "kid1", lock).outcome == "ok"
 
 
 def test_a_job_completes_when_its_last_activation_commits(runtime):
     job_id = runtime.submit(basic_flows.chain_flow(), "source", {"n": 1})
     act = root_of(runtime, job_id)
-    token = runtime.store.claim(job_id, act.activation_id, "")[1].decode()
+    token = runtime.store.claim(job_id, act.activation_id, "").token
     answer = commit(runtime, act, token)
-    assert answer[1] == b"completed"
+    assert answer.status == "completed"
     assert runtime.wait(job_id, timeout=1).status == "completed"

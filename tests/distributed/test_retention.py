@@ -9,7 +9,7 @@ import pytest
 import basic_flows
 import time_limit_flows
 from waiting import wait_until
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.keys import slot_field
 from routilux.errors import JobNotFoundError
 
 pytestmark = pytest.mark.distributed

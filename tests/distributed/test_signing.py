@@ -9,7 +9,7 @@ import basic_flows
 import security_routines
 from waiting import wait_until
 from routilux.distributed import DistributedRuntime, Settings
-from routilux.distributed.signing import MAGIC, Keyring
+from routilux.distributed.protocol.signing import MAGIC, Keyring
 from routilux.errors import SignatureError
 
 pytestmark = pytest.mark.distributed

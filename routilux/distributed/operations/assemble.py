@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from routilux import codec
-from routilux.distributed.envelope import from_envelope, open_body
-from routilux.distributed.keys import split_slot_field
+from routilux.distributed.protocol.envelope import from_envelope, open_body
+from routilux.distributed.protocol.keys import split_slot_field
 from routilux.distributed.store import log_records, text
 from routilux.errors import DecodeError
 from routilux.job_state import SETTLED, ExecutionRecord, JobState

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from routilux.distributed.envelope import open_body
 from routilux.distributed.operations.events import ms_to_iso, plain
+from routilux.distributed.protocol.envelope import open_body
 from routilux.distributed.store import text
 from routilux.errors import DeadLetterNotFoundError, FlowError, JobNotFoundError
 
@@ -65,17 +65,16 @@ class DeadLettersMixin:
         job_id, act_id = text(row.get("job", "")), text(row.get("activation", ""))
         if not job_id or not act_id:
             raise FlowError(f"dead letter {dead_id} is a message that is not an activation; it can only be discarded")
-        answer = self.ops.replay_dead_letter(job_id, act_id, dead_id)
-        if answer[0] == "gone":
+        answer = self.store.replay_dead_letter(job_id, act_id, dead_id)
+        if answer.outcome == "gone":
             raise DeadLetterNotFoundError(f"no dead letter {dead_id!r} in the dead-letter stream")
-        if answer[0] == "unknown":
+        if answer.outcome == "unknown":
             raise JobNotFoundError(f"job {job_id!r} of dead letter {dead_id} is no longer in this store; discard it")
-        if answer[0] == "refused":
-            raise FlowError(f"dead letter {dead_id} cannot be replayed: {text(answer[1])}")
-        ids = [text(x) for x in answer[3]]
-        if ids:
-            score = text(answer[2])
-            self.dispatcher.send_or_leave(self.store.bodies(job_id, ids),
+        if answer.outcome == "refused":
+            raise FlowError(f"dead letter {dead_id} cannot be replayed: {answer.status}")
+        if answer.dispatch:
+            score = answer.outbox_score
+            self.dispatcher.send_or_leave(self.store.bodies(job_id, list(answer.dispatch)),
                                           sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
                                           what=f"the replayed activations of job {job_id}")
         return job_id

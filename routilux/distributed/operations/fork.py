@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 
 from routilux import codec
-from routilux.distributed.envelope import open_body, seal
 from routilux.distributed.operations.history import replay_job
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.envelope import open_body, seal
+from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError
 from routilux.job_state import JobState
+from routilux.ops import Op
 
 if TYPE_CHECKING:
-    from routilux.distributed.signing import Keyring
+    from routilux.distributed.protocol.signing import Keyring
 
 
 class ForkingRuntime(Protocol):
@@ -40,13 +41,13 @@ def state_ops(state: JobState) -> list[bytes | str]:
     """The JobState's contents as commit ops (4 fields each), as the stream stores them."""
     flat: list[bytes | str] = []
     for rid, rs in state.routine_states.items():
-        flat += ["rs", rid, codec.packb(rs), str(rs.get("status", ""))]
+        flat += [Op.RS.code, rid, codec.packb(rs), str(rs.get("status", ""))]
     for key, value in state.shared_data.items():
-        flat += ["sd", str(key), codec.packb(value), ""]
-    for kind, entries in (("sl", state.shared_log), ("o", state.output_log), ("de", state.deferred_events)):
-        flat += [x for entry in entries for x in (kind, "", codec.packb(entry), "")]
+        flat += [Op.SD.code, str(key), codec.packb(value), ""]
+    for kind, entries in ((Op.SL, state.shared_log), (Op.OUT, state.output_log), (Op.DE, state.deferred_events)):
+        flat += [x for entry in entries for x in (kind.code, "", codec.packb(entry), "")]
     for rid, slots in state.slot_buffers.items():
-        flat += [x for slot, buf in slots.items() for x in ("sb", slot_field(rid, slot), codec.packb(buf), "")]
+        flat += [x for slot, buf in slots.items() for x in (Op.SB.code, slot_field(rid, slot), codec.packb(buf), "")]
     return flat
 
 

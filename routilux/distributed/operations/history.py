@@ -16,12 +16,13 @@ from typing import Any
 import msgpack
 
 from routilux import codec
-from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.operations.events import ms_to_iso
-from routilux.distributed.keys import split_slot_field
+from routilux.distributed.protocol.envelope import from_envelope, open_body
+from routilux.distributed.protocol.keys import split_slot_field
 from routilux.distributed.store import RedisStore, guarded, log_records, text
 from routilux.errors import DecodeError, FlowError
 from routilux.job_state import TERMINAL, ExecutionRecord, JobState
+from routilux.ops import Op
 from routilux.bounds import Limits
 
 
@@ -83,17 +84,17 @@ def _apply_ops(state: JobState, flat: list[bytes], limits: Limits) -> None:
     for i in range(0, len(flat) - 3, 4):
         kind, a, b = text(flat[i]), text(flat[i + 1]), flat[i + 2]
         value = codec.unpackb(b, limits)
-        if kind == "rs":
+        if kind == Op.RS:
             state.routine_states[a] = value
-        elif kind == "sd":
+        elif kind == Op.SD:
             state.shared_data[a] = value
-        elif kind == "sl":
+        elif kind == Op.SL:
             state.shared_log.append(value)
-        elif kind == "o":
+        elif kind == Op.OUT:
             state.output_log.append(value)
-        elif kind == "de":
+        elif kind == Op.DE:
             state.deferred_events.append(value)
-        elif kind == "sb":
+        elif kind == Op.SB:
             rid, slot = split_slot_field(a)
             state.slot_buffers.setdefault(rid, {})[slot] = value
 

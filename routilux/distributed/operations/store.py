@@ -246,16 +246,6 @@ class OpsStore:
                 **{text(k): (v if k == b"body" else text(v)) for k, v in fields.items()}}
 
     @guarded
-    def replay_dead_letter(self, job_id: str, act_id: str, dead_id: str) -> list[Any]:
-        """Run lua/replay.lua; returns its answer with the first element as text."""
-        grace_ms = int(self.store.settings.outbox_grace_s * 1000)
-        where = self.keys.split_dead_id(dead_id)
-        if where is None or where[0] != self.keys.bucket_of(job_id):
-            return ["gone"]
-        res = self.store.scripts.replay(self.store.job_keys(job_id), [job_id, act_id, where[1], grace_ms])
-        return [text(res[0]), *res[1:]]
-
-    @guarded
     def discard_dead_letter(self, dead_id: str) -> bool:
         """Delete a dead-letter entry; False if there was none."""
         where = self.keys.split_dead_id(dead_id)

@@ -33,7 +33,7 @@ from routilux.distributed.batch import BATCH_TASK_NAME
 from routilux.distributed.worker.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.worker.executor import Executor
-from routilux.distributed.keys import Keys
+from routilux.distributed.protocol.keys import Keys
 from routilux.distributed.worker.limits import mark_pool_child
 from routilux.distributed.redis_options import (amqp_connection, broker_ssl, broker_url, is_sentinel,
                                                 sentinel_transport_options)

@@ -26,15 +26,17 @@ from routilux.activation import Activation
 from routilux.distributed.batch import batch_bodies, run_batch
 from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
-from routilux.distributed.envelope import from_envelope, open_body
+from routilux.distributed.protocol.args import CommitArgs
+from routilux.distributed.protocol.envelope import from_envelope, open_body
+from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.worker.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
-from routilux.distributed.keys import slot_field
+from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.worker.limits import MainThreadTimers, TimeLimits, in_pool_child
 from routilux.distributed.worker.dispatch_marks import DispatchMarks
 from routilux.distributed.worker.remote_state import RemoteJobState
-from routilux.distributed.store import RedisStore, text
+from routilux.distributed.store import RedisStore
 from routilux.distributed.constants import (COMMIT_RETRY_FIRST_S, COMMIT_RETRY_MAX_S, DEAD_LETTER_RAW_BYTES,
                                               EARLY_RETRY_SLACK_S, UNRUNNABLE_BOUNCE_S)
 from routilux.distributed.tracing import carrier_of, tracing
@@ -144,9 +146,9 @@ class Executor:
                                         inline_until, worker, trace)
         steps = 1
         while True:
-            inline_token = text(answer[5]) if answer[0] == "ok" and len(answer) > 5 else ""
+            inline_token = answer.inline_token if answer.outcome == "ok" else ""
             if inline is None or not inline_token:
-                return answer[0]
+                return answer.outcome
             # The commit leased one child to this worker: run it now, skipping the queue.
             steps += 1
             inline_until = deadline if steps <= self.settings.inline_steps else 0.0
@@ -162,16 +164,16 @@ class Executor:
         started = time.perf_counter()
         with self.tracing.stage("claim"):
             claim = self.store.claim(act.job_id, act.activation_id, lock, self._limits(flow, act).hard_s)
-        self.hooks.after_claim(act.routine_id, claim[0], time.perf_counter() - started)
-        if claim[0] != "ok":
-            self.tracing.note(claim=claim[0])
-            if claim[0] == "dead":
+        self.hooks.after_claim(act.routine_id, claim.outcome, time.perf_counter() - started)
+        if claim.outcome != "ok":
+            self.tracing.note(claim=claim.outcome)
+            if claim.outcome == "dead":
                 self.hooks.on_dead_letter("attempts")
                 log.error("activation %s of job %s went to the dead-letter stream", act.activation_id, act.job_id)
-            return claim[0]
-        self.tracing.note(attempt=int(claim[6]))
-        token, body, buffer = text(claim[1]), claim[2], claim[3]
-        flow_id, current = text(claim[4]), text(claim[5]) or None
+            return claim.outcome
+        self.tracing.note(attempt=claim.tries)
+        token, body, buffer = claim.token, claim.body, claim.buffer
+        flow_id, current = claim.flow_id, claim.current_routine_id or None
         try:
             stored, _ = from_envelope(open_body(body, self.keyring, self.limits))
             buffers = {stored.routine_id: {stored.slot: self.store.decode(buffer)}} if buffer else {}
@@ -185,7 +187,7 @@ class Executor:
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
               inline_until: float, worker: str,
-              trace: dict[str, str] | None = None) -> tuple[list[Any], Activation | None]:
+              trace: dict[str, str] | None = None) -> tuple[CommitReply, Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -206,8 +208,8 @@ class Executor:
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             with self.tracing.stage("commit"):
                 answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace)
-                self.tracing.note(outcome=result.action or "ok", commit=answer[0])
-            if answer[0] != "conflict":
+                self.tracing.note(outcome=result.action or "ok", commit=answer.outcome)
+            if answer.outcome != "conflict":
                 self.heartbeat.count(worker, result.error is not None)
                 return answer, inline
             reruns += 1
@@ -251,41 +253,40 @@ class Executor:
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
         step_started: float | None = None, trace: dict[str, str] | None = None,
-    ) -> tuple[list[Any], dict[str, bytes]]:
+    ) -> tuple[CommitReply, dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
         lease_ms = int(self.settings.lease_s * 1000)
         step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
-        tail, children = commit_args(
-            result, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring, step_ms,
-            trace,
+        args, children = commit_args(
+            result, token, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring,
+            step_ms, trace,
         )
         started = time.perf_counter()
-        answer = self._commit_with_retries(act, token, lock, tail)
-        self.hooks.after_commit(act.routine_id, answer[0], time.perf_counter() - started)
-        if answer[0] == "ok":
-            ids, score = [text(x) for x in answer[4]], text(answer[3])
+        answer = self._commit_with_retries(args)
+        self.hooks.after_commit(act.routine_id, answer.outcome, time.perf_counter() - started)
+        if answer.outcome == "ok":
+            ids, score = answer.dispatch, answer.outbox_score
             # Marked as each message goes out: a long fan-out must not outlive the outbox grace unmarked.
             self.dispatcher.send(((f"{act.job_id}|{i}", children[i]) for i in ids),
                                  sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
-        waiter = text(answer[2]) if len(answer) > 2 and answer[0] in ("ok", "dropped", "parked") else ""
-        if waiter:
-            self._send_waiter(act.job_id, waiter)
+        if answer.waiter:
+            self._send_waiter(act.job_id, answer.waiter)
         return answer, children
 
-    def _commit_with_retries(self, act: Activation, token: str, lock: str, tail: list[Any]) -> list[Any]:
+    def _commit_with_retries(self, args: CommitArgs) -> CommitReply:
         """Commit, riding out a short Redis outage (past it, the lease expires and the step runs again)."""
         delay = COMMIT_RETRY_FIRST_S
         for _ in range(_COMMIT_TRIES - 1):
             try:
-                return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
+                return self.store.commit(args)
             except StoreUnavailableError:
-                log.warning("Redis unavailable while committing %s; retrying in %.2fs", act.activation_id, delay)
+                log.warning("Redis unavailable while committing %s; retrying in %.2fs", args.act, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, COMMIT_RETRY_MAX_S)
-        return self.store.commit(act.job_id, act.activation_id, token, lock, tail)
+        return self.store.commit(args)
 
     def _retry_soon(self, member: str, delay_s: float) -> None:
         """Send a short retry when its Redis timer is due, instead of at the next sweep.

@@ -26,7 +26,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from routilux.distributed.envelope import from_envelope, open_body
+from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
 from routilux.errors import DecodeError

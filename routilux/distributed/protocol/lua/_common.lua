@@ -1,17 +1,12 @@
--- Shared by every job script (prepended by store.py).
--- KEYS (keys.Keys.script_keys): [1..19] one job's keys in keys.JOB_PARTS order, then its bucket's
--- indexes: [20] due ZSET, [21] leases ZSET, [22] dead-letter stream, [23] jobs ZSET,
--- [24] (some scripts) the slot-wait list, [25] deadlines ZSET, [26] expiries ZSET,
--- [27] the status-change stream. All share the bucket's hash tag: one slot on Redis Cluster.
+-- Shared by every job script (prepended by protocol/scripts.py, after the generated constants:
+-- K_* the index of each key in KEYS, OP_* the state-change op codes, and the protocol's numbers).
+-- KEYS (keys.Keys.script_keys): one job's keys in keys.JOB_PARTS order (K_META .. K_VER), then its
+-- bucket's indexes in keys.INDEX_PARTS order: due ZSET, leases ZSET, dead-letter stream, jobs ZSET,
+-- (some scripts) the slot-wait list, deadlines ZSET, expiries ZSET, the status-change stream.
+-- All share the bucket's hash tag: one slot on Redis Cluster.
+-- ARGV: each script's header reads its fixed arguments into named locals (the fields of its builder
+-- in protocol/args.py, in order; a test checks them) and names the index its variable section starts at.
 -- Time comes from the Redis server, so worker clocks never disagree.
-local K_META, K_ACTS, K_LEASE, K_TRIES, K_APPLIED, K_PARKED = 1, 2, 3, 4, 5, 6
-local K_RS, K_SD, K_SL, K_OUT, K_DE, K_SB, K_LOG = 7, 8, 9, 10, 11, 12, 13
-local K_SLOTLOCK, K_FAILEDRS, K_SETTLED, K_LASTERR, K_PP, K_VER = 14, 15, 16, 17, 18, 19
-local K_DUE, K_LEASES, K_DEAD, K_JOBS, K_WAIT = 20, 21, 22, 23, 24
-local K_DEADLINES, K_EXPIRIES = 25, 26
-local K_EVENTS = 27
--- Each bucket's status-change stream keeps about this many entries (the job's own log keeps all).
-local EVENTS_MAXLEN = 10000
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -151,10 +146,10 @@ end
 
 local function dead_letter(job, act, reason, now)
   local body = redis.call('HGET', KEYS[K_ACTS], act) or ''
-  -- The record's fields and cap are routilux/distributed/dead_letter_record.py's (FIELDS, DEAD_LETTER_STREAM_MAXLEN);
-  -- the stack trace is the last error's, when a worker sent one with it (see bounce.lua).
+  -- The record's fields are routilux/distributed/dead_letter_record.py's FIELDS; the stack trace is the
+  -- last error's, when a worker sent one with it (see bounce.lua).
   local trace = redis.call('HGET', KEYS[K_LASTERR], 'trace:' .. act) or ''
-  redis.call('XADD', KEYS[K_DEAD], 'MAXLEN', '~', 100000, '*',
+  redis.call('XADD', KEYS[K_DEAD], 'MAXLEN', '~', DEAD_LETTERS_MAXLEN, '*',
     'job', job, 'activation', act, 'reason', reason, 'body', body, 'content_type', '', 'ts', now, 'trace', trace)
   finish_activation(job, act)
   redis.call('HINCRBY', KEYS[K_META], 'dead', 1)
@@ -180,4 +175,29 @@ local function release_parked(job, now, score)
     end
   end
   return dispatch
+end
+
+-- Hold an activation while its job is held (paused, or failed by a dead letter): resume or a replay
+-- sends it again. Its keys keep expiring with the job's.
+local function park(job, act)
+  redis.call('SADD', KEYS[K_PARKED], act)
+  redis.call('ZREM', KEYS[K_DUE], member(job, act))
+  retain()
+end
+
+-- Record a new activation of the job (unless it is known or already applied); true if it was new.
+local function add_activation(act, body)
+  if redis.call('HEXISTS', KEYS[K_ACTS], act) == 1 or redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then
+    return false
+  end
+  redis.call('HSET', KEYS[K_ACTS], act, body)
+  redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
+  return true
+end
+
+-- A held job runs again (resume, the last dead letter replayed): say so, and wake no waiter yet.
+local function back_to_running(now)
+  redis.call('HSET', KEYS[K_META], 'status', 'running', 'updated_at', now)
+  redis.call('DEL', KEYS[K_SETTLED])
+  status_event('running', '', now)
 end

@@ -1,10 +1,13 @@
 -- Replay a dead letter: its activation goes back to its job, and the entry leaves the stream.
 -- A job that failed only because of dead letters resumes once none of them is left: its parked
 -- work (see is_on_hold() in _common.lua) and the replayed activations go out again.
--- ARGV: job, activation, dead-letter entry id, outbox grace ms
 -- Returns {'ok', job status, outbox score, {ids to dispatch}} or {'gone'} (no such entry)
 --      | {'unknown'} (no such job) | {'refused', why}
-local job, act, dead_id, grace_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- ARGV (args.ReplayArgs):
+local job = ARGV[1]
+local act = ARGV[2]
+local dead_id = ARGV[3]                -- the entry's id in its bucket's dead-letter stream
+local grace_ms = tonumber(ARGV[4])     -- outbox grace
 local entry = redis.call('XRANGE', KEYS[K_DEAD], dead_id, dead_id)[1]
 if not entry then return {'gone'} end
 local body = ''
@@ -25,22 +28,17 @@ redis.call('XDEL', KEYS[K_DEAD], dead_id)
 redis.call('SREM', KEYS[K_APPLIED], act)
 redis.call('HDEL', KEYS[K_TRIES], act, 'bouncers:' .. act, 'bounces:' .. act)
 redis.call('HDEL', KEYS[K_LASTERR], act, 'trace:' .. act)
-if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then
-  redis.call('HSET', KEYS[K_ACTS], act, body)
-  redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
-end
+add_activation(act, body)  -- no longer applied (above): unless still known, it counts again
 redis.call('SADD', KEYS[K_PARKED], act)
 if redis.call('HINCRBY', KEYS[K_META], 'dead', -1) > 0 then
   retain()
   return {'ok', status, '', {}}
 end
-redis.call('HSET', KEYS[K_META], 'status', 'running', 'updated_at', now)
 redis.call('HDEL', KEYS[K_META], 'error', 'finished_at', 'expire_at')
-redis.call('DEL', KEYS[K_SETTLED])
 -- Running again: its keys no longer expire, and its deadline is armed again (as resume does).
 redis.call('ZREM', KEYS[K_EXPIRIES], job)
 for i = 1, K_VER do redis.call('PERSIST', KEYS[i]) end
-status_event('running', '', now)
+back_to_running(now)
 local score = now + grace_ms
 local dispatch = release_parked(job, now, score)
 return {'ok', 'running', tostring(score), dispatch}

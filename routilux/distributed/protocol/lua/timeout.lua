@@ -1,6 +1,7 @@
 -- The sweeper found a job at its deadline: fail it (a 'timeout' record, its activations dropped)
 -- unless it already ended or was paused (pause disarms the deadline; resume arms it again).
--- ARGV: job
+-- Returns 'timed-out' | 'later' | 'gone'
+-- ARGV (args.TimeoutArgs):
 local job = ARGV[1]
 local now = now_ms()
 if past_deadline(now) then

@@ -15,7 +15,7 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation
-from routilux.distributed.signing import NO_KEYS, Keyring
+from routilux.distributed.protocol.signing import NO_KEYS, Keyring
 from routilux.errors import DecodeError, MalformedMessageError
 from routilux.bounds import DEFAULT_LIMITS, Limits
 

@@ -1,5 +1,6 @@
 -- Delete every key of an ended job (its slot-wait lists too) and its index entries.
--- ARGV: job. Returns 1, or 0 if the job is unknown or has not ended.
+-- Returns 1, or 0 if the job is unknown or has not ended.
+-- ARGV (args.DeleteArgs):
 local job = ARGV[1]
 if not is_terminal(redis.call('HGET', KEYS[K_META], 'status')) then return 0 end
 for _, key in ipairs(wait_lists()) do redis.call('DEL', key) end

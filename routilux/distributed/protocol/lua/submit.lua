@@ -1,10 +1,19 @@
 -- Create a job and its root activation (in the outbox until dispatched).
--- ARGV: job, flow_id, flow_hash, entry routine, root id, root body, history blob,
---       outbox grace ms, created_at (iso), completed TTL ms, failed TTL ms (0: keep forever),
---       timeout ms (0: no deadline), timeout in seconds as text (for the reason)
-local job, flow_id, flow_hash, entry, root, body, history, grace_ms, created =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
-local ttl_ok, ttl_fail, timeout_ms, timeout_s = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
+-- Returns {'ok', the root's outbox score} | {'exists'}
+-- ARGV (args.SubmitArgs):
+local job = ARGV[1]
+local flow_id = ARGV[2]
+local flow_hash = ARGV[3]
+local entry = ARGV[4]                  -- the entry routine
+local root = ARGV[5]                   -- the root activation's id
+local body = ARGV[6]                   -- and its body
+local history = ARGV[7]                -- history blob ('' for none)
+local grace_ms = tonumber(ARGV[8])     -- outbox grace
+local created = ARGV[9]                -- created_at (ISO)
+local ttl_ok = tonumber(ARGV[10])      -- completed-job retention ms (0: keep forever)
+local ttl_fail = tonumber(ARGV[11])    -- failed-job retention ms (0: keep forever)
+local timeout_ms = tonumber(ARGV[12])  -- deadline from now (0: none)
+local timeout_s = ARGV[13]             -- the same in seconds, as text (for the reason)
 if redis.call('EXISTS', KEYS[K_META]) == 1 then return {'exists'} end
 local now = now_ms()
 redis.call('HSET', KEYS[K_META], 'status', 'running', 'flow_id', flow_id, 'flow_hash', flow_hash,

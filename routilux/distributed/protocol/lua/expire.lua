@@ -1,6 +1,9 @@
 -- The sweeper found this activation's lease expired: note why, and queue it again.
--- ARGV: job, activation, backstop ms
-local job, act, backstop_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Returns {'dispatch', body} | {'live'} | {'gone'} | {'parked'}
+-- ARGV (args.SweepArgs):
+local job = ARGV[1]
+local act = ARGV[2]
+local backstop_ms = tonumber(ARGV[3])
 local now = now_ms()
 local m = member(job, act)
 local expiry = redis.call('ZSCORE', KEYS[K_LEASES], m)
@@ -20,8 +23,7 @@ if hard then
 end
 redis.call('HSET', KEYS[K_LASTERR], act, why)
 if is_on_hold(status) then
-  redis.call('SADD', KEYS[K_PARKED], act)
-  retain()
+  park(job, act)
   return {'parked'}
 end
 redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)

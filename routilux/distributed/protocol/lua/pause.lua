@@ -1,6 +1,8 @@
 -- Pause a running job: nothing new starts; running activations commit and their
--- children are parked. ARGV: reason, pause point blob
-local reason, point = ARGV[1], ARGV[2]
+-- children are parked. Returns {'ok'} | {'not-running', status}
+-- ARGV (args.PauseArgs):
+local reason = ARGV[1]
+local point = ARGV[2]    -- the pause point (msgpack)
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if status ~= 'running' then return {'not-running', status or 'unknown'} end
 local now = now_ms()

@@ -181,13 +181,13 @@ class Keys:
         return [self.job(job_id, p) for p in JOB_PARTS]
 
     def script_keys(self, job_id: str, slot_key: str = "") -> list[str]:
-        """KEYS of a job script (see lua/_common.lua): the job's parts, then its bucket's indexes."""
+        """KEYS of a job script (see lua/_common.lua): the job's parts, then its bucket's indexes (INDEX_PARTS)."""
         b = self.bucket_of(job_id)
         return [*self.job_parts(job_id), self.due(b), self.leases(b), self.dead(b), self.jobs(b),
                 self.slot_wait(job_id, slot_key or "-"), self.deadlines(b), self.expiries(b), self.events(b)]
 
 
-# The order of per-job KEYS passed to every job script.
+# The order of per-job KEYS passed to every job script (the scripts' K_* constants are generated from it).
 JOB_PARTS = (
     "meta",      # 1 HASH: status, flow_id, flow_hash, pending, fence, error, ...
     "acts",      # 2 HASH activation id -> envelope (msgpack) of every unfinished activation
@@ -209,3 +209,16 @@ JOB_PARTS = (
     "pp",        # 18 LIST pause points (msgpack)
     "ver",       # 19 HASH version of each shared-data key and routine state ("sd:key", "rs:id"; "*sd", "*rs": any)
 )
+# Then the bucket's indexes, in the order :meth:`Keys.script_keys` passes them.
+INDEX_PARTS = (
+    "due",        # 20 ZSET "job|activation" -> when to (re)dispatch
+    "leases",     # 21 ZSET "job|activation" -> lease expiry
+    "dead",       # 22 STREAM of dead letters
+    "jobs",       # 23 ZSET job id -> creation time
+    "wait",       # 24 LIST the slot-wait list of the slot a script was given ("-": none)
+    "deadlines",  # 25 ZSET job id -> deadline
+    "expiries",   # 26 ZSET job id -> when its keys expire
+    "events",     # 27 STREAM the bucket's status changes
+)
+# Every KEYS entry of a job script, in order: K_<PART> in Lua is its index here, from 1.
+SCRIPT_KEY_PARTS = JOB_PARTS + INDEX_PARTS

@@ -1,6 +1,9 @@
 -- The sweeper found this activation due (outbox, retry timer, or queue backstop).
--- ARGV: job, activation, backstop ms
-local job, act, backstop_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Returns {'dispatch', body} | {'not-due'} | {'gone'} | {'parked'}
+-- ARGV (args.RedueArgs):
+local job = ARGV[1]
+local act = ARGV[2]
+local backstop_ms = tonumber(ARGV[3])
 local now = now_ms()
 local m = member(job, act)
 local score = redis.call('ZSCORE', KEYS[K_DUE], m)
@@ -12,9 +15,7 @@ if not body or redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 or (is_termina
   return {'gone'}
 end
 if is_on_hold(status) then
-  redis.call('ZREM', KEYS[K_DUE], m)
-  redis.call('SADD', KEYS[K_PARKED], act)
-  retain()
+  park(job, act)
   return {'parked'}
 end
 redis.call('ZADD', KEYS[K_DUE], now + backstop_ms, m)

@@ -1,15 +1,19 @@
 -- Take the lease of an activation before its handler runs.
--- ARGV: job, activation, lease ms, max attempts, slot key ('' unless merges must
---       be serialized), wait backstop ms, hard time limit ms (0: none), the same in seconds as text
 -- The hard limit is noted so that, if the lease expires past it, the reason says so (a handler frozen
 -- in C code holding the GIL cannot say it itself).
 -- Returns {'ok', token, body, slot buffer, flow_id, current_routine_id, tries}
 --      or {'applied'} | {'unknown'} | {'parked'} | {'dropped', status} | {'busy'}
 --      | {'wait'} | {'dead', reason}
 -- A job past its deadline is timed out here, so none of its activations starts late.
-local job, act, lease_ms, max_attempts, slot_key, backstop_ms =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-local hard_ms, hard_s = tonumber(ARGV[7] or '0'), ARGV[8] or ''
+-- ARGV (args.ClaimArgs):
+local job = ARGV[1]
+local act = ARGV[2]
+local lease_ms = tonumber(ARGV[3])
+local max_attempts = tonumber(ARGV[4])
+local slot_key = ARGV[5]               -- '' unless merges into its slot must run one at a time
+local backstop_ms = tonumber(ARGV[6])  -- queue backstop of a waiter
+local hard_ms = tonumber(ARGV[7])      -- hard time limit (0: none)
+local hard_s = ARGV[8]                 -- the same in seconds, as text
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
@@ -23,11 +27,7 @@ end
 local expiry = redis.call('ZSCORE', KEYS[K_LEASES], m)
 local live = expiry and tonumber(expiry) > now
 if is_on_hold(status) then
-  if not live then
-    redis.call('SADD', KEYS[K_PARKED], act)
-    redis.call('ZREM', KEYS[K_DUE], m)
-    retain()
-  end
+  if not live then park(job, act) end
   return {'parked'}
 end
 if status ~= 'running' then

@@ -1,8 +1,10 @@
 -- Redis restarted: a crash may have lost this activation's queued message (popped but never
 -- delivered) or its claim, and then only the queue backstop would send it again. Make it due now,
 -- unless a live lease holds it or it waits on a retry timer (commit resets tries to 0 for those).
--- ARGV: job, activation. Returns 1 if it is due now.
-local job, act = ARGV[1], ARGV[2]
+-- Returns 1 if it is due now.
+-- ARGV (args.RescueArgs):
+local job = ARGV[1]
+local act = ARGV[2]
 local now = now_ms()
 local m = member(job, act)
 local score = redis.call('ZSCORE', KEYS[K_DUE], m)

@@ -1,14 +1,7 @@
 -- Apply one step's delta atomically, exactly once.
--- ARGV: [1] job, [2] activation, [3] fencing token, [4] outcome ('ok'|'retry'|'fail'),
---       [5] slot key whose lock this activation holds ('' if none), [6] outbox grace ms,
---       [7] retry delay ms, [8] retry body, [9] failure reason, [10] history blob ('' if none),
---       [11] number of ops, [12] child to run inline on this worker ('' for none), [13] lease ms,
---       [14] routine id, [15] slot, [16] '1' if the handler raised ('' if not),
---       [17] ms from the handler's start to this commit, as the worker measured it (kept in the log entry),
---       [18] number of reads, then 2 fields per read (version field, version seen),
---       then 4 fields per op (kind, a, b, c), then 2 fields per child (id, body).
--- Op kinds: rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry), sb (a slot key, b buffer),
---           si (a key, b number to add), sa (a key, b item to append): blind ops, applied to the value stored now.
+-- Op kinds (routilux.ops.Op): rs (a routine, b state, c status), sd (a key, b value), sl/o/de (b entry),
+--           sb (a slot key, b buffer), si (a key, b number to add), sa (a key, b item to append): blind ops,
+--           applied to the value stored now.
 -- Reads (optimistic concurrency, see routilux/txn.py): version fields of KEYS[K_VER] ("sd:key", "rs:id",
 -- "*sd", "*rs") and the versions the step saw. If one differs, or a blind op cannot apply to the stored
 -- value, nothing is applied: a running job answers {'conflict'} (the worker keeps its lease and slot
@@ -20,12 +13,26 @@
 -- Returns {'ok', job status, next slot waiter, outbox score, {child ids to dispatch}, inline token or ''}
 --      or {'duplicate'} | {'stale'} | {'dropped', status, next slot waiter} | {'conflict'}
 --      | {'parked', status, next slot waiter}
-local job, act, token, outcome, slot_key = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local grace_ms, retry_ms, retry_body, reason, history =
-  tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
+-- ARGV (args.CommitArgs):
+local job = ARGV[1]
+local act = ARGV[2]
+local token = ARGV[3]                  -- the fencing token of this worker's claim
+local outcome = ARGV[4]                -- 'ok' | 'retry' | 'fail'
+local slot_key = ARGV[5]               -- the slot lock this activation holds ('' if none)
+local grace_ms = tonumber(ARGV[6])     -- outbox grace of the children
+local retry_ms = tonumber(ARGV[7])     -- retry delay
+local retry_body = ARGV[8]             -- the retried activation's body
+local reason = ARGV[9]                 -- failure reason
+local history = ARGV[10]               -- history records blob ('' if none)
 local n_ops = tonumber(ARGV[11])
-local inline, lease_ms = ARGV[12], tonumber(ARGV[13])
-local routine, slot, raised, step_ms, n_reads = ARGV[14], ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
+local inline = ARGV[12]                -- the child to run inline on this worker ('' for none)
+local lease_ms = tonumber(ARGV[13])    -- the inline child's lease
+local routine = ARGV[14]
+local slot = ARGV[15]
+local raised = ARGV[16]                -- '1' if the handler raised ('' if not)
+local step_ms = ARGV[17]              -- ms from the handler's start to this commit (kept in the log entry)
+local n_reads = tonumber(ARGV[18])
+local TAIL = 19  -- then 2 fields per read (version field, version seen), 4 per op (kind, a, b, c), 2 per child (id, body)
 local now = now_ms()
 local m = member(job, act)
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'duplicate'} end
@@ -51,7 +58,7 @@ end
 
 -- The blob a blind op leaves (cur: the stored blob or false); nil if it cannot apply.
 local function blind(kind, cur, arg)
-  if kind == 'si' then
+  if kind == OP_SI then
     local base, base_float = 0, false
     if cur then
       base, base_float = number_of(cur)
@@ -78,7 +85,7 @@ local function blind(kind, cur, arg)
 end
 
 -- Optimistic concurrency: did anything the step read change, can its blind ops apply?
-local i = 19
+local i = TAIL
 local conflict = false
 for _ = 1, n_reads do
   local seen = redis.call('HGET', KEYS[K_VER], ARGV[i]) or '0'
@@ -92,9 +99,9 @@ if live and not conflict then
   local j = ops_at
   for n = 1, n_ops do
     local kind, a, b = ARGV[j], ARGV[j + 1], ARGV[j + 2]
-    if kind == 'sd' then
+    if kind == OP_SD then
       now_sd[a] = b
-    elseif kind == 'si' or kind == 'sa' then
+    elseif kind == OP_SI or kind == OP_SA then
       local cur = now_sd[a]
       if cur == nil then cur = redis.call('HGET', KEYS[K_SD], a) end
       local new = blind(kind, cur, b)
@@ -130,8 +137,7 @@ if conflict then  -- paused (or held): hold it like the job's other work; resume
   redis.call('HDEL', KEYS[K_LEASE], act)
   redis.call('HSET', KEYS[K_TRIES], act, 0)
   redis.call('ZREM', KEYS[K_LEASES], m)
-  redis.call('SADD', KEYS[K_PARKED], act)
-  retain()
+  park(job, act)
   return {'parked', status, waiter}
 end
 
@@ -139,41 +145,39 @@ i = ops_at
 local rs_changed, sd_changed = false, false
 for n = 1, n_ops do
   local kind, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if kind == 'rs' then
+  if kind == OP_RS then
     redis.call('HSET', KEYS[K_RS], a, b)
-    redis.call('HINCRBY', KEYS[K_VER], 'rs:' .. a, 1)
+    redis.call('HINCRBY', KEYS[K_VER], OP_RS .. ':' .. a, 1)
     rs_changed = true
     if c == 'failed' or c == 'error' then
       redis.call('SADD', KEYS[K_FAILEDRS], a)
     else
       redis.call('SREM', KEYS[K_FAILEDRS], a)
     end
-  elseif kind == 'sd' or kind == 'si' or kind == 'sa' then
+  elseif kind == OP_SD or kind == OP_SI or kind == OP_SA then
     redis.call('HSET', KEYS[K_SD], a, computed[n] or b)
-    redis.call('HINCRBY', KEYS[K_VER], 'sd:' .. a, 1)
+    redis.call('HINCRBY', KEYS[K_VER], OP_SD .. ':' .. a, 1)
     sd_changed = true
-  elseif kind == 'sl' then
+  elseif kind == OP_SL then
     redis.call('RPUSH', KEYS[K_SL], b)
-  elseif kind == 'o' then
+  elseif kind == OP_OUT then
     redis.call('RPUSH', KEYS[K_OUT], b)
-  elseif kind == 'de' then
+  elseif kind == OP_DE then
     redis.call('RPUSH', KEYS[K_DE], b)
-  elseif kind == 'sb' then
+  elseif kind == OP_SB then
     redis.call('HSET', KEYS[K_SB], a, b)
   end
   i = i + 4
 end
-if rs_changed then redis.call('HINCRBY', KEYS[K_VER], '*rs', 1) end
-if sd_changed then redis.call('HINCRBY', KEYS[K_VER], '*sd', 1) end
+if rs_changed then redis.call('HINCRBY', KEYS[K_VER], '*' .. OP_RS, 1) end
+if sd_changed then redis.call('HINCRBY', KEYS[K_VER], '*' .. OP_SD, 1) end
 local ops_end = i
 local dispatch = {}
 local inline_token = ''
 local outbox_score = now + grace_ms
 while i < #ARGV do
   local cid, cbody = ARGV[i], ARGV[i + 1]
-  if redis.call('HEXISTS', KEYS[K_ACTS], cid) == 0 and redis.call('SISMEMBER', KEYS[K_APPLIED], cid) == 0 then
-    redis.call('HSET', KEYS[K_ACTS], cid, cbody)
-    redis.call('HINCRBY', KEYS[K_META], 'pending', 1)
+  if add_activation(cid, cbody) then
     if status ~= 'running' then
       redis.call('SADD', KEYS[K_PARKED], cid)
     elseif cid == inline and outcome == 'ok' then
@@ -196,7 +200,7 @@ local ops, kids = {}, {}
 local j = ops_at
 for n = 1, n_ops do
   local kind, b = ARGV[j], ARGV[j + 2]
-  if computed[n] then kind, b = 'sd', computed[n] end
+  if computed[n] then kind, b = OP_SD, computed[n] end
   local at = 4 * (n - 1)
   ops[at + 1] = kind
   ops[at + 2] = ARGV[j + 1]

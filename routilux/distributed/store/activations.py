@@ -1,0 +1,96 @@
+"""The activation protocol: create a job, claim, commit, renew, abandon or hand back an activation."""
+
+from __future__ import annotations
+
+from routilux.distributed.protocol import args as a
+from routilux.distributed.protocol.replies import ClaimReply, CommitReply, SubmitReply, text
+from routilux.distributed.store.base import StoreBase, guarded
+
+
+def timeout_args(timeout_s: float | None) -> tuple[int, str]:
+    """A job deadline as (ms, the seconds as text for the reason); (0, "") for none."""
+    if not timeout_s or timeout_s <= 0:
+        return 0, ""
+    return max(1, int(timeout_s * 1000)), str(timeout_s)
+
+
+class ActivationStore(StoreBase):
+    """The scripts a worker runs around each activation."""
+
+    @guarded
+    def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
+                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None) -> str:
+        """Create a job with its root activation in the outbox; returns the outbox score.
+
+        The job keeps the retention of these settings, and a deadline ``timeout_s``
+        from now (None or 0: none).
+        """
+        retention = self.retention_meta()
+        timeout_ms, timeout_text = timeout_args(timeout_s)
+        args = a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
+                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text)
+        reply = SubmitReply.parse(self.run_replicated(job_id, args))
+        if reply.outcome != "ok":
+            raise ValueError(f"job {job_id} already exists")
+        return reply.outbox_score
+
+    def retention_meta(self) -> dict[str, int]:
+        """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""
+        s = self.settings
+        return {"ttl_ok": int(s.completed_ttl_s * 1000), "ttl_fail": int(s.failed_ttl_s * 1000)}
+
+    @guarded
+    def claim(self, job_id: str, act_id: str, slot_key: str, hard_s: float = 0.0) -> ClaimReply:
+        """Take the lease of an activation (see lua/claim.lua for the answers); ``hard_s``: its hard time limit."""
+        s = self.settings
+        args = a.ClaimArgs(job_id, act_id, int(s.lease_s * 1000), s.max_attempts, slot_key, self._backstop_ms,
+                           int(hard_s * 1000), str(hard_s) if hard_s else "")
+        return ClaimReply.parse(self.run(job_id, args, slot_key))
+
+    @guarded
+    def commit(self, args: a.CommitArgs) -> CommitReply:
+        """Apply a step's delta (see lua/commit.lua and :func:`routilux.distributed.delta.commit_args`)."""
+        return CommitReply.parse(self.run_replicated(args.job, args, args.slot_key))
+
+    @guarded
+    def renew(self, job_id: str, act_id: str, token: str) -> bool:
+        """Extend a lease this worker holds; False if it was lost."""
+        return bool(self.run(job_id, a.RenewArgs(job_id, act_id, token, int(self.settings.lease_s * 1000))))
+
+    @guarded
+    def abandon(self, job_id: str, act_id: str, token: str, reason: str) -> bool:
+        """End a lease this worker holds at once, noting why, so the activation runs again (see lua/abandon.lua)."""
+        return bool(self.run(job_id, a.AbandonArgs(job_id, act_id, token, reason)))
+
+    @guarded
+    def bounce(self, job_id: str, act_id: str, reason: str, delay_s: float, worker: str, trace: str = "") -> str:
+        """Hand an activation back for another worker (or the dead-letter stream, with ``trace`` if given); what
+        happened (lua/bounce.lua)."""
+        args = a.BounceArgs(job_id, act_id, reason, int(delay_s * 1000), self.settings.max_attempts, worker, trace)
+        return text(self.run(job_id, args)[0])
+
+    def _mark_args(self, job_id: str, outbox_score: str, act_ids: list[str]) -> a.MarkArgs:
+        return a.MarkArgs(job_id, outbox_score, self._backstop_ms, tuple(act_ids))
+
+    @guarded
+    def mark_dispatched(self, job_id: str, outbox_score: str, act_ids: list[str]) -> None:
+        """Move just-dispatched outbox entries to the queue backstop."""
+        if act_ids:
+            self.run(job_id, self._mark_args(job_id, outbox_score, act_ids))
+
+    @guarded
+    def mark_many(self, batch: list[tuple[str, str, list[str]]]) -> None:
+        """Mark several commits' dispatched children in one round trip (one per commit on Redis Cluster)."""
+        if self.cluster:  # redis-py cannot pipeline scripts across a cluster
+            for job_id, outbox_score, act_ids in batch:
+                self.mark_dispatched(job_id, outbox_score, act_ids)
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, outbox_score, act_ids in batch:
+            self.scripts.run(self.job_keys(job_id), self._mark_args(job_id, outbox_score, act_ids), client=pipe)
+        pipe.execute()
+
+    @guarded
+    def reject(self, job_id: str, act_id: str, reason: str) -> str:
+        """Dead-letter a stored activation whose body fails its signature or limits; the job fails."""
+        return text(self.run(job_id, a.RejectArgs(job_id, act_id, reason))[0])
