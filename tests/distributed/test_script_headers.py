@@ -98,7 +98,7 @@ def test_the_resume_arguments_put_the_children_where_the_script_reads_them():
 
 
 def test_the_commit_arguments_lay_out_reads_ops_and_children_after_the_named_ones():
-    args = BUILDERS["commit"]("job", "act", "1", "ok", "", 10, 0, "", "", "", "", 0, "r", "s", "",
+    args = BUILDERS["commit"]("job", "act", "1", "ok", "", 10, 0, "", "", "", "", 0, "r", "s", "", 12,
                               reads=(("sd:k", 2),), ops=(("sd", "k", b"v", ""),), children=(("kid", b"body"),))
     argv = to_argv(args)
     named = dict(zip(BUILDERS["commit"].ARGV, argv))

@@ -10,7 +10,7 @@ local reason = ARGV[3]
 local delay_ms = tonumber(ARGV[4])
 local max_attempts = tonumber(ARGV[5])
 local worker = ARGV[6]   -- the worker's name
-local trace = ARGV[7] or ''  -- the handler's stack trace ('' if none), kept for a dead letter
+local trace = ARGV[7]    -- the handler's stack trace ('' if none), kept for a dead letter
 local now = now_ms()
 if redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then return {'applied'} end
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 0 then return {'unknown'} end
