@@ -7,9 +7,7 @@ these are not meant to be tuned.
 from __future__ import annotations
 
 # -- dead letters ------------------------------------------------------------
-# Entries each dead-letter stream keeps (XADD MAXLEN ~): enough for days of a bad deploy, bounded memory.
-# lua/_common.lua's dead_letter() caps its stream with the same number (a test holds them together).
-DEAD_LETTER_STREAM_MAXLEN = 100_000
+# (Each stream's cap, DEAD_LETTERS_MAXLEN, is in protocol/constants.py: the scripts share it.)
 # A dead letter's reason is cut to this many characters: an exception text can be huge (a whole frame).
 DEAD_LETTER_REASON_CHARS = 1000
 # A message that is not a list of activation bodies is kept as this many bytes of its repr, for a look.

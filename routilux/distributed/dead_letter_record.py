@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from routilux.distributed.constants import DEAD_LETTER_REASON_CHARS, DEAD_LETTER_STREAM_MAXLEN
+from routilux.distributed.constants import DEAD_LETTER_REASON_CHARS
+from routilux.distributed.protocol.constants import DEAD_LETTERS_MAXLEN
 
 FIELDS = ("job", "activation", "reason", "body", "content_type", "ts", "trace")
 
@@ -27,5 +28,5 @@ def dead_letter_record(reason: str, body: bytes, content_type: str = "", job: st
 
 def write_dead_letter(client: Any, stream: str, reason: str, body: bytes, content_type: str = "") -> None:
     """Append a message that is not a runnable activation to the dead-letter ``stream`` through redis ``client``."""
-    client.xadd(stream, dead_letter_record(reason, body, content_type), maxlen=DEAD_LETTER_STREAM_MAXLEN,
+    client.xadd(stream, dead_letter_record(reason, body, content_type), maxlen=DEAD_LETTERS_MAXLEN,
                 approximate=True)

@@ -11,7 +11,8 @@ import redis
 
 import basic_flows
 from routilux.distributed import DistributedRuntime
-from routilux.distributed.constants import DEAD_LETTER_STREAM_MAXLEN
+from routilux.distributed.protocol.constants import LUA_CONSTANTS
+from routilux.distributed.protocol.scripts import constants_lua
 from routilux.distributed.dead_letter_record import FIELDS
 from routilux.distributed.store import text
 
@@ -64,7 +65,8 @@ def test_dead_letters_from_the_scripts_the_store_and_the_transport_have_one_shap
 
 def test_the_scripts_write_dead_letters_with_the_python_fields_and_stream_cap():
     source = COMMON_LUA.read_text(encoding="utf-8")
-    call = re.search(r"redis\.call\('XADD', KEYS\[K_DEAD\], 'MAXLEN', '~', (\d+), '\*',(.*?)\)\n", source, re.S)
+    call = re.search(r"redis\.call\('XADD', KEYS\[K_DEAD\], 'MAXLEN', '~', (\w+), '\*',(.*?)\)\n", source, re.S)
     assert call is not None, "lua/_common.lua no longer writes dead letters with one XADD"
-    assert int(call.group(1)) == DEAD_LETTER_STREAM_MAXLEN
+    assert call.group(1) == "DEAD_LETTERS_MAXLEN"  # the cap the Python writer uses, generated into every script
+    assert f"local DEAD_LETTERS_MAXLEN = {LUA_CONSTANTS['DEAD_LETTERS_MAXLEN']}" in constants_lua()
     assert tuple(re.findall(r"'(\w+)', ", call.group(2))) == FIELDS
