@@ -35,6 +35,7 @@ from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from routilux.distributed.dead_letter_record import write_dead_letter
+from routilux.distributed.worker.fetched import QoS as FetchedQoS
 
 log = logging.getLogger("routilux.distributed")
 
@@ -48,6 +49,7 @@ class _Hardened:
 
     connection: Any
     connection_errors: tuple[type[BaseException], ...]
+    QoS = FetchedQoS  # each delivery is also recorded for its worker, so a lost worker's messages go back
 
     def _detached(self) -> bool:
         return self.connection is None or self.connection.client is None
