@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import pickle
+
 import pytest
 
 import basic_flows
+from routilux.distributed.batch import BATCH_TASK_NAME
+from routilux.distributed.dispatch import Dispatcher
+from routilux.distributed.worker.app import create_app
+from routilux.distributed.worker.fetched import activation_count
 from waiting import wait_until, workers_up
 
 pytestmark = [pytest.mark.distributed]
@@ -29,3 +37,28 @@ def test_a_worker_records_each_message_it_holds_until_it_acknowledges_it(runtime
     assert 0 < ttl_ms <= settings.visibility_timeout_s * 1000  # it outlives no message kombu would restore anyway
     assert runtime.wait(job_id, timeout=60).status == "completed"
     assert wait_until(lambda: _fetched(runtime, worker) == (set(), -2), timeout=10)  # acked: the record is gone
+
+
+class _Unpickled:
+    """Touches ``marker`` if anything ever unpickles it."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).touch, (self.marker,))
+
+
+def test_held_messages_are_counted_by_their_activations_and_a_pickled_frame_is_never_decoded(settings, tmp_path):
+    app = create_app(settings)
+    marker = tmp_path / "unpickled"
+    pickled = {"body": base64.b64encode(pickle.dumps(([[_Unpickled(marker)]], {}, {}))).decode(),
+               "content-encoding": "binary", "content-type": "application/x-python-serialize",
+               "headers": {"task": BATCH_TASK_NAME}, "properties": {"body_encoding": "base64", "delivery_tag": "t"}}
+    Dispatcher(app, settings).hand_back([b"a", b"b", b"c"])  # two batch messages: [a, b] and [c]
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        frames = [json.dumps([json.loads(channel.client.rpop(settings.queue)), "", settings.queue]) for _ in range(2)]
+        assert sorted(activation_count(channel, frame.encode()) for frame in frames) == [1, 2]
+        assert activation_count(channel, json.dumps([pickled, "", settings.queue]).encode()) == 1
+    assert not marker.exists()

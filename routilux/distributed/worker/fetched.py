@@ -35,6 +35,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
 from routilux.distributed.batch import BATCH_TASK_NAME
+from routilux.distributed.serializer import CONTENT_TYPE
 
 log = logging.getLogger("routilux.distributed")
 
@@ -87,19 +88,19 @@ def restore_fetched(app: Any, key: str) -> tuple[int, int]:
                 continue
             channel.qos.restore_by_tag(tag, client=client)
             messages += 1
-            activations += _activation_count(channel, frame)
+            activations += activation_count(channel, frame)
         if tags:
             client.srem(key, *tags)
     return messages, activations
 
 
-def _activation_count(channel: Any, frame: bytes) -> int:
+def activation_count(channel: Any, frame: bytes) -> int:
     """How many activations a stored frame carries (a batch message carries several)."""
     try:
         payload = loads(bytes_to_str(frame))[0]
         if payload.get("headers", {}).get("task") != BATCH_TASK_NAME:
             return 1
-        args = channel.Message(payload, channel=channel).decode()[0]
+        args = channel.Message(payload, channel=channel, accept=[CONTENT_TYPE]).decode()[0]  # never pickle
         return len(args[0])
     except Exception:  # noqa: BLE001 - only a count for the log; the message was restored all the same
         return 1
