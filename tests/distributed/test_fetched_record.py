@@ -9,10 +9,13 @@ import pickle
 import pytest
 
 import basic_flows
+from routilux.distributed import DistributedRuntime
 from routilux.distributed.batch import BATCH_TASK_NAME
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.worker.app import create_app
+from routilux.distributed.store import RedisStore
 from routilux.distributed.worker.fetched import activation_count
+from routilux.distributed.worker.sweeper import Sweeper
 from waiting import wait_until, workers_up
 
 pytestmark = [pytest.mark.distributed]
@@ -62,3 +65,18 @@ def test_held_messages_are_counted_by_their_activations_and_a_pickled_frame_is_n
         assert sorted(activation_count(channel, frame.encode()) for frame in frames) == [1, 2]
         assert activation_count(channel, json.dumps([pickled, "", settings.queue]).encode()) == 1
     assert not marker.exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_lost_worker_is_kept_for_the_next_sweep_when_the_broker_is_away_and_the_sweep_goes_on(settings):
+    unreachable = settings.with_(broker_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    store = RedisStore(unreachable)
+    store.record_worker("gone@test", {"pid": 0}, ttl_s=0.05)
+    wait_until(lambda: store.lost_workers() == ["gone@test"], timeout=5)
+    with DistributedRuntime(settings=settings) as producer:
+        job_id = producer.submit(basic_flows.chain_flow(), "source", {"n": 1}, timeout=0.05)
+    sweeper = Sweeper(store, Dispatcher(create_app(unreachable), unreachable), "sweeper@test")
+    wait_until(lambda: store.timed_out_jobs() == [job_id], timeout=5)
+    sweeper.sweep_once()
+    assert store.status(job_id) == "failed"  # the rest of the sweep ran: the overdue job ended
+    assert store.lost_workers() == ["gone@test"]  # and the lost worker waits for the broker

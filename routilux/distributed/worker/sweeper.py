@@ -27,6 +27,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from routilux.distributed.dispatch import broker_error
 from routilux.distributed.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
@@ -134,7 +135,13 @@ class Sweeper:
         the queue; RabbitMQ requeues them by itself when the worker's connection closes.
         """
         for name in self.store.lost_workers():
-            messages, activations = self._restore(name)
+            try:
+                messages, activations = self._restore(name)
+            except Exception as exc:
+                if broker_error(exc) is None:
+                    raise
+                log.warning("could not put back what worker %s held (%s); trying again next sweep", name, exc)
+                continue
             log.warning("worker %s stopped without shutting down: %d messages (%d activations) it had fetched "
                         "and not acknowledged went back to the queue", name, messages, activations)
             self.hooks.after_lost_worker(name, messages, activations)
