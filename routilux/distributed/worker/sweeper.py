@@ -142,15 +142,19 @@ class Sweeper:
                     raise
                 log.warning("could not put back what worker %s held (%s); trying again next sweep", name, exc)
                 continue
-            log.warning("worker %s stopped without shutting down: %d messages (%d activations) it had fetched "
-                        "and not acknowledged went back to the queue", name, messages, activations)
             self.hooks.after_lost_worker(name, messages, activations)
             self.store.drop_lost_workers([name])
 
     def _restore(self, worker: str) -> tuple[int, int]:
+        """Put back what the lost ``worker`` held; returns (messages, activations) sent again."""
         if self.store.settings.broker_is_amqp:
+            log.warning("worker %s stopped without shutting down: 0 messages (0 activations) sent again; RabbitMQ "
+                        "requeues what it held when its connection closes", worker)
             return 0, 0
-        return restore_fetched(self.dispatcher.app, self.store.keys.fetched(worker))
+        messages, activations = restore_fetched(self.dispatcher.app, self.store.keys.fetched(worker))
+        log.warning("worker %s stopped without shutting down: %d messages (%d activations) it had fetched and not "
+                    "acknowledged went back to the queue", worker, messages, activations)
+        return messages, activations
 
     def end_overdue_jobs(self) -> None:
         """Fail every running job past its deadline."""
