@@ -4,10 +4,11 @@ Usage (from the repo root)::
 
     .venv/bin/python bench/lost_worker_resends.py                    # baseline cdedb21; a few minutes on 2 cores
     .venv/bin/python bench/lost_worker_resends.py --baseline REF --jobs 300 --kills 2 --rounds 2
+    .venv/bin/python bench/lost_worker_resends.py --broker-url amqp://guest:guest@127.0.0.1:5672//
 
 The baseline is ``git archive REF`` unpacked in a temp folder. Each side runs in
 its own child process (its tree first on ``PYTHONPATH``) with its own
-``redis-server``: three worker daemons (``python -m worker``, prefork, two
+``redis-server`` (and, with ``--broker-url``, a queue of its own on that broker): three worker daemons (``python -m worker``, prefork, two
 processes each) and ``--jobs`` jobs of bench/lost_worker_flows.py submitted at
 once, so a backlog waits in the queue. Each time a quarter of the activations
 more is done, one worker is SIGKILLed (its whole process group) and a fresh one
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=4, help="work activations per job")
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--broker-url", default="", help="a RabbitMQ (amqp://...); default: the Redis is the broker")
     parser.add_argument("--side", help=argparse.SUPPRESS)  # internal: run one side from this tree root
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -62,14 +65,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- one side (child process)
 
 
-def worker_env(root: Path, redis_url: str) -> dict[str, str]:
+def worker_env(root: Path, settings: Any) -> dict[str, str]:
     """The environment of a worker daemon of the side at ``root``."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(BENCH)]), "ROUTILUX_REDIS_URL": redis_url,
-            "ROUTILUX_KEY_PREFIX": "lw", "ROUTILUX_QUEUE": "lw", "ROUTILUX_LEASE_S": "2.0",
-            "ROUTILUX_REDISPATCH_S": "900"}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(BENCH)]),
+            "ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_BROKER_URL": settings.broker_url,
+            "ROUTILUX_KEY_PREFIX": settings.key_prefix, "ROUTILUX_QUEUE": settings.queue,
+            "ROUTILUX_LEASE_S": str(settings.lease_s), "ROUTILUX_REDISPATCH_S": str(settings.redispatch_s)}
 
 
-def spawn(root: Path, folder: Path, redis_url: str, index: int) -> tuple[subprocess.Popen[bytes], Path]:
+def spawn(root: Path, folder: Path, settings: Any, index: int) -> tuple[subprocess.Popen[bytes], Path]:
     """Start worker daemon number ``index``; returns its process and log file."""
     home = folder / f"w{index}"
     home.mkdir()
@@ -77,7 +81,7 @@ def spawn(root: Path, folder: Path, redis_url: str, index: int) -> tuple[subproc
     cmd = [sys.executable, "-m", "worker", "--pool", "prefork", "--concurrency", "2", "--name", f"w{index}@bench",
            "--import", "lost_worker_flows", "--loglevel", "WARNING"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=home, env=worker_env(root, redis_url), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=home, env=worker_env(root, settings), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     return proc, log
 
@@ -87,20 +91,22 @@ def run_side(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     from compare_distributed import RedisServer, stop_process
     from lost_worker_flows import fan_flow
     from routilux.distributed import DistributedRuntime, Settings
+    from routilux.distributed.worker.app import delete_amqp_queues
 
     folder = Path(tempfile.mkdtemp(prefix="lost-worker-"))
     server = RedisServer(folder)
     server.start()
     workers: list[tuple[subprocess.Popen[bytes], Path]] = []
+    settings = Settings(redis_url=server.url, broker_url=args.broker_url, key_prefix="lw",
+                        queue=f"lw-{uuid.uuid4().hex[:8]}", lease_s=2.0, redispatch_s=900.0)
     try:
-        settings = Settings(redis_url=server.url, key_prefix="lw", queue="lw", lease_s=2.0, redispatch_s=900.0)
         with DistributedRuntime(settings=settings) as rt:
-            workers += [spawn(root, folder, server.url, k) for k in range(3)]
+            workers += [spawn(root, folder, settings, k) for k in range(3)]
             wait(lambda: len(rt.workers()) >= 3, 90)
             started = time.monotonic()
             flow = fan_flow()
             jobs = [rt.submit(flow, "source", {"n": args.items}) for _ in range(args.jobs)]
-            killed = kill_along(rt, jobs, workers, args, root, folder, server.url)
+            killed = kill_along(rt, jobs, workers, args, root, folder, settings)
             for job_id in jobs:
                 state = rt.wait(job_id, timeout=600)
                 items = sorted(e["i"] for e in state.shared_log)
@@ -114,10 +120,12 @@ def run_side(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             stop_process(proc, group=True)
         if server.proc is not None:
             stop_process(server.proc, group=False)
+        if settings.broker_is_amqp:
+            delete_amqp_queues(settings, [settings.queue])
 
 
 def kill_along(rt: Any, jobs: list[str], workers: list[tuple[subprocess.Popen[bytes], Path]],
-               args: argparse.Namespace, root: Path, folder: Path, redis_url: str) -> list[str]:
+               args: argparse.Namespace, root: Path, folder: Path, settings: Any) -> list[str]:
     """Each time another quarter of the jobs' items is recorded, SIGKILL one worker and start a fresh one."""
     killed = []
     total = len(jobs) * args.items
@@ -127,7 +135,7 @@ def kill_along(rt: Any, jobs: list[str], workers: list[tuple[subprocess.Popen[by
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         killed.append(f"w{k}@bench")
-        workers.append(spawn(root, folder, redis_url, len(workers)))
+        workers.append(spawn(root, folder, settings, len(workers)))
     return killed
 
 
@@ -171,7 +179,7 @@ def run_child(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
     cmd = [sys.executable, str(Path(__file__).resolve()), "--side", str(root), "--out", path, "--jobs", str(args.jobs),
-           "--items", str(args.items), "--kills", str(args.kills)]
+           "--items", str(args.items), "--kills", str(args.kills), "--broker-url", args.broker_url]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(BENCH)])}
     subprocess.run(cmd, env=env, check=True, cwd=root)
     try:
