@@ -26,7 +26,6 @@ unacked hash; the queue backstop (``redispatch_s``) sends it again.
 
 from __future__ import annotations
 
-import logging
 from time import time
 from typing import Any
 
@@ -36,8 +35,6 @@ from kombu.utils.json import dumps, loads
 
 from routilux.distributed.batch import BATCH_TASK_NAME
 from routilux.distributed.serializer import CONTENT_TYPE
-
-log = logging.getLogger("routilux.distributed")
 
 FETCHED_OPTION = "routilux_fetched"
 
@@ -56,6 +53,7 @@ class QoS(kombu_redis.QoS):
 
     def append(self, message: Any, delivery_tag: str) -> None:
         """Keep the delivery as unacknowledged (kombu's pipeline) and in this worker's set (the same pipeline)."""
+        # kombu's QoS.append sends its pipeline itself, so its body is restated here to add to it.
         delivery = message.delivery_info
         frame = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
         with self.pipe_or_acquire() as pipe:
