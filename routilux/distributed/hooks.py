@@ -26,6 +26,9 @@ class ExecutorHooks:
     def after_sweep(self, expired: int, redispatched: int) -> None:
         """A sweep re-sent ``expired`` activations whose lease ran out and ``redispatched`` due ones."""
 
+    def after_lost_worker(self, worker: str, messages: int, activations: int) -> None:
+        """``worker`` stopped without shutting down; the ``messages`` it held (``activations`` in all) were re-sent."""
+
 
 _current = ExecutorHooks()
 

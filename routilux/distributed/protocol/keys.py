@@ -158,6 +158,13 @@ class Keys:
         """Pattern matching every worker liveness record."""
         return f"{self.prefix}:{{workers}}:worker:*"
 
+    def fetched(self, worker: str) -> str:
+        """SET of the delivery tags a worker fetched from the Redis broker and has not acknowledged.
+
+        Named relative to :attr:`broker_prefix`: it lives among the broker's keys, and kombu's client adds the prefix.
+        """
+        return f"routilux-fetched:{worker}"
+
     @property
     def broker_prefix(self) -> str:
         """Prefix kombu puts on the broker's own keys."""

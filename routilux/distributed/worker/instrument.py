@@ -35,6 +35,8 @@ def worker_registry(collect_queue: Callable[[], dict[tuple[str, ...], float]] | 
     reg.histogram("routilux_commit_seconds", "Latency of the commit script")
     reg.counter("routilux_leases_expired_total", "Activations re-sent because their worker's lease expired")
     reg.counter("routilux_redispatches_total", "Due activations re-sent by the sweeper (outbox, retries, backstop)")
+    reg.counter("routilux_lost_worker_resends_total",
+                "Activations a worker that stopped without shutting down had fetched, put back on the queue")
     reg.counter("routilux_dead_letters_total", "Messages and activations sent to the dead-letter stream", ("reason",))
     if collect_queue is not None:
         reg.gauge("routilux_queue_depth", "Messages waiting in the broker queue", ("queue",), collect=collect_queue)
@@ -78,6 +80,9 @@ class MetricsHooks(hooks.ExecutorHooks):
         self._forked()
         self._by_name["routilux_leases_expired_total"].inc(amount=expired)  # type: ignore[attr-defined]
         self._by_name["routilux_redispatches_total"].inc(amount=redispatched)  # type: ignore[attr-defined]
+
+    def after_lost_worker(self, worker: str, messages: int, activations: int) -> None:
+        self._by_name["routilux_lost_worker_resends_total"].inc(amount=activations)  # type: ignore[attr-defined]
 
     def _forked(self) -> None:
         """In a pool child (a fork), start from zero and write snapshots for the main process."""

@@ -22,6 +22,7 @@ from celery.worker import state as worker_state
 
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.store import RedisStore
+from routilux.distributed.worker.fetched import track_fetched
 from routilux.distributed.worker.sweeper import Sweeper
 from routilux.distributed.constants import (LIVENESS_MAX_S, LIVENESS_MIN_S, LIVENESS_RENEWALS_PER_LEASE,
                                               RECORD_TTL_INTERVALS)
@@ -89,6 +90,8 @@ class Liveness(bootsteps.StartStopStep):
         interval = liveness_interval_s(settings.lease_s)
         name = c.hostname
         c.app.routilux_node = name  # what activate() reports as the worker running an activation
+        if not settings.broker_is_amqp:  # RabbitMQ requeues a lost connection's messages by itself
+            track_fetched(c.connection, store.keys.fetched(name))
         started = time.time()
         slots = SlotWatch()
 

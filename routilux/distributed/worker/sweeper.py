@@ -16,8 +16,9 @@ sweeps), and drops expired jobs from the jobs index.
 When Redis restarted (its run id changed), a crash may have lost queued
 messages and claims that the AOF had not synced: every activation waiting only
 on the queue backstop is sent again at once, so recovery takes a sweep, not
-``redispatch_s``. The same happens when a worker's liveness record lapses without
-a clean shutdown: messages it had received but not claimed are in no lease.
+``redispatch_s``. When a worker's liveness record lapses without a clean
+shutdown, the messages it had received but not claimed are in no lease: the
+ones it fetched and had not acknowledged go back to the queue, and nothing else.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
+from routilux.distributed.worker.fetched import restore_fetched
 from routilux.errors import DecodeError
 
 if TYPE_CHECKING:
@@ -124,19 +127,34 @@ class Sweeper:
         self.store.saw_redis_run(current)
 
     def recover_from_lost_workers(self) -> None:
-        """A worker that died may have held messages it had not claimed: send those activations again.
+        """A worker that died may have held messages it had not claimed: put back exactly those.
 
-        Its claimed ones come back when their leases expire; unclaimed ones are in no
-        lease, and the Redis broker would keep them unacked for the visibility timeout.
-        Which ones it held is unknown, so every activation waiting only on the queue
-        backstop goes again (duplicates are refused by the claim).
+        Its claimed ones also come back when their leases expire. On the Redis broker
+        each worker records what it fetched and has not acknowledged (see
+        :mod:`~routilux.distributed.worker.fetched`), and those messages go back to
+        the queue; RabbitMQ requeues them by itself when the worker's connection closes.
         """
-        lost = self.store.lost_workers()
-        if not lost:
-            return
-        log.warning("workers %s stopped without shutting down: sending again %d activations they may have held",
-                    ", ".join(lost), self.store.rescue_dispatched())
-        self.store.drop_lost_workers(lost)
+        for name in self.store.lost_workers():
+            try:
+                messages, activations = self._restore(name)
+            except Exception as exc:
+                if broker_error(exc) is None:
+                    raise
+                log.warning("could not put back what worker %s held (%s); trying again next sweep", name, exc)
+                continue
+            self.hooks.after_lost_worker(name, messages, activations)
+            self.store.drop_lost_workers([name])
+
+    def _restore(self, worker: str) -> tuple[int, int]:
+        """Put back what the lost ``worker`` held; returns (messages, activations) sent again."""
+        if self.store.settings.broker_is_amqp:
+            log.warning("worker %s stopped without shutting down: 0 messages (0 activations) sent again; RabbitMQ "
+                        "requeues what it held when its connection closes", worker)
+            return 0, 0
+        messages, activations = restore_fetched(self.dispatcher.app, self.store.keys.fetched(worker))
+        log.warning("worker %s stopped without shutting down: %d messages (%d activations) it had fetched and not "
+                    "acknowledged went back to the queue", worker, messages, activations)
+        return messages, activations
 
     def end_overdue_jobs(self) -> None:
         """Fail every running job past its deadline."""

@@ -42,6 +42,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from routilux.distributed.dead_letter_record import write_dead_letter
 from routilux.distributed.frames import MAX_FRAME_BYTES, frame_problem, safe_text
+from routilux.distributed.worker.fetched import QoS as FetchedQoS
 
 log = logging.getLogger("routilux.distributed")
 
@@ -63,6 +64,7 @@ class _Hardened:
 
     connection: Any
     connection_errors: tuple[type[BaseException], ...]
+    QoS = FetchedQoS  # each delivery is also recorded for its worker, so a lost worker's messages go back
 
     def _detached(self) -> bool:
         return self.connection is None or self.connection.client is None
