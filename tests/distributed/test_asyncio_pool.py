@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
+
 import pytest
 
 import async_flows
@@ -9,6 +13,9 @@ import basic_flows
 from test_parity import comparable
 from waiting import wait_until, workers_up
 from routilux import ErrorStrategy
+from routilux.aio import LoopThread
+from routilux.distributed.worker.handler_call import HandlerCall
+from routilux.errors import HardTimeLimitExceeded, SoftTimeLimitExceeded
 from routilux.distributed.worker.boot import SPARE_CONNECTIONS, celery_pool, sized_for_pool
 
 pytestmark = pytest.mark.distributed
@@ -43,12 +50,11 @@ def test_async_and_sync_handlers_on_an_asyncio_worker_end_in_the_local_engines_s
 
 
 @pytest.mark.timeout(90)
-def test_an_asyncio_workers_time_limits_cancel_awaiting_handlers_and_the_soft_one_can_be_caught(
-    runtime, spawn_worker, settings
-):
+@pytest.mark.parametrize("pool", ["asyncio", "prefork"])
+def test_time_limits_cancel_awaiting_handlers_and_the_soft_one_can_be_caught(runtime, spawn_worker, settings, pool):
     limited = settings.with_(max_attempts=2)
     runtime.store.settings = limited
-    spawn_worker(imports=IMPORTS, pool="asyncio", concurrency=4, settings_=limited)
+    spawn_worker(imports=IMPORTS, pool=pool, concurrency=4 if pool == "asyncio" else 2, settings_=limited)
     wait_until(lambda: workers_up(runtime, 1), timeout=30)
     caught = runtime.submit(async_flows.nap_flow("a-caught", soft_s=0.3), "source", {"n": 1})
     uncaught = runtime.submit(async_flows.nap_flow("a-uncaught", sleep_s=5.0, soft_s=0.2, catch=False,
@@ -88,3 +94,60 @@ def test_a_killed_asyncio_workers_awaiting_activations_run_again_elsewhere_and_c
     assert state.shared_data["doubled"] == 30
     emitted = sorted(r.data["i"] for r in state.execution_history if r.routine_id == "double" and r.event_name == "out")
     assert emitted == [2 * k for k in range(30)]
+
+
+def _call_in_thread(call: HandlerCall, coro) -> concurrent.futures.Future:
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(call.awaiter, coro)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_the_hard_limit_cancels_an_awaiting_coroutine_and_frees_its_thread_with_a_typed_error():
+    ended = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ended.set()
+
+    call = HandlerCall(LoopThread("test-hard"), None, 0.1)
+    future = _call_in_thread(call, forever())
+    wait_until(lambda: call.task is not None, timeout=5)
+    call.hard()
+    with pytest.raises(HardTimeLimitExceeded):
+        future.result(timeout=5)
+    assert ended.is_set()
+
+
+def test_a_soft_limit_on_a_coroutine_awaiting_another_task_fails_the_step_with_soft_time_limit_exceeded():
+    async def awaits_a_task() -> None:
+        await asyncio.ensure_future(asyncio.sleep(3600))
+
+    call = HandlerCall(LoopThread("test-soft"), None, 0.1)
+    future = _call_in_thread(call, awaits_a_task())
+    wait_until(lambda: call.task is not None, timeout=5)
+    call.soft()
+    with pytest.raises(SoftTimeLimitExceeded, match="soft time limit of 0.1 s"):
+        future.result(timeout=5)
+
+
+def test_a_limit_that_passes_before_the_coroutine_starts_applies_as_it_starts():
+    loop = LoopThread("test-early")
+    gate = threading.Event()
+    loop.loop.call_soon_threadsafe(gate.wait, 5)  # the loop is busy: the coroutine cannot start yet
+
+    async def nap() -> str:
+        try:
+            await asyncio.sleep(3600)
+        except SoftTimeLimitExceeded:
+            return "caught"
+        return "slept"
+
+    call = HandlerCall(loop, None, 0.1)
+    future = _call_in_thread(call, nap())
+    wait_until(lambda: call.awaiting, timeout=5)
+    call.soft()
+    gate.set()
+    assert future.result(timeout=5) == "caught"

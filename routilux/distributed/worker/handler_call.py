@@ -24,6 +24,8 @@ from routilux.aio import LoopThread
 from routilux.distributed.worker.limits import raise_in_thread
 from routilux.errors import HardTimeLimitExceeded, SoftTimeLimitExceeded
 
+_SOFT_PASSES = 3  # loop turns the soft limit waits for a runnable coroutine to reach an await
+
 
 class HandlerCall:
     """The handler of one step: :meth:`awaiter` runs its coroutine; :meth:`soft` and :meth:`hard` stop it."""
@@ -72,7 +74,7 @@ class HandlerCall:
     def _soft_message(self) -> str:
         return f"handler ran past its soft time limit of {self.soft_s} s"
 
-    def _soft_on_loop(self) -> None:
+    def _soft_on_loop(self, passes: int = 0) -> None:
         task = self.task
         if task is None:
             self._early.append(self._soft_on_loop)
@@ -80,7 +82,10 @@ class HandlerCall:
         if task.done():
             return
         waiter = getattr(task, "_fut_waiter", None)
-        if waiter is not None and not waiter.done() and not isinstance(waiter, asyncio.Task):
+        if waiter is None and passes < _SOFT_PASSES:
+            # Ready to run (not started yet, or between two awaits): catch it at its next await.
+            self.loop.loop.call_soon(self._soft_on_loop, passes + 1)
+        elif waiter is not None and not waiter.done() and not isinstance(waiter, asyncio.Task):
             # What Task.cancel() does to the awaited future, with an error the handler can catch.
             waiter.set_exception(SoftTimeLimitExceeded(self._soft_message()))
         else:
