@@ -10,6 +10,7 @@ import pytest
 
 import async_flows
 import basic_flows
+from conftest import both_brokers
 from test_parity import comparable
 from waiting import wait_until, workers_up
 from routilux import ErrorStrategy
@@ -32,6 +33,7 @@ def test_an_asyncio_worker_is_a_threads_pool_with_a_redis_connection_for_every_c
         settings.with_(pool="gevent")
 
 
+@both_brokers
 @pytest.mark.timeout(90)
 def test_async_and_sync_handlers_on_an_asyncio_worker_end_in_the_local_engines_state(runtime, spawn_worker):
     spawn_worker(imports=IMPORTS, pool="asyncio", concurrency=20)
