@@ -125,6 +125,10 @@ class SoftTimeLimitExceeded(ExecutionTimeout):
         super().__init__(message)
 
 
+class HardTimeLimitExceeded(ExecutionTimeout):
+    """A coroutine handler was cancelled at its hard time limit (its activation was handed back already)."""
+
+
 class DistributedError(RoutiluxError):
     """Base class of errors from the distributed engine."""
 
