@@ -185,6 +185,18 @@ class KeyLayoutError(DistributedError):
     """This process's ROUTILUX_KEY_BUCKETS differs from the bucket count the data in Redis was laid out with."""
 
 
+class IdempotencyKeyError(DistributedError, ValueError):
+    """An idempotency key is empty, too long or not text."""
+
+
+class ScheduleError(DistributedError, ValueError):
+    """A schedule cannot be made as asked: a bad cron expression, interval, timezone, window or policy."""
+
+
+class ScheduleNotFoundError(NotFoundError):
+    """No schedule with that id is known to the store."""
+
+
 class JobFilterError(RoutiluxError, ValueError):
     """A job filter that cannot be read: an unknown status, a time that is not one, a ``where`` without ``=``."""
 

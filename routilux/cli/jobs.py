@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
     submit.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="module to import first (repeatable)")
     submit.add_argument("--publish", metavar="MODULE:FUNC", help="publish the flow FUNC() builds before submitting")
+    submit.add_argument("--idempotency-key", metavar="KEY",
+                        help="submit at most once per KEY: while its job is stored, print that job's id instead")
     add_watch_options(submit)
 
     status = add_command(sub, "status", cmd_status, "show a job's state")
@@ -50,7 +52,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         flow = args.flow_id
         if args.publish:
             flow = publish_factory(runtime, args.publish, args.flow_id)
-        job_id = runtime.submit(flow, args.entry, entry_params=params)
+        job_id = runtime.submit(flow, args.entry, entry_params=params, idempotency_key=args.idempotency_key)
         print(job_id, flush=True)
         if args.watch:
             return watch_jobs(runtime, [job_id], mode=mode_of(args))

@@ -20,13 +20,15 @@ from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.operations.flowstats import FlowStatsMixin
 from routilux.distributed.operations.listings import OverviewMixin
+from routilux.distributed.operations.schedules import SchedulesMixin
 from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
 from routilux.distributed.operations.time_travel import TimeTravelMixin
 from routilux.distributed.settings import Settings
 from routilux.distributed.protocol.signing import Keyring
-from routilux.distributed.store import RedisStore
+from routilux.distributed.store import RedisStore, SameJob
+from routilux.distributed.submitted import Submitted, check_idempotency_key
 from routilux.distributed.constants import WAIT_OUTAGE_PAUSE_S, WAIT_POLL_S
 from routilux.distributed.tracing import tracing
 from routilux.errors import (
@@ -43,11 +45,11 @@ from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin):
+                         TimeTravelMixin, StatsMixin, SchedulesMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,
-    flow statistics, dead letters, workers, time travel, counts) come from the mixins
+    flow statistics, dead letters, workers, time travel, counts, schedules) come from the mixins
     in ``operations/``. Front-ends call these methods, never the store.
 
     Args:
@@ -101,6 +103,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
         """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
 
@@ -108,6 +111,11 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         longer than ``timeout`` seconds, or the flow's ``execution_timeout`` when
         ``timeout`` is None; 0 or a flow without a timeout: no deadline. Time spent
         paused does not count (resume grants the whole timeout again).
+
+        With an ``idempotency_key``, a submit whose key names a job still stored
+        (not yet deleted, pruned or expired by retention) makes nothing and returns
+        that job's id, whatever its flow and parameters: one script decides, so
+        producers racing with the same key get one job. See :meth:`submit_once`.
 
         Raises:
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
@@ -118,12 +126,24 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
                 so submitting again starts it once.
             KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
+            IdempotencyKeyError: the key is empty or longer than 256 characters.
         """
-        return self._start(flow, entry_routine_id, entry_params, timeout)
+        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key).job_id
+
+    def submit_once(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None,
+                    *, idempotency_key: str, timeout: float | None = None) -> Submitted:
+        """:meth:`submit` with an idempotency key, saying whether this call made the job.
+
+        Returns:
+            ``Submitted(job_id, created)``: ``created`` is False when the key already
+            named a stored job (whose id it is; that job was left as it was).
+        """
+        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key)
 
     def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
-               timeout: float | None, retried_from: str | None = None) -> str:
+               timeout: float | None, retried_from: str | None = None, idempotency_key: str | None = None) -> Submitted:
         """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
+        key = check_idempotency_key(idempotency_key)
         self._check_layout()
         digest, data = self._resolve(flow)
         routine = data["routines"].get(entry_routine_id)
@@ -134,19 +154,23 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         params = dict(entry_params or {})
         check_entry_params(entry_routine_id, entry_params_of(flow, entry_routine_id, routine), params)
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
-        job_id = str(uuid.uuid4())
+        job_id = self.store.job_id_for_key(key) if key else str(uuid.uuid4())
         with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
             root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
             body = seal(to_envelope(root, digest, trace=trace), self.keyring)
             history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
-            score = self.store.create_job(
-                job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
-                datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
-            )
+            try:
+                score = self.store.create_job(
+                    job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
+                    datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
+                    idempotency_key=key,
+                )
+            except SameJob as same:
+                return Submitted(same.job_id, False)
             if retried_from:
                 self.ops.link_retry(retried_from, job_id)
             self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
-        return job_id
+        return Submitted(job_id, True)
 
     def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None:
         """Send a new job's first activations; if the broker does not take them, withdraw the job and raise.
@@ -265,7 +289,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         if start is None:
             raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
         timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
-        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id)
+        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id).job_id
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 from routilux.distributed.protocol import args as a
 from routilux.distributed.protocol.replies import ClaimReply, CommitReply, SubmitReply, text
 from routilux.distributed.store.base import StoreBase, guarded
+
+
+class SameJob(Exception):
+    """A submit's idempotency key already names a stored job (``job_id``); nothing was made."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
 
 
 def timeout_args(timeout_s: float | None) -> tuple[int, str]:
@@ -19,20 +29,42 @@ class ActivationStore(StoreBase):
 
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
-                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None) -> str:
+                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None,
+                   idempotency_key: str = "") -> str:
         """Create a job with its root activation in the outbox; returns the outbox score.
 
         The job keeps the retention of these settings, and a deadline ``timeout_s``
-        from now (None or 0: none).
+        from now (None or 0: none). With an ``idempotency_key`` (``job_id`` must be in
+        its bucket: :meth:`job_id_for_key`), a key that already names a stored job
+        makes nothing and raises :class:`SameJob` with that job's id.
         """
         retention = self.retention_meta()
         timeout_ms, timeout_text = timeout_args(timeout_s)
         args = a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
-                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text)
-        reply = SubmitReply.parse(self.run_replicated(job_id, args))
+                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text, idempotency_key)
+        record = (self.keys.idempotency(idempotency_key),) if idempotency_key else ()
+        reply = SubmitReply.parse(self.run_replicated(job_id, args, extra_keys=record))
+        if reply.outcome == "same":
+            raise SameJob(reply.same_job)
         if reply.outcome != "ok":
             raise ValueError(f"job {job_id} already exists")
         return reply.outbox_score
+
+    def job_id_for_key(self, idempotency_key: str) -> str:
+        """A new random job id in the bucket of ``idempotency_key`` (so one script holds both)."""
+        bucket = self.keys.bucket_of(idempotency_key)
+        while True:  # about `buckets` tries on average: a CRC-32 per try
+            job_id = str(uuid.uuid4())
+            if self.keys.bucket_of(job_id) == bucket:
+                return job_id
+
+    @guarded
+    def job_of_key(self, idempotency_key: str) -> str | None:
+        """The id of the stored job an idempotency key names, or None."""
+        job_id = self.redis.get(self.keys.idempotency(idempotency_key))
+        if job_id is None or not self.redis.exists(self.keys.job(text(job_id), "meta")):
+            return None
+        return text(job_id)
 
     def retention_meta(self) -> dict[str, int]:
         """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""
