@@ -49,6 +49,19 @@
     if (!t) return String(value || "");
     return `${R.duration(Math.max(0, (Date.now() - t) / 1000))} ago`;
   };
+  // What a job (a row or a summary) waits for, in words, from whichever fields the server sends: "waiting"
+  // (posts and timers: routine, slot, until), "waiting_on" (a limit's free slot or rate token) or a plain text.
+  R.waitingFor = (job) => {
+    const w = job.waiting, parts = [];
+    if (typeof w === "string") parts.push(w);
+    for (const x of Array.isArray(w) ? w : []) {
+      const at = x.until ? ` until ${new Date(x.until).toLocaleString()}` : "";
+      parts.push(x.slot ? `a post to ${x.routine}.${x.slot}${at}` : x.kind === "timer" || x.timer ? `a timer${at}` : `${x.reason || x.kind || "input"}${at}`);
+    }
+    for (const x of Array.isArray(job.waiting_on) ? job.waiting_on : [])
+      parts.push(`${x.kind === "rate" ? "a rate token" : "a free slot"} of ${x.limit}`);
+    return [...new Set(parts)].join("; ");
+  };
   R.json = (value) => h("pre", { class: "json" }, JSON.stringify(value, null, 2));
   R.toast = function toast(text, bad) {
     const t = document.getElementById("toast");

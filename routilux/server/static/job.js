@@ -85,7 +85,7 @@
     slider.addEventListener("input", () => page.onTravel(Number(slider.value)));
     if (!operator) [...Object.values(buttons), retry, fork].forEach((b) => { b.disabled = true; b.title = "needs an operator token"; });
     R.view.append(
-      h("div", { class: "pagehead" }, h("h1", {}, "Job ", h("span", { class: "mono" }, jobId), h("span", { id: "job-status" }),
+      h("div", { class: "pagehead" }, h("h1", {}, "Job ", h("span", { class: "mono" }, jobId), h("span", { id: "job-status" }), h("span", { id: "job-tags", class: "tags" }),
         h("span", { id: "travel-banner", class: "pill hidden" }, "as it was"), streamPill), h("div", { class: "actions" }, Object.values(buttons))),
       h("div", { class: "card" }, facts), failure,
       h("div", { class: "card" }, h("div", { class: "toolbar" }, h("h2", { class: "flush" }, "Flow"), legend()), graphBox),
@@ -102,6 +102,7 @@
       const status = s.live ? s.summary.status : job.status;
       graph.color(s.live ? s.routines : s.travelled.routines);
       document.getElementById("job-status").replaceChildren(R.badge(status));
+      document.getElementById("job-tags").replaceChildren(...tags(s.summary, s.live));
       if (operator) {
         const st = s.summary.status;
         buttons.pause.disabled = st !== "running"; buttons.resume.disabled = st !== "paused";
@@ -146,6 +147,17 @@
     if (sm.forked_from) out.push(["Forked from", [link(sm.forked_from.job_id), sm.forked_from.at ? ` at ${sm.forked_from.at}` : ""]]);
     if (sm.retried_from) out.push(["Retry of", link(sm.retried_from)]);
     if ((sm.retries || []).length) out.push(["Retried as", sm.retries.map((id) => [link(id), " "])]);
+    return out;
+  }
+
+  // Beside the status: the job's priority and tenant when the server sends them, and "waiting" (what for in its tooltip).
+  function tags(sm, live) {
+    const out = [];
+    if (sm.priority !== undefined && sm.priority !== null)
+      out.push(h("span", { class: "pill", id: "job-priority", title: "priority: 0 to 9, higher runs first when workers are busy" }, `priority ${sm.priority}`));
+    if (sm.tenant) out.push(h("span", { class: "pill", id: "job-tenant", title: "tenant" }, `tenant ${sm.tenant}`));
+    const wait = live && !R.TERMINAL.has(sm.status) ? R.waitingFor(sm) : "";
+    if (wait) out.push(h("span", { class: "pill warn", id: "job-waiting-for", title: R.visible(`waiting for ${wait}`) }, "waiting"));
     return out;
   }
 

@@ -5,6 +5,8 @@
   const R = window.Routilux, h = R.h;
   const FIELDS = ["id", "flow", "status", "since", "until", "error"];
   const STATUSES = ["running", "paused", "completed", "failed", "cancelled", "pending"];
+  const COLUMNS = [["Job"], ["Flow"], ["Status"], ["Pri", "num pri", "priority: 0 to 9, higher runs first when workers are busy"], ["Tenant", "tenant"],
+    ["Created"], ["Duration", "num"], ["Error"]];
   const BULK = { cancel: "Cancel", delete: "Delete", resume: "Resume", replay_dead_letters: "Replay dead letters of" };
 
   // "status:failed,running flow:orders since:1h error:"no stock" customer=42 d027" <-> URL query of the same filters.
@@ -69,13 +71,17 @@
       if (append && cursor) params.set("cursor", cursor);
       let page;
       try { page = await R.api("GET", `/api/jobs?${params}`); }
-      catch (e) { body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "empty error" }, e.message))); return; }
+      catch (e) { body.replaceChildren(h("tr", {}, h("td", { colspan: COLUMNS.length, class: "empty error" }, e.message))); return; }
       if (!append) body.innerHTML = "";
       for (const j of page.jobs) body.append(jobRow(j));
-      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, q.toString() ? "No job matches this search." : "No jobs yet. Submit one above.")));
+      // Priority and tenant columns show once any row carries the field (servers before them send neither).
+      for (const [field, cls] of [["priority", "has-priority"], ["tenant", "has-tenant"]])
+        if (page.jobs.some((j) => j[field] !== undefined && j[field] !== null)) table.classList.add(cls);
+      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: COLUMNS.length, class: "empty" }, q.toString() ? "No job matches this search." : "No jobs yet. Submit one above.")));
       cursor = page.next_cursor; more.classList.toggle("hidden", !cursor);
       count.textContent = `${body.querySelectorAll("tr[data-job]").length}${cursor ? "+" : ""} shown`;
     }
+    const table = h("table", { id: "jobs", class: "rows" }, h("thead", {}, h("tr", {}, COLUMNS.map(([t, cls, title]) => h("th", { class: cls, title }, t)))), body);
     const formSlot = h("div");
     R.view.append(h("h1", {}, "Jobs"), formSlot,
       h("div", { class: "card" },
@@ -83,9 +89,7 @@
           q.toString() ? h("a", { href: "#/jobs", class: "clear" }, "clear") : null),
         h("div", { class: "toolbar" }, chips, h("span", { class: "spacer" }), savedViews(q), count),
         operator && q.toString() ? bulkBar(q) : null,
-        h("div", { class: "scroll" }, h("table", { id: "jobs", class: "rows" }, h("thead", {}, h("tr", {},
-          ["Job", "Flow", "Status", "Created", "Duration", "Error"].map((t) => h("th", { class: t === "Duration" ? "num" : null }, t)))), body)),
-        more));
+        h("div", { class: "scroll" }, table), more));
     await Promise.all([load(false), operator ? submitCard().then((card) => formSlot.replaceWith(card)) : null]);
     R.onLeave(R.stream("/api/events", R.debounce(() => load(false), 400)));
   });
@@ -93,10 +97,16 @@
   function jobRow(j) {
     const running = !R.TERMINAL.has(j.status);
     const secs = j.duration_s ?? (j.ended_at && j.created_at ? (Date.parse(j.ended_at) - Date.parse(j.created_at)) / 1000 : null);
+    const link = (id) => h("a", { href: `#/jobs/${id}`, class: "mono" }, R.short(id));
+    const kids = j.children || [], wait = running ? R.waitingFor(j) : "";
     return h("tr", { "data-job": j.job_id, "data-href": `#/jobs/${j.job_id}` },
-      h("td", {}, h("a", { href: `#/jobs/${j.job_id}`, class: "mono" }, R.short(j.job_id))),
+      h("td", { class: "nowrap" }, link(j.job_id),
+        j.parent && j.parent.job_id ? h("div", { class: "muted small parent" }, "sub-flow of ", link(j.parent.job_id)) : null,
+        kids.length ? h("div", { class: "muted small children", title: R.visible(kids.map((c) => c.job_id).join("\n")) }, `${kids.length} sub-flow${kids.length === 1 ? "" : "s"}`) : null),
       h("td", {}, j.flow_id ? h("a", { href: `#/flows/${encodeURIComponent(j.flow_id)}` }, j.flow_id) : ""),
-      h("td", {}, R.badge(j.status)), h("td", { class: "muted nowrap" }, R.when(j.created_at)),
+      h("td", { class: "nowrap status" }, R.badge(j.status), wait ? [" ", h("span", { class: "pill warn waiting", title: R.visible(`waiting for ${wait}`) }, "waiting")] : null),
+      h("td", { class: "num pri" }, j.priority ?? ""), h("td", { class: "tenant wrap" }, j.tenant ?? ""),
+      h("td", { class: "muted nowrap" }, R.when(j.created_at)),
       h("td", { class: "nowrap num duration" }, running ? h("span", { class: "muted" }, "—") : R.duration(secs)),
       h("td", { class: "error clip" }, (j.error || "").slice(0, 140)));
   }
