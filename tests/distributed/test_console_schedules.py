@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import ops_flows
-from browser_helpers import browser, new_page, page, shot  # noqa: F401
-from console_helpers import OPERATOR, VIEWER, console, secured_console  # noqa: F401
+from browser_helpers import browser, page, shot  # noqa: F401
+from console_helpers import VIEWER, console, secured_console  # noqa: F401
 
 pytestmark = [pytest.mark.distributed, pytest.mark.browser]
 SHOTS = Path(os.environ["ROUTILUX_SHOTS"]) if os.environ.get("ROUTILUX_SHOTS") else None
@@ -32,8 +32,8 @@ def test_a_schedule_shows_its_next_fire_time_a_trigger_lists_its_job_and_pause_a
     page.goto(console.url + "/#/schedules")
     row = page.wait_for_selector(ROW)
     assert row.get_attribute("data-state") == "active"
-    assert page.inner_text(f"{ROW} td.when") == "every 1 h"
-    assert "Europe/Paris" in row.inner_text() and "allow · one" in row.inner_text()
+    assert page.inner_text(f"{ROW} .when") == "every 1 h" and page.inner_text(f"{ROW} .zone") == "Europe/Paris"
+    assert page.inner_text(f"{ROW} td.policies").split("\n") == ["overlap: allow", "catch-up: one"]
     next_fire = page.get_attribute(f"{ROW} td.next time", "datetime")
     assert abs(_epoch_ms(next_fire) - info["next_ms"]) < 1000
     assert "never" in page.inner_text(f"{ROW} td.last")
@@ -42,12 +42,13 @@ def test_a_schedule_shows_its_next_fire_time_a_trigger_lists_its_job_and_pause_a
     job_id = page.get_attribute(f"{ROW} td.jobs a[data-job]", "data-job")
     assert runtime.get_schedule("hourly")["last_job"] == job_id and runtime.get_job(job_id).job_id == job_id
     assert "triggered" in page.inner_text(f"{ROW} td.jobs")
+    page.wait_for_selector(f"{ROW} td.counts >> text=1 triggered")
     shot(page, "schedules", SHOTS)
     page.click(f'{ROW} button[data-action="pause"]')
-    page.wait_for_function("() => document.querySelector('#schedules tr[data-schedule=\"hourly\"]').dataset.state === 'paused'")
+    page.wait_for_selector(f'{ROW}[data-state="paused"]')
     assert runtime.get_schedule("hourly")["paused"] is True
     page.click(f'{ROW} button[data-action="resume"]')
-    page.wait_for_function("() => document.querySelector('#schedules tr[data-schedule=\"hourly\"]').dataset.state === 'active'")
+    page.wait_for_selector(f'{ROW}[data-state="active"]')
     assert runtime.get_schedule("hourly")["paused"] is False
     page.click(f"{ROW} td.jobs a[data-job]")
     page.wait_for_url(f"**/#/jobs/{job_id}")

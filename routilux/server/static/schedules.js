@@ -3,13 +3,15 @@
 (function () {
   "use strict";
   const R = window.Routilux, h = R.h;
+  const COUNTS = ["fired", "triggered", "skipped", "missed", "failed"];
   const DECIDED = { fired: "fired on its tick", triggered: "started by hand", missed: "tick missed", skipped: "skipped (overlap)", failed: "tick failed" };
 
   R.page(/^#\/schedules\/?$/, async function schedulesPage() {
     const operator = await R.canOperate();
     const body = h("tbody");
-    const heads = [["Schedule"], ["Flow"], ["When"], ["Zone"], ["Policies", "overlap · catch-up"], ["State"],
-      ["Next fire"], ["Last fire"], ["Counts", "fired / missed / skipped / failed / triggered"], ["Recent jobs"], [""]];
+    const heads = [["Schedule"], ["Flow · entry"], ["When", "cron expression or interval, and its time zone"],
+      ["Policies", "overlap: when the previous job still runs; catch-up: ticks missed while nothing fired"], ["State"],
+      ["Next fire"], ["Last fire"], ["Ticks", "what the schedule's ticks did"], ["Recent jobs"], [""]];
     const formSlot = h("div");
     R.view.append(h("h1", {}, "Schedules"), formSlot, h("div", { class: "card scroll" }, h("table", { id: "schedules", class: "rows" },
       h("thead", {}, h("tr", {}, heads.map(([t, title]) => h("th", { title }, t)))), body)));
@@ -36,20 +38,21 @@
     const actions = [toggle, trigger, del];
     if (!operator) actions.forEach((b) => { b.disabled = true; b.title = "needs an operator token"; });
     const jobs = (s.ticks || []).filter((t) => t.job_id);
+    const counts = COUNTS.filter((k) => s[k]).map((k) => `${s[k]} ${k}`);
     return h("tr", { "data-schedule": id, "data-state": s.paused ? "paused" : "active" },
-      h("td", { class: "mono wrap" }, id),
-      h("td", { class: "wrap" }, h("a", { href: `#/flows/${encodeURIComponent(s.flow)}` }, s.flow), h("span", { class: "muted" }, ` · ${s.entry}`)),
-      h("td", { class: "mono nowrap when" }, s.cron ? s.cron : s.every_s ? `every ${R.duration(s.every_s)}` : "—"),
-      h("td", { class: "nowrap" }, s.timezone || "UTC"),
-      h("td", { class: "nowrap muted" }, `${s.overlap} · ${s.catch_up}`),
+      h("td", { class: "mono nowrap" }, id),
+      h("td", { class: "nowrap" }, h("a", { href: `#/flows/${encodeURIComponent(s.flow)}` }, s.flow), h("div", { class: "muted small" }, s.entry)),
+      h("td", { class: "nowrap" }, h("span", { class: "mono when" }, s.cron ? s.cron : s.every_s ? `every ${R.duration(s.every_s)}` : "—"),
+        h("div", { class: "muted small zone" }, s.timezone || "UTC")),
+      h("td", { class: "nowrap small policies" }, h("div", {}, `overlap: ${s.overlap}`), h("div", {}, `catch-up: ${s.catch_up}`)),
       h("td", { class: "state" }, h("span", { class: `badge ${s.paused ? "paused" : "running"}` }, s.paused ? "paused" : "active")),
-      h("td", { class: "nowrap next" }, s.paused ? h("span", { class: "muted" }, "—") : s.next_ms ? [R.when(s.next_ms), h("div", { class: "muted" }, inFuture(s.next_ms))] : h("span", { class: "muted" }, "ended")),
-      h("td", { class: "nowrap last" }, s.last_tick_ms ? [R.when(s.last_tick_ms), h("div", { class: "muted" }, R.ago(s.last_tick_ms))] : h("span", { class: "muted" }, "never")),
-      h("td", { class: "num nowrap counts" }, ["fired", "missed", "skipped", "failed", "triggered"].map((k) => s[k] ?? 0).join(" / ")),
-      h("td", { class: "wrap jobs" }, jobs.length ? h("ul", { class: "plain" }, jobs.slice(0, 5).map((t) => h("li", {},
+      h("td", { class: "nowrap next" }, s.paused ? h("span", { class: "muted" }, "—") : s.next_ms ? [R.when(s.next_ms), h("div", { class: "muted small" }, inFuture(s.next_ms))] : h("span", { class: "muted" }, "ended")),
+      h("td", { class: "nowrap last" }, s.last_tick_ms ? [R.when(s.last_tick_ms), h("div", { class: "muted small" }, R.ago(s.last_tick_ms))] : h("span", { class: "muted" }, "never")),
+      h("td", { class: "small counts" }, counts.length ? counts.map((c) => h("div", { class: "nowrap" }, c)) : h("span", { class: "muted" }, "none")),
+      h("td", { class: "jobs" }, jobs.length ? h("ul", { class: "plain" }, jobs.slice(0, 5).map((t) => h("li", { class: "nowrap" },
         h("a", { href: `#/jobs/${t.job_id}`, class: "mono", "data-job": t.job_id }, R.short(t.job_id)),
-        h("span", { class: "muted", title: DECIDED[t.decision] || t.decision }, ` ${t.decision} `), R.when(t.tick_ms))),
-        jobs.length > 5 ? h("li", { class: "muted" }, `… ${jobs.length - 5} more`) : null) : h("span", { class: "muted" }, "none yet")),
+        h("span", { class: "muted small", title: DECIDED[t.decision] || t.decision }, ` ${t.decision} `), R.when(t.tick_ms))),
+        jobs.length > 5 ? h("li", { class: "muted small" }, `… ${jobs.length - 5} more`) : null) : h("span", { class: "muted" }, "none yet")),
       h("td", { class: "nowrap actions" }, actions));
   }
 
