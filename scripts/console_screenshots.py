@@ -143,7 +143,7 @@ def shoot(page: Page, url: str, out: Path, made: dict[str, Any]) -> None:
     page.goto(url + "/#/jobs?flow=orders-ops&where=customer%3Dann")
     page.wait_for_function("() => document.querySelectorAll('#jobs tr[data-job]').length === 3")
     snap(page, out, "console-jobs-search")
-    page.select_option("#bulk-action", "cancel")
+    page.select_option("#bulk-action", "delete")  # completed jobs: cancel would match none; "Keep them" deletes none
     page.click("#bulk-go")
     page.wait_for_selector("#bulk-confirm[open]")
     snap(page, out, "console-bulk-confirm")
@@ -154,7 +154,7 @@ def shoot(page: Page, url: str, out: Path, made: dict[str, Any]) -> None:
     page.goto(f"{url}/#/jobs/{made['failed']}")
     page.wait_for_selector("#job-trace")
     page.wait_for_selector("#timeline li.step .ms")
-    page.evaluate("() => window.scrollTo(0, document.getElementById('job-failure').offsetTop - 70)")
+    page.evaluate("() => window.scrollTo(0, document.getElementById('job-failure').offsetTop - 16)")
     snap(page, out, "console-job-failure")
     page.goto(url + "/#/flows/orders-ops")
     page.wait_for_selector("#flow-chart")
