@@ -49,11 +49,11 @@
       h("td", { class: "nowrap next" }, s.paused ? h("span", { class: "muted" }, "—") : s.next_ms ? [R.when(s.next_ms), h("div", { class: "muted small" }, inFuture(s.next_ms))] : h("span", { class: "muted" }, "ended")),
       h("td", { class: "nowrap last" }, s.last_tick_ms ? [R.when(s.last_tick_ms), h("div", { class: "muted small" }, R.ago(s.last_tick_ms))] : h("span", { class: "muted" }, "never")),
       h("td", { class: "small counts" }, counts.length ? counts.map((c) => h("div", { class: "nowrap" }, c)) : h("span", { class: "muted" }, "none")),
-      h("td", { class: "jobs" }, jobs.length ? h("ul", { class: "plain" }, jobs.slice(0, 5).map((t) => h("li", { class: "nowrap" },
+      h("td", { class: "jobs" }, jobs.length ? h("ul", { class: "plain" }, jobs.slice(0, 5).map((t) => h("li", {},
         h("a", { href: `#/jobs/${t.job_id}`, class: "mono", "data-job": t.job_id }, R.short(t.job_id)),
         h("span", { class: "muted small", title: DECIDED[t.decision] || t.decision }, ` ${t.decision} `), R.when(t.tick_ms))),
         jobs.length > 5 ? h("li", { class: "muted small" }, `… ${jobs.length - 5} more`) : null) : h("span", { class: "muted" }, "none yet")),
-      h("td", { class: "nowrap actions" }, actions));
+      h("td", { class: "actions" }, h("div", { class: "stack" }, actions)));
   }
 
   function inFuture(ms) {
