@@ -271,9 +271,33 @@ class ReplayArgs(NamedTuple):
     grace_ms: int
 
 
+class AdmitArgs(NamedTuple):
+    """Let an activation start under one limit, or park it (lua/admit.lua)."""
+
+    SCRIPT = "admit"
+    ARGV = ("name", "holder", "kind", "amount", "burst", "lease_ms", "spec")
+    name: str             # the limit's name
+    holder: str           # "job|activation"
+    kind: str             # "concurrency" | "rate"
+    amount: float         # slots, or tokens per second
+    burst: int            # a rate's bucket size
+    lease_ms: int         # a slot's lease (renewed with the activation's)
+    spec: str             # "kind amount burst", kept in the limits index
+
+
+class FreeArgs(NamedTuple):
+    """Free a concurrency slot and hand the freed slots to the longest waiters (lua/free.lua)."""
+
+    SCRIPT = "free"
+    ARGV = ("holder", "amount", "lease_ms")
+    holder: str           # "job|activation" ("" to free only expired holders)
+    amount: int           # the limit's slots
+    lease_ms: int         # the lease each promoted waiter gets
+
+
 # The builder of each script's ARGV, by script name.
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdmitArgs, FreeArgs)
 }

@@ -30,6 +30,7 @@ from routilux.distributed.protocol.args import CommitArgs
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
+from routilux.distributed.worker.admission import Admission, Admitted, is_limited
 from routilux.distributed.worker.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.protocol.keys import slot_field
@@ -80,6 +81,7 @@ class Executor:
         self.heartbeat = Heartbeat(store, self.settings.heartbeat_s, self._past_hard_limit)
         self.timers = MainThreadTimers()
         self.dispatch_marks = DispatchMarks(store)
+        self.admission = Admission(store, dispatcher)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
         self.tracing = tracing()
@@ -136,14 +138,22 @@ class Executor:
                        trace: dict[str, str] | None = None) -> str:
         """Claim and run an activation, then the children its commits lease to this worker (each its own span)."""
         with self.tracing.activation(act.job_id, act.activation_id, act.routine_id, act.slot, act.attempt, trace):
+            admitted = self.admission.enter(flow, act)  # None, without a Redis command, for a routine with no limit
+            if isinstance(admitted, str):
+                self.tracing.note(claim=admitted)
+                return admitted
             leased = self._claim(flow, act)
             if isinstance(leased, str):
+                self.admission.leave(admitted, fresh_only=True)
                 return leased
             stored, token, lock, buffers, flow_id, current = leased
             deadline = time.monotonic() + INLINE_BUDGET_S
             inline_until = deadline if self.settings.inline_steps >= 1 else 0.0
-            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
-                                        inline_until, worker, trace)
+            try:
+                answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
+                                            inline_until, worker, trace, admitted)
+            finally:
+                self.admission.leave(admitted)
         steps = 1
         while True:
             inline_token = answer.inline_token if answer.outcome == "ok" else ""
@@ -186,8 +196,8 @@ class Executor:
 
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
-              inline_until: float, worker: str,
-              trace: dict[str, str] | None = None) -> tuple[CommitReply, Activation | None]:
+              inline_until: float, worker: str, trace: dict[str, str] | None = None,
+              admitted: Admitted | None = None) -> tuple[CommitReply, Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -202,7 +212,7 @@ class Executor:
                 if reruns > MAX_CONFLICT_RERUNS:
                     result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
                 else:
-                    result = self._run_leased(flow, view, act, token, txn, worker)
+                    result = self._run_leased(flow, view, act, token, txn, worker, admitted)
                 if result.error is not None:
                     self.tracing.raised(result.error)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
@@ -219,11 +229,13 @@ class Executor:
                 time.sleep(delay)
 
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn,
-                    worker: str) -> StepResult:
+                    worker: str, admitted: Admitted | None = None) -> StepResult:
         limits = self._limits(flow, act)
         on_main = self.timers.usable()
         self.heartbeat.track(act.job_id, act.activation_id, token, limits, None if on_main else threading.get_ident(),
                              act.routine_id, act.slot, worker)
+        if admitted is not None and admitted.slots:
+            self.heartbeat.hold_slots(act.job_id, act.activation_id, [name for name, _ in admitted.slots])
         if on_main:
             self.timers.arm(limits, kill_on_hard=in_pool_child())
         started = time.perf_counter()
@@ -312,11 +324,12 @@ class Executor:
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:
-    """The child this worker may run next itself: the first one whose slot needs no lock."""
+    """The child this worker may run next itself: the first one whose slot needs no lock and that has no
+    concurrency or rate limit (those are admitted before their claim)."""
     if result.action is not None:
         return None
     for child in result.children:
-        if not _lock_key(flow, child):
+        if not _lock_key(flow, child) and not is_limited(flow, child):
             return child
     return None
 
