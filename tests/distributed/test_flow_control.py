@@ -36,3 +36,70 @@ def test_without_a_limit_the_same_calls_overlap_more_so_the_limit_is_what_holds_
     state = runtime.wait(runtime.submit(flow, "fan", {"n": 12, "customers": 2}), timeout=60)
     assert state.status == "completed", state.error
     assert max(lf.high_marks(settings.redis_url, tag).values()) > 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_slot_held_by_a_sigkilled_worker_comes_back_with_its_lease_and_the_limit_still_holds(
+        runtime, spawn_worker, settings):
+    tag = _tag()
+    flow = lf.api_flow(settings.redis_url, tag, sleep_s=0.6, max_running=2)
+    runtime.publish(flow)
+    doomed = spawn_worker(imports=("limit_flows",), pool="threads", concurrency=4)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    job_id = runtime.submit(flow, "fan", {"n": 8, "customers": 1})
+    gauge = f"{tag}:gauge:c0"
+    wait_until(lambda: int(runtime.store.redis.get(gauge) or 0) == 2, timeout=60)
+    doomed.kill()
+    # Both runs died with the only worker: the gauge counts live runs again from here.
+    runtime.store.redis.set(gauge, 0)
+    runtime.store.redis.delete(f"{tag}:max:c0")
+    spawn_worker(imports=("limit_flows",), pool="threads", concurrency=4)
+    state = runtime.wait(job_id, timeout=60)
+    assert state.status == "completed", state.error
+    assert sorted({e["i"] for e in state.shared_log}) == list(range(8))
+    assert lf.high_marks(settings.redis_url, tag) == {"c0": 2}
+    limit = runtime.limits()[0]
+    assert (limit["holders"], limit["waiting"]) == ([], [])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_the_limit_holds_and_every_item_runs_across_a_redis_restart(own_redis, redis_server, spawn_worker):
+    server, settings, runtime = own_redis
+    tag = _tag()
+    counter_url = redis_server.url  # the handlers' gauge lives outside the Redis that restarts
+    flow = lf.api_flow(counter_url, tag, sleep_s=0.3, max_running=2)
+    spawn_worker(imports=("limit_flows",), settings_=settings, pool="threads", concurrency=4)
+    wait_until(lambda: workers_up(runtime, 1), timeout=60)
+    job_id = runtime.submit(flow, "fan", {"n": 10, "customers": 1})
+    wait_until(lambda: lf.client(counter_url).llen(f"{tag}:starts") >= 3, timeout=60)
+    server.restart()
+    state = wait_until(lambda: _finished(runtime, job_id), timeout=120)
+    assert state.status == "completed", state.error
+    assert sorted({e["i"] for e in state.shared_log}) == list(range(10))
+    assert lf.high_marks(counter_url, tag) == {"c0": 2}
+
+
+def _finished(runtime, job_id):
+    from routilux.errors import ExecutionTimeout, StoreUnavailableError
+
+    try:
+        return runtime.wait(job_id, timeout=5)
+    except (ExecutionTimeout, StoreUnavailableError):
+        return None
+
+
+@pytest.mark.timeout(120)
+def test_a_rate_limit_spaces_starts_at_its_rate_fleet_wide_and_never_bursts_past_it(runtime, start_workers, settings):
+    tag = _tag()
+    start_workers(pool="threads", concurrency=6)
+    flow = lf.api_flow(settings.redis_url, tag, sleep_s=0.0, max_running=None, rate="20/s")
+    state = runtime.wait(runtime.submit(flow, "fan", {"n": 100, "customers": 1}), timeout=60)
+    assert state.status == "completed", state.error
+    times = lf.starts(settings.redis_url, tag)
+    assert len(times) == 100
+    observed = (len(times) - 1) / (times[-1] - times[0])
+    assert 18.0 <= observed <= 22.0
+    # In any one-second window, at most the rate plus one burst (1) started.
+    assert max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)) <= 21

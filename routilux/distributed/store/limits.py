@@ -98,3 +98,15 @@ class LimitStore(StoreBase):
             view["burst"] = burst
             view["tokens"] = float(text(tokens)) if tokens is not None else float(burst)
         return view
+
+    @guarded
+    def waits_of(self, job_id: str) -> list[dict[str, Any]]:
+        """The activations of one job parked by a limit: {activation, limit, kind, since_ms | start_ms}."""
+        found = []
+        for name, (kind, _, _) in self.limit_specs().items():
+            key = self.keys.limit("waiting", name)
+            for member, score in self.redis.zscan_iter(key, match=f"{job_id}|*"):
+                when = "since_ms" if kind == "concurrency" else "start_ms"
+                found.append({"activation": text(member).split("|", 1)[1], "limit": name, "kind": kind,
+                              when: int(abs(score))})
+        return found
