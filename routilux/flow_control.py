@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from routilux.errors import FlowError
+from routilux.errors import ExpressionError, FlowError
 
 CONCURRENCY = "concurrency_limit"
 RATE = "rate_limit"
@@ -70,7 +70,10 @@ def check_key(key: str | None) -> None:
     if not key.isidentifier():
         from routilux.builtin_routines._expressions import compile_condition
 
-        compile_condition(key)
+        try:
+            compile_condition(key)
+        except ExpressionError as exc:
+            raise LimitError(f"a limit's key {key!r} is refused: {exc}") from exc
 
 
 def key_value(key: str, payload: dict[str, Any]) -> str:

@@ -275,10 +275,10 @@ class AdmitArgs(NamedTuple):
     """Let an activation start under one limit, or park it (lua/admit.lua)."""
 
     SCRIPT = "admit"
-    ARGV = ("name", "holder", "kind", "amount", "burst", "lease_ms", "spec")
+    ARGV = ("name", "holder", "limit_type", "amount", "burst", "lease_ms", "spec")
     name: str             # the limit's name
     holder: str           # "job|activation"
-    kind: str             # "concurrency" | "rate"
+    limit_type: str       # "concurrency" | "rate"
     amount: float         # slots, or tokens per second
     burst: int            # a rate's bucket size
     lease_ms: int         # a slot's lease (renewed with the activation's)

@@ -11,7 +11,7 @@
 -- ARGV (args.AdmitArgs):
 local name = ARGV[1]
 local holder = ARGV[2]
-local kind = ARGV[3]
+local limit_type = ARGV[3]
 local amount = tonumber(ARGV[4])
 local burst = tonumber(ARGV[5])
 local lease_ms = tonumber(ARGV[6])
@@ -19,7 +19,7 @@ local spec = ARGV[7]
 local L_HELD, L_WAITING, L_INDEX = 1, 2, 3
 local now = now_ms()
 redis.call('HSET', KEYS[L_INDEX], name, spec)
-if kind == 'concurrency' then
+if limit_type == 'concurrency' then
   if redis.call('ZSCORE', KEYS[L_HELD], holder) then  -- a slot handed over by free.lua, or a redelivery
     redis.call('ZADD', KEYS[L_HELD], now + lease_ms, holder)
     return {'ok', ''}
