@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 import limit_flows as lf
+from console_helpers import secured_console  # noqa: F401
 from waiting import wait_until, workers_up
 
 pytestmark = [pytest.mark.distributed]
@@ -103,3 +104,52 @@ def test_a_rate_limit_spaces_starts_at_its_rate_fleet_wide_and_never_bursts_past
     assert 18.0 <= observed <= 22.0
     # In any one-second window, at most the rate plus one burst (1) started.
     assert max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)) <= 21
+
+
+@pytest.mark.timeout(120)
+def test_waiting_work_is_listed_by_runtime_cli_and_api_with_the_limit_it_waits_for(
+        runtime, start_workers, settings, secured_console, monkeypatch, capsys):
+    from conftest import settings_env
+    from console_helpers import VIEWER
+    from routilux.cli import main
+
+    tag = _tag()
+    start_workers(pool="threads", concurrency=4)
+    flow = lf.api_flow(settings.redis_url, tag, sleep_s=1.5, max_running=1)
+    job_id = runtime.submit(flow, "fan", {"n": 4, "customers": 1})
+    name = f"concurrency:{flow.flow_id}/api[c0]"
+    wait_until(lambda: [(len(v["holders"]), len(v["waiting"])) for v in runtime.limits()] == [(1, 3)], timeout=30)
+    (view,) = runtime.limits()
+    assert (view["name"], view["kind"], view["limit"]) == (name, "concurrency", 1)
+    assert view["holders"][0]["holder"].startswith(f"{job_id}|")
+    waits = runtime.waiting_on(job_id)
+    assert len(waits) == 3 and {(w["limit"], w["kind"]) for w in waits} == {(name, "concurrency")}
+
+    viewer = secured_console.client(VIEWER)
+    listed = viewer.get("/api/limits").json()["limits"]
+    assert [(v["name"], len(v["holders"])) for v in listed] == [(name, 1)]
+    summary = viewer.get(f"/api/jobs/{job_id}").json()["summary"]
+    assert {w["limit"] for w in summary["waiting_on"]} == {name}
+
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["limits"]) == 0
+    row = next(line for line in capsys.readouterr()[0].splitlines() if line.startswith(name))
+    assert row.split()[1:3] == ["concurrency", "1"]
+    assert main(["status", job_id]) == 0
+    assert f"on concurrency limit {name} (for a free slot)" in capsys.readouterr()[0]
+    assert runtime.wait(job_id, timeout=60).status == "completed"
+    assert runtime.waiting_on(job_id) == []
+
+
+@pytest.mark.timeout(60)
+def test_a_rate_waiter_is_listed_with_the_time_it_may_start(runtime, start_workers, settings):
+    tag = _tag()
+    start_workers(pool="threads", concurrency=4)
+    flow = lf.api_flow(settings.redis_url, tag, sleep_s=0.0, max_running=None, rate="1/s")
+    job_id = runtime.submit(flow, "fan", {"n": 3, "customers": 1})
+    wait_until(lambda: len(runtime.waiting_on(job_id)) == 2, timeout=30)
+    starts = sorted(w["start_ms"] for w in runtime.waiting_on(job_id))
+    assert 900 <= starts[1] - starts[0] <= 1100
+    assert runtime.wait(job_id, timeout=30).status == "completed"
