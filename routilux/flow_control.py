@@ -76,6 +76,12 @@ def check_key(key: str | None) -> None:
             raise LimitError(f"a limit's key {key!r} is refused: {exc}") from exc
 
 
+def check_job_key(key: str | None) -> None:
+    """Refuse a job concurrency key that is not None or a non-empty text of at most MAX_KEY_CHARS."""
+    if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS):
+        raise LimitError(f"a concurrency key is a non-empty text of at most {MAX_KEY_CHARS} characters, not {key!r}")
+
+
 def key_value(key: str, payload: dict[str, Any]) -> str:
     """The text of ``key`` for one activation's input: the field's value, or the expression's.
 

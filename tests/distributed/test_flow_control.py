@@ -153,3 +153,44 @@ def test_a_rate_waiter_is_listed_with_the_time_it_may_start(runtime, start_worke
     starts = sorted(w["start_ms"] for w in runtime.waiting_on(job_id))
     assert 900 <= starts[1] - starts[0] <= 1100
     assert runtime.wait(job_id, timeout=30).status == "completed"
+
+
+def _overlap(intervals: list[tuple[int, int]]) -> int:
+    """The most intervals open at one instant."""
+    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1]))
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+@pytest.mark.timeout(120)
+def test_at_most_two_jobs_of_a_concurrency_key_run_at_once_and_the_rest_wait_in_turn(runtime, start_workers, settings):
+    tag = _tag()
+    start_workers(pool="threads", concurrency=8)
+    runtime.set_concurrency_limit(f"acme-{tag}", 2)
+    flow = lf.api_flow(settings.redis_url, tag, sleep_s=0.3, max_running=None)
+    jobs = [runtime.submit(flow, "fan", {"n": 2}, concurrency_key=f"acme-{tag}") for _ in range(5)]
+    other = runtime.submit(flow, "fan", {"n": 2})  # no key: it does not wait for the key's slots
+    for job_id in [*jobs, other]:
+        assert runtime.wait(job_id, timeout=60).status == "completed"
+    spans = []
+    for job_id in jobs:
+        started, finished = runtime.store.redis.hmget(runtime.store.keys.job(job_id, "meta"), "started_at",
+                                                      "finished_at")
+        spans.append((int(started), int(finished)))
+    assert _overlap(spans) == 2
+    (view,) = [v for v in runtime.limits() if v["name"] == f"job:acme-{tag}"]
+    assert (view["limit"], view["holders"], view["waiting"]) == (2, [], [])
+
+
+def test_a_bad_concurrency_key_or_limit_is_refused_with_a_typed_error(runtime):
+    from routilux.flow_control import LimitError
+
+    with pytest.raises(LimitError):
+        runtime.set_concurrency_limit("", 2)
+    with pytest.raises(LimitError):
+        runtime.set_concurrency_limit("acme", 0)
+    with pytest.raises(LimitError):
+        runtime.submit("nope", "fan", {}, concurrency_key="")

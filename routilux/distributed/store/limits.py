@@ -34,8 +34,28 @@ class LimitStore(StoreBase):
     def admit(self, name: str, holder: str, kind: str, amount: float, burst: int = 1) -> Admission:
         """Take a slot or token of limit ``name`` for ``holder`` ("job|activation"), or park it."""
         lease_ms = int(self.settings.lease_s * 1000)
-        args = a.AdmitArgs(name, holder, kind, amount, burst, lease_ms, _spec(kind, amount, burst))
-        raw = self.scripts.run(self._limit_keys(name, kind), args)
+        args = a.AdmitArgs(name, holder, holder, kind, amount, burst, lease_ms, _spec(kind, amount, burst))
+        return self._admission(self.scripts.run(self._limit_keys(name, kind), args))
+
+    @guarded
+    def admit_job(self, name: str, job_id: str, waiter: str) -> Admission:
+        """Take a slot of a job concurrency key (its size as the operator set it) for ``job_id``, or park
+        ``waiter`` ("job|activation")."""
+        args = a.AdmitArgs(name, job_id, waiter, "concurrency", -1, 1, self.job_slot_lease_ms, "")
+        return self._admission(self.scripts.run(self._limit_keys(name, "concurrency"), args))
+
+    @property
+    def job_slot_lease_ms(self) -> int:
+        """A job's slot is renewed by the sweeper while the job lives: a few sweeps' worth of lease."""
+        return int(3 * self.settings.lease_s * 1000)
+
+    @guarded
+    def set_job_limit(self, name: str, max_running: int) -> None:
+        """Let at most ``max_running`` jobs hold the concurrency key ``name`` at once."""
+        self.redis.hset(self.keys.limits_index(), name, _spec("concurrency", max_running, 1))
+
+    @staticmethod
+    def _admission(raw: list[Any]) -> Admission:
         if text(raw[0]) == "ok":
             return Admission("ok", text(raw[1]) == "1")
         holders, start = text(raw[1]), text(raw[2])
@@ -43,10 +63,28 @@ class LimitStore(StoreBase):
 
     @guarded
     def free_slot(self, name: str, holder: str, amount: int) -> list[str]:
-        """Free ``holder``'s slot ("" for lapsed ones only); the waiters promoted to a slot, to send."""
-        keys = self._limit_keys(name, "concurrency")[:2]
-        raw = self.scripts.run(keys, a.FreeArgs(holder, amount, int(self.settings.lease_s * 1000)))
-        return [text(m) for m in raw]
+        """Free ``holder``'s slot ("" for lapsed ones only); the waiters promoted to a slot, to send.
+        A job concurrency key (``amount`` -1) hands each freed slot to the waiter's job."""
+        per_job = amount < 0
+        lease_ms = self.job_slot_lease_ms if per_job else int(self.settings.lease_s * 1000)
+        args = a.FreeArgs(name, holder, amount, lease_ms, "1" if per_job else "")
+        return [text(m) for m in self.scripts.run(self._limit_keys(name, "concurrency"), args)]
+
+    @guarded
+    def renew_jobs(self, name: str) -> list[str]:
+        """Renew the slots of a job concurrency key held by jobs still alive; returns the holders that ended."""
+        held = [text(m) for m in self.redis.zrange(self.keys.limit("held", name), 0, -1)]
+        if not held:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in held:
+            pipe.hget(self.keys.job(job_id, "meta"), "status")
+        statuses = [text(s) if s is not None else None for s in pipe.execute()]
+        alive = {j: time.time() * 1000 + self.job_slot_lease_ms for j, s in zip(held, statuses)
+                 if s is not None and s not in ("completed", "failed", "cancelled")}
+        if alive:
+            self.redis.zadd(self.keys.limit("held", name), alive, xx=True)
+        return [j for j in held if j not in alive]
 
     @guarded
     def renew_slots(self, names: list[str], holder: str) -> None:

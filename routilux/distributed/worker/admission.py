@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("routilux.distributed")
 _TIMER_SLACK_S = 0.002
+_ENDED = ("completed", "failed", "cancelled")
+
+
+def job_limit_name(key: str) -> str:
+    """The limit name of a job concurrency key (``submit(concurrency_key=key)``)."""
+    return f"job:{key}"
 
 
 @dataclass
@@ -77,6 +83,22 @@ class Admission:
                     admitted.fresh.add(name)
         return admitted
 
+    def enter_job(self, act: Activation, key: str) -> bool:
+        """True if ``act``'s job holds (or now takes) a slot of its concurrency key; False: parked until one frees."""
+        answer = self.store.admit_job(job_limit_name(key), act.job_id, f"{act.job_id}|{act.activation_id}")
+        if answer.outcome != "ok":
+            log.debug("job %s waits for a slot of concurrency key %r", act.job_id, key)
+        return answer.outcome == "ok"
+
+    def leave_job_if_ended(self, job_id: str, key: str, status: str) -> None:
+        """Free the job's slot of its concurrency key if the commit ended the job (the sweeper does it otherwise)."""
+        if status not in _ENDED:
+            return
+        try:
+            self.send(self.store.free_slot(job_limit_name(key), job_id, -1))
+        except Exception:  # the sweeper frees a finished job's slot
+            log.warning("could not free the slot of job %s", job_id, exc_info=True)
+
     def leave(self, admitted: Admitted | None, fresh_only: bool = False) -> None:
         """Free the slots an activation held (only those its admission took, if ``fresh_only``: a claim that
         found another worker running it) and send the waiters promoted to them."""
@@ -103,7 +125,11 @@ class Admission:
         """Free lapsed slots and send promoted and due rate waiters of every limit; returns how many were sent."""
         sent = 0
         for name, (kind, amount, _) in self.store.limit_specs().items():
-            if kind == "concurrency":
+            if name.startswith("job:"):  # a job holds its slot while it lives: renew those, free the ended
+                for job_id in self.store.renew_jobs(name):
+                    sent += self.send(self.store.free_slot(name, job_id, -1))
+                sent += self.send(self.store.free_slot(name, "", -1))
+            elif kind == "concurrency":
                 sent += self.send(self.store.free_slot(name, "", int(amount)))
             else:
                 due = [h for h in self.store.due_rate_waiters(name) if self.store.release_rate_waiter(name, h)]

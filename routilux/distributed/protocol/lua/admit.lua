@@ -7,18 +7,25 @@
 -- hands it a slot. Rate: a token bucket; with no token the activation reserves the next one and is
 -- parked with the time it may start (its score); the sweeper or the parking worker's timer sends it
 -- then, marking it released (score negated), and it is admitted without paying again.
+-- A job's concurrency key (submit(concurrency_key=...)) is a concurrency limit whose holder is the job
+-- and whose size was set by the operator (amount -1: read it from the index; none set: no limit).
 -- Returns {'ok', fresh ('1' if this call took the slot or token)} | {'wait', holders, start_ms}
 -- ARGV (args.AdmitArgs):
 local name = ARGV[1]
 local holder = ARGV[2]
-local limit_type = ARGV[3]
-local amount = tonumber(ARGV[4])
-local burst = tonumber(ARGV[5])
-local lease_ms = tonumber(ARGV[6])
-local spec = ARGV[7]
+local waiter = ARGV[3]                 -- what waits for the slot: the holder, or for a job, job|activation
+local limit_type = ARGV[4]
+local amount = tonumber(ARGV[5])
+local burst = tonumber(ARGV[6])
+local lease_ms = tonumber(ARGV[7])
+local spec = ARGV[8]                   -- '' to leave the index as the operator set it
 local L_HELD, L_WAITING, L_INDEX = 1, 2, 3
 local now = now_ms()
-redis.call('HSET', KEYS[L_INDEX], name, spec)
+if spec ~= '' then redis.call('HSET', KEYS[L_INDEX], name, spec) end
+if amount < 0 then
+  amount = tonumber(string.match(redis.call('HGET', KEYS[L_INDEX], name) or '', '^concurrency (%S+)'))
+  if not amount then return {'ok', ''} end
+end
 if limit_type == 'concurrency' then
   if redis.call('ZSCORE', KEYS[L_HELD], holder) then  -- a slot handed over by free.lua, or a redelivery
     redis.call('ZADD', KEYS[L_HELD], now + lease_ms, holder)
@@ -28,10 +35,10 @@ if limit_type == 'concurrency' then
   local held = redis.call('ZCARD', KEYS[L_HELD])
   if held < amount then
     redis.call('ZADD', KEYS[L_HELD], now + lease_ms, holder)
-    redis.call('ZREM', KEYS[L_WAITING], holder)
+    redis.call('ZREM', KEYS[L_WAITING], waiter)
     return {'ok', '1'}
   end
-  redis.call('ZADD', KEYS[L_WAITING], 'NX', now, holder)
+  redis.call('ZADD', KEYS[L_WAITING], 'NX', now, waiter)
   return {'wait', tostring(held), ''}
 end
 local reserved = redis.call('ZSCORE', KEYS[L_WAITING], holder)
