@@ -10,8 +10,7 @@ worker daemons (threads pool, 4 each: a fleet of 8 slots on two processes), then
 * rate: ``--rate`` (20/s) starts of a no-op call over ``--seconds`` (30 s), a
   fan-out of rate x seconds items; reports the observed rate from the first
   start to the last (goal: within 10% of the limit) and the most starts seen in
-  any one-second window (goal: at most the rate plus one burst, 1, plus the
-  dispatch jitter of a start after its token). Beside it, the same fan-out
+  any one-second window (goal: at most the rate plus one burst, 1). Beside it, the same fan-out
   with no limit (how fast the fleet would go).
 * concurrency: 400 calls of 20 ms over 4 keys, at most 2 at once per key;
   reports the most runs seen at once per key (goal: 2) and the wall time,

@@ -24,11 +24,17 @@ CONNECT_TIMEOUT_S = 5
 # ... and check an idle pooled connection before reusing it when it has been idle this long (s).
 HEALTH_CHECK_S = 15
 
+# A rate waiter this close (ms) to its start is held by the worker that has it (a short sleep, then admit
+# again) instead of parked; a parked one is sent this long (RATE_LEAD_MS) before its start, to be held.
+RATE_HOLD_MS = 60
+RATE_LEAD_MS = 25
+
 # Constants the scripts use, by their Lua name.
 LUA_CONSTANTS = {
     "DEAD_LETTERS_MAXLEN": DEAD_LETTERS_MAXLEN,
     "EVENTS_MAXLEN": EVENTS_MAXLEN,
     "BOUNCES_PER_ATTEMPT": BOUNCES_PER_ATTEMPT,
+    "RATE_HOLD_MS": RATE_HOLD_MS,
 }
 
 # A worker's run/failed counts outlive its last report this long (then a new worker of that name starts at 0).

@@ -6,6 +6,7 @@ import time
 from typing import Any, NamedTuple
 
 from routilux.distributed.protocol import args as a
+from routilux.distributed.protocol.constants import RATE_LEAD_MS
 from routilux.distributed.protocol.replies import text
 from routilux.distributed.store.base import StoreBase, guarded
 
@@ -97,12 +98,18 @@ class LimitStore(StoreBase):
 
     @guarded
     def release_rate_waiter(self, name: str, holder: str) -> bool:
-        """Mark a rate waiter whose time has come released (its score negated); True if the caller should send it."""
+        """Mark a rate waiter due within RATE_LEAD_MS released (its score negated); True if the caller should
+        send it (the worker that gets it holds it the last few ms, see lua/admit.lua)."""
         key = self.keys.limit("waiting", name)
         score = self.redis.zscore(key, holder)
-        if score is None or score <= 0 or score > time.time() * 1000 + 5:
+        if score is None or score <= 0 or score > time.time() * 1000 + RATE_LEAD_MS:
             return False
         return bool(self.redis.zadd(key, {holder: -score}, xx=True, ch=True))
+
+    @guarded
+    def park_rate_waiter(self, name: str, holder: str, start_ms: int) -> None:
+        """Park a rate waiter its worker stops holding: a timer or the sweeper sends it at ``start_ms``."""
+        self.redis.zadd(self.keys.limit("waiting", name), {holder: start_ms}, xx=True)
 
     @guarded
     def limit_specs(self) -> dict[str, tuple[str, float, int]]:
@@ -115,9 +122,9 @@ class LimitStore(StoreBase):
 
     @guarded
     def due_rate_waiters(self, name: str) -> list[str]:
-        """Rate waiters of ``name`` whose start time has come and that are not yet released."""
-        now_ms = time.time() * 1000
-        return [text(m) for m in self.redis.zrangebyscore(self.keys.limit("waiting", name), 0, now_ms)]
+        """Rate waiters of ``name`` whose start time is (within RATE_LEAD_MS) due and that are not yet released."""
+        due_ms = time.time() * 1000 + RATE_LEAD_MS
+        return [text(m) for m in self.redis.zrangebyscore(self.keys.limit("waiting", name), 0, due_ms)]
 
     @guarded
     def limit_view(self, name: str) -> dict[str, Any]:

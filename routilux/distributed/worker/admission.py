@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from routilux.activation import Activation
+from routilux.distributed.protocol.constants import RATE_HOLD_MS, RATE_LEAD_MS
 from routilux.flow_control import CONCURRENCY, RATE, Limit, LimitError, limits_of
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("routilux.distributed")
 _TIMER_SLACK_S = 0.002
+_HOLD_TRIES = 4
 _ENDED = ("completed", "failed", "cancelled")
 
 
@@ -72,7 +74,7 @@ class Admission:
             return "rejected"
         admitted = Admitted(holder)
         for lim, name in named:
-            answer = self.store.admit(name, holder, lim.kind, lim.amount, lim.burst)
+            answer = self._admit(name, holder, lim)
             if answer.outcome != "ok":
                 self.leave(admitted, fresh_only=True)
                 self._note_wait(lim, name, holder, answer.start_ms)
@@ -98,6 +100,18 @@ class Admission:
             self.send(self.store.free_slot(job_limit_name(key), job_id, -1))
         except Exception:  # the sweeper frees a finished job's slot
             log.warning("could not free the slot of job %s", job_id, exc_info=True)
+
+    def _admit(self, name: str, holder: str, lim: Limit) -> Any:
+        """lua/admit.lua, holding a rate waiter due within RATE_HOLD_MS (a short sleep, then again) rather
+        than parking it: it starts on its token's time, not a dispatch later."""
+        for _ in range(_HOLD_TRIES):
+            answer = self.store.admit(name, holder, lim.kind, lim.amount, lim.burst)
+            wait_s = answer.start_ms / 1000 - time.time() if answer.outcome == "wait" and lim.kind == "rate" else None
+            if wait_s is None or wait_s > RATE_HOLD_MS / 1000:
+                return answer
+            time.sleep(max(0.0, wait_s))
+        self.store.park_rate_waiter(name, holder, answer.start_ms)  # pushed back again and again: park it
+        return answer
 
     def leave(self, admitted: Admitted | None, fresh_only: bool = False) -> None:
         """Free the slots an activation held (only those its admission took, if ``fresh_only``: a claim that
@@ -141,7 +155,7 @@ class Admission:
         log.debug("%s waits for %s limit %s", holder, lim.kind, name)
         if lim.kind != "rate" or not start_ms:
             return
-        delay = max(0.0, start_ms / 1000 - time.time()) + _TIMER_SLACK_S
+        delay = max(0.0, (start_ms - RATE_LEAD_MS) / 1000 - time.time()) + _TIMER_SLACK_S
         timer = threading.Timer(delay, self._release_rate, (name, holder))
         timer.daemon = True
         timer.start()

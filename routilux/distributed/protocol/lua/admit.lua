@@ -6,7 +6,8 @@
 -- lease; with no free slot the activation is parked in the waiting ZSET (by arrival) until free.lua
 -- hands it a slot. Rate: a token bucket; with no token the activation reserves the next one and is
 -- parked with the time it may start (its score); the sweeper or the parking worker's timer sends it
--- then, marking it released (score negated), and it is admitted without paying again.
+-- shortly before then, marking it released (score negated), and it is admitted at its time without
+-- paying again (a worker holds a message that is a few ms early rather than park it again).
 -- A job's concurrency key (submit(concurrency_key=...)) is a concurrency limit whose holder is the job
 -- and whose size was set by the operator (amount -1: read it from the index; none set: no limit).
 -- Returns {'ok', fresh ('1' if this call took the slot or token)} | {'wait', holders, start_ms}
@@ -41,20 +42,37 @@ if limit_type == 'concurrency' then
   redis.call('ZADD', KEYS[L_WAITING], 'NX', now, waiter)
   return {'wait', tostring(held), ''}
 end
-local reserved = redis.call('ZSCORE', KEYS[L_WAITING], holder)
-if reserved then
-  if tonumber(reserved) <= now then  -- its token is paid: released (negated) or due
-    redis.call('ZREM', KEYS[L_WAITING], holder)
-    return {'ok', ''}
-  end
-  return {'wait', '', reserved}
+-- Rate. Two clocks: the bucket's tokens order the waiters (each reserves the next token's time), and
+-- 'tat' (the theoretical arrival time of GCRA) spaces the starts actually admitted, so waiters that
+-- arrive late never bunch up. With a tolerance of half a period (a start up to that late costs the next
+-- one nothing), at most floor(W/period + 1/2) + burst start in any window of W ms: rate x W + burst in
+-- any window of whole periods (one second, at any rate of n/s).
+-- A waiter due within RATE_HOLD_MS is held by the worker that has its message (marked released, score
+-- negated, so no one sends it again); one due later is parked (positive score) for a timer or the sweeper.
+local function rate_wait(start)
+  local score = start
+  if start - now <= RATE_HOLD_MS then score = -start end
+  redis.call('ZADD', KEYS[L_WAITING], score, holder)
+  return {'wait', '', tostring(start)}
 end
-local bucket = redis.call('HMGET', KEYS[L_HELD], 'tokens', 'ts')
-local tokens = tonumber(bucket[1]) or burst
-local since = now - (tonumber(bucket[2]) or now)
-tokens = math.min(burst, tokens + since * amount / 1000) - 1
-redis.call('HSET', KEYS[L_HELD], 'tokens', tostring(tokens), 'ts', now)
-if tokens >= 0 then return {'ok', '1'} end
-local start = now + math.ceil(-tokens * 1000 / amount)
-redis.call('ZADD', KEYS[L_WAITING], start, holder)
-return {'wait', '', tostring(start)}
+local period = 1000 / amount
+local tat = tonumber(redis.call('HGET', KEYS[L_HELD], 'tat') or '0')
+local allowed = tat - (burst - 1) * period - period / 2
+local reserved = redis.call('ZSCORE', KEYS[L_WAITING], holder)
+if not reserved then
+  local bucket = redis.call('HMGET', KEYS[L_HELD], 'tokens', 'ts')
+  local tokens = tonumber(bucket[1]) or burst
+  local since = now - (tonumber(bucket[2]) or now)
+  tokens = math.min(burst, tokens + since * amount / 1000) - 1
+  redis.call('HSET', KEYS[L_HELD], 'tokens', tostring(tokens), 'ts', now)
+  local start = now
+  if tokens < 0 then start = now + math.ceil(-tokens * period) end
+  start = math.max(start, math.ceil(allowed))
+  if start > now then return rate_wait(start) end
+else
+  local start = math.max(math.abs(tonumber(reserved)), math.ceil(allowed))
+  if start > now then return rate_wait(start) end  -- sent ahead of its time, or behind a late start
+  redis.call('ZREM', KEYS[L_WAITING], holder)
+end
+redis.call('HSET', KEYS[L_HELD], 'tat', tostring(math.max(tat, now) + period))
+return {'ok', reserved and '' or '1'}
