@@ -37,6 +37,10 @@ def _limit(view: dict[str, Any]) -> str:
 
 
 def _holders(view: dict[str, Any], now_ms: float) -> str:
-    """Each holder as job:activation (first 8 characters of the job) with the seconds its lease has left."""
-    return ", ".join(f"{h['holder'][:8]}:{h['holder'].split('|', 1)[1]} ({(h['until_ms'] - now_ms) / 1000:.1f}s)"
-                     for h in view["holders"]) or "-"
+    """Each holder as job:activation (a job, for a job concurrency key; the job's first 8 characters) with the
+    seconds its lease has left."""
+    def name(holder: str) -> str:
+        job, _, act = holder.partition("|")
+        return f"{job[:8]}:{act}" if act else job[:8]
+
+    return ", ".join(f"{name(h['holder'])} ({(h['until_ms'] - now_ms) / 1000:.1f}s)" for h in view["holders"]) or "-"

@@ -167,13 +167,25 @@ def _overlap(intervals: list[tuple[int, int]]) -> int:
 
 
 @pytest.mark.timeout(120)
-def test_at_most_two_jobs_of_a_concurrency_key_run_at_once_and_the_rest_wait_in_turn(runtime, start_workers, settings):
+def test_at_most_two_jobs_of_a_concurrency_key_run_at_once_and_the_rest_wait_in_turn(
+        runtime, start_workers, settings, monkeypatch, capsys):
+    from conftest import settings_env
+    from routilux.cli import main
+
     tag = _tag()
     start_workers(pool="threads", concurrency=8)
     runtime.set_concurrency_limit(f"acme-{tag}", 2)
     flow = lf.api_flow(settings.redis_url, tag, sleep_s=0.3, max_running=None)
     jobs = [runtime.submit(flow, "fan", {"n": 2}, concurrency_key=f"acme-{tag}") for _ in range(5)]
     other = runtime.submit(flow, "fan", {"n": 2})  # no key: it does not wait for the key's slots
+    name = f"job:acme-{tag}"
+    wait_until(lambda: [len(v["holders"]) for v in runtime.limits() if v["name"] == name] == [2], timeout=30)
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["limits"]) == 0
+    row = next(line for line in capsys.readouterr()[0].splitlines() if line.startswith(name))
+    assert row.split()[1:4] == ["concurrency", "2", "2"]
     for job_id in [*jobs, other]:
         assert runtime.wait(job_id, timeout=60).status == "completed"
     spans = []

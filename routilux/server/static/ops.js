@@ -33,7 +33,7 @@
     const limitsBody = h("tbody");
     R.view.append(h("h2", {}, "Limits"), h("div", { class: "card scroll" }, h("table", { id: "limits", class: "rows" },
       h("thead", {}, h("tr", {}, ["Limit", "Kind", "Max", "Holders", "Waiting"].map((t) => h("th", {}, t)))), limitsBody)));
-    const holderLink = (m) => h("li", {}, h("a", { href: `#/jobs/${m.split("|")[0]}`, class: "mono" }, R.short(m.split("|")[0])), ` ${m.split("|")[1]}`);
+    const holderLink = (m) => { const [job, act] = m.split("|"); return h("li", {}, h("a", { href: `#/jobs/${job}`, class: "mono" }, R.short(job)), act ? ` ${act}` : ""); };
     async function loadLimits() {
       const { limits } = await R.api("GET", "/api/limits");
       limitsBody.replaceChildren(...(limits.length ? limits.map((l) => h("tr", { "data-limit": l.name },
