@@ -33,7 +33,8 @@ from routilux.cli.exits import run
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, limits, prune, flows, graph, keys, demo, server)
+COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, limits, prune, flows, graph, keys, demo,
+                  server)
 
 
 def build_parser() -> argparse.ArgumentParser:
