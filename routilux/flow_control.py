@@ -15,7 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from routilux.errors import ExpressionError, FlowError
+from routilux.errors import ExpressionError, LimitError
+
+__all__ = ["Limit", "LimitError", "check_job_key", "concurrency_config", "key_value", "limits_of", "parse_rate",
+           "rate_config"]
 
 CONCURRENCY = "concurrency_limit"
 RATE = "rate_limit"
@@ -23,10 +26,6 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
 # How long a key's text may be in a limit's name.
 MAX_KEY_CHARS = 200
-
-
-class LimitError(FlowError):
-    """A concurrency or rate limit that is malformed, or a key that cannot be computed for an input."""
 
 
 @dataclass(frozen=True)
