@@ -8,6 +8,7 @@ import pytest
 
 import limit_flows as lf
 from console_helpers import secured_console  # noqa: F401
+from conftest import both_brokers
 from waiting import wait_until, workers_up
 
 pytestmark = [pytest.mark.distributed]
@@ -17,6 +18,7 @@ def _tag() -> str:
     return f"lim{uuid.uuid4().hex[:8]}"
 
 
+@both_brokers
 @pytest.mark.timeout(120)
 def test_at_most_two_calls_per_customer_run_at_once_and_every_item_runs(runtime, start_workers, settings):
     tag = _tag()
@@ -91,6 +93,7 @@ def _finished(runtime, job_id):
         return None
 
 
+@both_brokers
 @pytest.mark.timeout(120)
 def test_a_rate_limit_spaces_starts_at_its_rate_fleet_wide_and_never_bursts_past_it(runtime, start_workers, settings):
     tag = _tag()
