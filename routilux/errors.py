@@ -55,6 +55,10 @@ class ExpressionLimitError(ExpressionError):
     """A condition expression exceeded a bound of the safe evaluator (work, size, exponent...)."""
 
 
+class LimitError(FlowError):
+    """A concurrency or rate limit that is malformed, or a limit key that cannot be computed for an input."""
+
+
 class SerializationError(RoutiluxError, ValueError):
     """Data could not be turned into, or back from, its plain form."""
 

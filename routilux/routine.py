@@ -158,6 +158,36 @@ class Routine:
                 raise ValueError(f"{key} must be 0 (none) or positive, not {value!r}")
             self._config[key] = float(value)
 
+    def set_concurrency_limit(self, max_running: int, key: str | None = None) -> None:
+        """Run at most ``max_running`` activations of this routine at once, on every worker together.
+
+        ``key`` splits the limit: an input field's name (``"customer_id"``: at most
+        ``max_running`` per customer) or an expression of the bounded evaluator over
+        the input, ``data``. Kept in the config key ``concurrency_limit`` (so it
+        travels with the published flow). Work over the limit waits, parked, and
+        starts when a running one ends.
+
+        Raises:
+            LimitError: ``max_running`` is not a positive int, or ``key`` is not a field name or a safe expression.
+        """
+        from routilux.flow_control import CONCURRENCY, concurrency_config
+
+        self._config[CONCURRENCY] = concurrency_config(max_running, key)
+
+    def set_rate_limit(self, rate: str, key: str | None = None, burst: int = 1) -> None:
+        """Start at most ``rate`` activations of this routine (``"10/s"``, ``"600/m"``, ``"100/h"``), fleet-wide.
+
+        One token bucket per key value (``key`` as in :meth:`set_concurrency_limit`),
+        holding up to ``burst`` tokens. Work over the rate waits, parked with the time
+        it may start. Kept in the config key ``rate_limit``.
+
+        Raises:
+            LimitError: a malformed rate, burst or key.
+        """
+        from routilux.flow_control import RATE, rate_config
+
+        self._config[RATE] = rate_config(rate, key, burst)
+
     def get_config(self, key: str, default: Any = None) -> Any:
         """Return one configuration value."""
         return self._config.get(key, default)

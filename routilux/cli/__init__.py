@@ -5,7 +5,7 @@
     routilux status JOB_ID | pause JOB_ID | resume JOB_ID | cancel JOB_ID
     routilux jobs --status running,paused --flow orders --since 1h --where region=eu
     routilux jobs cancel --status running --flow orders   # shows the count, asks to confirm (--yes)
-    routilux dead-letters | workers | signing-keys
+    routilux dead-letters | workers | limits | signing-keys
     routilux schedules add nightly orders --entry source --cron '0 2 * * *' | schedules [list|pause|trigger ID]
     routilux prune --older-than 7d --status completed
     routilux validate flow.yaml | run flow.yaml --entry ID --params JSON | publish flow.yaml
@@ -27,14 +27,14 @@ import sys
 import difflib
 from typing import Sequence
 
-from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, prune, schedules, server, watch,
+from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, limits, prune, schedules, server,
                           worker, workers)
 from routilux.cli.exits import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, schedules, prune, flows, graph, keys, demo,
+COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, limits, schedules, prune, flows, graph, keys,
                   server)
 
 

@@ -83,7 +83,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
         state = runtime.get_job(runtime.resolve_job_id(args.job_id))
-    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
+        waits = runtime.waiting_on(state.job_id)
+    if args.json:
+        print(json.dumps({**state.serialize(), "waiting_on": waits}, indent=2, default=str))
+    else:
+        print("\n".join([format_status(state), *format_waits(waits)]))
     return 0
 
 
@@ -109,6 +113,15 @@ def format_status(state: Any) -> str:
                  f"shared log {len(state.shared_log)}, pending {len(state.pending_tasks)}, "
                  f"deferred {len(state.deferred_events)}")
     return "\n".join(lines)
+
+
+def format_waits(waits: list[dict[str, Any]]) -> list[str]:
+    """Why the job's work waits: each activation parked by a concurrency slot or a rate bucket."""
+    lines = []
+    for w in waits:
+        why = "a free slot" if w["kind"] == "concurrency" else "its rate token"
+        lines.append(f"waiting:  {w['activation']} on {w['kind']} limit {w['limit']} (for {why})")
+    return lines
 
 
 def _last_traces(history: list[Any]) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation, deferred_activations, root_id
+from routilux.distributed.worker.admission import job_limit_name
 from routilux.distributed.worker.app import create_app
 from routilux.distributed.operations.bulk import BulkMixin
 from routilux.distributed.dispatch import Dispatcher, broker_error
@@ -19,6 +20,7 @@ from routilux.distributed.operations.assemble import job_state_from_parts
 from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.operations.flowstats import FlowStatsMixin
+from routilux.distributed.operations.limits import LimitsMixin
 from routilux.distributed.operations.listings import OverviewMixin
 from routilux.distributed.operations.schedules import SchedulesMixin
 from routilux.distributed.operations.search import SearchMixin
@@ -40,12 +42,13 @@ from routilux.errors import (
     WorkerNotFoundError,
 )
 from routilux.flow import Flow
+from routilux.flow_control import check_job_key, concurrency_config
 from routilux.slot import check_entry_params
 from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin, SchedulesMixin):
+                         TimeTravelMixin, StatsMixin, SchedulesMixin, LimitsMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,
@@ -104,8 +107,14 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         entry_params: dict[str, Any] | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        concurrency_key: str | None = None,
     ) -> str:
         """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
+
+        With ``concurrency_key``, the job holds one of the key's slots from its first
+        claim to its end; at most the number set by :meth:`set_concurrency_limit` hold
+        one at once (the others wait, parked, in submission order). A key with no
+        limit set limits nothing.
 
         The job fails (``timeout`` history record, reason in its error) if it runs
         longer than ``timeout`` seconds, or the flow's ``execution_timeout`` when
@@ -122,13 +131,16 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
             EntryParamsError: a parameter the entry handler does not take (when this process knows its
                 signature: a Flow was given, or the routine's class is imported here, and it has no ``**kwargs``).
             EncodeError: the entry parameters cannot be encoded.
+            LimitError: ``concurrency_key`` is not a non-empty text.
             BrokerUnavailableError: the broker did not take the job's first activation
                 (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
                 so submitting again starts it once.
             KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
             IdempotencyKeyError: the key is empty or longer than 256 characters.
         """
-        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key).job_id
+        check_job_key(concurrency_key)
+        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key,
+                           job_key=concurrency_key or "").job_id
 
     def submit_once(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None,
                     *, idempotency_key: str, timeout: float | None = None) -> Submitted:
@@ -140,8 +152,19 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         """
         return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key)
 
+    def set_concurrency_limit(self, concurrency_key: str, max_running: int) -> None:
+        """Let at most ``max_running`` jobs submitted with ``concurrency_key`` run at once, fleet-wide.
+
+        Raises:
+            LimitError: an empty key, or ``max_running`` not a positive int.
+        """
+        check_job_key(concurrency_key)
+        concurrency_config(max_running, None)
+        self.store.set_job_limit(job_limit_name(concurrency_key), max_running)
+
     def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
-               timeout: float | None, retried_from: str | None = None, idempotency_key: str | None = None) -> Submitted:
+               timeout: float | None, retried_from: str | None = None, idempotency_key: str | None = None,
+               job_key: str = "") -> Submitted:
         """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
         key = check_idempotency_key(idempotency_key)
         self._check_layout()
@@ -157,7 +180,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         job_id = self.store.job_id_for_key(key) if key else str(uuid.uuid4())
         with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
             root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
-            body = seal(to_envelope(root, digest, trace=trace), self.keyring)
+            body = seal(to_envelope(root, digest, trace=trace, job_key=job_key), self.keyring)
             history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
             try:
                 score = self.store.create_job(

@@ -26,6 +26,8 @@ from routilux.errors import FlowError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
 from routilux.ops import Op
+from routilux.flow_control import LimitError
+from routilux.local.limits import local_limits
 from routilux.local.timers import timers
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn, commit_local
@@ -50,6 +52,8 @@ class _Execution:
         self.runners = 0
         self.timers: dict[int, Activation] = {}
         self.busy_slots: set[tuple[str, str]] = set()
+        self.held: dict[str, list[str]] = {}  # activation id -> the concurrency limits it holds
+        self.parked = 0  # activations waiting for a concurrency slot (local_limits wakes them)
         self.deadline: int | None = None
         self.timeout_s: float | None = None
         # Each execution has its own tracker (kept across a resume in this process);
@@ -139,6 +143,8 @@ class _Execution:
                     self.runners -= 1
                     self._settle_if_idle()
                     return
+                if self._admit(act) is None:
+                    continue
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
             result = self._step(act)
@@ -156,6 +162,7 @@ class _Execution:
             with lock:
                 if result is not None:
                     self.running -= 1
+                    local_limits.leave(self.held.pop(result.activation.activation_id, []), result.activation)
                     if result.action is None and job_state.status == "running":
                         queue.extend(result.children)  # what add() does for children of a running job
                     else:
@@ -165,10 +172,45 @@ class _Execution:
                     self._settle_if_idle()
                     return
                 act = queue.popleft()
+                if self._admit(act) is None:
+                    result = None
+                    continue
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
             result = run_step(flow, job_state, act, record=False)
             tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
+
+    def _admit(self, act: Activation) -> list[str] | None:
+        """Take the activation's limit slots (caller holds the lock); None if it must wait (parked for a slot,
+        or back by a timer when its rate token is due) or the job failed on its limit key."""
+        try:
+            decision = local_limits.enter(self.flow, act, lambda: self.engine.pool.submit(self._woken, act))
+        except LimitError as exc:
+            self.busy_slots.discard((act.routine_id, act.slot))
+            self.end("failed", str(exc))
+            return None
+        if isinstance(decision, list):
+            if decision:
+                self.held[act.activation_id] = decision
+            return decision
+        self.busy_slots.discard((act.routine_id, act.slot))
+        if decision is None:
+            self.parked += 1
+        else:
+            self._retry_later(act, decision)
+        return None
+
+    def _woken(self, act: Activation) -> None:
+        """A parked activation was handed a concurrency slot: queue it (or free the slot if its job stopped)."""
+        with self.lock:
+            self.parked -= 1
+            if self.job_state.status == "running":
+                self.add([act])
+                return
+            if self.job_state.status == "paused":
+                self.job_state.pending_tasks.append(act.to_dict())
+            self._settle_if_idle()
+        local_limits.drop(act)
 
     def _step(self, act: Activation) -> StepResult | None:
         """Run a step as a transaction until it commits (or its error strategy takes over).
@@ -203,6 +245,7 @@ class _Execution:
         """A step ended (caller holds the lock): free its slot, carry out its result."""
         self.running -= 1
         self.busy_slots.discard((act.routine_id, act.slot))
+        local_limits.leave(self.held.pop(act.activation_id, []), act)
         if result is not None:
             self._apply(result)
 
@@ -230,7 +273,7 @@ class _Execution:
             return
         if job_state.status == "paused":
             job_state._settle()
-        elif job_state.status == "running" and not self.queue and not self.timers:
+        elif job_state.status == "running" and not self.queue and not self.timers and not self.parked:
             failed = any(s.get("status") in FAILED_ROUTINE_STATUSES for s in job_state.routine_states.values())
             self.end("failed" if failed else "completed", "a routine failed" if failed else None)
 

@@ -177,13 +177,16 @@ def bulk(request: Request, body: BulkBody) -> Response:
 def get_job(request: Request, job_id: str) -> Response:
     """``{"summary": ..., "job": JobState.serialize(), "routines": ...}``.
 
+    ``summary.waiting_on`` lists the job's activations parked by a concurrency or rate
+    limit: ``{"activation", "limit", "kind", "since_ms" | "start_ms"}`` (why it waits).
+
     ``job_id`` may be a unique prefix of the id (400 ``AmbiguousIdError`` lists the candidates).
     ``routines`` gives each routine's state right now, from the job's stream: "running" while it
     has work waiting or in flight, then "completed" or "failed" (what the flow graph is coloured by).
     """
     rt = runtime(request)
     job_id = rt.resolve_job_id(job_id)  # the short ids the console and the CLI print work in URLs too
-    summary = rt.job_summary(job_id)
+    summary = {**rt.job_summary(job_id), "waiting_on": rt.waiting_on(job_id)}
     job = rt.get_job(job_id).serialize()
     return json_response({"summary": summary, "job": job, "routines": rt.state_at(job_id).routines()})
 

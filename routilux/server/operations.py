@@ -1,4 +1,4 @@
-"""``/api/workers`` and ``/api/dead-letters``."""
+"""``/api/workers``, ``/api/limits`` and ``/api/dead-letters``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def workers(request: Request) -> Response:
     found = request.app.state.runtime.workers()
     rows = [{"name": name, **info} for name, info in sorted(found.items())]
     return json_response({"workers": rows})
+
+
+@router.get("/limits", summary="Concurrency and rate limits: holders and waiting work",
+            dependencies=[Depends(auth.viewer)])
+def limits(request: Request) -> Response:
+    """``{"limits": [{"name", "kind", "limit", "holders": [{"holder", "until_ms"}], "waiting": [{"holder",
+    "since_ms" | "start_ms"}], "burst", "tokens"}]}``: ``limit`` is slots, or starts per second for a rate."""
+    return json_response({"limits": request.app.state.runtime.limits()})
 
 
 @router.post("/workers/{name}/shutdown", status_code=202, summary="Ask a worker to stop warmly",

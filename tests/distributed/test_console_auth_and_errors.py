@@ -27,7 +27,8 @@ def error_of(response):
 
 def test_without_a_token_nothing_but_health_docs_and_the_ui_answers(runtime, secured_console):
     anonymous = secured_console.client()
-    for path in ("/api/jobs", "/api/flows", "/api/workers", "/api/dead-letters", "/metrics", f"/api/jobs/{UNKNOWN}"):
+    for path in ("/api/jobs", "/api/flows", "/api/workers", "/api/limits", "/api/dead-letters", "/metrics",
+                 f"/api/jobs/{UNKNOWN}"):
         answer = anonymous.get(path)
         assert answer.status_code == 401, path
         assert error_of(answer)["type"] == "Unauthorized"

@@ -134,3 +134,25 @@ def test_a_submit_the_broker_does_not_take_says_submit_failed_and_why(settings, 
             assert cut_off.jobs() == []
     finally:
         cut_off.close()
+
+
+def test_the_workers_page_lists_limits_and_the_job_page_says_what_its_work_waits_for(
+        runtime, start_workers, console, page, settings):
+    import uuid
+
+    import limit_flows
+
+    start_workers(pool="threads", concurrency=4)
+    tag = f"lim{uuid.uuid4().hex[:8]}"
+    flow = limit_flows.api_flow(settings.redis_url, tag, sleep_s=3.0, max_running=1)
+    job_id = runtime.submit(flow, "fan", {"n": 3, "customers": 1})
+    name = f"concurrency:{flow.flow_id}/api[c0]"
+    wait_until(lambda: len(runtime.waiting_on(job_id)) == 2, timeout=30)
+    page.goto(console.url + "/#/workers")
+    row = page.wait_for_selector(f'#limits tr[data-limit="{name}"]')
+    assert row.inner_text().split("\t")[1:3] == ["concurrency", "1"]
+    shot(page, "workers-limits")
+    page.goto(console.url + f"/#/jobs/{job_id}")
+    waiting = page.wait_for_selector("#job-waiting")
+    assert waiting.inner_text().count(f"for a free slot of {name}") == 2
+    runtime.cancel(job_id)

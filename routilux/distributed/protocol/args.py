@@ -286,9 +286,36 @@ class AdvanceScheduleArgs(NamedTuple):
     count: int            # how many ticks the record stands for
 
 
+class AdmitArgs(NamedTuple):
+    """Let an activation start under one limit, or park it (lua/admit.lua)."""
+
+    SCRIPT = "admit"
+    ARGV = ("name", "holder", "waiter", "limit_type", "amount", "burst", "lease_ms", "spec")
+    name: str             # the limit's name
+    holder: str           # "job|activation", or a job id for a job's concurrency key
+    waiter: str           # "job|activation": what waits for the slot
+    limit_type: str       # "concurrency" | "rate"
+    amount: float         # slots, or tokens per second (-1: the size set in the index)
+    burst: int            # a rate's bucket size
+    lease_ms: int         # a slot's lease (renewed with the activation's, or a job's by the sweeper)
+    spec: str             # "kind amount burst", kept in the limits index ("" to leave it)
+
+
+class FreeArgs(NamedTuple):
+    """Free a concurrency slot and hand the freed slots to the longest waiters (lua/free.lua)."""
+
+    SCRIPT = "free"
+    ARGV = ("name", "holder", "amount", "lease_ms", "per_job")
+    name: str             # the limit's name
+    holder: str           # "job|activation" or a job id ("" to free only expired holders)
+    amount: int           # the limit's slots (-1: the size set in the index)
+    lease_ms: int         # the lease each promoted waiter gets
+    per_job: str          # "1": a job's concurrency key (the slot goes to the waiter's job)
+
+
 # The builder of each script's ARGV, by script name.
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs, AdmitArgs, FreeArgs)
 }

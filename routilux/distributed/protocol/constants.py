@@ -26,6 +26,10 @@ HEALTH_CHECK_S = 15
 
 # Each schedule keeps this many of its latest tick records (lua/advance_schedule.lua trims its list to them).
 TICK_RECORDS_KEPT = 100
+# A rate waiter this close (ms) to its start is held by the worker that has it (a short sleep, then admit
+# again) instead of parked; a parked one is sent this long (RATE_LEAD_MS) before its start, to be held.
+RATE_HOLD_MS = 60
+RATE_LEAD_MS = 25
 
 # Constants the scripts use, by their Lua name.
 LUA_CONSTANTS = {
@@ -33,6 +37,7 @@ LUA_CONSTANTS = {
     "EVENTS_MAXLEN": EVENTS_MAXLEN,
     "BOUNCES_PER_ATTEMPT": BOUNCES_PER_ATTEMPT,
     "TICK_RECORDS_KEPT": TICK_RECORDS_KEPT,
+    "RATE_HOLD_MS": RATE_HOLD_MS,
 }
 
 # A worker's run/failed counts outlive its last report this long (then a new worker of that name starts at 0).

@@ -24,12 +24,13 @@ _REQUIRED = {"job": str, "id": str, "flow": str, "routine": str, "slot": str, "p
 
 
 def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = None,
-                trace: dict[str, str] | None = None) -> dict[str, Any]:
+                trace: dict[str, str] | None = None, job_key: str = "") -> dict[str, Any]:
     """Return the envelope of an activation of the flow published as ``flow_hash``.
 
     ``cause`` is the slice of the parent's JobState delta that produced it (the
     parent activation and the routine-state and shared-data changes it committed);
-    ``trace`` is the job's trace context (W3C headers, see tracing.py), kept as ``tc``.
+    ``trace`` is the job's trace context (W3C headers, see tracing.py), kept as ``tc``;
+    ``job_key`` the job's concurrency key (``submit(concurrency_key=...)``), kept as ``ck``.
     """
     envelope = {
         "v": VERSION,
@@ -46,7 +47,15 @@ def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = 
     }
     if trace:
         envelope["tc"] = trace
+    if job_key:
+        envelope["ck"] = job_key
     return envelope
+
+
+def job_key_of(envelope: dict[str, Any]) -> str:
+    """The job concurrency key an envelope carries ("" for none, or one that is not text)."""
+    key = envelope.get("ck")
+    return key if isinstance(key, str) else ""
 
 
 def from_envelope(envelope: Any) -> tuple[Activation, str]:

@@ -204,6 +204,16 @@ class Keys:
         """Short lock so one worker fires due schedules at a time (firing is idempotent anyway)."""
         return f"{self.prefix}:{{schedules}}:firing"
 
+    # -- flow control (concurrency and rate limits) -----------------------
+    def limit(self, part: str, name: str) -> str:
+        """One key of a limit: ``held`` (ZSET holder -> lease expiry), ``waiting`` (ZSET waiter -> arrival,
+        or for a rate, the time it may start), ``bucket`` (HASH tokens, ts). All share the tag ``{limits}``."""
+        return f"{self.prefix}:{{limits}}:{part}:{name}"
+
+    def limits_index(self) -> str:
+        """HASH limit name -> its spec (kind, amount, burst), for the sweeper and listings."""
+        return f"{self.prefix}:{{limits}}:index"
+
     # -- one job ---------------------------------------------------------
     def job(self, job_id: str, part: str) -> str:
         """A part of one job's state: meta, rs, sd, sl, out, de, sb, log, acts, lease, tries, parked, ..."""

@@ -15,15 +15,17 @@ from routilux.distributed.store.base import guarded
 from routilux.distributed.store.control import JobControlStore
 from routilux.distributed.store.deadletters import DeadLetterStore, stream_position
 from routilux.distributed.store.flows import FlowStore
+from routilux.distributed.store.limits import Admission, LimitStore
 from routilux.distributed.store.listings import ListingStore
 from routilux.distributed.store.liveness import LivenessStore
 from routilux.distributed.store.reading import JobReadingStore, log_records
 from routilux.distributed.store.schedules import ScheduleStore
 from routilux.distributed.store.sweeping import SweepingStore
 
-__all__ = ["RedisStore", "SWEEP_BATCH", "SameJob", "ScheduleStore", "guarded", "log_records", "stream_position", "text"]
+__all__ = ["Admission", "RedisStore", "SWEEP_BATCH", "SameJob", "ScheduleStore", "guarded", "log_records", "stream_position",
+           "text"]
 
 
 class RedisStore(ActivationStore, JobControlStore, JobReadingStore, ListingStore, FlowStore, DeadLetterStore,
-                 SweepingStore, LivenessStore):
+                 SweepingStore, LivenessStore, LimitStore):
     """Job, flow and activation state of the distributed engine, in Redis."""

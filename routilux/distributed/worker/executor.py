@@ -30,9 +30,10 @@ from routilux.distributed.batch import batch_bodies, run_batch, run_batch_pooled
 from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.protocol.args import CommitArgs
-from routilux.distributed.protocol.envelope import from_envelope, open_body
+from routilux.distributed.protocol.envelope import from_envelope, job_key_of, open_body
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
+from routilux.distributed.worker.admission import Admission, Admitted, is_limited
 from routilux.distributed.worker.handler_call import HandlerCall
 from routilux.distributed.worker.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
@@ -89,6 +90,7 @@ class Executor:
         self.activation_threads = ThreadPoolExecutor(self.settings.concurrency, "routilux-activation") \
             if self.settings.pool == "asyncio" else None
         self.dispatch_marks = DispatchMarks(store)
+        self.admission = Admission(store, dispatcher)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
         self.tracing = tracing()
@@ -124,7 +126,8 @@ class Executor:
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
-        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope))
+        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope),
+                                   job_key_of(envelope))
 
     def run_batch(self, message: Any, worker: str | None = None) -> str:
         """Run a batch message's bodies one by one, each as :meth:`run` does; returns the outcomes counted.
@@ -151,21 +154,38 @@ class Executor:
         return "malformed"
 
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str,
-                       trace: dict[str, str] | None = None) -> str:
-        """Claim and run an activation, then the children its commits lease to this worker (each its own span)."""
+                       trace: dict[str, str] | None = None, job_key: str = "") -> str:
+        """Claim and run an activation, then the children its commits lease to this worker (each its own span).
+
+        ``job_key``: the job's concurrency key, if it was submitted with one (the job then takes its slot
+        at its first claim, and frees it with the commit that ends it).
+        """
         with self.tracing.activation(act.job_id, act.activation_id, act.routine_id, act.slot, act.attempt, trace):
+            if job_key and not self.admission.enter_job(act, job_key):
+                self.tracing.note(claim="waiting")
+                return "waiting"
+            admitted = self.admission.enter(flow, act)  # None, without a Redis command, for a routine with no limit
+            if isinstance(admitted, str):
+                self.tracing.note(claim=admitted)
+                return admitted
             leased = self._claim(flow, act)
             if isinstance(leased, str):
+                self.admission.leave(admitted, fresh_only=True)
                 return leased
             stored, token, lock, buffers, flow_id, current = leased
             deadline = time.monotonic() + INLINE_BUDGET_S
             inline_until = deadline if self.settings.inline_steps >= 1 else 0.0
-            answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
-                                        inline_until, worker, trace)
+            try:
+                answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
+                                            inline_until, worker, trace, admitted, job_key)
+            finally:
+                self.admission.leave(admitted)
         steps = 1
         while True:
             inline_token = answer.inline_token if answer.outcome == "ok" else ""
             if inline is None or not inline_token:
+                if job_key:
+                    self.admission.leave_job_if_ended(act.job_id, job_key, answer.status)
                 return answer.outcome
             # The commit leased one child to this worker: run it now, skipping the queue.
             steps += 1
@@ -173,7 +193,7 @@ class Executor:
             with self.tracing.activation(act.job_id, inline.activation_id, inline.routine_id, inline.slot,
                                          inline.attempt, trace):
                 answer, inline = self._step(flow, flow_hash, inline, inline_token, "", {}, flow_id, current,
-                                            inline_until, worker, trace)
+                                            inline_until, worker, trace, None, job_key)
 
     def _claim(self, flow: Flow, act: Activation) -> str | tuple[Activation, str, str, dict[str, Any], str, str | None]:
         """Lease an activation: (stored activation, token, slot lock, buffers, flow id, current routine),
@@ -204,8 +224,8 @@ class Executor:
 
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
-              inline_until: float, worker: str,
-              trace: dict[str, str] | None = None) -> tuple[CommitReply, Activation | None]:
+              inline_until: float, worker: str, trace: dict[str, str] | None = None,
+              admitted: Admitted | None = None, job_key: str = "") -> tuple[CommitReply, Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -220,12 +240,12 @@ class Executor:
                 if reruns > MAX_CONFLICT_RERUNS:
                     result = run_conflicted(flow, view, act, MAX_CONFLICT_RERUNS, txn)
                 else:
-                    result = self._run_leased(flow, view, act, token, txn, worker)
+                    result = self._run_leased(flow, view, act, token, txn, worker, admitted)
                 if result.error is not None:
                     self.tracing.raised(result.error)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             with self.tracing.stage("commit"):
-                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace)
+                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace, job_key)
                 self.tracing.note(outcome=result.action or "ok", commit=answer.outcome)
             if answer.outcome != "conflict":
                 self.heartbeat.count(worker, result.error is not None)
@@ -237,11 +257,13 @@ class Executor:
                 time.sleep(delay)
 
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn,
-                    worker: str) -> StepResult:
+                    worker: str, admitted: Admitted | None = None) -> StepResult:
         limits = self._limits(flow, act)
         on_main = self.timers.usable()
         call = HandlerCall(self.handler_loop, None if on_main else threading.get_ident(), limits.soft_s)
         self.heartbeat.track(act.job_id, act.activation_id, token, limits, call, act.routine_id, act.slot, worker)
+        if admitted is not None and admitted.slots:
+            self.heartbeat.hold_slots(act.job_id, act.activation_id, [name for name, _ in admitted.slots])
         if on_main:
             # A coroutine runs on the loop's thread: SIGALRM would stop the wait for it, not the coroutine.
             self.timers.arm(TimeLimits(0.0, limits.hard_s) if _is_async(flow, act) else limits,
@@ -273,7 +295,7 @@ class Executor:
 
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
-        step_started: float | None = None, trace: dict[str, str] | None = None,
+        step_started: float | None = None, trace: dict[str, str] | None = None, job_key: str = "",
     ) -> tuple[CommitReply, dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
@@ -281,7 +303,7 @@ class Executor:
         step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
         args, children = commit_args(
             result, token, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring,
-            step_ms, trace,
+            step_ms, trace, job_key,
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(args)
@@ -333,11 +355,12 @@ class Executor:
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:
-    """The child this worker may run next itself: the first one whose slot needs no lock."""
+    """The child this worker may run next itself: the first one whose slot needs no lock and that has no
+    concurrency or rate limit (those are admitted before their claim)."""
     if result.action is not None:
         return None
     for child in result.children:
-        if not _lock_key(flow, child):
+        if not _lock_key(flow, child) and not is_limited(flow, child):
             return child
     return None
 

@@ -61,6 +61,7 @@ class Heartbeat:
         self._wake_at = 0.0  # when the thread wakes next (monotonic)
         self._thread: threading.Thread | None = None
         self._counts: dict[str, list[int]] = {}  # worker -> [processed, failed] not yet added to the store
+        self._slots: dict[tuple[str, str], list[str]] = {}  # limited activations: the limit slots they hold
 
     def track(self, job_id: str, act_id: str, token: str, limits: TimeLimits | None = None,
               call: HandlerCall | None = None, routine_id: str = "", slot: str = "", worker: str = "") -> None:
@@ -88,10 +89,16 @@ class Heartbeat:
             if first is not None and first < self._wake_at:
                 self._changed.set()  # only when this limit comes before the thread's next wake-up
 
+    def hold_slots(self, job_id: str, act_id: str, names: list[str]) -> None:
+        """Renew these concurrency slots with the lease of a tracked activation, until it is untracked."""
+        with self._lock:
+            self._slots[(job_id, act_id)] = names
+
     def untrack(self, job_id: str, act_id: str) -> None:
         """Stop renewing a lease (and watching its limits)."""
         with self._lock:
             self._running.pop((job_id, act_id), None)
+            self._slots.pop((job_id, act_id), None)
             self._note_change()
 
     def count(self, worker: str, failed: bool) -> None:
@@ -182,11 +189,13 @@ class Heartbeat:
 
     def _beat(self) -> None:
         with self._lock:
-            items = [(key, e.token) for key, e in self._running.items()]
-        for (job_id, act_id), token in items:
+            items = [(key, e.token, self._slots.get(key)) for key, e in self._running.items()]
+        for (job_id, act_id), token, slots in items:
             try:
                 if not self.store.renew(job_id, act_id, token):
                     log.warning("lease of %s/%s was lost; its commit will be refused", job_id, act_id)
                     self.untrack(job_id, act_id)
+                elif slots:
+                    self.store.renew_slots(slots, f"{job_id}|{act_id}")
             except Exception:  # keep beating for the others; the sweeper covers this one
                 log.exception("could not renew the lease of %s/%s", job_id, act_id)

@@ -9,7 +9,9 @@ is applied or leased. It checks each stored body as a worker would first
 altered in Redis) goes to the dead-letter stream and its job fails, instead of
 being sent forever.
 
-It also fails jobs that ran past their deadline (claim and commit check the
+It frees concurrency slots whose holder's lease lapsed (its worker died) and
+sends the waiters they go to, and rate waiters whose token is due (see
+admission.py). It also fails jobs that ran past their deadline (claim and commit check the
 deadline too, so nothing of such a job starts or commits late even between
 sweeps), and drops expired jobs from the jobs index.
 
@@ -31,6 +33,7 @@ from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
+from routilux.distributed.worker.admission import Admission
 from routilux.distributed.worker.fetched import restore_fetched
 from routilux.errors import DecodeError
 
@@ -47,6 +50,7 @@ class Sweeper:
     def __init__(self, store: RedisStore, dispatcher: Dispatcher, owner: str) -> None:
         self.store = store
         self.dispatcher = dispatcher
+        self.admission = Admission(store, dispatcher)
         self.owner = owner
         self.hooks = current_hooks()
         self.keyring = store.settings.keyring
@@ -101,6 +105,7 @@ class Sweeper:
             if messages:
                 sent += self.dispatcher.send(messages)
                 self.hooks.after_sweep(expired, len(messages) - expired)
+        sent += self.admission.sweep()  # slots whose holder's lease lapsed, rate waiters whose token is due
         self.end_overdue_jobs()
         while self.store.trim_jobs_index() == SWEEP_BATCH:
             pass

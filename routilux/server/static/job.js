@@ -146,6 +146,9 @@
     const link = (id) => h("a", { href: `#/jobs/${id}`, class: "mono" }, R.short(id));
     if (sm.forked_from) out.push(["Forked from", [link(sm.forked_from.job_id), sm.forked_from.at ? ` at ${sm.forked_from.at}` : ""]]);
     if (sm.retried_from) out.push(["Retry of", link(sm.retried_from)]);
+    // Why work of the job waits: activations parked by a concurrency slot or a rate bucket.
+    if (s.live && (sm.waiting_on || []).length) out.push(["Waiting", h("ul", { class: "plain", id: "job-waiting" }, sm.waiting_on.map((w) =>
+      h("li", {}, h("span", { class: "mono" }, w.activation), ` for ${w.kind === "rate" ? "its rate token" : "a free slot"} of `, h("span", { class: "mono" }, w.limit))))]);
     if ((sm.retries || []).length) out.push(["Retried as", sm.retries.map((id) => [link(id), " "])]);
     return out;
   }

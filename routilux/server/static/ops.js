@@ -1,5 +1,5 @@
 /* Workers (pool, concurrency, uptime, processed and failed, heartbeat age, what runs now, graceful
-   shutdown for operators) and dead letters (replay, discard). */
+   shutdown for operators), the limits table (holders and waiting work), and dead letters (replay, discard). */
 (function () {
   "use strict";
   const R = window.Routilux, h = R.h;
@@ -27,6 +27,20 @@
           h("li", {}, h("a", { href: `#/jobs/${r.job_id}`, class: "mono" }, R.short(r.job_id)), ` ${r.routine_id}.${r.slot}`))) : h("span", { class: "muted" }, "idle")),
         h("td", { class: "nowrap" }, operator ? h("button", { class: "danger", "data-shutdown": w.name, onclick: shutdown(w.name) }, "Shut down") : "")))
         : [h("tr", {}, h("td", { colspan: heads.length, class: "empty" }, "No live workers. Start one: routilux worker --import your.module"))]));
+      await loadLimits();
+    }
+    // Concurrency and rate limits: who holds a slot now and what waits for one (or for its rate token).
+    const limitsBody = h("tbody");
+    R.view.append(h("h2", {}, "Limits"), h("div", { class: "card scroll" }, h("table", { id: "limits", class: "rows" },
+      h("thead", {}, h("tr", {}, ["Limit", "Kind", "Max", "Holders", "Waiting"].map((t) => h("th", {}, t)))), limitsBody)));
+    const holderLink = (m) => { const [job, act] = m.split("|"); return h("li", {}, h("a", { href: `#/jobs/${job}`, class: "mono" }, R.short(job)), act ? ` ${act}` : ""); };
+    async function loadLimits() {
+      const { limits } = await R.api("GET", "/api/limits");
+      limitsBody.replaceChildren(...(limits.length ? limits.map((l) => h("tr", { "data-limit": l.name },
+        h("td", { class: "mono wrap" }, l.name), h("td", {}, l.kind), h("td", { class: "num" }, l.kind === "rate" ? `${l.limit}/s` : l.limit),
+        h("td", { class: "wrap" }, h("ul", { class: "plain" }, l.holders.map((x) => holderLink(x.holder)))),
+        h("td", { class: "num" }, l.waiting.length)))
+        : [h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No concurrency or rate limits in use."))]));
     }
     await load();
     const timer = setInterval(() => load().catch(() => {}), 2000);
