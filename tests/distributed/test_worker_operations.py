@@ -16,9 +16,9 @@ pytestmark = pytest.mark.distributed
 
 
 def counted(runtime, name: str, processed: int):
-    """The worker's row once it counts ``processed`` activations (None before)."""
+    """The worker's row once it counts ``processed`` activations and its processes report nothing running."""
     row = runtime.workers()[name]
-    return row if row["processed"] == processed else None
+    return row if row["processed"] == processed and row["running"] == [] else None
 
 
 def test_a_worker_row_shows_its_pool_uptime_counts_and_heartbeat_age(runtime, spawn_worker):

@@ -76,7 +76,9 @@ def _channel_held(consumer: Any) -> set[Any]:
 class Liveness(bootsteps.StartStopStep):
     """Consumer step: renew this worker's liveness record; run the sweeper."""
 
-    requires = ("celery.worker.consumer.tasks:Tasks",)
+    # After Control: a worker listed as alive already listens for remote control (a shutdown asked for
+    # right after it appears must not go to a broadcast queue it has not bound yet).
+    requires = ("celery.worker.consumer.tasks:Tasks", "celery.worker.consumer.control:Control")
 
     def __init__(self, c: Any, **kwargs: Any) -> None:
         super().__init__(c, **kwargs)
