@@ -21,7 +21,7 @@ from routilux.activation import Activation, Target, post_activation_id, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.execution_tracker import ExecutionTracker
-from routilux.errors import FlowError, FlowValidationError, JobNotRunningError
+from routilux.errors import FlowError, FlowValidationError
 from routilux.event import wiring_changed
 from routilux.job_state import JobState
 from routilux.routine import Routine
@@ -359,8 +359,6 @@ class Flow:
             raise FlowValidationError(f"flow {self.flow_id!r} has no routine {routine_id!r} to post to")
         if slot_name not in routine._slots:
             raise FlowValidationError(f"routine {routine_id!r} of flow {self.flow_id!r} has no slot {slot_name!r}")
-        if job_state.is_terminal:
-            raise JobNotRunningError(f"job {job_state.job_id} is {job_state.status}; it takes no more posts")
         act_id = post_activation_id(post_id or str(uuid.uuid4()))
         act = Activation(job_state.job_id, act_id, routine_id, slot_name, dict(data or {}))
         return self._get_engine().post(job_state, act)

@@ -80,15 +80,18 @@ def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
-        state = runtime.get_job(runtime.resolve_job_id(args.job_id))
-    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
+        job_id = runtime.resolve_job_id(args.job_id)
+        state = runtime.get_job(job_id)
+        waiting = runtime.job_summary(job_id).get("waiting") or []
+    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state, waiting))
     return 0
 
 
-def format_status(state: Any) -> str:
-    """A JobState summary: status, error, routine states and counts."""
+def format_status(state: Any, waiting: list[dict[str, Any]] | None = None) -> str:
+    """A JobState summary: status, what it waits for, error, routine states and counts."""
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}" for w in waiting or ()]
     forked = state.metadata.get("forked_from")
     if forked:
         lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")

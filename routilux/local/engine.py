@@ -394,8 +394,12 @@ class LocalEngine:
         Raises:
             JobNotRunningError: the job has ended.
         """
+        if job_state.status in TERMINAL:  # checked first: an ended execution is not made again here
+            raise JobNotRunningError(f"job {job_state.job_id} is {job_state.status}; it takes no more posts")
         ex = self._execution(job_state)
         with ex.lock:
+            if act.activation_id in ex.posted:
+                return "duplicate"
             if job_state.status in TERMINAL:
                 raise JobNotRunningError(f"job {job_state.job_id} is {job_state.status}; it takes no more posts")
             return ex.post(act)
