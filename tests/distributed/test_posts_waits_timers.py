@@ -9,6 +9,7 @@ import pytest
 import waiting_flows
 from console_helpers import OPERATOR, VIEWER, secured_console  # noqa: F401
 from routilux.cli import main
+from routilux.distributed import DistributedRuntime
 from routilux.errors import FlowValidationError, JobNotFoundError, JobNotRunningError
 from waiting import wait_until
 
@@ -144,3 +145,32 @@ def test_posting_over_http_is_for_operators_and_maps_refusals_to_409_404_and_422
     runtime.wait(job, timeout=20)
     ended = operator.post(f"/api/jobs/{job}/post", json={**body, "id": "h-2"})
     assert ended.status_code == 409 and ended.json()["error"]["type"] == "JobNotRunningError"
+
+
+def test_posts_and_timers_are_sealed_with_the_signing_key_and_a_post_from_a_keyless_producer_never_runs(
+        settings, start_workers):
+    keyed = settings.with_(signing_keys="new:a1b2c3d4e5f60718293a4b5c6d7e8f90", redispatch_s=1.5)
+    start_workers(settings_=keyed)
+    with DistributedRuntime(settings=keyed) as runtime, DistributedRuntime(settings=keyed.with_(signing_keys="")) as keyless:
+        job = runtime.submit(waiting_flows.approval_flow("approval-signed", timeout_s=60), "approve", {})
+        wait_until(lambda: runtime.job_summary(job)["waiting"])
+        assert runtime.signing_key_usage() == {"new": 1}  # the wait's timeout, signed by the worker
+        assert keyless.post(job, "approve", "decision", {"forged": True}) == "posted"
+        state = runtime.wait(job, timeout=30)
+        assert state.status == "failed" and "unsigned activation" in state.error
+        assert "seen" not in state.shared_data
+
+        job = runtime.submit(waiting_flows.approval_flow("approval-signed", timeout_s=60), "approve", {})
+        wait_until(lambda: runtime.job_summary(job)["waiting"])
+        assert runtime.post(job, "approve", "decision", {"ok": True}) == "posted"
+        assert runtime.wait(job, timeout=30).shared_data["seen"] == [{"tag": "received", "ok": True}]
+
+
+def test_a_job_waiting_past_its_deadline_fails_and_its_wait_goes_with_it(runtime, start_workers):
+    start_workers()
+    job = runtime.submit(waiting_flows.approval_flow("approval-deadline", timeout_s=60), "approve", {}, timeout=1.0)
+    state = runtime.wait(job, timeout=20)
+    assert state.status == "failed" and "timeout" in state.error
+    assert runtime.job_summary(job)["waiting"] == []
+    with pytest.raises(JobNotRunningError):
+        runtime.post(job, "approve", "decision", {})
