@@ -9,6 +9,7 @@ import pytest
 
 from routilux import Flow, Routine, WaitForPost
 from routilux.errors import FlowValidationError, JobNotRunningError
+from routilux.spec import flow_from_spec
 
 STRATEGIES = ["sequential", "concurrent"]
 
@@ -161,3 +162,21 @@ def test_cancel_drops_pending_timers():
     flow.cancel(job_state)
     time.sleep(0.2)
     assert job_state.status == "cancelled" and "seen" not in job_state.shared_data
+
+
+def test_a_spec_file_flow_waits_with_the_built_in_wait_for_post():
+    flow = flow_from_spec({
+        "flow_id": "spec-approval",
+        "routines": {
+            "approve": {"class": "WaitForPost", "config": {"slot": "decision", "timeout_s": 30}},
+            "done": {"class": "Keep", "config": {"tag": "done"}},
+        },
+        "connections": [{"from": "approve.received", "to": "done.input"}],
+    })
+    job_state = flow.start("approve", {})
+    open_wait(flow, job_state)
+    assert flow.post(job_state, "approve", "decision", {"by": "ann"}) == "posted"
+    assert flow.wait(job_state, timeout=5)
+    assert job_state.shared_data["seen"] == [{"tag": "done", "by": "ann"}]
+    rebuilt = Flow.deserialize(flow.serialize())
+    assert "decision" in rebuilt.routines["approve"]._slots
