@@ -9,7 +9,7 @@ Starts its own ``redis-server`` (free port, temp dir, no persistence) and two wo
 pool), then, in one run:
 
 1. **Timer lateness.** ``--timers`` durable timers (``emit_after``, ``--delay`` s each, 10 per job)
-   interleaved with as many retries of the same delay (a handler that fails once under a retry
+   interleaved with as many retries of the same delay, both submitted evenly over ``--spread`` s (a handler that fails once under a retry
    strategy: the mechanism delayed work had before timers), the baseline. Each reports how late it
    ran (ms past its due time, measured in the handler); p50/p99/max of both and their ratio.
 2. **Bytes per waiting job.** ``--waiting`` jobs of one ``WaitForPost`` with an hour's timeout,
@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timers", type=int, default=1000, help="timers, and retries, to time (default 1000)")
     parser.add_argument("--delay", type=float, default=2.0, help="their delay, seconds (default 2)")
+    parser.add_argument("--spread", type=float, default=20.0,
+                        help="seconds over which the timer and retry jobs are submitted (default 20)")
     parser.add_argument("--waiting", type=int, default=100_000, help="waiting jobs to hold (default 100000)")
     parser.add_argument("--sweeps", type=int, default=20, help="sweeps to time each way (default 20)")
     return parser.parse_args(argv)
@@ -80,10 +82,14 @@ def lateness(rt: DistributedRuntime, args: argparse.Namespace) -> None:
     """Part 1: timers beside retries of the same delay, submitted interleaved."""
     timers, retries = rt.publish(timer_flow(args.delay)), rt.publish(retry_flow(args.delay))
     jobs: dict[str, list[str]] = {"timers (emit_after)": [], "retries (baseline)": []}
-    for _ in range(max(1, args.timers // PER_JOB)):
+    pairs = max(1, args.timers // PER_JOB)
+    started = time.monotonic()
+    for n in range(pairs):  # paced over --spread seconds: a steady load, not one burst
+        time.sleep(max(0.0, started + n * args.spread / pairs - time.monotonic()))
         jobs["timers (emit_after)"].append(rt.submit(timers, "arm", {"count": PER_JOB, "delay_s": args.delay}))
         jobs["retries (baseline)"].append(rt.submit(retries, "fan", {"count": PER_JOB}))
-    print(f"1. lateness of {args.timers} delayed activations of {args.delay:g} s each, ms past due")
+    print(f"1. lateness of {args.timers} delayed activations of {args.delay:g} s each (and as many retries), "
+          f"started over {args.spread:g} s, ms past due")
     print(f"   {'side':<22} {'p50':>8} {'p99':>8} {'max':>8}")
     figures = {}
     for side, ids in jobs.items():
