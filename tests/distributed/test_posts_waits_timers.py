@@ -44,6 +44,9 @@ def test_a_post_becomes_one_activation_and_a_retried_post_is_a_no_op(runtime, st
     assert state.status == "completed"
     assert state.shared_data["notes"] == [{"text": "hi"}]
     assert [r.data["post"] for r in state.execution_history if r.event_name == "post"] == ["post:p-1"]
+    named = [e.event_name for e in runtime.events(job) if e.kind == "record"]
+    assert named.index("wait") < named.index("post")  # in the job's events too, in commit order
+    assert "post" in [p["act"] for p in runtime.history_positions(job)]  # and on the timeline
 
 
 def test_a_post_to_an_ended_job_or_an_unknown_slot_is_refused_and_stores_nothing(runtime, start_workers):
