@@ -89,7 +89,7 @@ def retry_flow(delay_s: float) -> Flow:
 
 def wait_flow() -> Flow:
     """One WaitForPost that waits an hour for a post to ``decision``."""
-    flow = Flow("bench-waits")
+    flow = Flow("bench-waits", execution_timeout=None)  # it waits longer than the default deadline
     wait = WaitForPost()
     wait.set_config(slot="decision", timeout_s=3600)
     flow.add_routine(wait, "approve")
