@@ -180,3 +180,14 @@ def test_a_spec_file_flow_waits_with_the_built_in_wait_for_post():
     assert job_state.shared_data["seen"] == [{"tag": "done", "by": "ann"}]
     rebuilt = Flow.deserialize(flow.serialize())
     assert "decision" in rebuilt.routines["approve"]._slots
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_post_that_comes_before_its_wait_opens_answers_that_wait_once(strategy):
+    flow = approval(strategy, timeout_s=0.3)
+    for n in range(10):
+        job_state = flow.start("approve", {"n": n})
+        assert flow.post(job_state, "approve", "decision", {"early": n}) == "posted"
+        assert flow.wait(job_state, timeout=5)
+        assert job_state.status == "completed"
+        assert job_state.shared_data["seen"] == [{"tag": "received", "early": n}]

@@ -53,6 +53,7 @@ class _Execution:
         self.waits: dict[tuple[str, str], str] = {}  # (routine, slot) -> the open wait's id
         self.timed_out: set[tuple[str, str]] = set()  # slots whose last wait timed out: a post there is late
         self.posted: set[str] = set()  # activation ids of the posts taken
+        self.early: dict[str, tuple[str, str]] = {}  # posts taken while their slot had no open wait
         self.deadline: int | None = None
         self.timeout_s: float | None = None
         # Each execution has its own tracker (kept across a resume in this process);
@@ -215,7 +216,16 @@ class _Execution:
             self._apply(result)
 
     def _claim_timeout(self, act: Activation) -> bool:
-        """A wait's timeout about to run closes its wait now (caller holds the lock); False if a post closed it."""
+        """A wait's timeout about to run closes its wait now (caller holds the lock); False if a post closed it.
+
+        A post taken before its slot's wait opened closes that wait as it runs, or, if the wait
+        timed out meanwhile, is dropped (False): one wait, one outcome.
+        """
+        if act.activation_id in self.early:
+            key = self.early.pop(act.activation_id)
+            if key in self.waits:
+                self._drop_timer(self.waits.pop(key))
+            return key not in self.timed_out
         if act.slot != WAIT_SLOT:
             return True
         key = (act.routine_id, act.payload["slot"])
@@ -236,6 +246,8 @@ class _Execution:
         wait_id = self.waits.pop(key, None)
         if wait_id is not None:
             self._drop_timer(wait_id)
+        else:
+            self.early[act.activation_id] = key
         self.job_state.record_execution(act.routine_id, "post",
                                         {"slot": act.slot, "data": act.payload, "post": act.activation_id})
         self.add([act])

@@ -141,6 +141,24 @@ if conflict then  -- paused (or held): hold it like the job's other work; resume
   return {'parked', status, waiter}
 end
 
+-- A post stored before its slot's wait opened (post.lua flagged it) closes that wait now; if the
+-- wait timed out meanwhile, the post lost the race: it is dropped unapplied.
+local closed = ''
+local early = redis.call('HGET', KEYS[K_TRIES], 'early:' .. act)
+if early then
+  local w = redis.call('HGET', KEYS[K_META], 'wait:' .. early)
+  if w then
+    closed = string.match(w, '^([^|]*)')
+    redis.call('HDEL', KEYS[K_META], 'wait:' .. early)
+    if redis.call('HEXISTS', KEYS[K_ACTS], closed) == 1 then finish_activation(job, closed) end
+  elseif redis.call('HGET', KEYS[K_META], 'waited:' .. early) == 'timed_out' then
+    finish_activation(job, act)
+    redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'outcome', 'late', 'routine', routine,
+      'slot', slot, 'ts', now)
+    return {'dropped', maybe_complete(now), waiter}
+  end
+end
+
 i = ops_at
 local rs_changed, sd_changed = false, false
 local held = {}  -- child id -> ms it waits before it is due (a timer, a wait's timeout)
@@ -229,7 +247,7 @@ if raised == '1' then redis.call('HINCRBY', KEYS[K_META], 'errors:' .. routine, 
 local applied = redis.call('SCARD', KEYS[K_APPLIED])
 redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
   'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised,
-  'ms', step_ms,
+  'ms', step_ms, 'closed', closed,
   'done', applied + (outcome == 'retry' and 0 or 1),
   'known', applied + tonumber(redis.call('HGET', KEYS[K_META], 'pending') or '0'), 'ts', now)
 

@@ -1,7 +1,8 @@
 -- Post data into a job: one new activation of a slot, once per activation id.
 -- A post to a slot with an open wait closes that wait and drops its timeout activation (marked
 -- applied, so a worker running the timeout right now has its commit refused as a duplicate); a wait
--- whose timeout committed first leaves the slot marked, and a post to it is refused as late.
+-- whose timeout committed first leaves the slot marked, and a post to it is refused as late. A post
+-- stored while no wait is open is flagged: if a wait opens before it runs, its commit closes it.
 -- A paused (or held) job keeps the post parked until resume.
 -- Returns {'ok', status, outbox score} | {'duplicate', status} | {'late', status}
 --      | {'ended', status} | {'unknown'}
@@ -22,12 +23,14 @@ if redis.call('HGET', KEYS[K_META], 'waited:' .. field) == 'timed_out' then retu
 local now = now_ms()
 local closed = ''
 local wait = redis.call('HGET', KEYS[K_META], 'wait:' .. field)
+add_activation(act, body)
 if wait then
   closed = string.match(wait, '^([^|]*)')
   redis.call('HDEL', KEYS[K_META], 'wait:' .. field)
   if redis.call('HEXISTS', KEYS[K_ACTS], closed) == 1 then finish_activation(job, closed) end
+else  -- no wait yet: one that opens before this post runs is closed by its commit (see commit.lua)
+  redis.call('HSET', KEYS[K_TRIES], 'early:' .. act, field)
 end
-add_activation(act, body)
 local score = now + grace_ms
 if status == 'running' then
   redis.call('ZADD', KEYS[K_DUE], score, member(job, act))
