@@ -132,7 +132,9 @@ class Routine:
 
         Exactly one of the two happens: a post delivers its data to the slot, or the
         timeout emits ``timeout_event`` with ``timeout_data`` (nothing if it is None);
-        a post that comes after the timeout is refused as late.
+        a post that comes after the timeout is refused as late. A post stored before the
+        wait opened closes it as it runs; one that already ran is the handler's to
+        count (as :class:`~routilux.builtin_routines.WaitForPost` does).
 
         Raises:
             FlowError: no such slot or event, or ``timeout_s`` is not positive.
