@@ -128,7 +128,8 @@ class StepContext:
         act = self.activation
         timer_id = child_id(act.activation_id, event_name, rid, TIMER_SLOT, len(self.timers))
         self._hold(Activation(act.job_id, timer_id, rid, TIMER_SLOT, {"event": event_name, "data": data}), delay_s)
-        self.job_state.record_execution(rid, "timer_set", {"event": event_name, "delay_s": delay_s, "timer_id": timer_id})
+        record = {"event": event_name, "delay_s": delay_s, "timer_id": timer_id}
+        self.job_state.record_execution(rid, "timer_set", record)
         return timer_id
 
     def wait_for_post(self, routine: Routine, slot: str, timeout_s: float, event: str | None,
@@ -242,7 +243,8 @@ def _fire(ctx: StepContext) -> StepResult:
     try:
         if act.slot == WAIT_SLOT:
             ctx.held.append((Op.WC, rid, payload["slot"], act.activation_id))
-            ctx.job_state.record_execution(rid, "wait_timed_out", {"slot": payload["slot"], "wait_id": act.activation_id})
+            record = {"slot": payload["slot"], "wait_id": act.activation_id}
+            ctx.job_state.record_execution(rid, "wait_timed_out", record)
         event = payload.get("event")
         if event:
             ctx.routine.emit(event, **dict(payload.get("data") or {}))

@@ -154,7 +154,8 @@ def test_posts_and_timers_are_sealed_with_the_signing_key_and_a_post_from_a_keyl
         settings, start_workers):
     keyed = settings.with_(signing_keys="new:a1b2c3d4e5f60718293a4b5c6d7e8f90", redispatch_s=1.5)
     start_workers(settings_=keyed)
-    with DistributedRuntime(settings=keyed) as runtime, DistributedRuntime(settings=keyed.with_(signing_keys="")) as keyless:
+    keyless_settings = keyed.with_(signing_keys="")
+    with DistributedRuntime(settings=keyed) as runtime, DistributedRuntime(settings=keyless_settings) as keyless:
         job = runtime.submit(waiting_flows.approval_flow("approval-signed", timeout_s=60), "approve", {})
         wait_until(lambda: runtime.job_summary(job)["waiting"])
         assert runtime.signing_key_usage() == {"new": 1}  # the wait's timeout, signed by the worker

@@ -74,7 +74,8 @@ def test_pending_timers_and_waits_survive_a_redis_restart_on_aof_and_fire_once(o
     wait_until(lambda: runtime.job_summary(waits)["waiting"]
                and runtime.get_job(timers).get_execution_history("alarm"), timeout=30)
     server.restart()
-    assert sorted(e["n"] for e in wait_until(lambda: _try_wait(runtime, timers), timeout=60).shared_data["seen"]) == [0, 1]
+    fired = wait_until(lambda: _try_wait(runtime, timers), timeout=60).shared_data["seen"]
+    assert sorted(e["n"] for e in fired) == [0, 1]
     assert tags(wait_until(lambda: _try_wait(runtime, waits), timeout=60)) == ["timed_out"]
 
 
