@@ -44,6 +44,7 @@ import redis  # noqa: E402
 from bench.compare_distributed import RedisServer, stop_process  # noqa: E402
 from bench.waiting_flows import retry_flow, timer_flow, wait_flow  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
+from routilux.distributed.protocol.keys import JOB_PARTS  # noqa: E402
 from routilux.distributed.worker.sweeper import Sweeper  # noqa: E402
 
 PER_JOB = 10
@@ -121,13 +122,14 @@ def wait_all_waiting(client: redis.Redis, prefix: str, count: int, timeout_s: fl
         time.sleep(0.5)
 
 
-def job_bytes(client: redis.Redis, prefix: str, sample: list[str]) -> tuple[float, float]:
-    """(keys per job, bytes of them per job) over ``sample`` (MEMORY USAGE, SAMPLES 0)."""
-    keys = [k for job in sample for k in client.scan_iter(match=f"{prefix}:job:{{0}}:{job}:*", count=1000)]
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.memory_usage(key, samples=0)
-    return len(keys) / len(sample), sum(v or 0 for v in pipe.execute()) / len(sample)
+def job_bytes(rt: DistributedRuntime, sample: list[str]) -> tuple[float, float]:
+    """(keys per job, bytes of them per job) over ``sample`` (MEMORY USAGE, SAMPLES 0, of every per-job key)."""
+    pipe = rt.store.redis.pipeline(transaction=False)
+    for job in sample:
+        for part in JOB_PARTS:
+            pipe.memory_usage(rt.store.keys.job(job, part), samples=0)
+    sizes = [v for v in pipe.execute() if v]
+    return len(sizes) / len(sample), sum(sizes) / len(sample)
 
 
 def sweep_cost(server: RedisServer, rt: DistributedRuntime, sweeps: int) -> tuple[float, float]:
@@ -158,8 +160,8 @@ def waiting(server: RedisServer, rt: DistributedRuntime, args: argparse.Namespac
     for proc in workers:
         stop_process(proc, group=True)
     grown = (client.info("memory")["used_memory"] - before) / args.waiting
-    keys, size = job_bytes(client, prefix, jobs[:200])
-    _, done_size = job_bytes(client, prefix, [done])
+    keys, size = job_bytes(rt, jobs[:200])
+    _, done_size = job_bytes(rt, [done])
     print(f"2. {args.waiting} waiting jobs made in {made_s:.0f} s; per waiting job: {keys:.1f} keys, "
           f"{size:.0f} bytes of them (a completed one: {done_size:.0f}, ratio {size / done_size:.2f}); "
           f"used_memory growth {grown:.0f} bytes -> a million waiting jobs need about {grown * 1e6 / 2**30:.2f} GiB")
