@@ -50,14 +50,17 @@ def test_a_post_racing_a_wait_timeout_on_two_hosts_ends_the_wait_exactly_once(ru
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_timers_and_waits_of_a_sigkilled_worker_fire_once_on_another(settings, runtime, spawn_worker):
+def test_timers_waits_and_posts_pending_when_a_worker_is_sigkilled_run_once_on_another(settings, runtime, spawn_worker):
     doomed = spawn_worker(("waiting_flows",), pool="threads", concurrency=2)
     wait_until(lambda: workers_up(runtime, 1))
     timers = runtime.submit(waiting_flows.alarm_flow("alarm-kill"), "alarm", {"delay_s": 1.0, "count": 3})
     waits = runtime.submit(waiting_flows.approval_flow("approval-kill", timeout_s=1.5), "approve", {"k": 1})
-    wait_until(lambda: runtime.job_summary(waits)["waiting"])
+    posted = runtime.submit(waiting_flows.approval_flow("approval-kill", timeout_s=30), "approve", {"k": 2})
+    wait_until(lambda: runtime.job_summary(waits)["waiting"] and runtime.job_summary(posted)["waiting"])
     doomed.kill()
+    assert runtime.post(posted, "approve", "decision", {"while": "no worker"}) == "posted"
     spawn_worker(("waiting_flows",), pool="threads", concurrency=2)
+    assert tags(runtime.wait(posted, timeout=40)) == ["received"]
     # Overdue timers may fire side by side on the new worker: each once, in any order.
     assert sorted(e["n"] for e in runtime.wait(timers, timeout=40).shared_data["seen"]) == [0, 1, 2]
     assert tags(runtime.wait(waits, timeout=40)) == ["timed_out"]
