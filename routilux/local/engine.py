@@ -194,7 +194,12 @@ class _Execution:
             else:
                 result = run_step(flow, job_state, act, txn=txn)
             with self.lock:
+                if not self._settle_early_post(act):  # its slot's wait timed out while it ran
+                    self.early.pop(act.activation_id, None)
+                    self._done(act, None)
+                    return None
                 if job_state.status in TERMINAL or commit_local(job_state, result.ops, txn):
+                    self.early.pop(act.activation_id, None)
                     self._done(act, result)
                     return result
             reruns += 1
@@ -222,10 +227,10 @@ class _Execution:
         timed out meanwhile, is dropped (False): one wait, one outcome.
         """
         if act.activation_id in self.early:
-            key = self.early.pop(act.activation_id)
-            if key in self.waits:
-                self._drop_timer(self.waits.pop(key))
-            return key not in self.timed_out
+            runs = self._settle_early_post(act)
+            if self.limit == 1 or not runs:  # a concurrent step settles it again as it commits
+                self.early.pop(act.activation_id, None)
+            return runs
         if act.slot != WAIT_SLOT:
             return True
         key = (act.routine_id, act.payload["slot"])
@@ -234,6 +239,16 @@ class _Execution:
         del self.waits[key]
         self.timed_out.add(key)
         return True
+
+    def _settle_early_post(self, act: Activation) -> bool:
+        """A post taken before its slot's wait opened (caller holds the lock): it closes that wait if one
+        has opened since; False if the wait timed out first (the post is dropped)."""
+        key = self.early.get(act.activation_id)
+        if key is None:
+            return True
+        if key in self.waits:
+            self._drop_timer(self.waits.pop(key))
+        return key not in self.timed_out
 
     def post(self, act: Activation) -> str:
         """Take a post (caller holds the lock): "posted", "duplicate" or "late" (see Flow.post)."""
