@@ -66,6 +66,7 @@ PINNED_ALL = [
     "TextClipper",
     "TextRenderer",
     "TimeProvider",
+    "WaitForPost",
     "__version__",
     "register_condition",
     "register_serializable",

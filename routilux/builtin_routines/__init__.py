@@ -12,6 +12,7 @@ from routilux.builtin_routines.control_flow import ConditionalRouter
 from routilux.builtin_routines.data_processing import DataTransformer, DataValidator
 from routilux.builtin_routines.text_processing import ResultExtractor, TextClipper, TextRenderer
 from routilux.builtin_routines.utils import DataFlattener, TimeProvider
+from routilux.builtin_routines.waiting import WaitForPost
 
 __all__ = [
     "TextClipper",
@@ -23,4 +24,5 @@ __all__ = [
     "DataValidator",
     "ConditionalRouter",
     "register_condition",
+    "WaitForPost",
 ]

@@ -82,19 +82,22 @@ def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
-        state = runtime.get_job(runtime.resolve_job_id(args.job_id))
-        waits = runtime.waiting_on(state.job_id)
+        job_id = runtime.resolve_job_id(args.job_id)
+        state = runtime.get_job(job_id)
+        waiting = runtime.job_summary(job_id).get("waiting") or []
+        waits = runtime.waiting_on(job_id)
     if args.json:
-        print(json.dumps({**state.serialize(), "waiting_on": waits}, indent=2, default=str))
+        print(json.dumps({**state.serialize(), "waiting": waiting, "waiting_on": waits}, indent=2, default=str))
     else:
-        print("\n".join([format_status(state), *format_waits(waits)]))
+        print("\n".join([format_status(state, waiting), *format_waits(waits)]))
     return 0
 
 
-def format_status(state: Any) -> str:
-    """A JobState summary: status, error, routine states and counts."""
+def format_status(state: Any, waiting: list[dict[str, Any]] | None = None) -> str:
+    """A JobState summary: status, what it waits for, error, routine states and counts."""
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}" for w in waiting or ()]
     forked = state.metadata.get("forked_from")
     if forked:
         lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")

@@ -22,6 +22,7 @@ from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.operations.flowstats import FlowStatsMixin
 from routilux.distributed.operations.limits import LimitsMixin
 from routilux.distributed.operations.listings import OverviewMixin
+from routilux.distributed.operations.posts import PostsMixin
 from routilux.distributed.operations.schedules import SchedulesMixin
 from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
@@ -48,7 +49,7 @@ from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin, SchedulesMixin, LimitsMixin):
+                         TimeTravelMixin, StatsMixin, SchedulesMixin, LimitsMixin, PostsMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,

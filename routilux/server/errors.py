@@ -23,6 +23,7 @@ from routilux.errors import (
     IdempotencyKeyError,
     JobFilterError,
     JobNotFoundError,
+    JobNotRunningError,
     RoutiluxError,
     ScheduleError,
     SerializationError,
@@ -59,8 +60,8 @@ def status_of(exc: Exception) -> int:
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, IdempotencyKeyError,
                         ScheduleError)):
         return 422
-    if isinstance(exc, FlowError):
-        return 409  # the job is not in a state that allows it (pause a finished job, ...)
+    if isinstance(exc, (FlowError, JobNotRunningError)):
+        return 409  # the job is not in a state that allows it (pause a finished job, post to one, ...)
     if isinstance(exc, DistributedError):
         return 409
     return 400

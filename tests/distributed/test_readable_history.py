@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 import basic_flows
+import waiting_flows
 from waiting import wait_until
 from routilux import JobState
+from routilux.activation import TIMER_SLOT
 from routilux.distributed.operations.fork import fork_job
 from routilux.distributed.operations.history import positions, replay_job
 from routilux.errors import FlowError
@@ -185,3 +187,32 @@ def test_every_history_position_of_a_job_reads_back_whatever_happened_to_it(runt
     assert replays[-1].state.status == final.status
     assert len(replays[-1].state.execution_history) == len(final.execution_history)
     fork_every_position(runtime, job_id)
+
+
+def test_a_job_with_timers_reads_back_at_every_position_and_its_forks_keep_the_timers(runtime, start_workers):
+    start_workers()
+    job_id = runtime.submit(waiting_flows.alarm_flow("readable-timers"), "alarm", {"delay_s": 0.3, "count": 2})
+    assert runtime.wait(job_id, timeout=30).status == "completed"
+    replays = read_everything(runtime, job_id)
+    armed = next(r for r in replays if len(r.state.pending_tasks) == 2)
+    assert {t["slot_name"] for t in armed.state.pending_tasks} == {TIMER_SLOT}
+    assert replays[-1].outstanding == {}
+    for fork_id in fork_every_position(runtime, job_id):
+        assert runtime.wait(fork_id, timeout=30).status == "completed"
+
+
+def test_a_job_that_waited_for_a_post_reads_back_and_a_fork_from_its_wait_still_waits(runtime, start_workers):
+    start_workers()
+    job_id = runtime.submit(waiting_flows.approval_flow("readable-wait", timeout_s=60), "approve", {"k": 1})
+    wait_until(lambda: runtime.job_summary(job_id)["waiting"])
+    runtime.post(job_id, "approve", "decision", {"ok": True}, post_id="r-1")
+    assert runtime.wait(job_id, timeout=30).status == "completed"
+    replays = read_everything(runtime, job_id)
+    points = positions(runtime.store, job_id)
+    posted = next(i for i, p in enumerate(points) if p["act"] == "post")
+    # The post's entry closed the wait: what remains to run is the post, not the wait's timeout.
+    assert [t["slot_name"] for t in replays[posted].state.pending_tasks] == ["decision"]
+    waiting_fork = fork_job(runtime, job_id, points[posted - 1]["id"])
+    assert runtime.job_summary(waiting_fork)["waiting"][0]["slot"] == "decision"
+    assert runtime.post(waiting_fork, "approve", "decision", {"ok": False}) == "posted"
+    assert runtime.wait(waiting_fork, timeout=30).shared_data["seen"] == [{"tag": "received", "ok": False}]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 
 from routilux import codec
+from routilux.activation import TIMER_SLOT, WAIT_SLOT
 from routilux.distributed.operations.history import replay_job
 from routilux.distributed.protocol.envelope import open_body, seal
 from routilux.distributed.protocol.keys import slot_field
@@ -51,9 +52,25 @@ def state_ops(state: JobState) -> list[bytes | str]:
     return flat
 
 
+def held_activations(envelopes: dict[str, dict[str, Any]], now_ms: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Timers and wait timeouts among a fork's activations: (when each is due, ms; the open waits as meta fields).
+
+    Each stays due when it was (at once if that has passed), and a wait stays open to posts.
+    """
+    due, waits = {}, {}
+    for act_id, envelope in envelopes.items():
+        if envelope.get("slot") not in (TIMER_SLOT, WAIT_SLOT):
+            continue
+        due[act_id] = max(now_ms, int(float(envelope.get("not_before") or 0) * 1000))
+        if envelope["slot"] == WAIT_SLOT:
+            field = slot_field(envelope["routine"], (envelope.get("payload") or {}).get("slot", ""))
+            waits[f"wait:{field}"] = f"{act_id}|{due[act_id]}"
+    return due, waits
+
+
 @guarded
 def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobState,
-               bodies: dict[str, bytes]) -> str:
+               bodies: dict[str, bytes], held: dict[str, int] | None = None) -> str:
     """Create the new job in one MULTI (its keys and its bucket's indexes share one slot); returns the outbox score."""
     k = store.keys
     bucket = k.bucket_of(job_id)
@@ -86,7 +103,9 @@ def _write_job(store: RedisStore, job_id: str, meta: dict[str, Any], state: JobS
     pipe.xadd(k.job(job_id, "log"), {"kind": "delta", "act": "fork", "h": codec.packb(history) if history else "",
                                      "ops": msgpack.packb(state_ops(state)), "kids": msgpack.packb(kids),
                                      "runs": codec.packb(runs)})
-    pipe.zadd(k.due(bucket), {f"{job_id}|{a}": score for a in bodies})
+    pipe.zadd(k.due(bucket), {f"{job_id}|{a}": (held or {}).get(a, score) for a in bodies})
+    if held:
+        pipe.hset(k.job(job_id, "tries"), mapping={a: 0 for a in held})  # waiting on a timer, not the queue
     pipe.zadd(k.jobs(bucket), {job_id: now_ms})
     pipe.execute()
     return str(score)
@@ -107,13 +126,15 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
         raise FlowError(f"nothing was left to run in job {job_id} after {replay.position}; there is nothing to fork")
     meta = store.meta(job_id)
     new_id = str(uuid.uuid4())
-    bodies = {}
+    envelopes = {}
     for act_id, body in replay.outstanding.items():
         # Checked with this producer's keys, then signed again by it for the new job.
         envelope = open_body(body, runtime.keyring, store.limits)
         envelope["job"] = new_id
         envelope["attempt"] = 0
-        bodies[act_id] = seal(envelope, runtime.keyring)
+        envelopes[act_id] = envelope
+    bodies = {act_id: seal(envelope, runtime.keyring) for act_id, envelope in envelopes.items()}
+    held, waits = held_activations(envelopes, store.now_ms())
     fields = {"status": "running", "flow_id": meta.get("flow_id", ""), "flow_hash": meta.get("flow_hash", ""),
               "current_routine_id": meta.get("current_routine_id", ""), "created_at": datetime.now().isoformat(),
               "forked_from": job_id, "forked_at": replay.position, **store.retention_meta()}
@@ -122,6 +143,7 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
     # What the inherited routines had done at that point: the summary counts it as theirs.
     fields.update({f"runs:{rid}": n for rid, n in replay.runs.items()})
     fields.update({f"errors:{rid}": n for rid, n in replay.errors.items()})
-    score = _write_job(store, new_id, fields, replay.state, bodies)
-    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score)
+    fields.update(waits)
+    score = _write_job(store, new_id, fields, replay.state, bodies, held)
+    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items() if a not in held], score)
     return new_id

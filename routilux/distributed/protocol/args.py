@@ -313,9 +313,22 @@ class FreeArgs(NamedTuple):
     per_job: str          # "1": a job's concurrency key (the slot goes to the waiter's job)
 
 
+class PostArgs(NamedTuple):
+    """Post data into a job as one activation of a slot (lua/post.lua)."""
+
+    SCRIPT = "post"
+    ARGV = ("job", "act", "body", "field", "history", "grace_ms")
+    job: str
+    act: str              # the post's activation id (from its post id)
+    body: bytes           # its envelope (signed, if keys are set)
+    field: str            # the slot's field (keys.slot_field)
+    history: Blob         # the post's history record
+    grace_ms: int         # outbox grace
+
+
 # The builder of each script's ARGV, by script name.
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs, AdmitArgs, FreeArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs, AdmitArgs, FreeArgs, PostArgs)
 }

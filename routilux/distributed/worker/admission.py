@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from routilux.activation import Activation
+from routilux.activation import INTERNAL_SLOTS, Activation
 from routilux.distributed.protocol.constants import RATE_HOLD_MS, RATE_LEAD_MS
 from routilux.flow_control import CONCURRENCY, RATE, Limit, LimitError, limits_of
 
@@ -49,9 +49,10 @@ class Admitted:
 
 
 def is_limited(flow: Flow, act: Activation) -> bool:
-    """True if ``act``'s routine has a concurrency or rate limit."""
+    """True if ``act`` runs a handler of a routine with a concurrency or rate limit (timers and wait timeouts run none)."""
     routine = flow.routines.get(act.routine_id)
-    return routine is not None and bool(routine.get_config(CONCURRENCY) or routine.get_config(RATE))
+    return (routine is not None and act.slot not in INTERNAL_SLOTS
+            and bool(routine.get_config(CONCURRENCY) or routine.get_config(RATE)))
 
 
 class Admission:

@@ -36,5 +36,9 @@ class StoreControl:
         """Cancel the job in the store."""
         self.store.cancel(job_state.job_id, reason)
 
+    def post(self, job_state: JobState, act: Activation) -> str:
+        """Not available on a worker: post with DistributedRuntime.post."""
+        raise FlowError("post to a distributed job with DistributedRuntime.post(job_id, routine_id, slot, data)")
+
     def shutdown(self, wait: bool, timeout: float | None) -> None:
         """Nothing to stop."""

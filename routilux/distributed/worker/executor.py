@@ -47,6 +47,7 @@ from routilux.distributed.constants import (COMMIT_RETRY_FIRST_S, COMMIT_RETRY_M
 from routilux.distributed.tracing import carrier_of, tracing
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
 from routilux.flow import Flow
+from routilux.ops import Op
 from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, bounded_traceback, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn
@@ -315,6 +316,9 @@ class Executor:
                                  sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
+            for op in result.held:  # timers are held in Redis; this only saves waiting for the next sweep
+                if op[0] == Op.TM and op[2] < self.settings.sweep_interval_s:
+                    self._retry_soon(f"{act.job_id}|{op[1]}", op[2])  # due that long after the commit
         if answer.waiter:
             self._send_waiter(act.job_id, answer.waiter)
         return answer, children

@@ -110,7 +110,7 @@ end
 local function forget(job, act)
   redis.call('HDEL', KEYS[K_ACTS], act)
   redis.call('HDEL', KEYS[K_LEASE], act)
-  redis.call('HDEL', KEYS[K_TRIES], act, 'bouncers:' .. act, 'bounces:' .. act, 'hard:' .. act)
+  redis.call('HDEL', KEYS[K_TRIES], act, 'bouncers:' .. act, 'bounces:' .. act, 'hard:' .. act, 'early:' .. act)
   redis.call('HDEL', KEYS[K_LASTERR], act, 'trace:' .. act)
   redis.call('SREM', KEYS[K_PARKED], act)
   local m = member(job, act)

@@ -141,8 +141,27 @@ if conflict then  -- paused (or held): hold it like the job's other work; resume
   return {'parked', status, waiter}
 end
 
+-- A post stored before its slot's wait opened (post.lua flagged it) closes that wait now; if the
+-- wait timed out meanwhile, the post lost the race: it is dropped unapplied.
+local closed = ''
+local early = redis.call('HGET', KEYS[K_TRIES], 'early:' .. act)
+if early then
+  local w = redis.call('HGET', KEYS[K_META], 'wait:' .. early)
+  if w then
+    closed = string.match(w, '^([^|]*)')
+    redis.call('HDEL', KEYS[K_META], 'wait:' .. early)
+    if redis.call('HEXISTS', KEYS[K_ACTS], closed) == 1 then finish_activation(job, closed) end
+  elseif redis.call('HGET', KEYS[K_META], 'waited:' .. early) == 'timed_out' then
+    finish_activation(job, act)
+    redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'outcome', 'late', 'routine', routine,
+      'slot', slot, 'ts', now)
+    return {'dropped', maybe_complete(now), waiter}
+  end
+end
+
 i = ops_at
 local rs_changed, sd_changed = false, false
+local held = {}  -- child id -> ms it waits before it is due (a timer, a wait's timeout)
 for n = 1, n_ops do
   local kind, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if kind == OP_RS then
@@ -166,6 +185,17 @@ for n = 1, n_ops do
     redis.call('RPUSH', KEYS[K_DE], b)
   elseif kind == OP_SB then
     redis.call('HSET', KEYS[K_SB], a, b)
+  elseif kind == OP_TM then
+    held[a] = tonumber(c)
+  elseif kind == OP_WO then  -- a is the slot's field, c the wait id (its timeout's TM op came first)
+    redis.call('HSET', KEYS[K_META], 'wait:' .. a, c .. '|' .. (now + (held[c] or 0)))
+    redis.call('HDEL', KEYS[K_META], 'waited:' .. a)
+  elseif kind == OP_WC then  -- the wait's timeout: it closes the wait, unless a post closed it first
+    local w = redis.call('HGET', KEYS[K_META], 'wait:' .. a)
+    if w and string.sub(w, 1, #c + 1) == c .. '|' then
+      redis.call('HDEL', KEYS[K_META], 'wait:' .. a)
+      redis.call('HSET', KEYS[K_META], 'waited:' .. a, 'timed_out')
+    end
   end
   i = i + 4
 end
@@ -178,7 +208,10 @@ local outbox_score = now + grace_ms
 while i < #ARGV do
   local cid, cbody = ARGV[i], ARGV[i + 1]
   if add_activation(cid, cbody) then
-    if status ~= 'running' then
+    if held[cid] then  -- due when its delay has passed; a pause parks it only once it is due
+      redis.call('HSET', KEYS[K_TRIES], cid, 0)
+      redis.call('ZADD', KEYS[K_DUE], now + held[cid], member(job, cid))
+    elseif status ~= 'running' then
       redis.call('SADD', KEYS[K_PARKED], cid)
     elseif cid == inline and outcome == 'ok' then
       redis.call('HSET', KEYS[K_TRIES], cid, 1)
@@ -214,7 +247,7 @@ if raised == '1' then redis.call('HINCRBY', KEYS[K_META], 'errors:' .. routine, 
 local applied = redis.call('SCARD', KEYS[K_APPLIED])
 redis.call('XADD', KEYS[K_LOG], '*', 'kind', 'delta', 'act', act, 'h', history, 'outcome', outcome,
   'ops', cmsgpack.pack(ops), 'kids', cmsgpack.pack(kids), 'routine', routine, 'slot', slot, 'raised', raised,
-  'ms', step_ms,
+  'ms', step_ms, 'closed', closed,
   'done', applied + (outcome == 'retry' and 0 or 1),
   'known', applied + tonumber(redis.call('HGET', KEYS[K_META], 'pending') or '0'), 'ts', now)
 
