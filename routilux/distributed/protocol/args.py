@@ -271,9 +271,30 @@ class ReplayArgs(NamedTuple):
     grace_ms: int
 
 
+class AdoptArgs(NamedTuple):
+    """A parent job takes on a child job (lua/adopt.lua)."""
+
+    SCRIPT = "adopt"
+    ARGV = ("child", "act")
+    child: str            # the child's job id
+    act: str              # the parent's activation that starts it
+
+
+class ChildEndArgs(NamedTuple):
+    """A child job ended: release it in its parent, with the parent's "child ended" activation (lua/child_end.lua)."""
+
+    SCRIPT = "child_end"
+    ARGV = ("job", "child", "act", "body", "grace_ms")
+    job: str              # the parent's job id
+    child: str            # the child's job id
+    act: str              # the "child ended" activation's id
+    body: bytes           # its envelope
+    grace_ms: int
+
+
 # The builder of each script's ARGV, by script name.
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdoptArgs, ChildEndArgs)
 }

@@ -12,6 +12,7 @@ from routilux.distributed.protocol.constants import SWEEP_BATCH
 from routilux.distributed.protocol.replies import text
 from routilux.distributed.store.activations import ActivationStore
 from routilux.distributed.store.base import guarded
+from routilux.distributed.store.children import ChildrenStore
 from routilux.distributed.store.control import JobControlStore
 from routilux.distributed.store.deadletters import DeadLetterStore, stream_position
 from routilux.distributed.store.flows import FlowStore
@@ -24,5 +25,5 @@ __all__ = ["RedisStore", "SWEEP_BATCH", "guarded", "log_records", "stream_positi
 
 
 class RedisStore(ActivationStore, JobControlStore, JobReadingStore, ListingStore, FlowStore, DeadLetterStore,
-                 SweepingStore, LivenessStore):
+                 SweepingStore, LivenessStore, ChildrenStore):
     """Job, flow and activation state of the distributed engine, in Redis."""

@@ -9,6 +9,9 @@ is applied or leased. It checks each stored body as a worker would first
 altered in Redis) goes to the dead-letter stream and its job fails, instead of
 being sent forever.
 
+It settles sub-flows (routilux/distributed/subflows.py): reports ended child jobs
+to their parents and cancels the open children of parents that ended.
+
 It also fails jobs that ran past their deadline (claim and commit check the
 deadline too, so nothing of such a job starts or commits late even between
 sweeps), and drops expired jobs from the jobs index.
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
+from routilux.distributed.subflows import ChildJobs
 from routilux.errors import DecodeError
 
 if TYPE_CHECKING:
@@ -50,6 +54,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_no_info = False
+        self.children = ChildJobs(store, dispatcher)
 
     def start(self) -> None:
         """Start sweeping in the background."""
@@ -99,6 +104,7 @@ class Sweeper:
                 sent += self.dispatcher.send(messages)
                 self.hooks.after_sweep(expired, len(messages) - expired)
         self.end_overdue_jobs()
+        self.children.sweep()
         while self.store.trim_jobs_index() == SWEEP_BATCH:
             pass
         return sent
@@ -147,6 +153,7 @@ class Sweeper:
             for job_id in overdue:
                 if self.store.time_out(job_id) == "timed-out":
                     log.warning("job %s ran past its deadline; it failed", job_id)
+                    self.children.job_ended(job_id)
 
     def _verified(self, member: str, body: bytes) -> bool:
         """True if ``body`` may be sent; one no worker would accept is dead-lettered instead.
