@@ -80,15 +80,18 @@ def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
-        state = runtime.get_job(runtime.resolve_job_id(args.job_id))
-    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
+        job_id = runtime.resolve_job_id(args.job_id)
+        state = runtime.get_job(job_id)
+        summary = runtime.job_summary(job_id)
+    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state, summary))
     return 0
 
 
-def format_status(state: Any) -> str:
-    """A JobState summary: status, error, routine states and counts."""
+def format_status(state: Any, summary: dict[str, Any] | None = None) -> str:
+    """A JobState summary: status, error, links to parent and child jobs (from ``summary``), routine states, counts."""
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    lines += _links(summary or {})
     forked = state.metadata.get("forked_from")
     if forked:
         lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")
@@ -107,6 +110,17 @@ def format_status(state: Any) -> str:
                  f"shared log {len(state.shared_log)}, pending {len(state.pending_tasks)}, "
                  f"deferred {len(state.deferred_events)}")
     return "\n".join(lines)
+
+
+def _links(summary: dict[str, Any]) -> list[str]:
+    """Sub-flow links: the parent job (and its SubFlow routine), and each child job with whether it still runs."""
+    lines = []
+    parent = summary.get("parent")
+    if parent:
+        lines.append(f"parent:   job {parent['job_id']} (routine {parent['routine']}, activation {parent['activation']})")
+    for kid in summary.get("children") or []:
+        lines.append(f"child:    job {kid['job_id']} ({'running' if kid['state'] == 'open' else 'ended'})")
+    return lines
 
 
 def _last_traces(history: list[Any]) -> list[str]:

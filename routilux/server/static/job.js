@@ -146,6 +146,10 @@
     if (sm.forked_from) out.push(["Forked from", [link(sm.forked_from.job_id), sm.forked_from.at ? ` at ${sm.forked_from.at}` : ""]]);
     if (sm.retried_from) out.push(["Retry of", link(sm.retried_from)]);
     if ((sm.retries || []).length) out.push(["Retried as", sm.retries.map((id) => [link(id), " "])]);
+    if (sm.parent) out.push(["Sub-flow of", [link(sm.parent.job_id), ` (${sm.parent.routine || "activation " + R.short(sm.parent.activation)})`]]);
+    if ((sm.children || []).length) {
+      out.push(["Sub-flows", sm.children.map((c) => [link(c.job_id), c.state === "open" ? " (running) " : " "])]);
+    }
     return out;
   }
 
