@@ -21,6 +21,7 @@ from routilux.builtin_routines import (
     TextClipper,
     TextRenderer,
     TimeProvider,
+    WaitForPost,
     register_condition,
 )
 from routilux.connection import Connection
@@ -64,6 +65,7 @@ __all__ = [
     "TextClipper",
     "TextRenderer",
     "TimeProvider",
+    "WaitForPost",
     "__version__",
     "register_condition",
     "register_serializable",

@@ -23,6 +23,18 @@ def child_id(parent_id: str, event: str, target: str, slot: str, seq: int) -> st
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
+TIMER_SLOT = "__timer__"
+"""The slot name of a durable timer's activation: when it runs, its routine emits the timer's event."""
+
+WAIT_SLOT = "__wait__"
+"""The slot name of a wait's timeout activation: when it runs, the wait closes and its timeout event goes out."""
+
+
+def post_activation_id(post_id: str) -> str:
+    """Return the activation id of the post ``post_id`` (the same post id always makes the same activation)."""
+    return f"post:{post_id}"
+
+
 def root_id(job_id: str, tag: str = "root") -> str:
     """Return the id of a job's entry activation (or another job-level activation)."""
     return hashlib.blake2b(f"{job_id}\x1f{tag}".encode(), digest_size=12).hexdigest()

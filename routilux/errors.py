@@ -20,6 +20,10 @@ class FlowError(RoutiluxError, ValueError):
     """A flow or routine was built or used wrongly (unknown id, slot, event...)."""
 
 
+class JobNotRunningError(RoutiluxError):
+    """A job has ended (completed, failed or cancelled): it takes no post, and nothing was stored."""
+
+
 class FlowValidationError(FlowError):
     """A flow does not validate (dangling connection, missing entry slot...)."""
 

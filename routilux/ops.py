@@ -25,6 +25,9 @@ class Op(StrEnum):
     DE = "de"    # (de, entry): keep a deferred event (emitted on resume)
     SB = "sb"    # (sb, routine id, slot, buffer): a slot's buffer
     H = "h"      # (h, routine id, event, data, timestamp): an execution-history record
+    TM = "tm"    # (tm, activation id, delay s): a child held until its delay passes (a timer, a wait's timeout)
+    WO = "wo"    # (wo, routine id, slot, wait id, timeout s): a wait for a post to that slot opens
+    WC = "wc"    # (wc, routine id, slot, wait id): that wait timed out (a post closes it in the store itself)
 
     __hash__ = str.__hash__  # a dict keyed by codes finds members, and the reverse
 

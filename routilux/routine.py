@@ -109,6 +109,50 @@ class Routine:
             raise RuntimeError(f"{what} can only be called while the routine runs in an execution")
         return ctx
 
+    def emit_after(self, delay_s: float, event_name: str, **data: Any) -> str:
+        """Emit ``event_name`` with ``data`` once ``delay_s`` seconds have passed: a durable timer.
+
+        The timer is part of the job (held in Redis on the distributed engine), keeps the
+        job open until it fires, is held by a pause and dropped by a cancel. Returns its id.
+
+        Raises:
+            FlowError: the routine has no such event, or ``delay_s`` is negative.
+            RuntimeError: called outside a handler of an execution.
+        """
+        step = self._step_for("emit_after")
+        if event_name not in self._events:
+            raise FlowError(f"Event '{event_name}' does not exist in {self!r}")
+        if delay_s < 0:
+            raise FlowError(f"emit_after needs a delay of 0 s or more, not {delay_s!r}")
+        return step.emit_after(self, float(delay_s), event_name, data)
+
+    def wait_for_post(self, slot_name: str, timeout_s: float, timeout_event: str | None = None,
+                      **timeout_data: Any) -> str:
+        """Keep the job open until a post reaches ``slot_name`` or ``timeout_s`` passes; returns the wait's id.
+
+        Exactly one of the two happens: a post delivers its data to the slot, or the
+        timeout emits ``timeout_event`` with ``timeout_data`` (nothing if it is None);
+        a post that comes after the timeout is refused as late.
+
+        Raises:
+            FlowError: no such slot or event, or ``timeout_s`` is not positive.
+            RuntimeError: called outside a handler of an execution.
+        """
+        step = self._step_for("wait_for_post")
+        if slot_name not in self._slots:
+            raise FlowError(f"Slot '{slot_name}' does not exist in {self!r}")
+        if timeout_event is not None and timeout_event not in self._events:
+            raise FlowError(f"Event '{timeout_event}' does not exist in {self!r}")
+        if not timeout_s > 0:
+            raise FlowError(f"wait_for_post needs a timeout above 0 s, not {timeout_s!r}")
+        return step.wait_for_post(self, slot_name, float(timeout_s), timeout_event, timeout_data)
+
+    def _step_for(self, what: str) -> Any:
+        step = current_step.get()
+        if step is None or self.get_execution_context() is None:
+            raise RuntimeError(f"{what} can only be called while the routine runs in an execution")
+        return step
+
     def emit_deferred_event(self, event_name: str, **kwargs: Any) -> None:
         """Keep an event in the JobState, to be emitted when the job is resumed."""
         ctx = self._require_context("emit_deferred_event")

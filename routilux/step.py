@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from routilux import routing
-from routilux.activation import Activation, route_emit
+from routilux.activation import TIMER_SLOT, WAIT_SLOT, Activation, child_id, route_emit
 from routilux.context import current_job_state, current_step
 from routilux.error_handler import Decision, ErrorHandler
 from routilux.errors import FlowError, StepConflictError
@@ -74,7 +74,8 @@ def rerun_delay_s(reruns: int) -> float:
 class StepContext:
     """What a handler's emits and state changes are recorded into while it runs."""
 
-    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits", "check", "txn")
+    __slots__ = ("flow", "job_state", "routine", "routine_id", "activation", "ops", "children", "emits", "check", "txn",
+                 "timers", "held")
 
     def __init__(
         self,
@@ -97,12 +98,18 @@ class StepContext:
         self.emits: list[Emit] = []
         self.check = check
         self.txn = txn
+        self.timers: list[Activation] = []  # children held until their delay passes
+        self.held: list[tuple[Any, ...]] = []  # their TM ops, and the WO/WC ops of waits
+
+    def _rid(self, routine: Routine, what: str) -> str:
+        rid = self.routine_id if routine is self.routine else self.flow.routine_id_of(routine)
+        if rid is None:
+            raise FlowError(f"{routine!r} {what} but is not part of flow {self.flow.flow_id!r}")
+        return rid
 
     def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         """Turn one emit into child activations, one per connected slot."""
-        rid = self.routine_id if routine is self.routine else self.flow.routine_id_of(routine)
-        if rid is None:
-            raise FlowError(f"{routine!r} emitted {event_name!r} but is not part of flow {self.flow.flow_id!r}")
+        rid = self._rid(routine, f"emitted {event_name!r}")
         if self.check is not None:
             self.check(data)
         route = routing.route(self.flow, rid, event_name)
@@ -111,6 +118,38 @@ class StepContext:
         self.children += route_emit(
             act.job_id, act.activation_id, rid, event_name, data, route.targets, len(self.children)
         )
+
+
+    def emit_after(self, routine: Routine, delay_s: float, event_name: str, data: dict[str, Any]) -> str:
+        """Hold a timer: an activation that emits ``event_name`` from ``routine`` once ``delay_s`` has passed."""
+        rid = self._rid(routine, f"set a timer for {event_name!r}")
+        if self.check is not None:
+            self.check(data)
+        act = self.activation
+        timer_id = child_id(act.activation_id, event_name, rid, TIMER_SLOT, len(self.timers))
+        self._hold(Activation(act.job_id, timer_id, rid, TIMER_SLOT, {"event": event_name, "data": data}), delay_s)
+        self.job_state.record_execution(rid, "timer_set", {"event": event_name, "delay_s": delay_s, "timer_id": timer_id})
+        return timer_id
+
+    def wait_for_post(self, routine: Routine, slot: str, timeout_s: float, event: str | None,
+                      data: dict[str, Any]) -> str:
+        """Open a wait for a post to ``routine``'s ``slot``; its timeout activation emits ``event`` (if any)."""
+        rid = self._rid(routine, f"waits for a post to {slot!r}")
+        if self.check is not None:
+            self.check(data)
+        act = self.activation
+        wait_id = child_id(act.activation_id, event or "", rid, f"{WAIT_SLOT}{slot}", len(self.timers))
+        payload = {"slot": slot, "event": event, "data": data}
+        self._hold(Activation(act.job_id, wait_id, rid, WAIT_SLOT, payload), timeout_s)
+        self.held.append((Op.WO, rid, slot, wait_id, timeout_s))
+        self.job_state.record_execution(rid, "wait", {"slot": slot, "timeout_s": timeout_s, "wait_id": wait_id})
+        return wait_id
+
+    def _hold(self, act: Activation, delay_s: float) -> None:
+        act.not_before = time.time() + delay_s
+        act.source = (act.routine_id, act.slot)
+        self.timers.append(act)
+        self.held.append((Op.TM, act.activation_id, delay_s))
 
 
 @dataclass(slots=True)
@@ -132,6 +171,8 @@ class StepResult:
     error: BaseException | None = None
     emits: list[Emit] = field(default_factory=list)  # kept emits
     txn: StepTxn | None = None
+    timers: list[Activation] = field(default_factory=list)  # children held until their delay (TM ops in held)
+    held: list[tuple[Any, ...]] = field(default_factory=list)  # TM, WO and WC ops: timers and waits
 
 
 def error_handler_for(flow: Flow, routine: Routine) -> ErrorHandler:
@@ -161,6 +202,8 @@ def run_step(
     """
     routine = flow.routines.get(act.routine_id)
     slot = routine._slots.get(act.slot) if routine is not None else None
+    if routine is not None and act.slot in (TIMER_SLOT, WAIT_SLOT):
+        return _fire(StepContext(flow, job_state, routine, act, check, record or txn is not None, txn))
     if routine is None or slot is None:
         return _broken_target(flow, job_state, act)
     ctx = StepContext(flow, job_state, routine, act, check, record or txn is not None, txn)
@@ -186,6 +229,24 @@ def run_step(
         except Exception as exc:  # the handler's error is data for its error strategy
             return _failed(ctx, exc, before)
         return _succeeded(ctx, started)
+    finally:
+        current_job_state.reset(state_token)
+        current_step.reset(step_token)
+
+
+def _fire(ctx: StepContext) -> StepResult:
+    """A timer's or a wait timeout's activation: close the wait, if it is one, and emit the event."""
+    act, rid, payload = ctx.activation, ctx.routine_id, ctx.activation.payload
+    step_token = current_step.set(ctx)
+    state_token = current_job_state.set(ctx.job_state)
+    try:
+        if act.slot == WAIT_SLOT:
+            ctx.held.append((Op.WC, rid, payload["slot"], act.activation_id))
+            ctx.job_state.record_execution(rid, "wait_timed_out", {"slot": payload["slot"], "wait_id": act.activation_id})
+        event = payload.get("event")
+        if event:
+            ctx.routine.emit(event, **dict(payload.get("data") or {}))
+        return _succeeded(ctx, 0.0)
     finally:
         current_job_state.reset(state_token)
         current_step.reset(step_token)
@@ -230,7 +291,7 @@ def _succeeded(ctx: StepContext, started: float) -> StepResult:
         state = dict(job_state.routine_states.get(act.routine_id) or {})
         state["status"] = "completed"
         job_state.update_routine_state(act.routine_id, state)
-    return StepResult(act, ctx.ops or [], ctx.children, emits=ctx.emits, txn=ctx.txn)
+    return StepResult(act, ctx.ops or [], ctx.children, emits=ctx.emits, txn=ctx.txn, timers=ctx.timers, held=ctx.held)
 
 
 def _failed(ctx: StepContext, exc: Exception, before: dict[str, Any]) -> StepResult:

@@ -67,6 +67,7 @@ PINNED_ALL = [
     "TextClipper",
     "TextRenderer",
     "TimeProvider",
+    "WaitForPost",
     "__version__",
     "register_condition",
     "register_serializable",

@@ -13,6 +13,7 @@ from routilux.builtin_routines.data_processing import DataTransformer, DataValid
 from routilux.builtin_routines.subflow import SubFlow
 from routilux.builtin_routines.text_processing import ResultExtractor, TextClipper, TextRenderer
 from routilux.builtin_routines.utils import DataFlattener, TimeProvider
+from routilux.builtin_routines.waiting import WaitForPost
 
 __all__ = [
     "TextClipper",
@@ -25,4 +26,5 @@ __all__ = [
     "ConditionalRouter",
     "SubFlow",
     "register_condition",
+    "WaitForPost",
 ]

@@ -45,6 +45,14 @@ def _flat_op(op: tuple[Any, ...]) -> Flat | None:
     return None
 
 
+def _held_op(op: tuple[Any, ...]) -> Flat:
+    """A timer's or a wait's op as the commit script takes it: TM (id, ms), WO and WC (slot field, wait id)."""
+    if op[0] == Op.TM:
+        delay_ms = max(0, int(op[2] * 1000))
+        return str(op[0]), op[1], codec.packb(delay_ms), str(delay_ms)
+    return str(op[0]), slot_field(op[1], op[2]), codec.packb(op[3]), op[3]
+
+
 def encode_ops(ops: list[tuple[Any, ...]]) -> tuple[tuple[Flat, ...], bytes | str]:
     """Return (the ops as the commit script takes them, history blob) of a step's ops."""
     flat: list[Flat] = []
@@ -79,11 +87,13 @@ def commit_args(
     job's ``trace`` context; ``step_ms`` is the time from the handler's start to this commit.
     """
     ops, history = encode_ops(result.ops)
+    ops += tuple(_held_op(op) for op in result.held)
     act = result.activation
     children: dict[str, bytes] = {}
-    if result.children:
+    if result.children or result.timers:
         cause = cause_of(result)
-        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause, trace), keyring) for c in result.children}
+        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause, trace), keyring)
+                    for c in (*result.children, *result.timers)}
     outcome = result.action if result.action in ("retry", "fail") else "ok"
     retry_body: bytes | str = ""
     retry_ms = 0

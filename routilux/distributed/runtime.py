@@ -20,6 +20,7 @@ from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.operations.flowstats import FlowStatsMixin
 from routilux.distributed.operations.listings import OverviewMixin
+from routilux.distributed.operations.posts import PostsMixin
 from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
@@ -44,7 +45,7 @@ from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin):
+                         TimeTravelMixin, StatsMixin, PostsMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,

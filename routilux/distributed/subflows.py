@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux import codec
-from routilux.activation import Activation, root_id
+from routilux.activation import Activation, post_activation_id, root_id
 from routilux.builtin_routines.subflow import child_result
 from routilux.distributed.protocol.envelope import seal, to_envelope
+from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.store.children import children_of, parent_of
 from routilux.errors import FlowError, FlowNotPublishedError, JobNotFoundError
 from routilux.job_state import TERMINAL
@@ -39,11 +40,6 @@ CHILD_ENDED_SLOT = "child_ended"
 def child_job_id(parent_job_id: str, activation_id: str) -> str:
     """The id of the child job that activation ``activation_id`` of job ``parent_job_id`` starts."""
     return str(uuid.uuid5(_CHILD_NAMESPACE, f"{parent_job_id}|{activation_id}"))
-
-
-def child_ended_id(parent_job_id: str, child_id: str) -> str:
-    """The id of the parent's "child ended" activation (one per child, so a second delivery is refused)."""
-    return root_id(parent_job_id, f"child:{child_id}")
 
 
 class ChildJobs:
@@ -115,23 +111,32 @@ class ChildJobs:
         return {"child_job_id": child_id, "status": status, "error": meta.get("error") or None, "result": result}
 
     def notify_parent(self, parent: dict[str, str], child_id: str, data: dict[str, Any]) -> bool:
-        """Deliver "child ended" to the parent's SubFlow routine, once per child; True if delivered now.
+        """Deliver "child ended" to the parent's SubFlow routine as a post (post id ``child:<child job id>``, so a
+        retry or a race between hosts makes one activation), then release the child there; True if released now.
 
         A parent that ended (cancelled, failed) changes nothing.
         """
-        parent_id = parent["job_id"]
+        parent_id, routine = parent["job_id"], parent["routine"]
         try:
             digest = self.store.meta(parent_id)["flow_hash"]
         except JobNotFoundError:
             return False
-        act = Activation(parent_id, child_ended_id(parent_id, child_id), parent["routine"], CHILD_ENDED_SLOT, data)
-        body = seal(to_envelope(act, digest), self.keyring)
-        outcome, score = self.store.child_end(parent_id, child_id, act.activation_id, body)
-        if outcome == "ok":
-            self.dispatcher.send_or_leave([(f"{parent_id}|{act.activation_id}", body)],
+        act_id = post_activation_id(f"child:{child_id}")
+        body = seal(to_envelope(Activation(parent_id, act_id, routine, CHILD_ENDED_SLOT, data), digest), self.keyring)
+        record = {"slot": CHILD_ENDED_SLOT, "data": data, "post": act_id}
+        history = codec.packb([[routine, "post", record, datetime.now()]])
+        posted = self.store.post(parent_id, act_id, body, slot_field(routine, CHILD_ENDED_SLOT), history)
+        if posted.outcome in ("unknown", "ended"):
+            return False
+        if posted.outcome == "ok" and posted.status == "running":
+            score = posted.outbox_score
+            self.dispatcher.send_or_leave([(f"{parent_id}|{act_id}", body)],
                                           sent=lambda job, ids: self.store.mark_dispatched(job, score, ids),
-                                          what=f"the child-ended activation of job {parent_id}")
-        return outcome in ("ok", "parked")
+                                          what=f"the child-ended post of job {parent_id}")
+        released = self.store.release_child(parent_id, child_id)
+        if released.outcome == "ok" and released.status in TERMINAL:
+            self.job_ended(parent_id)  # releasing the last child completed the parent
+        return released.outcome == "ok"
 
     def job_ended(self, job_id: str) -> None:
         """A job just ended: tell its parent, if it has one; cancel its open children unless it completed."""

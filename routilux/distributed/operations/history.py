@@ -120,6 +120,9 @@ def _apply(replay: Replay, fields: dict[bytes, bytes], limits: Limits) -> None:
     taken = int(fields.get(b"taken") or 0)
     if taken:
         del state.deferred_events[:taken]
+    closed = text(fields.get(b"closed", b""))
+    if closed:  # a post closed a wait: its timeout will not run
+        replay.outstanding.pop(closed, None)
     act = text(fields.get(b"act", b""))
     if act in replay.outstanding:
         rid = replay.routine_of.get(act, "")

@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from routilux.distributed.protocol.keys import split_slot_field
 from routilux.distributed.flows import entry_signature
 from routilux.distributed.operations.events import ms_to_iso
 from routilux.distributed.operations.search import job_row
@@ -122,7 +123,8 @@ class OverviewMixin:
             routines[rid] = {"status": status, "runs": runs, "errors": errors}
         pending = max(0, int(meta.get("pending", 0) or 0))
         return {**job_row(job_id, meta, created_ms), "updated_at": ms_to_iso(meta.get("updated_at")),
-                "routines": routines, "activations": {"done": applied, "known": applied + pending}}
+                "routines": routines, "activations": {"done": applied, "known": applied + pending},
+                "waiting": [] if ended else open_waits(meta)}
 
     def _flow_routines(self, digest: str) -> list[str]:
         cache: dict[str, list[str]] = self.__dict__.setdefault("_routine_names", {})
@@ -180,3 +182,13 @@ def _one_match(prefix: str, candidates: list[str], what: str, missing: Exception
         raise AmbiguousIdError(prefix, matches, what)
     return matches[0]
 
+
+def open_waits(meta: dict[str, str]) -> list[dict[str, Any]]:
+    """A job's open waits, from its meta: each {"routine", "slot", "wait_id", "until"} (ISO), soonest first."""
+    waits = []
+    for name, value in meta.items():
+        if name.startswith("wait:"):
+            routine, slot = split_slot_field(name[5:])
+            wait_id, _, until = value.partition("|")
+            waits.append({"routine": routine, "slot": slot, "wait_id": wait_id, "until": ms_to_iso(until)})
+    return sorted(waits, key=lambda w: w["until"] or "")

@@ -280,21 +280,30 @@ class AdoptArgs(NamedTuple):
     act: str              # the parent's activation that starts it
 
 
-class ChildEndArgs(NamedTuple):
-    """A child job ended: release it in its parent, with the parent's "child ended" activation (lua/child_end.lua)."""
+class ReleaseChildArgs(NamedTuple):
+    """A child job ended and its parent has the post saying so: release it there (lua/release_child.lua)."""
 
-    SCRIPT = "child_end"
-    ARGV = ("job", "child", "act", "body", "grace_ms")
-    job: str              # the parent's job id
+    SCRIPT = "release_child"
+    ARGV = ("child",)
     child: str            # the child's job id
-    act: str              # the "child ended" activation's id
-    body: bytes           # its envelope
-    grace_ms: int
+
+
+class PostArgs(NamedTuple):
+    """Post data into a job as one activation of a slot (lua/post.lua)."""
+
+    SCRIPT = "post"
+    ARGV = ("job", "act", "body", "field", "history", "grace_ms")
+    job: str
+    act: str              # the post's activation id (from its post id)
+    body: bytes           # its envelope (signed, if keys are set)
+    field: str            # the slot's field (keys.slot_field)
+    history: Blob         # the post's history record
+    grace_ms: int         # outbox grace
 
 
 # The builder of each script's ARGV, by script name.
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs, AdoptArgs, ChildEndArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdoptArgs, ReleaseChildArgs, PostArgs)
 }

@@ -34,6 +34,20 @@ class SubmitReply(NamedTuple):
         return cls(text(raw[0]), _at(raw, 1))
 
 
+class PostReply(NamedTuple):
+    """lua/post.lua: ``ok`` (the job's status, the post's outbox score) or ``duplicate``, ``late``, ``ended``,
+    ``unknown``."""
+
+    outcome: str
+    status: str
+    outbox_score: str
+
+    @classmethod
+    def parse(cls, raw: list[Any]) -> PostReply:
+        """Read the script's reply."""
+        return cls(text(raw[0]), _at(raw, 1), _at(raw, 2))
+
+
 class ClaimReply(NamedTuple):
     """lua/claim.lua: ``ok`` (the lease and what the step needs) or why not.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from routilux.distributed.protocol import args as a
-from routilux.distributed.protocol.replies import ClaimReply, CommitReply, SubmitReply, text
+from routilux.distributed.protocol.replies import ClaimReply, CommitReply, PostReply, SubmitReply, text
 from routilux.distributed.store.base import StoreBase, guarded
 
 
@@ -38,6 +38,12 @@ class ActivationStore(StoreBase):
         """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""
         s = self.settings
         return {"ttl_ok": int(s.completed_ttl_s * 1000), "ttl_fail": int(s.failed_ttl_s * 1000)}
+
+    @guarded
+    def post(self, job_id: str, act_id: str, body: bytes, field: str, history: bytes) -> PostReply:
+        """Store a post as one activation of a slot, once per id (see lua/post.lua for the answers)."""
+        args = a.PostArgs(job_id, act_id, body, field, history, int(self.settings.outbox_grace_s * 1000))
+        return PostReply.parse(self.run_replicated(job_id, args))
 
     @guarded
     def claim(self, job_id: str, act_id: str, slot_key: str, hard_s: float = 0.0) -> ClaimReply:

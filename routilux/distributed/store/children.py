@@ -48,10 +48,10 @@ class ChildrenStore(StoreBase):
         self.redis.hset(self.keys.job(child_id, "meta"), mapping=values)
 
     @guarded
-    def child_end(self, parent_id: str, child_id: str, act_id: str, body: bytes) -> tuple[str, str]:
-        """Release an ended child in its parent, adding the "child ended" activation: (outcome, outbox score)."""
-        raw = self.run_replicated(parent_id, a.ChildEndArgs(parent_id, child_id, act_id, body, self._grace_ms))
-        return text(raw[0]), text(raw[1]) if len(raw) > 1 else ""
+    def release_child(self, parent_id: str, child_id: str) -> StatusReply:
+        """Release an ended child in its parent (after posting its "child ended"): ``ok`` with the parent's status
+        now, ``duplicate`` or ``unknown``."""
+        return StatusReply.parse(self.run_replicated(parent_id, a.ReleaseChildArgs(child_id)))
 
     @guarded
     def subflow_parents(self) -> list[str]:

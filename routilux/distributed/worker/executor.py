@@ -287,6 +287,10 @@ class Executor:
                                  sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
+            for timer in result.timers:  # held in Redis; this only saves waiting for the next sweep
+                delay_s = max(0.0, timer.not_before - time.time())
+                if delay_s < self.settings.sweep_interval_s:
+                    self._retry_soon(f"{act.job_id}|{timer.activation_id}", delay_s)
         if answer.waiter:
             self._send_waiter(act.job_id, answer.waiter)
         return answer, children

@@ -1,4 +1,4 @@
--- A parent job takes on a child job (sub-flows): the child is open until child_end.lua releases it,
+-- A parent job takes on a child job (sub-flows): the child is open until release_child.lua releases it,
 -- and the parent does not complete while any child is open (maybe_complete reads 'kids_open').
 -- Meta fields: 'kid:<child job id>' = 'open:<activation>' | 'done:<activation>'; 'kids_open' counts the open.
 -- Returns {'ok'} (adopted, or already known) | {'unknown'} | {'final', status}

@@ -143,6 +143,7 @@ end
 
 i = ops_at
 local rs_changed, sd_changed = false, false
+local held = {}  -- child id -> ms it waits before it is due (a timer, a wait's timeout)
 for n = 1, n_ops do
   local kind, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if kind == OP_RS then
@@ -166,6 +167,17 @@ for n = 1, n_ops do
     redis.call('RPUSH', KEYS[K_DE], b)
   elseif kind == OP_SB then
     redis.call('HSET', KEYS[K_SB], a, b)
+  elseif kind == OP_TM then
+    held[a] = tonumber(c)
+  elseif kind == OP_WO then  -- a is the slot's field, c the wait id (its timeout's TM op came first)
+    redis.call('HSET', KEYS[K_META], 'wait:' .. a, c .. '|' .. (now + (held[c] or 0)))
+    redis.call('HDEL', KEYS[K_META], 'waited:' .. a)
+  elseif kind == OP_WC then  -- the wait's timeout: it closes the wait, unless a post closed it first
+    local w = redis.call('HGET', KEYS[K_META], 'wait:' .. a)
+    if w and string.sub(w, 1, #c + 1) == c .. '|' then
+      redis.call('HDEL', KEYS[K_META], 'wait:' .. a)
+      redis.call('HSET', KEYS[K_META], 'waited:' .. a, 'timed_out')
+    end
   end
   i = i + 4
 end
@@ -178,7 +190,10 @@ local outbox_score = now + grace_ms
 while i < #ARGV do
   local cid, cbody = ARGV[i], ARGV[i + 1]
   if add_activation(cid, cbody) then
-    if status ~= 'running' then
+    if held[cid] then  -- due when its delay has passed; a pause parks it only once it is due
+      redis.call('HSET', KEYS[K_TRIES], cid, 0)
+      redis.call('ZADD', KEYS[K_DUE], now + held[cid], member(job, cid))
+    elseif status ~= 'running' then
       redis.call('SADD', KEYS[K_PARKED], cid)
     elseif cid == inline and outcome == 'ok' then
       redis.call('HSET', KEYS[K_TRIES], cid, 1)

@@ -1,0 +1,107 @@
+"""Posts into a running job, waits with a timeout and durable timers. Real Redis, real workers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import waiting_flows
+from routilux.errors import FlowValidationError, JobNotFoundError, JobNotRunningError
+from waiting import wait_until
+
+pytestmark = pytest.mark.distributed
+
+
+def tags(state) -> list[str]:
+    return [entry["tag"] for entry in state.shared_data.get("seen", [])]
+
+
+def test_a_timer_fires_once_after_its_delay_and_keeps_the_job_open_until_then(runtime, start_workers):
+    start_workers()
+    started = time.monotonic()
+    job = runtime.submit(waiting_flows.alarm_flow(), "alarm", {"delay_s": 1.0, "count": 2})
+    time.sleep(0.5)
+    assert runtime.job_status(job) == "running"
+    state = runtime.wait(job, timeout=20)
+    assert time.monotonic() - started >= 2.0
+    assert state.status == "completed"
+    assert state.shared_data["seen"] == [{"tag": "rang", "n": 0}, {"tag": "rang", "n": 1}]
+    events = [r.event_name for r in state.execution_history]
+    assert events.count("timer_set") == 2 and events.count("ring") == 2
+
+
+def test_a_post_becomes_one_activation_and_a_retried_post_is_a_no_op(runtime, start_workers):
+    start_workers()
+    job = runtime.submit(waiting_flows.inbox_flow(), "inbox", {"wait_s": 30})
+    wait_until(lambda: runtime.job_summary(job).get("waiting"))
+    assert runtime.post(job, "inbox", "note", {"text": "hi"}, post_id="p-1") == "posted"
+    assert runtime.post(job, "inbox", "note", {"text": "hi"}, post_id="p-1") == "duplicate"
+    state = runtime.wait(job, timeout=20)
+    assert state.status == "completed"
+    assert state.shared_data["notes"] == [{"text": "hi"}]
+    assert [r.data["post"] for r in state.execution_history if r.event_name == "post"] == ["post:p-1"]
+
+
+def test_a_post_to_an_ended_job_or_an_unknown_slot_is_refused_and_stores_nothing(runtime, start_workers):
+    start_workers()
+    job = runtime.submit(waiting_flows.inbox_flow(), "inbox", {"wait_s": 30})
+    wait_until(lambda: runtime.job_summary(job).get("waiting"))
+    entries = len(runtime.history_positions(job))
+    with pytest.raises(FlowValidationError, match="no slot"):
+        runtime.post(job, "inbox", "nope", {})
+    with pytest.raises(FlowValidationError, match="no routine"):
+        runtime.post(job, "ghost", "note", {})
+    assert len(runtime.history_positions(job)) == entries
+    runtime.cancel(job)
+    with pytest.raises(JobNotRunningError):
+        runtime.post(job, "inbox", "note", {"text": "too late"})
+    with pytest.raises(JobNotFoundError):
+        runtime.post("no-such-job", "inbox", "note", {})
+    assert "notes" not in runtime.get_job(job).shared_data
+
+
+def test_a_paused_job_holds_a_post_and_an_overdue_timer_until_resume(runtime, start_workers):
+    start_workers()
+    job = runtime.submit(waiting_flows.alarm_flow("alarm-pause"), "alarm", {"delay_s": 0.5})
+    wait_until(lambda: runtime.get_job(job).get_execution_history("alarm"))
+    runtime.pause(job)
+    time.sleep(1.5)  # the timer comes due while paused
+    assert "seen" not in runtime.get_job(job).shared_data
+    runtime.resume(job)
+    assert tags(runtime.wait(job, timeout=20)) == ["rang"]
+
+    job = runtime.submit(waiting_flows.inbox_flow("inbox-pause"), "inbox", {"wait_s": 30})
+    wait_until(lambda: runtime.job_summary(job).get("waiting"))
+    runtime.pause(job)
+    assert runtime.post(job, "inbox", "note", {"text": "held"}) == "posted"
+    time.sleep(0.5)
+    assert "notes" not in runtime.get_job(job).shared_data
+    runtime.resume(job)
+    assert runtime.wait(job, timeout=20).shared_data["notes"] == [{"text": "held"}]
+
+
+def test_cancel_drops_pending_timers_and_waits(runtime, start_workers):
+    start_workers()
+    job = runtime.submit(waiting_flows.alarm_flow("alarm-cancel"), "alarm", {"delay_s": 0.5})
+    wait_until(lambda: runtime.get_job(job).get_execution_history("alarm"))
+    runtime.cancel(job)
+    time.sleep(1.2)
+    state = runtime.get_job(job)
+    assert state.status == "cancelled" and "seen" not in state.shared_data
+    assert runtime.store.redis.zcard(runtime.store.keys.due(runtime.store.keys.bucket_of(job))) == 0
+
+
+def test_a_wait_ends_either_received_or_timed_out_and_a_late_post_is_refused(runtime, start_workers):
+    start_workers()
+    job = runtime.submit(waiting_flows.approval_flow(timeout_s=30), "approve", {"order": 7})
+    waiting = wait_until(lambda: runtime.job_summary(job).get("waiting"))
+    assert waiting[0]["routine"] == "approve" and waiting[0]["slot"] == "decision"
+    assert runtime.post(job, "approve", "decision", {"ok": True}) == "posted"
+    state = runtime.wait(job, timeout=20)
+    assert state.shared_data["seen"] == [{"tag": "received", "ok": True}]
+
+    job = runtime.submit(waiting_flows.approval_flow("approval-late", timeout_s=0.5), "approve", {"order": 8})
+    state = runtime.wait(job, timeout=20)
+    assert state.shared_data["seen"] == [{"tag": "timed_out", "order": 8}]
+    assert [r.event_name for r in state.execution_history].count("wait_timed_out") == 1
