@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 
 import subflow_flows as sf
+from conftest import settings_env
+from console_helpers import console  # noqa: F401
 from waiting import wait_until, workers_up
+from routilux.cli import main
 from routilux.distributed.subflows import child_job_id
 
 pytestmark = [pytest.mark.distributed]
@@ -152,3 +155,41 @@ def test_a_redis_restart_on_aof_while_a_child_runs_loses_neither_the_child_nor_i
     assert state.status == "completed", state.error
     assert [d["result"] for d in state.shared_data["done"]] == [16]
     assert [row["job_id"] for row in children_of(runtime, parent_id)] == [kid]
+
+
+@pytest.mark.timeout(60)
+def test_routilux_status_and_the_jobs_api_link_parent_and_child_both_ways(runtime, settings, start_workers, console,
+                                                                         monkeypatch, capsys):
+    start_workers(concurrency=2)
+    parent_id = start_parent(runtime, "y", x=3)
+    runtime.wait(parent_id, timeout=30)
+    parent = console.http.get(f"/api/jobs/{parent_id}").json()["summary"]
+    [kid] = parent["children"]
+    assert (parent["parent"], kid["state"]) == (None, "done")
+    child = console.http.get(f"/api/jobs/{kid['job_id']}").json()["summary"]
+    assert child["parent"] == {"job_id": parent_id, "activation": kid["activation"], "routine": "sub"}
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["status", parent_id]) == 0
+    assert f"child:    job {kid['job_id']} (ended)" in capsys.readouterr().out
+    assert main(["status", kid["job_id"]]) == 0
+    assert f"parent:   job {parent_id} (routine sub, activation {kid['activation']})" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(60)
+def test_the_sweeper_reports_a_child_whose_end_nobody_reported(runtime, start_workers):
+    start_workers(concurrency=2)
+    parent_id = start_parent(runtime, "y", x=6, sleep_s=1.0)
+    wait_until(lambda: runtime.job_summary(parent_id)["children"], timeout=20)
+    kid = runtime.job_summary(parent_id)["children"][0]["job_id"]
+    meta = runtime.store.keys.job(kid, "meta")
+    wait_until(lambda: runtime.store.redis.hget(meta, "parent_job"), timeout=20)
+    # As if the worker that ended the child died before telling the parent: hide the link until then.
+    runtime.store.redis.hdel(meta, "parent_job")
+    assert runtime.wait(kid, timeout=20).status == "completed"
+    assert runtime.job_status(parent_id) == "running"
+    runtime.store.redis.hset(meta, "parent_job", parent_id)
+    state = runtime.wait(parent_id, timeout=30)
+    assert state.status == "completed", state.error
+    assert [d["result"] for d in state.shared_data["done"]] == [36]
