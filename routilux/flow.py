@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from routilux.activation import Activation, Target, root_id
+from routilux.activation import Activation, Target, post_activation_id, root_id
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.execution_tracker import ExecutionTracker
@@ -39,6 +39,7 @@ class Engine(Protocol):
     def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None: ...
     def resume(self, job_state: JobState, timeout: float | None) -> None: ...
     def cancel(self, job_state: JobState, reason: str) -> None: ...
+    def post(self, job_state: JobState, act: Activation) -> str: ...
     def shutdown(self, wait: bool, timeout: float | None) -> None: ...
 
 
@@ -333,6 +334,34 @@ class Flow:
         """Cancel an execution for good: nothing of it runs afterwards."""
         self._check_job(job_state)
         self._get_engine().cancel(job_state, reason)
+
+    def post(self, job_state: JobState, routine_id: str, slot_name: str, data: dict[str, Any] | None = None,
+             post_id: str | None = None) -> str:
+        """Deliver ``data`` to ``routine_id``'s slot ``slot_name`` in a running (or paused) execution.
+
+        The data becomes one activation of that slot, once per ``post_id`` (default: a
+        fresh id); a paused execution holds it until resume. A post to a slot with an
+        open wait (:meth:`Routine.wait_for_post`) closes the wait. Start the execution
+        with :meth:`start` (``execute`` returns only once it has ended), post, then
+        :meth:`wait` for it.
+
+        Returns:
+            "posted", "duplicate" (this post id was delivered before) or "late" (the slot's
+            wait timed out first; nothing was delivered).
+
+        Raises:
+            FlowValidationError: no such routine or slot.
+            JobNotRunningError: the execution has ended.
+        """
+        self._check_job(job_state)
+        routine = self.routines.get(routine_id)
+        if routine is None:
+            raise FlowValidationError(f"flow {self.flow_id!r} has no routine {routine_id!r} to post to")
+        if slot_name not in routine._slots:
+            raise FlowValidationError(f"routine {routine_id!r} of flow {self.flow_id!r} has no slot {slot_name!r}")
+        act_id = post_activation_id(post_id or str(uuid.uuid4()))
+        act = Activation(job_state.job_id, act_id, routine_id, slot_name, dict(data or {}))
+        return self._get_engine().post(job_state, act)
 
     def wait(self, job_state: JobState, timeout: float | None = None) -> bool:
         """Block until an execution settles; False on timeout."""

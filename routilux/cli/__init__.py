@@ -3,6 +3,7 @@
     routilux worker --import examples.orders          # same as: python -m worker ...
     routilux submit orders source --params '{"orders": []}' --wait
     routilux status JOB_ID | pause JOB_ID | resume JOB_ID | cancel JOB_ID
+    routilux post JOB_ID approve.decision --data '{"ok": true}' --id mail-42
     routilux jobs --status running,paused --flow orders --since 1h --where region=eu
     routilux jobs cancel --status running --flow orders   # shows the count, asks to confirm (--yes)
     routilux dead-letters | workers | signing-keys
@@ -26,14 +27,15 @@ import sys
 import difflib
 from typing import Sequence
 
-from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, prune, server, watch, worker,
-                          workers)
+from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, posts, prune, server, watch,
+                          worker, workers)
 from routilux.cli.exits import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, prune, flows, graph, keys, demo, server)
+COMMAND_GROUPS = (worker, jobs, posts, joblist, watch, events, deadletters, workers, prune, flows, graph, keys, demo,
+                  server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -88,10 +88,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def format_status(state: Any, summary: dict[str, Any] | None = None) -> str:
-    """A JobState summary: status, error, links to parent and child jobs (from ``summary``), routine states, counts."""
+    """A JobState summary: status, what it waits for and its parent and child jobs (from ``summary``), error,
+    routine states and counts."""
+    summary = summary or {}
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
-    lines += _links(summary or {})
+    lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}"
+              for w in summary.get("waiting") or ()]
+    lines += _links(summary)
     forked = state.metadata.get("forked_from")
     if forked:
         lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")

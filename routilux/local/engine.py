@@ -20,9 +20,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from routilux.activation import Activation, deferred_activations
+from routilux.activation import WAIT_SLOT, Activation, deferred_activations
 from routilux.context import current_child_jobs, current_step
-from routilux.errors import FlowError
+from routilux.errors import FlowError, JobNotRunningError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
 from routilux.ops import Op
@@ -60,6 +60,9 @@ class _Execution:
         self.runners = 0
         self.timers: dict[int, Activation] = {}
         self.busy_slots: set[tuple[str, str]] = set()
+        self.waits: dict[tuple[str, str], str] = {}  # (routine, slot) -> the open wait's id
+        self.timed_out: set[tuple[str, str]] = set()  # slots whose last wait timed out: a post there is late
+        self.posted: set[str] = set()  # activation ids of the posts taken
         self.deadline: int | None = None
         self.timeout_s: float | None = None
         # Each execution has its own tracker (kept across a resume in this process);
@@ -134,6 +137,8 @@ class _Execution:
             if key in self.busy_slots:
                 self.queue.append(act)
                 continue
+            if not self._claim_timeout(act):
+                continue
             slot = self.flow.routines[act.routine_id]._slots.get(act.slot) if act.routine_id in self.flow.routines else None
             if slot is not None and slot.merge_strategy != "override":
                 self.busy_slots.add(key)
@@ -166,15 +171,18 @@ class _Execution:
             with lock:
                 if result is not None:
                     self.running -= 1
-                    if result.action is None and job_state.status == "running":
+                    if result.action is None and job_state.status == "running" and not result.held:
                         queue.extend(result.children)  # what add() does for children of a running job
                     else:
                         self._apply(result)
+                    result = None
                 if job_state.status != "running" or not queue:
                     self.runners -= 1
                     self._settle_if_idle()
                     return
                 act = queue.popleft()
+                if not self._claim_timeout(act):
+                    continue
                 self.running += 1
             started, t0 = time.time(), time.perf_counter()
             result = run_step(flow, job_state, act, record=False)
@@ -216,6 +224,49 @@ class _Execution:
         if result is not None:
             self._apply(result)
 
+    def _claim_timeout(self, act: Activation) -> bool:
+        """A wait's timeout about to run closes its wait now (caller holds the lock); False if a post closed it."""
+        if act.slot != WAIT_SLOT:
+            return True
+        key = (act.routine_id, act.payload["slot"])
+        if self.waits.get(key) != act.activation_id:
+            return False
+        del self.waits[key]
+        self.timed_out.add(key)
+        return True
+
+    def post(self, act: Activation) -> str:
+        """Take a post (caller holds the lock): "posted", "duplicate" or "late" (see Flow.post)."""
+        key = (act.routine_id, act.slot)
+        if act.activation_id in self.posted:
+            return "duplicate"
+        if key in self.timed_out:
+            return "late"
+        self.posted.add(act.activation_id)
+        wait_id = self.waits.pop(key, None)
+        if wait_id is not None:
+            self._drop_timer(wait_id)
+        self.job_state.record_execution(act.routine_id, "post",
+                                        {"slot": act.slot, "data": act.payload, "post": act.activation_id})
+        self.add([act])
+        return "posted"
+
+    def _drop_timer(self, act_id: str) -> None:
+        for handle, held in list(self.timers.items()):
+            if held.activation_id == act_id:
+                timers.cancel(handle)
+                del self.timers[handle]
+        tasks = self.job_state.pending_tasks
+        tasks[:] = [t for t in tasks if t.get("activation_id") != act_id]
+
+    def _hold(self, result: StepResult) -> None:
+        """Open the step's waits and arm its timers (caller holds the lock)."""
+        for op in result.held:
+            if op[0] == Op.WO:
+                self.waits[(op[1], op[2])] = op[3]
+                self.timed_out.discard((op[1], op[2]))
+        self.add(result.timers)
+
     def _apply(self, result: StepResult) -> None:
         job_state = self.job_state
         if job_state.status in TERMINAL:
@@ -223,6 +274,8 @@ class _Execution:
         if result.action == "fail":
             self.end("failed", result.reason)
             return
+        if result.held:
+            self._hold(result)
         if result.action == "retry":
             act = result.activation.retried(time.time() + result.delay_s)
             if job_state.status == "paused":
@@ -346,6 +399,22 @@ class LocalEngine:
         for entry in deferred:
             job_state.record_execution(entry["routine_id"], entry["event_name"], entry.get("data") or {})
         return deferred_activations(job_state.job_id, len(job_state.pause_points), deferred, self.flow.targets)
+
+    def post(self, job_state: JobState, act: Activation) -> str:
+        """Deliver a post to a running or paused job (see :meth:`Flow.post`).
+
+        Raises:
+            JobNotRunningError: the job has ended.
+        """
+        if job_state.status in TERMINAL:  # checked first: an ended execution is not made again here
+            raise JobNotRunningError(f"job {job_state.job_id} is {job_state.status}; it takes no more posts")
+        ex = self._execution(job_state)
+        with ex.lock:
+            if act.activation_id in ex.posted:
+                return "duplicate"
+            if job_state.status in TERMINAL:
+                raise JobNotRunningError(f"job {job_state.job_id} is {job_state.status}; it takes no more posts")
+            return ex.post(act)
 
     def cancel(self, job_state: JobState, reason: str) -> None:
         """End the job as cancelled; nothing of it runs afterwards."""

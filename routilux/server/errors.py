@@ -22,6 +22,7 @@ from routilux.errors import (
     FlowValidationError,
     JobFilterError,
     JobNotFoundError,
+    JobNotRunningError,
     RoutiluxError,
     SerializationError,
     StoreUnavailableError,
@@ -56,8 +57,8 @@ def status_of(exc: Exception) -> int:
         return 503
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError)):
         return 422
-    if isinstance(exc, FlowError):
-        return 409  # the job is not in a state that allows it (pause a finished job, ...)
+    if isinstance(exc, (FlowError, JobNotRunningError)):
+        return 409  # the job is not in a state that allows it (pause a finished job, post to one, ...)
     if isinstance(exc, DistributedError):
         return 409
     return 400

@@ -68,6 +68,16 @@ class ReasonBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
+class PostBody(BaseModel):
+    """Data for one slot of a running job; ``id`` makes a retried post a no-op (default: a fresh one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    routine: str = Field(min_length=1, max_length=200)
+    slot: str = Field(min_length=1, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class ForkBody(BaseModel):
     """Where to fork from: a stream entry id of the job's history (default: its last entry)."""
 
@@ -195,6 +205,16 @@ def cancel(request: Request, job_id: str, body: ReasonBody | None = Body(None)) 
     """Nothing of the job runs afterwards."""
     runtime(request).cancel(job_id, reason=(body or ReasonBody()).reason)
     return json_response({"job_id": job_id, "status": "cancelled"})
+
+
+@router.post("/{job_id}/post", summary="Post data to a slot of a running job", dependencies=[Depends(auth.operator)])
+def post(request: Request, job_id: str, body: PostBody) -> Response:
+    """One activation of the slot per post id: ``{"job_id", "outcome"}`` with outcome posted, duplicate or late
+    (its wait timed out first); 409 once the job has ended, 404/422 for an unknown job, routine or slot."""
+    rt = runtime(request)
+    job_id = rt.resolve_job_id(job_id)
+    outcome = rt.post(job_id, body.routine, body.slot, body.data, post_id=body.id)
+    return json_response({"job_id": job_id, "outcome": outcome})
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a finished job", dependencies=[Depends(auth.operator)])

@@ -7,6 +7,8 @@ import time
 import pytest
 
 import waiting_flows
+from console_helpers import OPERATOR, VIEWER, secured_console  # noqa: F401
+from routilux.cli import main
 from routilux.errors import FlowValidationError, JobNotFoundError, JobNotRunningError
 from waiting import wait_until
 
@@ -105,3 +107,40 @@ def test_a_wait_ends_either_received_or_timed_out_and_a_late_post_is_refused(run
     state = runtime.wait(job, timeout=20)
     assert state.shared_data["seen"] == [{"tag": "timed_out", "order": 8}]
     assert [r.event_name for r in state.execution_history].count("wait_timed_out") == 1
+
+
+def test_the_cli_posts_once_per_id_and_status_shows_what_a_job_waits_for(runtime, settings, start_workers,
+                                                                        monkeypatch, capsys):
+    for key, value in {"ROUTILUX_REDIS_URL": settings.redis_url, "ROUTILUX_KEY_PREFIX": settings.key_prefix,
+                       "ROUTILUX_QUEUE": settings.queue}.items():
+        monkeypatch.setenv(key, value)
+    start_workers()
+    job = runtime.submit(waiting_flows.approval_flow("approval-cli", timeout_s=60), "approve", {})
+    wait_until(lambda: runtime.job_summary(job)["waiting"])
+    assert main(["status", job]) == 0
+    assert "waiting:  for a post to approve.decision until " in capsys.readouterr().out
+    assert main(["post", job, "approve.decision", "--data", '{"ok": true}', "--id", "mail-1"]) == 0
+    assert main(["post", job, "approve.decision", "--data", '{"ok": true}', "--id", "mail-1"]) == 0
+    out = capsys.readouterr().out
+    assert ": posted" in out and ": duplicate" in out
+    assert runtime.wait(job, timeout=20).shared_data["seen"] == [{"tag": "received", "ok": True}]
+    assert main(["post", job, "approve.decision", "--data", "{}"]) != 0
+    assert main(["post", job, "nodot", "--data", "{}"]) != 0
+
+
+def test_posting_over_http_is_for_operators_and_maps_refusals_to_409_404_and_422(runtime, start_workers,
+                                                                                  secured_console):
+    start_workers()
+    job = runtime.submit(waiting_flows.approval_flow("approval-http", timeout_s=60), "approve", {})
+    wait_until(lambda: runtime.job_summary(job)["waiting"])
+    body = {"routine": "approve", "slot": "decision", "data": {"ok": 1}, "id": "h-1"}
+    assert secured_console.client(VIEWER).post(f"/api/jobs/{job}/post", json=body).status_code == 403
+    operator = secured_console.client(OPERATOR)
+    assert operator.post(f"/api/jobs/{job}/post", json={**body, "slot": "nope"}).status_code == 422
+    assert operator.post("/api/jobs/no-such-job/post", json=body).status_code == 404
+    answer = operator.post(f"/api/jobs/{job}/post", json=body)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "posted"
+    assert operator.post(f"/api/jobs/{job}/post", json=body).json()["outcome"] == "duplicate"
+    runtime.wait(job, timeout=20)
+    ended = operator.post(f"/api/jobs/{job}/post", json={**body, "id": "h-2"})
+    assert ended.status_code == 409 and ended.json()["error"]["type"] == "JobNotRunningError"

@@ -37,7 +37,8 @@ class PostsMixin:
         timed out is refused as late.
 
         Returns:
-            "posted", "duplicate" (this post id was already delivered) or "late" (the slot's wait
+            "posted", "duplicate" (this post id was already delivered, also if the job has ended since)
+            or "late" (the slot's wait
             timed out first; nothing was stored).
 
         Raises:
@@ -51,8 +52,6 @@ class PostsMixin:
     def _post(self, job_id: str, routine_id: str, slot_name: str, data: dict[str, Any], act_id: str) -> str:
         """:meth:`post` with the activation id given (another part of the engine derives its own)."""
         meta = self.store.meta(job_id)
-        if meta.get("status") in ("completed", "cancelled"):  # a failed one may be on hold: the script decides
-            raise JobNotRunningError(f"job {job_id} is {meta.get('status')}; it takes no more posts")
         _check_target(self.store.flow_data(meta["flow_hash"]), routine_id, slot_name)
         limits = self.settings.limits.for_values()
         codec.packb(data, root="post data", limits=limits)

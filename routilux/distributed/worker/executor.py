@@ -45,6 +45,7 @@ from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailable
 from routilux.context import current_child_jobs
 from routilux.flow import Flow
 from routilux.job_state import TERMINAL
+from routilux.ops import Op
 from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, bounded_traceback, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn
@@ -287,10 +288,9 @@ class Executor:
                                  sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
                 self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
-            for timer in result.timers:  # held in Redis; this only saves waiting for the next sweep
-                delay_s = max(0.0, timer.not_before - time.time())
-                if delay_s < self.settings.sweep_interval_s:
-                    self._retry_soon(f"{act.job_id}|{timer.activation_id}", delay_s)
+            for op in result.held:  # timers are held in Redis; this only saves waiting for the next sweep
+                if op[0] == Op.TM and op[2] < self.settings.sweep_interval_s:
+                    self._retry_soon(f"{act.job_id}|{op[1]}", op[2])  # due that long after the commit
         if answer.waiter:
             self._send_waiter(act.job_id, answer.waiter)
         return answer, children

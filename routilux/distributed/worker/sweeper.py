@@ -71,10 +71,12 @@ class Sweeper:
         interval = self.store.settings.sweep_interval_s
         wait_s = interval
         while not self._stop.wait(wait_s):
-            wait_s = interval
+            woke_for_due, wait_s = wait_s < interval, interval
             try:
                 if self.store.take_sweeper_lock(self.owner):
                     self.sweep_once()
+                elif woke_for_due:  # another sweeps this interval: a timer due now must not wait for it
+                    self.send_due()
                 # Wake for the next retry timer or lease expiry, not a whole interval later.
                 nxt = self.store.next_deadline_s()
                 if nxt is not None:
@@ -108,6 +110,16 @@ class Sweeper:
         while self.store.trim_jobs_index() == SWEEP_BATCH:
             pass
         return sent
+
+    def send_due(self) -> int:
+        """Send the activations due now (timers, retries, outbox) and nothing else; returns how many.
+
+        Safe beside the sweeper: lua/redue.lua hands each due activation to one caller.
+        """
+        _, due = self.store.expired()
+        messages = [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
+        messages = [(m, b) for m, b in messages if self._verified(m, b)]
+        return self.dispatcher.send(messages) if messages else 0
 
     def recover_from_restart(self) -> None:
         """If Redis restarted since the last sweep, send again what its crash may have lost.

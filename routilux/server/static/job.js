@@ -136,6 +136,9 @@
       const secs = sm.duration_s ?? (sm.ended_at ? (Date.parse(sm.ended_at) - Date.parse(sm.created_at)) / 1000 : null);
       out.push(["Ended", R.when(sm.ended_at) || "—"], ["Duration", secs === null ? "—" : R.duration(secs)],
         ["Activations", sm.activations ? `${sm.activations.done} done / ${sm.activations.known} known` : "—"]);
+      for (const w of sm.waiting || []) {
+        out.push(["Waiting", h("span", {}, `for a post to ${w.routine}.${w.slot} until `, R.when(w.until))]);
+      }
     } else {
       const seen = s.positions.slice(0, s.at + 1), p = s.positions[s.at];
       const counted = [...seen].reverse().find((x) => x.done !== null && x.done !== undefined);

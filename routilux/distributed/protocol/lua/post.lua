@@ -14,10 +14,10 @@ local history = ARGV[5]                -- the post's history record (msgpack)
 local grace_ms = tonumber(ARGV[6])     -- outbox grace
 local status = redis.call('HGET', KEYS[K_META], 'status')
 if not status then return {'unknown'} end
-if is_terminal(status) and not is_on_hold(status) then return {'ended', status} end
 if redis.call('HEXISTS', KEYS[K_ACTS], act) == 1 or redis.call('SISMEMBER', KEYS[K_APPLIED], act) == 1 then
   return {'duplicate', status}
 end
+if is_terminal(status) and not is_on_hold(status) then return {'ended', status} end
 if redis.call('HGET', KEYS[K_META], 'waited:' .. field) == 'timed_out' then return {'late', status} end
 local now = now_ms()
 local closed = ''
