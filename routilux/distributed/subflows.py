@@ -13,7 +13,6 @@ cancels the open children of parents that ended.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from routilux.distributed.dispatch import Dispatcher
     from routilux.distributed.store import RedisStore
 
-log = logging.getLogger("routilux.distributed")
 
 _CHILD_NAMESPACE = uuid.UUID("5b1c6a0e-3f0b-4c55-9a57-2f3f1d0c5e11")
 CHILD_ENDED_SLOT = "child_ended"
