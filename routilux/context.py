@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
-from routilux.protocols import FlowLike, StepLike
+from routilux.protocols import ChildJobsLike, FlowLike, StepLike
 
 
 class ExecutionContext(NamedTuple):
@@ -26,3 +26,5 @@ class ExecutionContext(NamedTuple):
 
 current_step: ContextVar[StepLike | None] = ContextVar("routilux_current_step", default=None)
 current_job_state: ContextVar[Any] = ContextVar("routilux_current_job_state", default=None)
+current_child_jobs: ContextVar[ChildJobsLike | None] = ContextVar("routilux_current_child_jobs", default=None)
+"""The engine's way to start child jobs, set by the engine around each handler (SubFlow uses it)."""

@@ -63,9 +63,22 @@ class StepLike(Protocol):
     job_state: Any
     routine: Any
     routine_id: str
+    activation: Any
     ops: list[tuple[Any, ...]] | None
     check: Callable[[Any], None] | None
     txn: Any
 
     def emit(self, routine: Any, event_name: str, data: dict[str, Any]) -> None:
         """Turn one emit of ``routine`` into the step's child activations."""
+
+
+class ChildJobsLike(Protocol):
+    """How an engine starts the child jobs of a SubFlow routine (see routilux.builtin_routines.subflow)."""
+
+    def start_child(self, parent_job_id: str, activation_id: str, routine_id: str, config: dict[str, Any],
+                    params: dict[str, Any]) -> dict[str, Any] | None:
+        """Start the child job of one activation (once per activation).
+
+        Returns the "child ended" data if the engine ran the child to its end already,
+        else None: the data reaches the routine's ``child_ended`` slot when it ends.
+        """

@@ -63,6 +63,7 @@ PINNED_ALL = [
     "Routine",
     "RoutiluxError",
     "Slot",
+    "SubFlow",
     "TextClipper",
     "TextRenderer",
     "TimeProvider",

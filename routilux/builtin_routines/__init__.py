@@ -10,6 +10,7 @@ from __future__ import annotations
 from routilux.builtin_routines.conditions import register_condition
 from routilux.builtin_routines.control_flow import ConditionalRouter
 from routilux.builtin_routines.data_processing import DataTransformer, DataValidator
+from routilux.builtin_routines.subflow import SubFlow
 from routilux.builtin_routines.text_processing import ResultExtractor, TextClipper, TextRenderer
 from routilux.builtin_routines.utils import DataFlattener, TimeProvider
 from routilux.builtin_routines.waiting import WaitForPost
@@ -23,6 +24,7 @@ __all__ = [
     "DataTransformer",
     "DataValidator",
     "ConditionalRouter",
+    "SubFlow",
     "register_condition",
     "WaitForPost",
 ]

@@ -84,20 +84,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     with runtime_from(args) as runtime:
         job_id = runtime.resolve_job_id(args.job_id)
         state = runtime.get_job(job_id)
-        waiting = runtime.job_summary(job_id).get("waiting") or []
+        summary = runtime.job_summary(job_id)
         waits = runtime.waiting_on(job_id)
     if args.json:
-        print(json.dumps({**state.serialize(), "waiting": waiting, "waiting_on": waits}, indent=2, default=str))
+        print(json.dumps({**state.serialize(), "waiting": summary.get("waiting") or [], "waiting_on": waits},
+                         indent=2, default=str))
     else:
-        print("\n".join([format_status(state, waiting), *format_waits(waits)]))
+        print("\n".join([format_status(state, summary), *format_waits(waits)]))
     return 0
 
 
-def format_status(state: Any, waiting: list[dict[str, Any]] | None = None) -> str:
-    """A JobState summary: status, what it waits for, error, routine states and counts."""
+def format_status(state: Any, summary: dict[str, Any] | None = None) -> str:
+    """A JobState summary: status, what it waits for and its parent and child jobs (from ``summary``), error,
+    routine states and counts."""
+    summary = summary or {}
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
-    lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}" for w in waiting or ()]
+    lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}"
+              for w in summary.get("waiting") or ()]
+    lines += _links(summary)
     forked = state.metadata.get("forked_from")
     if forked:
         lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")
@@ -124,6 +129,17 @@ def format_waits(waits: list[dict[str, Any]]) -> list[str]:
     for w in waits:
         why = "a free slot" if w["kind"] == "concurrency" else "its rate token"
         lines.append(f"waiting:  {w['activation']} on {w['kind']} limit {w['limit']} (for {why})")
+    return lines
+
+
+def _links(summary: dict[str, Any]) -> list[str]:
+    """Sub-flow links: the parent job (and its SubFlow routine), and each child job with whether it still runs."""
+    lines = []
+    parent = summary.get("parent")
+    if parent:
+        lines.append(f"parent:   job {parent['job_id']} (routine {parent['routine']}, activation {parent['activation']})")
+    for kid in summary.get("children") or []:
+        lines.append(f"child:    job {kid['job_id']} ({'running' if kid['state'] == 'open' else 'ended'})")
     return lines
 
 

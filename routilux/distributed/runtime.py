@@ -33,6 +33,7 @@ from routilux.distributed.protocol.signing import Keyring
 from routilux.distributed.store import RedisStore, SameJob
 from routilux.distributed.submitted import Submitted, check_idempotency_key
 from routilux.distributed.constants import WAIT_OUTAGE_PAUSE_S, WAIT_POLL_S
+from routilux.distributed.subflows import ChildJobs
 from routilux.distributed.tracing import tracing
 from routilux.errors import (
     ExecutionTimeout,
@@ -71,6 +72,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         self.app = create_app(settings)
         self.dispatcher = Dispatcher(self.app, settings)
         self.keyring = settings.keyring
+        self.children = ChildJobs(self.store, self.dispatcher)
         self._layout_checked = False
 
     def _check_layout(self) -> None:
@@ -316,10 +318,12 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id).job_id
 
     def cancel(self, job_id: str, reason: str = "") -> None:
-        """Cancel a job for good: nothing of it runs afterwards."""
+        """Cancel a job for good: nothing of it runs afterwards. Its running child jobs (sub-flows) are
+        cancelled too, and a child's parent is told (its SubFlow routine emits ``failed``)."""
         answer = self.store.cancel(job_id, reason)
         if answer.outcome == "unknown":
             raise JobNotFoundError(f"no job {job_id!r} in this store")
+        self.children.job_ended(job_id)
 
     def delete_job(self, job_id: str) -> None:
         """Forget a completed, failed or cancelled job (its state and history) to free Redis memory.

@@ -21,13 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from routilux.activation import INTERNAL_SLOTS, WAIT_SLOT, Activation, deferred_activations
-from routilux.context import current_step
+from routilux.context import current_child_jobs, current_step
 from routilux.errors import FlowError, JobNotRunningError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
 from routilux.ops import Op
 from routilux.flow_control import LimitError
 from routilux.local.limits import local_limits
+from routilux.local.subflows import LOCAL_CHILD_JOBS, cancel_children
 from routilux.local.timers import timers
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
 from routilux.txn import StepTxn, commit_local
@@ -36,6 +37,15 @@ if TYPE_CHECKING:
     from routilux.flow import Flow
 
 _MIN_POOL = 8
+
+
+def _with_child_jobs(run: Any) -> None:
+    """Run a runner with this engine starting the child jobs of SubFlow routines."""
+    token = current_child_jobs.set(LOCAL_CHILD_JOBS)
+    try:
+        run()
+    finally:
+        current_child_jobs.reset(token)
 
 
 class _Execution:
@@ -87,7 +97,7 @@ class _Execution:
         wanted = min(self.limit, self.running + len(self.queue))
         while self.runners < wanted:
             self.runners += 1
-            self.engine.pool.submit(self._run_alone if self.limit == 1 else self._run)
+            self.engine.pool.submit(_with_child_jobs, self._run_alone if self.limit == 1 else self._run)
 
     def _retry_later(self, act: Activation, delay_s: float) -> None:
         handle = timers.call_later(delay_s, lambda: self._timer_fired(handle))
@@ -369,6 +379,8 @@ class _Execution:
         self.timers.clear()
         self.clear_deadline()
         self.engine.forget(job_state.job_id)
+        if status != "completed":
+            cancel_children(job_state.job_id, f"parent job {job_state.job_id} was {status}")
         job_state._settle()
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from routilux.distributed.operations.events import ms_to_iso
 from routilux.distributed.operations.jobfilter import JobFilter
+from routilux.distributed.store.children import children_of, parent_of
 from routilux.errors import FlowError
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 # Meta fields a job row shows (and a filter checks).
 ROW_FIELDS = ("status", "flow_id", "flow_hash", "created_at", "started_at", "finished_at", "updated_at", "error",
-              "retried_from", "retries", "forked_from")
+              "retried_from", "retries", "forked_from", "parent_job", "parent_act", "parent_routine")
 PAGE_SCAN_LIMIT = 5000  # a page reads at most this many index entries, then answers with what it found and a cursor
 _BATCH = 200
 
@@ -126,7 +127,8 @@ def job_row(job_id: str, meta: dict[str, str], created_ms: float | None) -> dict
             "updated_at": ms_to_iso(meta["updated_at"]) if meta.get("updated_at") else None,
             "error": meta.get("error") or None, "forked_from": forked_from(meta),
             "retried_from": meta.get("retried_from") or None,
-            "retries": [r for r in (meta.get("retries") or "").split(",") if r]}
+            "retries": [r for r in (meta.get("retries") or "").split(",") if r],
+            "parent": parent_of(meta), "children": children_of(meta)}
 
 
 def _page_cursor(score: float | str, job_id: str) -> str:

@@ -313,6 +313,23 @@ class FreeArgs(NamedTuple):
     per_job: str          # "1": a job's concurrency key (the slot goes to the waiter's job)
 
 
+class AdoptArgs(NamedTuple):
+    """A parent job takes on a child job (lua/adopt.lua)."""
+
+    SCRIPT = "adopt"
+    ARGV = ("child", "act")
+    child: str            # the child's job id
+    act: str              # the parent's activation that starts it
+
+
+class ReleaseChildArgs(NamedTuple):
+    """A child job ended and its parent has the post saying so: release it there (lua/release_child.lua)."""
+
+    SCRIPT = "release_child"
+    ARGV = ("child",)
+    child: str            # the child's job id
+
+
 class PostArgs(NamedTuple):
     """Post data into a job as one activation of a slot (lua/post.lua)."""
 
@@ -330,5 +347,6 @@ class PostArgs(NamedTuple):
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs, AdmitArgs, FreeArgs, PostArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs, AdmitArgs, FreeArgs, AdoptArgs,
+                                ReleaseChildArgs, PostArgs)
 }

@@ -138,6 +138,11 @@ class Keys:
         return f"{self.prefix}:{{workers}}:running:*"
 
     @property
+    def subflow_parents(self) -> str:
+        """SET of job ids that started child jobs not yet all settled (the sweeper checks them)."""
+        return f"{self.prefix}:subflow:parents"
+
+    @property
     def sweeper_lock(self) -> str:
         """Short lock so one worker sweeps at a time."""
         return f"{self.prefix}:sweeper"

@@ -19,7 +19,8 @@ from routilux.ops import Op
 
 NAMES = (
     "submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
-    "timeout", "delete", "abandon", "reject", "rescue", "replay", "advance_schedule", "admit", "free", "post",
+    "timeout", "delete", "abandon", "reject", "rescue", "replay", "advance_schedule", "admit", "free", "adopt",
+    "release_child", "post",
 )
 
 

@@ -12,6 +12,7 @@ from routilux.distributed.protocol.constants import SWEEP_BATCH
 from routilux.distributed.protocol.replies import text
 from routilux.distributed.store.activations import ActivationStore, SameJob
 from routilux.distributed.store.base import guarded
+from routilux.distributed.store.children import ChildrenStore
 from routilux.distributed.store.control import JobControlStore
 from routilux.distributed.store.deadletters import DeadLetterStore, stream_position
 from routilux.distributed.store.flows import FlowStore
@@ -27,5 +28,5 @@ __all__ = ["Admission", "RedisStore", "SWEEP_BATCH", "SameJob", "ScheduleStore",
 
 
 class RedisStore(ActivationStore, JobControlStore, JobReadingStore, ListingStore, FlowStore, DeadLetterStore,
-                 SweepingStore, LivenessStore, LimitStore):
+                 SweepingStore, LivenessStore, LimitStore, ChildrenStore):
     """Job, flow and activation state of the distributed engine, in Redis."""

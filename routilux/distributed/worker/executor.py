@@ -33,6 +33,7 @@ from routilux.distributed.protocol.args import CommitArgs
 from routilux.distributed.protocol.envelope import from_envelope, job_key_of, open_body
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
+from routilux.distributed.subflows import ChildJobs
 from routilux.distributed.worker.admission import Admission, Admitted, is_limited
 from routilux.distributed.worker.handler_call import HandlerCall
 from routilux.distributed.worker.heartbeat import Heartbeat
@@ -46,7 +47,9 @@ from routilux.distributed.constants import (COMMIT_RETRY_FIRST_S, COMMIT_RETRY_M
                                               EARLY_RETRY_SLACK_S, UNRUNNABLE_BOUNCE_S)
 from routilux.distributed.tracing import carrier_of, tracing
 from routilux.errors import DecodeError, MalformedMessageError, StoreUnavailableError
+from routilux.context import current_child_jobs
 from routilux.flow import Flow
+from routilux.job_state import TERMINAL
 from routilux.ops import Op
 from routilux.bounds import DEFAULT_LIMITS, Limits
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, bounded_traceback, rerun_delay_s, run_conflicted, run_step
@@ -98,6 +101,7 @@ class Executor:
         self.keyring = self.settings.keyring
         self.limits = self.settings.limits
         self._check = lambda value: check_encodable(value, self.limits)
+        self.children = ChildJobs(store, dispatcher)
 
     def run(self, message: Any, worker: str | None = None) -> str:
         """Run one activation message; returns what happened (for logs and tests).
@@ -250,12 +254,21 @@ class Executor:
                 self.tracing.note(outcome=result.action or "ok", commit=answer.outcome)
             if answer.outcome != "conflict":
                 self.heartbeat.count(worker, result.error is not None)
+                if answer.outcome in ("ok", "dropped") and answer.status in TERMINAL:
+                    self._job_ended(act.job_id)
                 return answer, inline
             reruns += 1
             log.debug("activation %s of job %s read stale data; re-run %d", act.activation_id, act.job_id, reruns)
             delay = rerun_delay_s(reruns)
             if delay:
                 time.sleep(delay)
+
+    def _job_ended(self, job_id: str) -> None:
+        """Report an ended job to its parent job and cancel its open children (the sweeper does it otherwise)."""
+        try:
+            self.children.job_ended(job_id)
+        except StoreUnavailableError as exc:
+            log.warning("job %s ended, but its sub-flow links wait for the sweeper: %s", job_id, exc)
 
     def _run_leased(self, flow: Flow, view: RemoteJobState, act: Activation, token: str, txn: StepTxn,
                     worker: str, admitted: Admitted | None = None) -> StepResult:
@@ -270,10 +283,12 @@ class Executor:
             self.timers.arm(TimeLimits(0.0, limits.hard_s) if _is_async(flow, act) else limits,
                             kill_on_hard=in_pool_child())
         started = time.perf_counter()
+        host = current_child_jobs.set(self.children)
         try:
             result = run_step(flow, view, act, self._check, reraise=(StoreUnavailableError,), txn=txn,
                               awaiter=call.awaiter)
         finally:
+            current_child_jobs.reset(host)
             if on_main:
                 self.timers.disarm()
             self.heartbeat.untrack(act.job_id, act.activation_id)

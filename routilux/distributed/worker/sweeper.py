@@ -11,7 +11,9 @@ being sent forever.
 
 It frees concurrency slots whose holder's lease lapsed (its worker died) and
 sends the waiters they go to, and rate waiters whose token is due (see
-admission.py). It also fails jobs that ran past their deadline (claim and commit check the
+admission.py). It settles sub-flows (routilux/distributed/subflows.py): reports
+ended child jobs to their parents and cancels the open children of parents that
+ended. It also fails jobs that ran past their deadline (claim and commit check the
 deadline too, so nothing of such a job starts or commits late even between
 sweeps), and drops expired jobs from the jobs index.
 
@@ -33,6 +35,7 @@ from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.store import SWEEP_BATCH
+from routilux.distributed.subflows import ChildJobs
 from routilux.distributed.worker.admission import Admission
 from routilux.distributed.worker.fetched import restore_fetched
 from routilux.errors import DecodeError
@@ -57,6 +60,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_no_info = False
+        self.children = ChildJobs(store, dispatcher)
 
     def start(self) -> None:
         """Start sweeping in the background."""
@@ -109,6 +113,7 @@ class Sweeper:
                 self.hooks.after_sweep(expired, len(messages) - expired)
         sent += self.admission.sweep()  # slots whose holder's lease lapsed, rate waiters whose token is due
         self.end_overdue_jobs()
+        self.children.sweep()
         while self.store.trim_jobs_index() == SWEEP_BATCH:
             pass
         return sent
@@ -182,6 +187,7 @@ class Sweeper:
             for job_id in overdue:
                 if self.store.time_out(job_id) == "timed-out":
                     log.warning("job %s ran past its deadline; it failed", job_id)
+                    self.children.job_ended(job_id)
 
     def _verified(self, member: str, body: bytes) -> bool:
         """True if ``body`` may be sent; one no worker would accept is dead-lettered instead.

@@ -153,6 +153,10 @@
     if (s.live && (sm.waiting_on || []).length) out.push(["Waiting", h("ul", { class: "plain", id: "job-waiting" }, sm.waiting_on.map((w) =>
       h("li", {}, h("span", { class: "mono" }, w.activation), ` for ${w.kind === "rate" ? "its rate token" : "a free slot"} of `, h("span", { class: "mono" }, w.limit))))]);
     if ((sm.retries || []).length) out.push(["Retried as", sm.retries.map((id) => [link(id), " "])]);
+    if (sm.parent) out.push(["Sub-flow of", [link(sm.parent.job_id), ` (${sm.parent.routine || "activation " + R.short(sm.parent.activation)})`]]);
+    if ((sm.children || []).length) {
+      out.push(["Sub-flows", sm.children.map((c) => [link(c.job_id), c.state === "open" ? " (running) " : " "])]);
+    }
     return out;
   }
 

@@ -98,6 +98,8 @@ local function maybe_complete(now)
   if status ~= 'running' then return status end
   local pending = tonumber(redis.call('HGET', KEYS[K_META], 'pending') or '0')
   if pending > 0 then return status end
+  -- Sub-flows: a job with a child still running stays open (adopt.lua counts, release_child.lua releases).
+  if tonumber(redis.call('HGET', KEYS[K_META], 'kids_open') or '0') > 0 then return status end
   if redis.call('SCARD', KEYS[K_FAILEDRS]) > 0 then
     finish_job('failed', 'a routine failed', now)
     return 'failed'
