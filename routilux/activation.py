@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterable, Sequence
 from routilux.connection import apply_mapping
 
 Target = tuple[str, str, "dict[str, str] | None"]
+_blake2b = hashlib.blake2b
 
 
 def child_id(parent_id: str, event: str, target: str, slot: str, seq: int) -> str:
     """Return the deterministic id of the ``seq``-th activation a parent emits."""
-    raw = f"{parent_id}\x1f{event}\x1f{target}\x1f{slot}\x1f{seq}".encode()
-    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+    return _blake2b(f"{parent_id}\x1f{event}\x1f{target}\x1f{slot}\x1f{seq}".encode(), digest_size=12).hexdigest()
 
 
 def root_id(job_id: str, tag: str = "root") -> str:
@@ -105,15 +105,13 @@ def route_emit(
     job_id: str, parent_id: str, routine_id: str, event: str, data: dict[str, Any], targets: Sequence[Target], seq: int
 ) -> list[Activation]:
     """Turn one emit into an activation per connected slot; ``seq`` numbers the parent's children so far."""
+    single = len(targets) == 1
+    source = (routine_id, event)  # immutable: one tuple for every child of the emit
     children = []
-    for offset, (target, slot, mapping) in enumerate(targets):
-        payload = apply_mapping(mapping, data) if mapping else (data if len(targets) == 1 else dict(data))
-        children.append(
-            Activation(
-                job_id, child_id(parent_id, event, target, slot, seq + offset), target, slot, payload, 0,
-                (routine_id, event),
-            )
-        )
+    for target, slot, mapping in targets:
+        payload = apply_mapping(mapping, data) if mapping else (data if single else dict(data))
+        children.append(Activation(job_id, child_id(parent_id, event, target, slot, seq), target, slot, payload, 0, source))
+        seq += 1
     return children
 
 

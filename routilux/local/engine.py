@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from routilux.activation import Activation, deferred_activations
-from routilux.context import current_step
+from routilux.context import current_job_state, current_step
 from routilux.errors import FlowError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
@@ -149,8 +149,17 @@ class _Execution:
         """The one runner of a sequential execution: nothing else runs, so each step writes live.
 
         One lock section per step hands in the last step's result and takes the next activation.
+        The JobState is the thread's current one for the whole run (run_step then leaves it be).
         """
+        state_token = current_job_state.set(self.job_state)
+        try:
+            self._run_steps()
+        finally:
+            current_job_state.reset(state_token)
+
+    def _run_steps(self) -> None:
         flow, job_state, queue, lock, tracker = self.flow, self.job_state, self.queue, self.lock, self.tracker
+        wall, clock, record_run = time.time, time.perf_counter, tracker._record_run
         result: StepResult | None = None
         while True:
             with lock:
@@ -166,9 +175,9 @@ class _Execution:
                     return
                 act = queue.popleft()
                 self.running += 1
-            started, t0 = time.time(), time.perf_counter()
+            started, t0 = wall(), clock()
             result = run_step(flow, job_state, act, record=False)
-            tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
+            record_run(act.routine_id, started, clock() - t0, result.error, result.emits)
 
     def _step(self, act: Activation) -> StepResult | None:
         """Run a step as a transaction until it commits (or its error strategy takes over).
