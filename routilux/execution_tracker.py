@@ -76,12 +76,14 @@ class ExecutionTracker:
     ) -> None:
         """An engine's step in one call: its record_step, then a record_emit per (source, event, data, targets)."""
         self._step_rows += (routine_id, None if error is None else ("failed", str(error)))
-        self._step_times.extend((started, duration_s))
+        step_times = self._step_times
+        step_times.append(started)  # appends: an array's extend goes through an iterator
+        step_times.append(duration_s)
         if emits:
-            rows = self._emit_rows
+            rows, emit_times = self._emit_rows, self._emit_times
             for source, event_name, data, targets in emits:
                 rows += (source, event_name, targets, data)
-            self._emit_times.extend([started] * len(emits))
+                emit_times.append(started)
 
     def record_step(self, routine_id: str, started: float, duration_s: float, status: str, error: str | None = None) -> None:
         """Note one finished run of a routine (``started`` is a Unix time)."""
