@@ -76,9 +76,7 @@ class ExecutionTracker:
     ) -> None:
         """An engine's step in one call: its record_step, then a record_emit per (source, event, data, targets)."""
         self._step_rows += (routine_id, None if error is None else ("failed", str(error)))
-        step_times = self._step_times
-        step_times.append(started)  # appends: an array's extend goes through an iterator
-        step_times.append(duration_s)
+        self._step_times.extend((started, duration_s))  # one call: a reader swapping the arrays never splits it
         if emits:
             rows, emit_times = self._emit_rows, self._emit_times
             for source, event_name, data, targets in emits:

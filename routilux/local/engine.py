@@ -79,7 +79,7 @@ class _Execution:
         wanted = min(self.limit, self.running + len(self.queue))
         while self.runners < wanted:
             self.runners += 1
-            self.engine.pool.submit(self._run_alone if self.limit == 1 else self._run)
+            self.engine.pool.submit(self._serve)
 
     def _retry_later(self, act: Activation, delay_s: float) -> None:
         handle = timers.call_later(delay_s, lambda: self._timer_fired(handle))
@@ -130,6 +130,17 @@ class _Execution:
             return act
         return None
 
+    def _serve(self) -> None:
+        """A runner's task: the JobState is the thread's current one for the whole run (run_step leaves it be)."""
+        state_token = current_job_state.set(self.job_state)
+        try:
+            if self.limit == 1:
+                self._run_alone()
+            else:
+                self._run()
+        finally:
+            current_job_state.reset(state_token)
+
     def _run(self) -> None:
         """A runner of a concurrent execution: each step a transaction (see :meth:`_step`)."""
         while True:
@@ -149,15 +160,7 @@ class _Execution:
         """The one runner of a sequential execution: nothing else runs, so each step writes live.
 
         One lock section per step hands in the last step's result and takes the next activation.
-        The JobState is the thread's current one for the whole run (run_step then leaves it be).
         """
-        state_token = current_job_state.set(self.job_state)
-        try:
-            self._run_steps()
-        finally:
-            current_job_state.reset(state_token)
-
-    def _run_steps(self) -> None:
         flow, job_state, queue, lock, tracker = self.flow, self.job_state, self.queue, self.lock, self.tracker
         wall, clock, record_run = time.time, time.perf_counter, tracker._record_run
         result: StepResult | None = None
