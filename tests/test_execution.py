@@ -802,8 +802,10 @@ def test_the_flow_execution_tracker_times_every_routine_of_the_latest_execution(
 def test_a_child_id_is_the_blake2b_of_its_parent_event_target_slot_and_position() -> None:
     import hashlib
 
-    from routilux.activation import child_id
+    from routilux.activation import child_id, route_emit
 
     expected = hashlib.blake2b("p\x1fout\x1fr2\x1finput\x1f3".encode(), digest_size=12).hexdigest()
     assert child_id("p", "out", "r2", "input", 3) == expected
     assert child_id("p", "out", "r2", "input", 4) != expected  # the prepared hash is copied, never updated
+    children = route_emit("j", "p", "r1", "out", {"x": 1}, [("r2", "input", None), ("r3", "input", None)], 3)
+    assert [a.activation_id for a in children] == [expected, child_id("p", "out", "r3", "input", 4)]
