@@ -76,12 +76,12 @@ class ExecutionTracker:
     ) -> None:
         """An engine's step in one call: its record_step, then a record_emit per (source, event, data, targets)."""
         self._step_rows += (routine_id, None if error is None else ("failed", str(error)))
-        self._step_times.extend((started, duration_s))
+        self._step_times.extend((started, duration_s))  # one call: a reader swapping the arrays never splits it
         if emits:
-            rows = self._emit_rows
+            rows, emit_times = self._emit_rows, self._emit_times
             for source, event_name, data, targets in emits:
                 rows += (source, event_name, targets, data)
-            self._emit_times.extend([started] * len(emits))
+                emit_times.append(started)
 
     def record_step(self, routine_id: str, started: float, duration_s: float, status: str, error: str | None = None) -> None:
         """Note one finished run of a routine (``started`` is a Unix time)."""

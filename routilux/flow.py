@@ -26,7 +26,7 @@ from routilux.event import wiring_changed
 from routilux.job_state import JobState
 from routilux.routine import Routine
 from routilux.routing import Route, route
-from routilux.slot import check_entry_params, handler_params
+from routilux.slot import check_entry_params
 
 STRATEGIES = ("sequential", "concurrent")
 DEFAULT_TIMEOUT_S = 300.0
@@ -251,7 +251,7 @@ class Flow:
         params = dict(entry_params or {})
         trigger = self.routines[entry_routine_id].get_slot("trigger")
         if trigger is not None and trigger.handler is not None:
-            check_entry_params(entry_routine_id, handler_params(trigger.handler), params)
+            check_entry_params(entry_routine_id, trigger.accepted_params(), params)
         limit = self._worker_limit(execution_strategy, max_workers)
         job_state = JobState(self.flow_id)
         job_state.current_routine_id = entry_routine_id

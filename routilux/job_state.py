@@ -264,9 +264,9 @@ class JobState:
     def _append_emits(self, emits: Iterable[tuple[Any, ...]]) -> None:
         """``record_execution`` of each (routine id, event name, data, ...) for a caller that knows
         no step records or holds these changes."""
-        append = self.execution_history.append
+        append, at = self.execution_history.append, time.time()  # one step's emits: one time
         for emit in emits:
-            append(ExecutionRecord(emit[0], emit[1], emit[2], time.time()))
+            append(ExecutionRecord(emit[0], emit[1], emit[2], at))
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return the history (of one routine, if given), oldest first."""

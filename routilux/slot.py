@@ -79,7 +79,8 @@ def _plan(handler: Callable[..., Any]) -> tuple[int, Any]:
 
 def call_handler(handler: Callable[..., Any], data: Any) -> Any:
     """Call ``handler`` with ``data`` the way its signature asks for it."""
-    mode, arg = _plan(handler)
+    plan = _dispatch_cache.get(getattr(handler, "__func__", handler))
+    mode, arg = plan if plan is not None else _plan(handler)
     if not isinstance(data, dict):
         return handler(data) if mode != _NONE else handler()
     if mode == _KWARGS:
@@ -150,6 +151,14 @@ class Slot:
         self.merge_strategy = merge_strategy
         self.connected_events: list[Event] = []
         self._local_data: dict[str, Any] = {}
+        self._accepted: tuple[Any, frozenset[str] | None] | None = None  # (handler, its handler_params)
+
+    def accepted_params(self) -> frozenset[str] | None:
+        """:func:`handler_params` of the handler, worked out once per handler (each execute checks them)."""
+        handler, cached = self.handler, self._accepted
+        if cached is None or cached[0] is not handler:
+            cached = self._accepted = (handler, handler_params(handler))
+        return cached[1]
 
     @property
     def _data(self) -> dict[str, Any]:

@@ -17,12 +17,12 @@ times, and then feeds a :class:`StepConflictError` to the error strategy
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable
 
 from routilux import routing
@@ -116,10 +116,9 @@ class StepContext:
             self.check(data)
         route = routing.route(self.flow, rid, event_name)
         self.emits.append((rid, event_name, data, route.ids))
-        act = self.activation
-        self.children += route_emit(
-            act.job_id, act.activation_id, rid, event_name, data, route.targets, len(self.children)
-        )
+        if route.targets:
+            act, children = self.activation, self.children
+            children += route_emit(act.job_id, act.activation_id, rid, event_name, data, route.targets, len(children))
 
 
     def emit_after(self, routine: Routine, delay_s: float, event_name: str, data: dict[str, Any]) -> str:
@@ -212,14 +211,16 @@ def run_step(
         return _fire(StepContext(flow, job_state, routine, act, check, record or txn is not None, txn))
     if routine is None or slot is None:
         return _broken_target(flow, job_state, act)
-    ctx = StepContext(flow, job_state, routine, act, check, record or txn is not None, txn)
+    live = not record and txn is None
+    ctx = StepContext(flow, job_state, routine, act, check, not live, txn)
     step_token = current_step.set(ctx)
-    state_token = current_job_state.set(job_state)
+    # A runner that runs many steps of one job sets the JobState once for all of them.
+    state_token = None if current_job_state.get() is job_state else current_job_state.set(job_state)
     try:
         # A copy: the handler may mutate its data, but the payload is re-run by a retry and is
         # the very dict the upstream emit recorded in the history.
         payload = dict(act.payload)
-        if ctx.ops is None and txn is None and check is None and slot.merge_strategy == "override":
+        if live and check is None and slot.merge_strategy == "override":
             before = job_state._swap_slot_buffer(act.routine_id, act.slot, payload)  # live: as get + set would
             handler_data = payload
         else:
@@ -230,7 +231,7 @@ def run_step(
         try:
             if slot.handler is not None:
                 returned = call_handler(slot.handler, handler_data)
-                if inspect.iscoroutine(returned):
+                if returned is not None and returned.__class__ is CoroutineType:  # a coroutine type has no subclass
                     awaiter(returned)
         except reraise:
             raise  # not the handler's fault: the engine runs the activation again later
@@ -238,7 +239,8 @@ def run_step(
             return _failed(ctx, exc, before)
         return _succeeded(ctx, started)
     finally:
-        current_job_state.reset(state_token)
+        if state_token is not None:
+            current_job_state.reset(state_token)
         current_step.reset(step_token)
 
 
@@ -286,7 +288,8 @@ def run_conflicted(flow: Flow, job_state: JobState, act: Activation, reruns: int
 def _succeeded(ctx: StepContext, started: float) -> StepResult:
     job_state, act = ctx.job_state, ctx.activation
     if ctx.ops is None and ctx.txn is None and ctx.check is None:
-        job_state._append_emits(ctx.emits)  # nothing records or checks the step's ops: written live
+        if ctx.emits:
+            job_state._append_emits(ctx.emits)  # nothing records or checks the step's ops: written live
     else:
         for rid, event_name, data, _ in ctx.emits:
             job_state.record_execution(rid, event_name, data)

@@ -68,3 +68,16 @@ def test_the_orders_example_refuses_ordres() -> None:
 
     with pytest.raises(EntryParamsError, match="it takes orders"):
         orders.make_flow().execute(orders.ENTRY, {"ordres": []})
+
+
+def test_an_entry_whose_handler_is_replaced_is_checked_against_the_new_handler() -> None:
+    routine = Named()
+    flow = flow_of(routine)
+    with pytest.raises(EntryParamsError):
+        flow.execute("source", {"ordres": [1]})  # the first handler's names, now remembered by the slot
+    routine.get_slot("trigger").handler = lambda **params: None
+    assert flow.execute("source", {"ordres": [1]}).status == "completed"
+    routine.get_slot("trigger").handler = routine.fire
+    with pytest.raises(EntryParamsError, match="it takes orders, region"):
+        flow.execute("source", {"ordres": [1]})
+

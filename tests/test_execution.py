@@ -282,6 +282,26 @@ def test_handlers_can_reach_the_job_state_through_upstreams_context_variable() -
     assert _current_job_state.get() is None
 
 
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_runner_thread_keeps_no_job_state_once_its_run_is_over(strategy: str) -> None:
+    from routilux.routine import _current_job_state
+
+    seen: list[Any] = []
+
+    class Looker(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=lambda: seen.append(_current_job_state.get()))
+
+    flow = Flow()
+    flow.set_execution_strategy(strategy, 2)
+    flow.add_routine(Looker(), "looker")
+    job_states = [flow.execute("looker"), flow.execute("looker")]
+    assert seen == job_states  # each run's handler saw its own job, in a reused pool thread
+    pool = flow._get_engine().pool
+    assert [pool.submit(_current_job_state.get).result() for _ in range(4)] == [None] * 4
+
+
 def test_handlers_write_shared_data_and_log_into_their_job_state() -> None:
     class Writer(Routine):
         def __init__(self) -> None:
@@ -777,3 +797,15 @@ def test_the_flow_execution_tracker_times_every_routine_of_the_latest_execution(
     assert tracker.get_routine_performance("sink")["total_executions"] == 3
     assert tracker.get_routine_performance("source")["completed"] == 1
     assert tracker.get_flow_performance()["total_routines"] == 2
+
+
+def test_a_child_id_is_the_blake2b_of_its_parent_event_target_slot_and_position() -> None:
+    import hashlib
+
+    from routilux.activation import child_id, route_emit
+
+    expected = hashlib.blake2b("p\x1fout\x1fr2\x1finput\x1f3".encode(), digest_size=12).hexdigest()
+    assert child_id("p", "out", "r2", "input", 3) == expected
+    assert child_id("p", "out", "r2", "input", 4) != expected  # the prepared hash is copied, never updated
+    children = route_emit("j", "p", "r1", "out", {"x": 1}, [("r2", "input", None), ("r3", "input", None)], 3)
+    assert [a.activation_id for a in children] == [expected, child_id("p", "out", "r3", "input", 4)]

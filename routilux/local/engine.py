@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from routilux.activation import INTERNAL_SLOTS, WAIT_SLOT, Activation, deferred_activations
-from routilux.context import current_child_jobs, current_step
+from routilux.context import current_child_jobs, current_job_state, current_step
 from routilux.errors import FlowError, JobNotRunningError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, pause_point
@@ -97,7 +97,7 @@ class _Execution:
         wanted = min(self.limit, self.running + len(self.queue))
         while self.runners < wanted:
             self.runners += 1
-            self.engine.pool.submit(_with_child_jobs, self._run_alone if self.limit == 1 else self._run)
+            self.engine.pool.submit(_with_child_jobs, self._serve)
 
     def _retry_later(self, act: Activation, delay_s: float) -> None:
         handle = timers.call_later(delay_s, lambda: self._timer_fired(handle))
@@ -150,6 +150,17 @@ class _Execution:
             return act
         return None
 
+    def _serve(self) -> None:
+        """A runner's task: the JobState is the thread's current one for the whole run (run_step leaves it be)."""
+        state_token = current_job_state.set(self.job_state)
+        try:
+            if self.limit == 1:
+                self._run_alone()
+            else:
+                self._run()
+        finally:
+            current_job_state.reset(state_token)
+
     def _run(self) -> None:
         """A runner of a concurrent execution: each step a transaction (see :meth:`_step`)."""
         while True:
@@ -173,6 +184,7 @@ class _Execution:
         One lock section per step hands in the last step's result and takes the next activation.
         """
         flow, job_state, queue, lock, tracker = self.flow, self.job_state, self.queue, self.lock, self.tracker
+        wall, clock, record_run = time.time, time.perf_counter, tracker._record_run
         result: StepResult | None = None
         while True:
             with lock:
@@ -193,9 +205,9 @@ class _Execution:
                     result = None
                     continue
                 self.running += 1
-            started, t0 = time.time(), time.perf_counter()
+            started, t0 = wall(), clock()
             result = run_step(flow, job_state, act, record=False)
-            tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
+            record_run(act.routine_id, started, clock() - t0, result.error, result.emits)
 
     def _admit(self, act: Activation) -> list[str] | None:
         """Take the activation's limit slots (caller holds the lock); None if it must wait (parked for a slot,
