@@ -168,21 +168,47 @@ class RedisStore:
     # -- jobs ------------------------------------------------------------
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
-                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None) -> str:
+                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None,
+                   priority: int | None = None) -> str:
         """Create a job with its root activation in the outbox; returns the outbox score.
 
-        The job keeps the retention of these settings, and a deadline ``timeout_s``
-        from now (None or 0: none).
+        The job keeps the retention of these settings, a deadline ``timeout_s``
+        from now (None or 0: none) and its ``priority`` (None: the default).
         """
-        s = self.settings
-        res = self._replicated(
-            self.scripts.submit, self.job_keys(job_id),
-            [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
-             int(s.completed_ttl_s * 1000), int(s.failed_ttl_s * 1000), *_timeout_args(timeout_s)],
-        )
+        res = self._replicated(self.scripts.submit, self.job_keys(job_id),
+                               self.submit_args(job_id, flow_id, flow_hash, entry, root_id, root_body, history,
+                                                created_at, timeout_s, priority))
         if text(res[0]) != "ok":
             raise ValueError(f"job {job_id} already exists")
         return text(res[1])
+
+    @guarded
+    def create_jobs(self, jobs: list[tuple[Any, ...]]) -> list[str]:
+        """Create several jobs (each :meth:`create_job`'s arguments) in one round trip; returns their outbox scores.
+
+        Raises:
+            ValueError: a job id already exists (the others were created).
+        """
+        if self.cluster:  # redis-py cannot pipeline scripts across a cluster
+            return [self.create_job(*job) for job in jobs]
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            self.scripts.submit(self.job_keys(job[0]), self.submit_args(*job), client=pipe)
+        if self.settings.commit_wait_replicas:
+            pipe.wait(self.settings.commit_wait_replicas, max(1, int(self.settings.commit_wait_timeout_s * 1000)))
+        answers = pipe.execute()[:len(jobs)]
+        for job, res in zip(jobs, answers):
+            if text(res[0]) != "ok":
+                raise ValueError(f"job {job[0]} already exists")
+        return [text(res[1]) for res in answers]
+
+    def submit_args(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str, root_body: bytes,
+                    history: bytes, created_at: str, timeout_s: float | None, priority: int | None) -> list[Any]:
+        """ARGV of lua/submit.lua for a new job (see :meth:`create_job`)."""
+        s = self.settings
+        return [job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
+                int(s.completed_ttl_s * 1000), int(s.failed_ttl_s * 1000), *_timeout_args(timeout_s),
+                "" if priority is None else priority]
 
     def retention_meta(self) -> dict[str, int]:
         """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""

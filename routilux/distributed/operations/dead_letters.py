@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from routilux.distributed.priority import of_meta
 from routilux.distributed.envelope import open_body
 from routilux.distributed.operations.events import ms_to_iso, plain
 from routilux.distributed.store import text
@@ -77,7 +78,8 @@ class DeadLettersMixin:
             score = text(answer[2])
             self.dispatcher.send_or_leave(self.store.bodies(job_id, ids),
                                           sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
-                                          what=f"the replayed activations of job {job_id}")
+                                          what=f"the replayed activations of job {job_id}",
+                                          priority=of_meta(self.store.meta(job_id)))
         return job_id
 
     def discard_dead_letter(self, dead_id: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 
 from routilux import codec
+from routilux.distributed.priority import carried, of_meta
 from routilux.distributed.envelope import open_body, seal
 from routilux.distributed.operations.history import replay_job
 from routilux.distributed.keys import slot_field
@@ -33,7 +34,8 @@ class ForkingRuntime(Protocol):
 
     def _check_layout(self) -> None: ...
 
-    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None: ...
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
+                      priority: int | None = None) -> None: ...
 
 
 def state_ops(state: JobState) -> list[bytes | str]:
@@ -116,6 +118,9 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
               "forked_from": job_id, "forked_at": replay.position, **store.retention_meta()}
     if meta.get("timeout_ms"):
         fields.update(timeout_ms=meta["timeout_ms"], timeout_s=meta.get("timeout_s", ""))
+    priority = carried(of_meta(meta))  # the envelopes, copied, keep it too
+    if priority is not None:
+        fields["priority"] = priority
     score = _write_job(store, new_id, fields, replay.state, bodies)
-    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score)
+    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score, priority)
     return new_id

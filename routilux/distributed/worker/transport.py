@@ -42,6 +42,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from routilux.distributed.dead_letter_record import write_dead_letter
 from routilux.distributed.frames import MAX_FRAME_BYTES, frame_problem, safe_text
+from routilux.distributed.priority import BANDS, NORMAL, REDIS_PRIORITY
 
 log = logging.getLogger("routilux.distributed")
 
@@ -145,11 +146,26 @@ class _CheckedDelivery:
         super()._deliver(message, queue)  # type: ignore[misc]
 
 
-class Channel(_Hardened, kombu_redis.Channel):
+class _Banded:
+    """Priority bands on the Redis lists of a queue, read high band first (see priority.py).
+
+    kombu reads a queue's priority lists in the order of ``priority_steps``; its
+    default steps read the plain list first. Here the high band's list comes
+    first, then the plain list (the default band), then the low band's.
+    """
+
+    priority_steps = [REDIS_PRIORITY[b] for b in BANDS]
+
+    def priority(self, n: int) -> int:
+        """The list a message of kombu priority ``n`` goes on: its band's; anything else on the plain list."""
+        return n if n in self.priority_steps else REDIS_PRIORITY[NORMAL]
+
+
+class Channel(_Banded, _Hardened, kombu_redis.Channel):
     """A Redis channel that dead-letters malformed frames and survives a reconnect (see the module docstring)."""
 
 
-class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
+class SentinelChannel(_Banded, _Hardened, kombu_redis.SentinelChannel):
     """kombu's Sentinel channel (the current master, found through the sentinels), hardened the same way."""
 
 
