@@ -16,9 +16,9 @@ from routilux.errors import BulkSubmitError, InvalidPriorityError
 pytestmark = pytest.mark.distributed
 
 
-def _backlog(runtime: Any, count: int, nap_s: float) -> list[str]:
+def _backlog(runtime: Any, count: int, nap_s: float, priority: int | None = 0) -> list[str]:
     return runtime.submit_many([{"flow": priority_flows.nap_flow(), "entry": "nap", "params": {"s": nap_s},
-                                 "priority": 0}] * count)
+                                 "priority": priority}] * count)
 
 
 def _finished_ms(runtime: Any, job_id: str) -> int:
@@ -87,24 +87,27 @@ def _stored_priorities(runtime: Any, job_id: str) -> list[Any]:
     return out
 
 
+# A re-send that lost its band would go to the default band, behind the whole backlog (none overtaken): these
+# backlogs are in the default band, so that a lost band shows. The backlog runs while the killed worker's lease
+# runs out (a few seconds of it), so the bound is below the 90% of a live overtaking.
 @both_brokers
 @pytest.mark.timeout(240)
 def test_a_job_whose_worker_was_killed_keeps_its_band_when_its_activation_is_sent_again(settings, runtime,
                                                                                          spawn_worker):
     doomed = spawn_worker(imports=("priority_flows",), pool="solo", concurrency=1)
     wait_until(lambda: workers_up(runtime, 1), timeout=60)
-    urgent = runtime.submit(priority_flows.nap_flow(), "nap", {"s": 3.0}, priority=9)
+    urgent = runtime.submit(priority_flows.nap_flow(), "nap", {"s": 2.0}, priority=9)
     wait_until(lambda: runtime.job_summary(urgent)["started_at"], timeout=30)
     doomed.kill()
-    backlog = _backlog(runtime, 200, 0.04)
+    backlog = _backlog(runtime, 150, 0.1, priority=None)
     spawn_worker(imports=("priority_flows",), pool="solo", concurrency=1)
-    assert _overtaken(runtime, backlog, urgent) >= 0.9
+    assert _overtaken(runtime, backlog, urgent) >= 0.6
 
 
 @pytest.mark.timeout(240)
 def test_priorities_survive_a_redis_restart(own_redis, spawn_worker):
     server, settings, runtime = own_redis
-    backlog = _backlog(runtime, 200, 0.01)
+    backlog = _backlog(runtime, 150, 0.02, priority=None)
     urgent = runtime.submit(priority_flows.nap_flow(), "nap", {"s": 0.0}, priority=9)
     server.restart()
     assert runtime.job_summary(urgent)["priority"] == 9
