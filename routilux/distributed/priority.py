@@ -65,8 +65,13 @@ def band_queue(queue: str, which: str) -> str:
 
 
 def band_queues(queues: tuple[str, ...] | list[str]) -> list[str]:
-    """Every band queue of ``queues``, high bands first (a worker consumes them in this order)."""
-    return [band_queue(q, b) for b in BANDS for q in dict.fromkeys(queues)]
+    """``queues`` (the default band's), then their high and low bands' queues.
+
+    The order is not a preference: RabbitMQ pushes each queue's messages to its own
+    consumer, so a high-band message is delivered at once whatever the order.
+    """
+    names = list(dict.fromkeys(queues))
+    return names + [band_queue(q, b) for q in names for b in BANDS if b != NORMAL]
 
 
 def carried(priority: int | None) -> int | None:

@@ -95,8 +95,8 @@ def _redis_broker_config(settings: Settings) -> dict[str, Any]:
 
 
 def activation_queues(settings: Settings) -> list[Queue]:
-    """The RabbitMQ queues of ``settings``, each with its priority bands' queues, high bands first (durable;
-    quorum unless ``broker_queue_type`` is classic)."""
+    """The RabbitMQ queues of ``settings``, then their priority bands' queues (durable; quorum unless
+    ``broker_queue_type`` is classic)."""
     arguments = {"x-queue-type": "quorum"} if settings.broker_queue_type == "quorum" else None
     names = band_queues((settings.queue, *settings.queues))
     return [Queue(name, Exchange(name, "direct", durable=True), routing_key=name, durable=True,
