@@ -11,6 +11,7 @@ import priority_flows
 from conftest import both_brokers
 from waiting import wait_until, workers_up
 from routilux.distributed.envelope import open_body
+from routilux.distributed.priority import BANDS, HIGH, LOW, NORMAL, REDIS_PRIORITY, band_queue
 from routilux.errors import BulkSubmitError, InvalidPriorityError
 
 pytestmark = pytest.mark.distributed
@@ -113,3 +114,28 @@ def test_priorities_survive_a_redis_restart(own_redis, spawn_worker):
     assert runtime.job_summary(urgent)["priority"] == 9
     spawn_worker(imports=("priority_flows",), settings_=settings, pool="solo", concurrency=1)
     assert _overtaken(runtime, backlog, urgent) >= 0.9
+
+
+def _waiting_by_band(settings: Any, runtime: Any) -> dict[str, int]:
+    """Messages waiting in each band's queue (RabbitMQ) or list (Redis)."""
+    if settings.broker_is_amqp:
+        from kombu import Connection
+
+        counts = {}
+        with Connection(settings.broker_url) as conn:
+            for which in BANDS:
+                counts[which] = conn.channel().queue_declare(band_queue(settings.queue, which),
+                                                             passive=True).message_count
+        return counts
+    name = runtime.store.keys.broker_prefix + settings.queue
+    suffixes = {which: "" if which == NORMAL else f"\x06\x16{REDIS_PRIORITY[which]}" for which in BANDS}
+    return {which: runtime.store.redis.llen(name + suffix) for which, suffix in suffixes.items()}
+
+
+@both_brokers
+def test_a_job_without_a_priority_is_queued_as_before_and_others_in_their_bands_queue(settings, runtime):
+    runtime.submit(priority_flows.nap_flow(), "nap")
+    runtime.submit(priority_flows.nap_flow(), "nap", priority=5)
+    runtime.submit(priority_flows.nap_flow(), "nap", priority=7)
+    runtime.submit_many([{"flow": "nap", "entry": "nap", "priority": 2}, {"flow": "nap", "entry": "nap", "priority": 9}])
+    assert _waiting_by_band(settings, runtime) == {HIGH: 2, NORMAL: 2, LOW: 1}
