@@ -26,8 +26,8 @@ def register(sub: Any) -> None:
     submit.add_argument("--params-file", metavar="FILE",
                         help="JSON Lines file ('-': stdin): one job per line, each line its entry parameters; "
                              "submitted in bulk, one job id printed per line")
-    submit.add_argument("--priority", type=int, default=None,
-                        help="0 to 9, higher runs first when workers are busy (default 5)")
+    submit.add_argument("--priority", type=int, default=None, choices=range(10), metavar="0-9",
+                        help="higher runs first when workers are busy (default 5)")
     submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
     submit.add_argument("--watch", action="store_true", help="watch the job live until it ends (see watch)")
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")

@@ -25,6 +25,8 @@ reject of a message from that connection is skipped with a warning: the message
 is still in the broker's unacknowledged set, comes back after the visibility
 timeout, and the engine's claim makes the rerun a no-op.
 
+Its channels also read a queue's priority bands high band first (:class:`_Banded`, see priority.py).
+
 The Celery app selects it with ``broker_transport`` for ``redis://`` and
 ``rediss://`` URLs (:class:`SentinelTransport` for ``sentinel://``); the dead-letter stream's key comes in
 ``broker_transport_options["routilux_dead_letters"]``.
