@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any, Callable
 
+from routilux.cli.bulk_submit import submit_file
 from routilux.cli.engine import runtime_from
 from routilux.cli.exits import EXIT_FAILED, UsageError
 from routilux.cli.options import add_command, json_object
@@ -17,10 +18,16 @@ from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 
 def register(sub: Any) -> None:
     """Add the job commands."""
-    submit = add_command(sub, "submit", cmd_submit, "start a job of a published flow")
+    submit = add_command(sub, "submit", cmd_submit, "start a job of a published flow (or one per line of a file)")
     submit.add_argument("flow_id", metavar="FLOW_ID", help="published flow id (or content hash)")
-    submit.add_argument("entry", metavar="ENTRY", help="entry routine id (it needs a 'trigger' slot)")
+    submit.add_argument("entry", metavar="ENTRY", nargs="?", help="entry routine id (it needs a 'trigger' slot)")
+    submit.add_argument("--entry", dest="entry_option", metavar="ENTRY", help="the entry routine id, as an option")
     submit.add_argument("--params", default="{}", help="entry parameters as a JSON object")
+    submit.add_argument("--params-file", metavar="FILE",
+                        help="JSON Lines file ('-': stdin): one job per line, each line its entry parameters; "
+                             "submitted in bulk, one job id printed per line")
+    submit.add_argument("--priority", type=int, default=None, choices=range(10), metavar="0-9",
+                        help="higher runs first when workers are busy (default 5)")
     submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
     submit.add_argument("--watch", action="store_true", help="watch the job live until it ends (see watch)")
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
@@ -43,22 +50,41 @@ def register(sub: Any) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Submit a job (publishing its flow first with --publish); print its id, or its status with --wait."""
+    """Submit a job (publishing its flow first with --publish); print its id, or its status with --wait.
+
+    With --params-file, submit a job per line and print their ids.
+    """
+    entry = _entry(args)
     params = json_object(args.params)
     import_modules(args.imports)
     with runtime_from(args) as runtime:
         flow = args.flow_id
         if args.publish:
             flow = publish_factory(runtime, args.publish, args.flow_id)
-        job_id = runtime.submit(flow, args.entry, entry_params=params)
+        if args.params_file:
+            submit_file(runtime, flow, entry, args.params_file, args.priority)
+            return 0
+        job_id = runtime.submit(flow, entry, entry_params=params, priority=args.priority)
         print(job_id, flush=True)
         if args.watch:
             return watch_jobs(runtime, [job_id], mode=mode_of(args))
         if not args.wait:
             return 0
         state = runtime.wait(job_id, timeout=args.timeout)
-        print(format_status(state))
+        print(format_status(state, runtime.job_summary(job_id).get("priority")))
         return 0 if state.status == "completed" else EXIT_FAILED
+
+
+def _entry(args: argparse.Namespace) -> str:
+    """The entry routine, given as ENTRY or --entry (not both, not neither; not with --wait/--watch for a file)."""
+    if args.entry and args.entry_option and args.entry != args.entry_option:
+        raise UsageError(f"two entry routines given: {args.entry!r} and --entry {args.entry_option!r}")
+    entry = args.entry or args.entry_option
+    if not entry:
+        raise UsageError("submit needs the entry routine: ENTRY or --entry ENTRY")
+    if args.params_file and (args.wait or args.watch or args.params != "{}"):
+        raise UsageError("--params-file submits a job per line: it goes without --params, --wait and --watch")
+    return entry
 
 
 def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
@@ -80,15 +106,20 @@ def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's state: a summary, or the whole JobState with --json."""
     with runtime_from(args) as runtime:
-        state = runtime.get_job(runtime.resolve_job_id(args.job_id))
-    print(json.dumps(state.serialize(), indent=2, default=str) if args.json else format_status(state))
+        job_id = runtime.resolve_job_id(args.job_id)
+        state = runtime.get_job(job_id)
+        priority = runtime.job_summary(job_id).get("priority")
+    print(json.dumps({**state.serialize(), "priority": priority}, indent=2, default=str) if args.json
+          else format_status(state, priority))
     return 0
 
 
-def format_status(state: Any) -> str:
-    """A JobState summary: status, error, routine states and counts."""
+def format_status(state: Any, priority: int | None = None) -> str:
+    """A JobState summary: status, priority (when known), error, routine states and counts."""
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    if priority is not None:
+        lines.insert(3, f"priority: {priority}")
     forked = state.metadata.get("forked_from")
     if forked:
         lines.append(f"forked:   from job {forked['job_id']} at {forked['at']}")

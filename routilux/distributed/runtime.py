@@ -24,6 +24,8 @@ from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
 from routilux.distributed.operations.time_travel import TimeTravelMixin
+from routilux.distributed.operations.submit_many import NewJob, SubmitManyMixin
+from routilux.distributed.protocol.priority import DEFAULT_PRIORITY, carried, check_priority, of_meta
 from routilux.distributed.settings import Settings
 from routilux.distributed.protocol.signing import Keyring
 from routilux.distributed.store import RedisStore
@@ -43,7 +45,7 @@ from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin):
+                         TimeTravelMixin, StatsMixin, SubmitManyMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,
@@ -101,6 +103,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> str:
         """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
 
@@ -109,7 +112,12 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         ``timeout`` is None; 0 or a flow without a timeout: no deadline. Time spent
         paused does not count (resume grants the whole timeout again).
 
+        ``priority`` (0 to 9, higher first; None: the default, 5) orders the job's
+        activations against other jobs' when workers are saturated; every activation
+        of the job keeps it (children, retries, resumes, re-sends, forks).
+
         Raises:
+            InvalidPriorityError: ``priority`` is not a whole number from 0 to 9.
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
             EntryParamsError: a parameter the entry handler does not take (when this process knows its
                 signature: a Flow was given, or the routine's class is imported here, and it has no ``**kwargs``).
@@ -119,13 +127,33 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 so submitting again starts it once.
             KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
         """
-        return self._start(flow, entry_routine_id, entry_params, timeout)
+        return self._start(flow, entry_routine_id, entry_params, timeout, priority=check_priority(priority))
 
     def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
-               timeout: float | None, retried_from: str | None = None) -> str:
+               timeout: float | None, retried_from: str | None = None, priority: int = DEFAULT_PRIORITY) -> str:
         """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
         self._check_layout()
         digest, data = self._resolve(flow)
+        params = self._entry_params(flow, data, entry_routine_id, entry_params)
+        job_id = str(uuid.uuid4())
+        with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
+            job = self._new_job(job_id, digest, data, entry_routine_id, params, timeout, priority, trace)
+            score = self.store.create_job(*job.create_args)
+            if retried_from:
+                self.ops.link_retry(retried_from, job_id)
+            self._send_new_job(job_id, job.messages, score, job.priority)
+        return job_id
+
+    def _entry_params(self, flow: Flow | str, data: dict[str, Any], entry_routine_id: str,
+                      entry_params: dict[str, Any] | None) -> dict[str, Any]:
+        """A copy of ``entry_params`` once the entry routine and the parameters are known to be fit to start a
+        job of ``flow`` (published as ``data``).
+
+        Raises:
+            FlowValidationError: no such entry routine, or it has no "trigger" slot.
+            EntryParamsError: a parameter the entry handler does not take (see :meth:`submit`).
+            EncodeError: the parameters cannot be encoded, or are over the limits.
+        """
         routine = data["routines"].get(entry_routine_id)
         if routine is None:
             raise FlowValidationError(f"Entry routine '{entry_routine_id}' not found in flow {data['flow_id']!r}")
@@ -134,21 +162,21 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         params = dict(entry_params or {})
         check_entry_params(entry_routine_id, entry_params_of(flow, entry_routine_id, routine), params)
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
-        job_id = str(uuid.uuid4())
-        with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
-            root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
-            body = seal(to_envelope(root, digest, trace=trace), self.keyring)
-            history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
-            score = self.store.create_job(
-                job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
-                datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
-            )
-            if retried_from:
-                self.ops.link_retry(retried_from, job_id)
-            self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
-        return job_id
+        return params
 
-    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None:
+    def _new_job(self, job_id: str, digest: str, data: dict[str, Any], entry: str, params: dict[str, Any],
+                 timeout: float | None, priority: int, trace: dict[str, str] | None) -> NewJob:
+        """The writes and the first message of a new job (nothing is written yet)."""
+        root = Activation(job_id, root_id(job_id), entry, "trigger", params)
+        body = seal(to_envelope(root, digest, trace=trace, priority=priority), self.keyring)
+        history = codec.packb([[entry, "start", params, datetime.now()]])
+        deadline_s = timeout if timeout is not None else data.get("execution_timeout")
+        return NewJob((job_id, data["flow_id"], digest, entry, root.activation_id, body, history,
+                       datetime.now().isoformat(), deadline_s, carried(priority)),
+                      [(f"{job_id}|{root.activation_id}", body)], carried(priority))
+
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
+                      priority: int | None = None) -> None:
         """Send a new job's first activations; if the broker does not take them, withdraw the job and raise.
 
         Raises:
@@ -156,7 +184,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 client). The job was cancelled and deleted, so submitting again starts it once.
         """
         try:
-            self.dispatcher.send(messages, sent=lambda job, ids: self.store.mark_dispatched(job, score, ids))
+            self.dispatcher.send(messages, sent=lambda job, ids: self.store.mark_dispatched(job, score, ids),
+                                 priority=priority)
         except Exception as exc:
             typed = broker_error(exc)
             if typed is None:
@@ -223,7 +252,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         data = self.store.flow_data(meta["flow_hash"])
         deferred = self.store.read_list(job_id, "de")
         pauses = len(self.store.read_list(job_id, "pp"))
-        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses)
+        priority = of_meta(meta)
+        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses, priority)
         answer = self.store.resume(
             job_id, len(deferred), codec.packb(history) if history else b"", list(children.items()), timeout,
         )
@@ -234,15 +264,16 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         messages += self.store.bodies(job_id, [i for i in ids if i not in children])
         score = answer.outbox_score
         self.dispatcher.send_or_leave(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
-                                      what=f"the activations of resumed job {job_id}")
+                                      what=f"the activations of resumed job {job_id}", priority=priority)
 
     def _deferred_children(
-        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int
+        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int,
+        priority: int = DEFAULT_PRIORITY,
     ) -> tuple[dict[str, bytes], list[list[Any]]]:
         table = routes(data)
         acts = deferred_activations(job_id, pauses, deferred, lambda rid, event: table.get((rid, event), []))
         history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
-        return {a.activation_id: seal(to_envelope(a, digest), self.keyring) for a in acts}, history
+        return {a.activation_id: seal(to_envelope(a, digest, priority=priority), self.keyring) for a in acts}, history
 
     def retry(self, job_id: str) -> str:
         """Run a failed or cancelled job again as a new job: same flow version, entry routine, parameters and
@@ -265,7 +296,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         if start is None:
             raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
         timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
-        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id)
+        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id, priority=of_meta(meta))
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""

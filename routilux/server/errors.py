@@ -15,11 +15,13 @@ from starlette.responses import Response
 from routilux.errors import (
     AmbiguousIdError,
     BrokerUnavailableError,
+    BulkSubmitError,
     DistributedError,
     EncodeError,
     FlowError,
     FlowNotPublishedError,
     FlowValidationError,
+    InvalidPriorityError,
     JobFilterError,
     JobNotFoundError,
     RoutiluxError,
@@ -54,7 +56,8 @@ def status_of(exc: Exception) -> int:
         return 400  # the caller must give more of the id
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
-    if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError)):
+    if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, InvalidPriorityError,
+                        BulkSubmitError)):
         return 422
     if isinstance(exc, FlowError):
         return 409  # the job is not in a state that allows it (pause a finished job, ...)

@@ -17,6 +17,7 @@ from routilux import codec
 from routilux.distributed.operations.history import replay_job
 from routilux.distributed.protocol.envelope import open_body, seal
 from routilux.distributed.protocol.keys import slot_field
+from routilux.distributed.protocol.priority import carried, of_meta
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError
 from routilux.job_state import JobState
@@ -34,7 +35,8 @@ class ForkingRuntime(Protocol):
 
     def _check_layout(self) -> None: ...
 
-    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None: ...
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
+                      priority: int | None = None) -> None: ...
 
 
 def state_ops(state: JobState) -> list[bytes | str]:
@@ -122,6 +124,9 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
     # What the inherited routines had done at that point: the summary counts it as theirs.
     fields.update({f"runs:{rid}": n for rid, n in replay.runs.items()})
     fields.update({f"errors:{rid}": n for rid, n in replay.errors.items()})
+    priority = carried(of_meta(meta))  # the envelopes, copied, keep it too
+    if priority is not None:
+        fields["priority"] = priority
     score = _write_job(store, new_id, fields, replay.state, bodies)
-    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score)
+    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score, priority)
     return new_id

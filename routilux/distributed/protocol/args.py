@@ -49,7 +49,7 @@ class SubmitArgs(NamedTuple):
 
     SCRIPT = "submit"
     ARGV = ("job", "flow_id", "flow_hash", "entry", "root", "body", "history", "grace_ms", "created",
-            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s")
+            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "priority")
     job: str
     flow_id: str
     flow_hash: str
@@ -63,6 +63,7 @@ class SubmitArgs(NamedTuple):
     ttl_fail: int         # failed-job retention ms (0: forever)
     timeout_ms: int       # job deadline from now (0: none)
     timeout_s: str        # the same in seconds, as text, for the reason
+    priority: int | str   # 0..9 ("" at the default: not stored)
 
 
 class ClaimArgs(NamedTuple):

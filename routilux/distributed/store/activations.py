@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from routilux.distributed.protocol import args as a
 from routilux.distributed.protocol.replies import ClaimReply, CommitReply, SubmitReply, text
 from routilux.distributed.store.base import StoreBase, guarded
@@ -19,20 +21,49 @@ class ActivationStore(StoreBase):
 
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
-                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None) -> str:
+                   root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None,
+                   priority: int | None = None) -> str:
         """Create a job with its root activation in the outbox; returns the outbox score.
 
-        The job keeps the retention of these settings, and a deadline ``timeout_s``
-        from now (None or 0: none).
+        The job keeps the retention of these settings, a deadline ``timeout_s``
+        from now (None or 0: none) and its ``priority`` (None: the default).
         """
-        retention = self.retention_meta()
-        timeout_ms, timeout_text = timeout_args(timeout_s)
-        args = a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
-                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text)
+        args = self.submit_args(job_id, flow_id, flow_hash, entry, root_id, root_body, history, created_at,
+                                timeout_s, priority)
         reply = SubmitReply.parse(self.run_replicated(job_id, args))
         if reply.outcome != "ok":
             raise ValueError(f"job {job_id} already exists")
         return reply.outbox_score
+
+    @guarded
+    def create_jobs(self, jobs: list[tuple[Any, ...]]) -> list[str]:
+        """Create several jobs (each :meth:`create_job`'s arguments) in one round trip; returns their outbox scores.
+
+        Raises:
+            ValueError: a job id already exists (the others were created).
+        """
+        if self.cluster:  # redis-py cannot pipeline scripts across a cluster
+            return [self.create_job(*job) for job in jobs]
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            self.scripts.run(self.job_keys(job[0]), self.submit_args(*job), client=pipe)
+        if self.settings.commit_wait_replicas:
+            pipe.wait(self.settings.commit_wait_replicas, max(1, int(self.settings.commit_wait_timeout_s * 1000)))
+        replies = [SubmitReply.parse(raw) for raw in pipe.execute()[:len(jobs)]]
+        for job, reply in zip(jobs, replies):
+            if reply.outcome != "ok":
+                raise ValueError(f"job {job[0]} already exists")
+        return [reply.outbox_score for reply in replies]
+
+    def submit_args(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str, root_body: bytes,
+                    history: bytes, created_at: str, timeout_s: float | None = None,
+                    priority: int | None = None) -> a.SubmitArgs:
+        """The arguments of lua/submit.lua for a new job (see :meth:`create_job`)."""
+        retention = self.retention_meta()
+        timeout_ms, timeout_text = timeout_args(timeout_s)
+        return a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
+                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text,
+                            "" if priority is None else priority)
 
     def retention_meta(self) -> dict[str, int]:
         """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""

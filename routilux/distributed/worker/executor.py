@@ -28,6 +28,7 @@ from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.protocol.args import CommitArgs
 from routilux.distributed.protocol.envelope import from_envelope, open_body
+from routilux.distributed.protocol.priority import of_envelope
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.worker.heartbeat import Heartbeat
@@ -110,7 +111,8 @@ class Executor:
             if answer == "dead":
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
-        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope))
+        return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope),
+                                   of_envelope(envelope))
 
     def run_batch(self, message: Any, worker: str | None = None) -> str:
         """Run a batch message's bodies one by one, each as :meth:`run` does; returns the outcomes counted.
@@ -123,8 +125,16 @@ class Executor:
             bodies = batch_bodies(message)
         except MalformedMessageError as exc:
             return self._malformed(message, exc)
-        outcomes = run_batch(lambda body: self.run(body, worker), bodies, self.dispatcher.hand_back)
+        outcomes = run_batch(lambda body: self.run(body, worker), bodies,
+                             lambda rest: self.dispatcher.hand_back(rest, self._priority_of(rest[0])))
         return " ".join(f"{outcome}:{count}" for outcome, count in outcomes.items())
+
+    def _priority_of(self, body: Any) -> int | None:
+        """The priority a body carries (bodies of one batch share their job's); None if it cannot be read."""
+        try:
+            return of_envelope(open_body(body, self.keyring, self.limits))
+        except MalformedMessageError:
+            return None
 
     def _malformed(self, message: Any, exc: MalformedMessageError) -> str:
         log.error("dead-lettering a malformed message: %s", exc)
@@ -133,7 +143,7 @@ class Executor:
         return "malformed"
 
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str,
-                       trace: dict[str, str] | None = None) -> str:
+                       trace: dict[str, str] | None = None, priority: int | None = None) -> str:
         """Claim and run an activation, then the children its commits lease to this worker (each its own span)."""
         with self.tracing.activation(act.job_id, act.activation_id, act.routine_id, act.slot, act.attempt, trace):
             leased = self._claim(flow, act)
@@ -143,7 +153,7 @@ class Executor:
             deadline = time.monotonic() + INLINE_BUDGET_S
             inline_until = deadline if self.settings.inline_steps >= 1 else 0.0
             answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
-                                        inline_until, worker, trace)
+                                        inline_until, worker, trace, priority)
         steps = 1
         while True:
             inline_token = answer.inline_token if answer.outcome == "ok" else ""
@@ -155,7 +165,7 @@ class Executor:
             with self.tracing.activation(act.job_id, inline.activation_id, inline.routine_id, inline.slot,
                                          inline.attempt, trace):
                 answer, inline = self._step(flow, flow_hash, inline, inline_token, "", {}, flow_id, current,
-                                            inline_until, worker, trace)
+                                            inline_until, worker, trace, priority)
 
     def _claim(self, flow: Flow, act: Activation) -> str | tuple[Activation, str, str, dict[str, Any], str, str | None]:
         """Lease an activation: (stored activation, token, slot lock, buffers, flow id, current routine),
@@ -186,8 +196,8 @@ class Executor:
 
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
-              inline_until: float, worker: str,
-              trace: dict[str, str] | None = None) -> tuple[CommitReply, Activation | None]:
+              inline_until: float, worker: str, trace: dict[str, str] | None = None,
+              priority: int | None = None) -> tuple[CommitReply, Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -207,7 +217,7 @@ class Executor:
                     self.tracing.raised(result.error)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             with self.tracing.stage("commit"):
-                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace)
+                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace, priority)
                 self.tracing.note(outcome=result.action or "ok", commit=answer.outcome)
             if answer.outcome != "conflict":
                 self.heartbeat.count(worker, result.error is not None)
@@ -252,7 +262,7 @@ class Executor:
 
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
-        step_started: float | None = None, trace: dict[str, str] | None = None,
+        step_started: float | None = None, trace: dict[str, str] | None = None, priority: int | None = None,
     ) -> tuple[CommitReply, dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
@@ -260,7 +270,7 @@ class Executor:
         step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
         args, children = commit_args(
             result, token, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring,
-            step_ms, trace,
+            step_ms, trace, priority,
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(args)
@@ -269,11 +279,12 @@ class Executor:
             ids, score = answer.dispatch, answer.outbox_score
             # Marked as each message goes out: a long fan-out must not outlive the outbox grace unmarked.
             self.dispatcher.send(((f"{act.job_id}|{i}", children[i]) for i in ids),
-                                 sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
+                                 sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids),
+                                 priority=priority)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
-                self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
+                self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s, priority)
         if answer.waiter:
-            self._send_waiter(act.job_id, answer.waiter)
+            self._send_waiter(act.job_id, answer.waiter, priority)
         return answer, children
 
     def _commit_with_retries(self, args: CommitArgs) -> CommitReply:
@@ -288,7 +299,7 @@ class Executor:
                 delay = min(delay * 2, COMMIT_RETRY_MAX_S)
         return self.store.commit(args)
 
-    def _retry_soon(self, member: str, delay_s: float) -> None:
+    def _retry_soon(self, member: str, delay_s: float, priority: int | None = None) -> None:
         """Send a short retry when its Redis timer is due, instead of at the next sweep.
 
         The timer only saves latency: the retry is in Redis, and the sweeper sends
@@ -299,7 +310,7 @@ class Executor:
             try:
                 body = self.store.requeue_due(member)
                 if body is not None:
-                    self.dispatcher.send([(member, body)])
+                    self.dispatcher.send([(member, body)], priority=priority)
             except Exception:  # the sweeper will send it
                 log.debug("early retry dispatch failed", exc_info=True)
 
@@ -307,8 +318,8 @@ class Executor:
         timer.daemon = True
         timer.start()
 
-    def _send_waiter(self, job_id: str, act_id: str) -> None:
-        self.dispatcher.send(self.store.bodies(job_id, [act_id]))
+    def _send_waiter(self, job_id: str, act_id: str, priority: int | None = None) -> None:
+        self.dispatcher.send(self.store.bodies(job_id, [act_id]), priority=priority)
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:

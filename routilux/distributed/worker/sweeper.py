@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
+from routilux.distributed.protocol.priority import of_envelope
 from routilux.distributed.store import SWEEP_BATCH
 from routilux.distributed.worker.fetched import restore_fetched
 from routilux.errors import DecodeError
@@ -97,9 +98,10 @@ class Sweeper:
                     messages.append((member, body))
             expired = len(messages)
             messages += [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
-            messages = [(m, b) for m, b in messages if self._verified(m, b)]
+            priorities: dict[str, int] = {}
+            messages = [(m, b) for m, b in messages if self._verified(m, b, priorities)]
             if messages:
-                sent += self.dispatcher.send(messages)
+                sent += self.dispatcher.send(messages, priority=priorities)
                 self.hooks.after_sweep(expired, len(messages) - expired)
         self.end_overdue_jobs()
         while self.store.trim_jobs_index() == SWEEP_BATCH:
@@ -166,14 +168,19 @@ class Sweeper:
                 if self.store.time_out(job_id) == "timed-out":
                     log.warning("job %s ran past its deadline; it failed", job_id)
 
-    def _verified(self, member: str, body: bytes) -> bool:
-        """True if ``body`` may be sent; one no worker would accept is dead-lettered instead.
+    def _verified(self, member: str, body: bytes, priorities: dict[str, int]) -> bool:
+        """True if ``body`` may be sent (its job's priority, if not the default, goes in ``priorities``);
+        one no worker would accept is dead-lettered instead.
 
         A worker refuses such a message without touching its job (it cannot trust
         it), so sending it again would loop until the backstop gives up: never.
         """
         try:
-            from_envelope(open_body(body, self.keyring, self.store.limits))
+            envelope = open_body(body, self.keyring, self.store.limits)
+            from_envelope(envelope)
+            priority = of_envelope(envelope)
+            if priority is not None:
+                priorities[member.split("|", 1)[0]] = priority
             return True
         except DecodeError as exc:  # unsigned, badly signed, malformed or over the limits
             log.error("dead-lettering stored activation %s: %s", member, exc)

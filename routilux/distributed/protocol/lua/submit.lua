@@ -14,11 +14,13 @@ local ttl_ok = tonumber(ARGV[10])      -- completed-job retention ms (0: keep fo
 local ttl_fail = tonumber(ARGV[11])    -- failed-job retention ms (0: keep forever)
 local timeout_ms = tonumber(ARGV[12])  -- deadline from now (0: none)
 local timeout_s = ARGV[13]             -- the same in seconds, as text (for the reason)
+local priority = ARGV[14]              -- 0..9 ('' at the default: not stored)
 if redis.call('EXISTS', KEYS[K_META]) == 1 then return {'exists'} end
 local now = now_ms()
 redis.call('HSET', KEYS[K_META], 'status', 'running', 'flow_id', flow_id, 'flow_hash', flow_hash,
   'current_routine_id', entry, 'pending', 1, 'fence', 0, 'created_at', created, 'updated_at', now,
   'ttl_ok', ttl_ok, 'ttl_fail', ttl_fail)
+if priority ~= '' then redis.call('HSET', KEYS[K_META], 'priority', priority) end
 if timeout_ms > 0 then
   redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s, 'deadline', now + timeout_ms)
   redis.call('ZADD', KEYS[K_DEADLINES], now + timeout_ms, job)
