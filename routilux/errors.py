@@ -125,6 +125,10 @@ class SoftTimeLimitExceeded(ExecutionTimeout):
         super().__init__(message)
 
 
+class HardTimeLimitExceeded(ExecutionTimeout):
+    """A coroutine handler was cancelled at its hard time limit (its activation was handed back already)."""
+
+
 class DistributedError(RoutiluxError):
     """Base class of errors from the distributed engine."""
 
@@ -179,6 +183,18 @@ class StoreAccessDeniedError(StoreUnavailableError):
 
 class KeyLayoutError(DistributedError):
     """This process's ROUTILUX_KEY_BUCKETS differs from the bucket count the data in Redis was laid out with."""
+
+
+class IdempotencyKeyError(DistributedError, ValueError):
+    """An idempotency key is empty, too long or not text."""
+
+
+class ScheduleError(DistributedError, ValueError):
+    """A schedule cannot be made as asked: a bad cron expression, interval, timezone, window or policy."""
+
+
+class ScheduleNotFoundError(NotFoundError):
+    """No schedule with that id is known to the store."""
 
 
 class JobFilterError(RoutiluxError, ValueError):

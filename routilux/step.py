@@ -17,6 +17,7 @@ times, and then feeds a :class:`StepConflictError` to the error strategy
 
 from __future__ import annotations
 
+import inspect
 import random
 import time
 import traceback
@@ -25,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from routilux import routing
+from routilux.aio import Awaiter, run_coroutine
 from routilux.activation import Activation, route_emit
 from routilux.context import current_job_state, current_step
 from routilux.error_handler import Decision, ErrorHandler
@@ -147,6 +149,7 @@ def run_step(
     record: bool = True,
     reraise: tuple[type[BaseException], ...] = (),
     txn: StepTxn | None = None,
+    awaiter: Awaiter = run_coroutine,
 ) -> StepResult:
     """Run one activation against ``job_state`` and return its delta.
 
@@ -157,7 +160,9 @@ def run_step(
     changes to the live JobState and needs no delta to commit). Exceptions of the
     ``reraise`` types are the engine's own (its store went away, say): they escape
     instead of reaching the error strategy. With ``txn`` the step runs as a
-    transaction (see the module's docstring); it needs ``record``.
+    transaction (see the module's docstring); it needs ``record``. An ``async def``
+    handler's coroutine is run to its end by ``awaiter`` (see :mod:`routilux.aio`);
+    its errors reach the error strategy as a sync handler's do.
     """
     routine = flow.routines.get(act.routine_id)
     slot = routine._slots.get(act.slot) if routine is not None else None
@@ -180,7 +185,9 @@ def run_step(
         started = time.perf_counter() if act.attempt else 0.0  # only a retried step records its time
         try:
             if slot.handler is not None:
-                call_handler(slot.handler, handler_data)
+                returned = call_handler(slot.handler, handler_data)
+                if inspect.iscoroutine(returned):
+                    awaiter(returned)
         except reraise:
             raise  # not the handler's fault: the engine runs the activation again later
         except Exception as exc:  # the handler's error is data for its error strategy

@@ -6,6 +6,7 @@
     routilux jobs --status running,paused --flow orders --since 1h --where region=eu
     routilux jobs cancel --status running --flow orders   # shows the count, asks to confirm (--yes)
     routilux dead-letters | workers | signing-keys
+    routilux schedules add nightly orders --entry source --cron '0 2 * * *' | schedules [list|pause|trigger ID]
     routilux prune --older-than 7d --status completed
     routilux validate flow.yaml | run flow.yaml --entry ID --params JSON | publish flow.yaml
     routilux server --port 8080                       # the console: web UI, HTTP API, metrics
@@ -26,14 +27,15 @@ import sys
 import difflib
 from typing import Sequence
 
-from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, prune, server, watch, worker,
-                          workers)
+from routilux.cli import (deadletters, demo, events, flows, graph, joblist, jobs, keys, prune, schedules, server, watch,
+                          worker, workers)
 from routilux.cli.exits import run
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 # Each module's register(sub) adds its subcommands; `routilux --help` lists them in this order.
-COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, prune, flows, graph, keys, demo, server)
+COMMAND_GROUPS = (worker, jobs, joblist, watch, events, deadletters, workers, schedules, prune, flows, graph, keys, demo,
+                  server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
     submit.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="module to import first (repeatable)")
     submit.add_argument("--publish", metavar="MODULE:FUNC", help="publish the flow FUNC() builds before submitting")
+    submit.add_argument("--idempotency-key", metavar="KEY",
+                        help="submit at most once per KEY: while its job is stored, print that job's id instead")
     add_watch_options(submit)
 
     status = add_command(sub, "status", cmd_status, "show a job's state")
@@ -64,7 +66,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.params_file:
             submit_file(runtime, flow, entry, args.params_file, args.priority)
             return 0
-        job_id = runtime.submit(flow, entry, entry_params=params, priority=args.priority)
+        job_id = runtime.submit(flow, entry, entry_params=params, priority=args.priority,
+                                idempotency_key=args.idempotency_key)
         print(job_id, flush=True)
         if args.watch:
             return watch_jobs(runtime, [job_id], mode=mode_of(args))
@@ -82,8 +85,9 @@ def _entry(args: argparse.Namespace) -> str:
     entry = args.entry or args.entry_option
     if not entry:
         raise UsageError("submit needs the entry routine: ENTRY or --entry ENTRY")
-    if args.params_file and (args.wait or args.watch or args.params != "{}"):
-        raise UsageError("--params-file submits a job per line: it goes without --params, --wait and --watch")
+    if args.params_file and (args.wait or args.watch or args.params != "{}" or args.idempotency_key):
+        raise UsageError("--params-file submits a job per line: it goes without --params, --wait, --watch "
+                         "and --idempotency-key")
     return entry
 
 

@@ -33,7 +33,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="module defining routine classes; repeatable (env ROUTILUX_IMPORTS, comma-separated)")
     parser.add_argument("--concurrency", type=int, help="pool processes or threads (env ROUTILUX_CONCURRENCY)")
-    parser.add_argument("--pool", choices=("prefork", "threads", "solo"), help="Celery pool (env ROUTILUX_POOL)")
+    parser.add_argument("--pool", choices=("prefork", "threads", "solo", "asyncio"),
+                        help="Celery pool, or asyncio for async def handlers (env ROUTILUX_POOL)")
     parser.add_argument("--queues", help="comma-separated queues to consume (env ROUTILUX_QUEUES)")
     parser.add_argument("--lease-s", type=float, help="activation lease in seconds (env ROUTILUX_LEASE_S)")
     parser.add_argument("--soft-time-limit-s", type=float,

@@ -14,5 +14,10 @@ from routilux.distributed.worker.app import create_app
 from routilux.distributed.operations.jobfilter import JobFilter
 from routilux.distributed.runtime import DistributedRuntime
 from routilux.distributed.settings import Settings
+from routilux.distributed.worker.scheduler import use_producer
+
+# Workers fire schedule ticks through a producer runtime; the worker side cannot import it (the runtime
+# builds its Celery app from the worker side), so it is handed over here, before any worker starts.
+use_producer(DistributedRuntime)
 
 __all__ = ["DistributedRuntime", "JobFilter", "Settings", "create_app"]

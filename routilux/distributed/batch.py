@@ -8,7 +8,9 @@ A worker runs the bodies one after the other, each through the usual path
 (its own signature and limit checks, claim, lease, commit), so a duplicate or
 split batch is as harmless as a duplicate single message. A batch still running
 after :data:`BUDGET_S` hands the bodies it has not started back to the queue, in
-two messages, so idle workers share slow work.
+two messages, so idle workers share slow work. An asyncio worker runs a batch's
+bodies at once on its pool of activation threads (:func:`run_batch_pooled`), so a
+fan-out's awaits overlap; bodies no thread started within the budget go back.
 
 How many bodies go together: enough that a fan-out of ``n`` still makes
 ``spread`` messages (so that many workers can start on it at once), at most
@@ -17,6 +19,7 @@ How many bodies go together: enough that a fan-out of ``n`` still makes
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import math
 import time
@@ -27,7 +30,7 @@ from routilux.bounds import MIB
 from routilux.errors import MalformedMessageError
 
 __all__ = ["BATCH_TASK_NAME", "BUDGET_S", "MAX_BATCH_BYTES", "MAX_BODIES", "Item", "batch_bodies", "batch_size",
-           "byte_cap", "halves", "message_count", "pack", "run_batch"]
+           "byte_cap", "halves", "message_count", "pack", "run_batch", "run_batch_pooled"]
 
 log = logging.getLogger("routilux.distributed")
 
@@ -117,6 +120,33 @@ def run_batch(run: Callable[[Any], str], bodies: Sequence[Any], hand_back: Calla
             _hand_back_quietly(hand_back, list(bodies[k + 1:]))
             raise
         outcomes[outcome.split(":", 1)[0]] += 1
+    return outcomes
+
+
+def run_batch_pooled(run: Callable[[Any], str], bodies: Sequence[Any], hand_back: Callable[[list[Any]], Any],
+                     pool: concurrent.futures.Executor, budget_s: float = BUDGET_S) -> Counter[str]:
+    """Run ``bodies`` at once on ``pool``; past ``budget_s``, hand back the ones no thread started.
+
+    Returns the outcomes counted. If running one raises, the first error propagates
+    once every started body has ended (each commits on its own).
+    """
+    futures = [pool.submit(run, body) for body in bodies]
+    _, pending = concurrent.futures.wait(futures, timeout=budget_s)
+    outcomes: Counter[str] = Counter()
+    unstarted = [body for body, future in zip(bodies, futures) if future in pending and future.cancel()]
+    if unstarted:
+        hand_back(unstarted)
+        outcomes["handed back"] += len(unstarted)
+    error: BaseException | None = None
+    for future in futures:
+        if future.cancelled():
+            continue
+        try:
+            outcomes[future.result().split(":", 1)[0]] += 1
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
     return outcomes
 
 

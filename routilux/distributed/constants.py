@@ -40,3 +40,13 @@ RUNNING_RECORD_MIN_TTL_S = 2.0
 WAIT_POLL_S = 1.0
 # While Redis is unreachable, wait() tries again after this.
 WAIT_OUTAGE_PAUSE_S = 0.5
+
+# -- schedules --------------------------------------------------------------------
+# One worker fires due schedule ticks at a time, under a lock this long: a worker killed while firing
+# holds it up this long at most, then another fires the same ticks (each tick makes one job anyway).
+SCHEDULE_LOCK_MS = 5000
+# A worker that finds the firing lock taken looks again this much later (the holder is firing now).
+SCHEDULE_LOCK_RETRY_S = 0.05
+# At most this many ticks of one schedule are handled per pass (catch_up="all" after a long outage
+# goes on in the next pass, at once), so one schedule cannot hold the lock for long.
+SCHEDULE_TICKS_PER_PASS = 200

@@ -29,6 +29,9 @@ class ExecutorHooks:
     def after_lost_worker(self, worker: str, messages: int, activations: int) -> None:
         """``worker`` stopped without shutting down; the ``messages`` it held (``activations`` in all) were re-sent."""
 
+    def after_tick_job(self, schedule_id: str, tick_ms: int, job_id: str) -> None:
+        """A schedule tick's job exists; the schedule is moved on to its next tick right after this."""
+
 
 _current = ExecutorHooks()
 

@@ -20,6 +20,7 @@ from routilux.distributed.operations.dead_letters import DeadLettersMixin
 from routilux.distributed.operations.events import EventsMixin
 from routilux.distributed.operations.flowstats import FlowStatsMixin
 from routilux.distributed.operations.listings import OverviewMixin
+from routilux.distributed.operations.schedules import SchedulesMixin
 from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
@@ -28,7 +29,8 @@ from routilux.distributed.operations.submit_many import NewJob, SubmitManyMixin
 from routilux.distributed.protocol.priority import DEFAULT_PRIORITY, carried, check_priority, of_meta
 from routilux.distributed.settings import Settings
 from routilux.distributed.protocol.signing import Keyring
-from routilux.distributed.store import RedisStore
+from routilux.distributed.store import RedisStore, SameJob
+from routilux.distributed.submitted import Submitted, check_idempotency_key
 from routilux.distributed.constants import WAIT_OUTAGE_PAUSE_S, WAIT_POLL_S
 from routilux.distributed.tracing import tracing
 from routilux.errors import (
@@ -45,11 +47,11 @@ from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin, SubmitManyMixin):
+                         TimeTravelMixin, StatsMixin, SchedulesMixin, SubmitManyMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,
-    flow statistics, dead letters, workers, time travel, counts) come from the mixins
+    flow statistics, dead letters, workers, time travel, counts, schedules) come from the mixins
     in ``operations/``. Front-ends call these methods, never the store.
 
     Args:
@@ -103,6 +105,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
         priority: int | None = None,
     ) -> str:
         """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
@@ -116,6 +119,11 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         activations against other jobs' when workers are saturated; every activation
         of the job keeps it (children, retries, resumes, re-sends, forks).
 
+        With an ``idempotency_key``, a submit whose key names a job still stored
+        (not yet deleted, pruned or expired by retention) makes nothing and returns
+        that job's id, whatever its flow and parameters: one script decides, so
+        producers racing with the same key get one job. See :meth:`submit_once`.
+
         Raises:
             InvalidPriorityError: ``priority`` is not a whole number from 0 to 9.
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
@@ -126,23 +134,41 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 (BrokerAccessDeniedError: it refused this client); the job was withdrawn,
                 so submitting again starts it once.
             KeyLayoutError: ``ROUTILUX_KEY_BUCKETS`` differs from the data's bucket count.
+            IdempotencyKeyError: the key is empty or longer than 256 characters.
         """
-        return self._start(flow, entry_routine_id, entry_params, timeout, priority=check_priority(priority))
+        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key,
+                           priority=check_priority(priority)).job_id
+
+    def submit_once(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None,
+                    *, idempotency_key: str, timeout: float | None = None, priority: int | None = None) -> Submitted:
+        """:meth:`submit` with an idempotency key, saying whether this call made the job.
+
+        Returns:
+            ``Submitted(job_id, created)``: ``created`` is False when the key already
+            named a stored job (whose id it is; that job was left as it was).
+        """
+        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key,
+                           priority=check_priority(priority))
 
     def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
-               timeout: float | None, retried_from: str | None = None, priority: int = DEFAULT_PRIORITY) -> str:
+               timeout: float | None, retried_from: str | None = None, idempotency_key: str | None = None,
+               priority: int = DEFAULT_PRIORITY) -> Submitted:
         """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
+        key = check_idempotency_key(idempotency_key)
         self._check_layout()
         digest, data = self._resolve(flow)
         params = self._entry_params(flow, data, entry_routine_id, entry_params)
-        job_id = str(uuid.uuid4())
+        job_id = self.store.job_id_for_key(key) if key else str(uuid.uuid4())
         with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
-            job = self._new_job(job_id, digest, data, entry_routine_id, params, timeout, priority, trace)
-            score = self.store.create_job(*job.create_args)
+            job = self._new_job(job_id, digest, data, entry_routine_id, params, timeout, priority, trace, key)
+            try:
+                score = self.store.create_job(*job.create_args)
+            except SameJob as same:
+                return Submitted(same.job_id, False)
             if retried_from:
                 self.ops.link_retry(retried_from, job_id)
             self._send_new_job(job_id, job.messages, score, job.priority)
-        return job_id
+        return Submitted(job_id, True)
 
     def _entry_params(self, flow: Flow | str, data: dict[str, Any], entry_routine_id: str,
                       entry_params: dict[str, Any] | None) -> dict[str, Any]:
@@ -165,14 +191,15 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         return params
 
     def _new_job(self, job_id: str, digest: str, data: dict[str, Any], entry: str, params: dict[str, Any],
-                 timeout: float | None, priority: int, trace: dict[str, str] | None) -> NewJob:
+                 timeout: float | None, priority: int, trace: dict[str, str] | None,
+                 idempotency_key: str = "") -> NewJob:
         """The writes and the first message of a new job (nothing is written yet)."""
         root = Activation(job_id, root_id(job_id), entry, "trigger", params)
         body = seal(to_envelope(root, digest, trace=trace, priority=priority), self.keyring)
         history = codec.packb([[entry, "start", params, datetime.now()]])
         deadline_s = timeout if timeout is not None else data.get("execution_timeout")
         return NewJob((job_id, data["flow_id"], digest, entry, root.activation_id, body, history,
-                       datetime.now().isoformat(), deadline_s, carried(priority)),
+                       datetime.now().isoformat(), deadline_s, idempotency_key, carried(priority)),
                       [(f"{job_id}|{root.activation_id}", body)], carried(priority))
 
     def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
@@ -296,7 +323,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         if start is None:
             raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
         timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
-        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id, priority=of_meta(meta))
+        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id,
+                           priority=of_meta(meta)).job_id
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards."""

@@ -19,6 +19,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 BROKER_SCHEMES = ("redis", "rediss", "sentinel", *AMQP_SCHEMES)
+POOLS = ("prefork", "threads", "solo", "asyncio")
+"""Worker pools: Celery's three, and asyncio (Celery's threads pool, sized for coroutine handlers)."""
 
 
 def broker_scheme(url: str) -> str:
@@ -76,7 +78,8 @@ class Settings:
             the longest handler.
         imports: modules a worker imports to register routine classes.
         concurrency: worker processes or threads.
-        pool: Celery pool: prefork, threads or solo.
+        pool: Celery pool: prefork, threads or solo; or asyncio, a threads pool sized for
+            ``concurrency`` coroutine handlers awaiting at once (see worker/boot.py).
         queues: queues a worker consumes (default: ``queue``).
         flow_cache_size: published flows a worker keeps loaded.
         inline_steps: how many activations one task may run back to back: after a
@@ -180,8 +183,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lease_s <= 0:
             raise ValueError("lease_s must be positive")
-        if self.pool not in ("prefork", "threads", "solo"):
-            raise ValueError(f"pool must be prefork, threads or solo, not {self.pool!r}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {self.pool!r}")
         # Derived defaults keep recovery bounded by the lease.
         if not self.heartbeat_s:
             object.__setattr__(self, "heartbeat_s", self.lease_s / 3)

@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routilux.server import events, flows, health, jobs, operations, session, streams
+from routilux.server import events, flows, health, jobs, operations, schedules, session, streams
 from routilux.server.errors import install_error_handlers
 from routilux.server.guard import Guard
 from routilux.server.settings import ServerSettings
@@ -71,7 +71,7 @@ def create_app(runtime: Any, settings: ServerSettings | None = None) -> FastAPI:
     app.state.broadcast = broadcast
     app.state.stream_slots = streams.StreamSlots(settings)
     install_error_handlers(app)
-    for module in (jobs, flows, operations, events, health, session):
+    for module in (jobs, flows, operations, events, health, schedules, session):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

@@ -21,10 +21,12 @@ from routilux.errors import (
     FlowError,
     FlowNotPublishedError,
     FlowValidationError,
+    IdempotencyKeyError,
     InvalidPriorityError,
     JobFilterError,
     JobNotFoundError,
     RoutiluxError,
+    ScheduleError,
     SerializationError,
     StoreUnavailableError,
 )
@@ -56,8 +58,8 @@ def status_of(exc: Exception) -> int:
         return 400  # the caller must give more of the id
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
-    if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, InvalidPriorityError,
-                        BulkSubmitError)):
+    if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, IdempotencyKeyError,
+                        ScheduleError, InvalidPriorityError, BulkSubmitError)):
         return 422
     if isinstance(exc, FlowError):
         return 409  # the job is not in a state that allows it (pause a finished job, ...)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
@@ -127,10 +127,25 @@ def runtime(request: Request) -> Any:
 
 
 @router.post("", status_code=201, summary="Submit a job", dependencies=[Depends(auth.operator)])
-def submit(request: Request, body: SubmitBody) -> Response:
-    """Start a job of a published flow at its entry routine; answers ``201 {"job_id"}``."""
-    job_id = runtime(request).submit(body.flow, body.entry, entry_params=body.params, priority=body.priority)
-    return json_response({"job_id": job_id}, 201, {"Location": f"/api/jobs/{job_id}"})
+def submit(request: Request, body: SubmitBody,
+           idempotency_key: str | None = Header(None, max_length=256, description="submit at most once per key")
+           ) -> Response:
+    """Start a job of a published flow at its entry routine; answers ``201 {"job_id", "created": true}``.
+
+    With an ``Idempotency-Key`` header that already names a stored job, nothing is
+    made: ``200 {"job_id", "created": false}`` names that job (whatever its flow and
+    parameters), with the header ``Idempotent-Replayed: true``.
+    """
+    rt = runtime(request)
+    if idempotency_key is None:
+        job_id, created = rt.submit(body.flow, body.entry, entry_params=body.params, priority=body.priority), True
+    else:
+        job_id, created = rt.submit_once(body.flow, body.entry, body.params, idempotency_key=idempotency_key,
+                                         priority=body.priority)
+    headers = {"Location": f"/api/jobs/{job_id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response({"job_id": job_id, "created": created}, 201 if created else 200, headers)
 
 
 @router.post("/batch", status_code=201, summary="Submit many jobs", dependencies=[Depends(auth.operator)])

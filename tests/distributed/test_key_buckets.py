@@ -315,3 +315,39 @@ def test_a_worker_set_to_another_bucket_count_exits_at_once_with_the_reason(sett
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "laid out in 1 key buckets but this process uses 4" in done.stderr
+
+
+# -- idempotent submits and schedules ---------------------------------------------------
+def test_an_idempotency_key_is_in_the_hash_slot_of_the_job_made_for_it():
+    from routilux.distributed.store import RedisStore
+
+    keys = Keys("app", 16)
+    store = RedisStore.__new__(RedisStore)
+    store.keys = keys
+    for n in range(100):
+        key = f"order-{n}"
+        job_id = store.job_id_for_key(key)
+        assert {key_slot(k.encode()) for k in [*keys.script_keys(job_id), keys.idempotency(key)]} == \
+            {key_slot(keys.idempotency(key).encode())}
+
+
+def test_an_idempotent_submit_makes_one_job_per_key_in_every_bucket(spread, spread_runtime, start_workers):
+    start_workers(settings_=spread)
+    flow = basic_flows.chain_flow()
+    first = [spread_runtime.submit(flow, "source", {"n": 1}, idempotency_key=f"k{n}") for n in range(12)]
+    again = [spread_runtime.submit(flow, "source", {"n": 1}, idempotency_key=f"k{n}") for n in range(12)]
+    assert again == first and len(set(first)) == 12 and len(bucket_of_each(spread_runtime, first)) > 1
+    spread_runtime.wait(first[0], timeout=30)
+    spread_runtime.delete_job(first[0])
+    assert spread_runtime.submit(flow, "source", {"n": 1}, idempotency_key="k0") != first[0]
+
+
+def test_a_schedule_fires_one_job_per_tick_with_its_jobs_in_several_buckets(spread, spread_runtime, start_workers):
+    start_workers(settings_=spread)
+    spread_runtime.schedule("spread", basic_flows.chain_flow(), "source", {"n": 1}, every_s=1, overlap="allow",
+                            catch_up="all")
+    wait_until(lambda: spread_runtime.get_schedule("spread")["fired"] >= 4, timeout=30)
+    spread_runtime.pause_schedule("spread")
+    jobs = [t["job_id"] for t in spread_runtime.get_schedule("spread")["ticks"] if t["decision"] == "fired"]
+    assert len(set(jobs)) == len(jobs) >= 4
+    assert all(spread_runtime.wait(j, timeout=30).status == "completed" for j in jobs)

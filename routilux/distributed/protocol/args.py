@@ -49,7 +49,7 @@ class SubmitArgs(NamedTuple):
 
     SCRIPT = "submit"
     ARGV = ("job", "flow_id", "flow_hash", "entry", "root", "body", "history", "grace_ms", "created",
-            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "priority")
+            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "idem_key", "priority")
     job: str
     flow_id: str
     flow_hash: str
@@ -63,7 +63,8 @@ class SubmitArgs(NamedTuple):
     ttl_fail: int         # failed-job retention ms (0: forever)
     timeout_ms: int       # job deadline from now (0: none)
     timeout_s: str        # the same in seconds, as text, for the reason
-    priority: int | str   # 0..9 ("" at the default: not stored)
+    idem_key: str = ""    # idempotency key ("" for none); its record (keys.Keys.idempotency) follows the job's KEYS
+    priority: int | str = ""  # 0..9 ("" at the default: not stored)
 
 
 class ClaimArgs(NamedTuple):
@@ -272,9 +273,23 @@ class ReplayArgs(NamedTuple):
     grace_ms: int
 
 
+class AdvanceScheduleArgs(NamedTuple):
+    """Record a handled schedule tick and move the schedule to its next one (lua/advance_schedule.lua)."""
+
+    SCRIPT = "advance_schedule"
+    ARGV = ("id", "tick", "next_tick", "record", "counter", "job", "count")
+    id: str               # the schedule id
+    tick: int             # the tick handled (ms)
+    next_tick: int        # its next tick (ms; 0: the schedule is over)
+    record: bytes         # the tick record (msgpack)
+    counter: str          # the count to add to: fired, missed, skipped or failed
+    job: str              # the tick's job id ("" if none)
+    count: int            # how many ticks the record stands for
+
+
 # The builder of each script's ARGV, by script name.
 BUILDERS: dict[str, type] = {
     cls.SCRIPT: cls for cls in (SubmitArgs, ClaimArgs, CommitArgs, RenewArgs, AbandonArgs, BounceArgs, SweepArgs,
                                 RedueArgs, MarkArgs, PauseArgs, ResumeArgs, CancelArgs, TimeoutArgs, DeleteArgs,
-                                RejectArgs, RescueArgs, ReplayArgs)
+                                RejectArgs, RescueArgs, ReplayArgs, AdvanceScheduleArgs)
 }

@@ -24,11 +24,15 @@ CONNECT_TIMEOUT_S = 5
 # ... and check an idle pooled connection before reusing it when it has been idle this long (s).
 HEALTH_CHECK_S = 15
 
+# Each schedule keeps this many of its latest tick records (lua/advance_schedule.lua trims its list to them).
+TICK_RECORDS_KEPT = 100
+
 # Constants the scripts use, by their Lua name.
 LUA_CONSTANTS = {
     "DEAD_LETTERS_MAXLEN": DEAD_LETTERS_MAXLEN,
     "EVENTS_MAXLEN": EVENTS_MAXLEN,
     "BOUNCES_PER_ATTEMPT": BOUNCES_PER_ATTEMPT,
+    "TICK_RECORDS_KEPT": TICK_RECORDS_KEPT,
 }
 
 # A worker's run/failed counts outlive its last report this long (then a new worker of that name starts at 0).

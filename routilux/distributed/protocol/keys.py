@@ -8,8 +8,10 @@ Keys are laid out for Redis Cluster, and the same layout serves a single Redis:
   which touches one job and its bucket's indexes, works inside one hash slot.
 * Sweepers and listings walk every bucket. With one bucket (the default on a
   single Redis or Sentinel) that is one key per index, as before buckets.
-* Flows share the tag ``{flows}`` and worker records ``{workers}``: each group is
-  written together in one transaction.
+* Flows share the tag ``{flows}``, worker records ``{workers}`` and schedules
+  ``{schedules}``: each group is written together in one transaction or script.
+* An idempotency key's record is in the key's bucket, and the job made for it is
+  given an id in the same bucket, so the submit script holds both.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Keys:
 
     # -- buckets ---------------------------------------------------------
     def bucket_of(self, job_id: str) -> int:
-        """The bucket a job's keys and index entries live in."""
+        """The bucket a job's keys and index entries live in (also used for idempotency keys)."""
         return zlib.crc32(job_id.encode("utf-8")) % self.buckets if self.buckets > 1 else 0
 
     @property
@@ -169,6 +171,38 @@ class Keys:
     def broker_prefix(self) -> str:
         """Prefix kombu puts on the broker's own keys."""
         return f"{self.prefix}:broker:"
+
+    # -- idempotent submits and schedules --------------------------------
+    def idempotency(self, key: str) -> str:
+        """STRING: the id of the job a submit with idempotency key ``key`` made.
+
+        It lives in the key's bucket, and the job is given an id in the same bucket,
+        so one script sees both (see lua/submit.lua); it expires or goes with the job.
+        """
+        return f"{self.prefix}:idem:{{{self.bucket_of(key)}}}:{key}"
+
+    def schedule(self, schedule_id: str) -> str:
+        """HASH of one schedule: its spec (msgpack), next fire time, state and counts."""
+        return f"{self.prefix}:{{schedules}}:schedule:{schedule_id}"
+
+    def schedule_ticks(self, schedule_id: str) -> str:
+        """Capped LIST of a schedule's latest ticks (msgpack: tick time, job id or why none was started)."""
+        return f"{self.prefix}:{{schedules}}:ticks:{schedule_id}"
+
+    @property
+    def schedules_due(self) -> str:
+        """ZSET of active schedule ids scored by their next fire time (Redis ms)."""
+        return f"{self.prefix}:{{schedules}}:due"
+
+    @property
+    def schedule_ids(self) -> str:
+        """SET of every schedule id (paused ones included)."""
+        return f"{self.prefix}:{{schedules}}:ids"
+
+    @property
+    def schedule_lock(self) -> str:
+        """Short lock so one worker fires due schedules at a time (firing is idempotent anyway)."""
+        return f"{self.prefix}:{{schedules}}:firing"
 
     # -- one job ---------------------------------------------------------
     def job(self, job_id: str, part: str) -> str:

@@ -23,15 +23,19 @@ def _ids(raw: list[Any], i: int) -> list[str]:
 
 
 class SubmitReply(NamedTuple):
-    """lua/submit.lua: ``ok`` (the root's outbox score) or ``exists``."""
+    """lua/submit.lua: ``ok`` (the root's outbox score), ``exists``, or ``same`` (the job its idempotency key names)."""
 
     outcome: str
-    outbox_score: str
+    outbox_score: str = ""
+    same_job: str = ""
 
     @classmethod
     def parse(cls, raw: list[Any]) -> SubmitReply:
         """Read the script's reply."""
-        return cls(text(raw[0]), _at(raw, 1))
+        outcome = text(raw[0])
+        if outcome == "same":
+            return cls(outcome, same_job=text(raw[1]))
+        return cls(outcome, _at(raw, 1))
 
 
 class ClaimReply(NamedTuple):

@@ -19,7 +19,7 @@ from routilux.ops import Op
 
 NAMES = (
     "submit", "claim", "commit", "renew", "bounce", "expire", "redue", "mark", "pause", "resume", "cancel",
-    "timeout", "delete", "abandon", "reject", "rescue", "replay",
+    "timeout", "delete", "abandon", "reject", "rescue", "replay", "advance_schedule",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from routilux.distributed.protocol.constants import SWEEP_BATCH
 from routilux.distributed.protocol.replies import text
-from routilux.distributed.store.activations import ActivationStore
+from routilux.distributed.store.activations import ActivationStore, SameJob
 from routilux.distributed.store.base import guarded
 from routilux.distributed.store.control import JobControlStore
 from routilux.distributed.store.deadletters import DeadLetterStore, stream_position
@@ -18,9 +18,10 @@ from routilux.distributed.store.flows import FlowStore
 from routilux.distributed.store.listings import ListingStore
 from routilux.distributed.store.liveness import LivenessStore
 from routilux.distributed.store.reading import JobReadingStore, log_records
+from routilux.distributed.store.schedules import ScheduleStore
 from routilux.distributed.store.sweeping import SweepingStore
 
-__all__ = ["RedisStore", "SWEEP_BATCH", "guarded", "log_records", "stream_position", "text"]
+__all__ = ["RedisStore", "SWEEP_BATCH", "SameJob", "ScheduleStore", "guarded", "log_records", "stream_position", "text"]
 
 
 class RedisStore(ActivationStore, JobControlStore, JobReadingStore, ListingStore, FlowStore, DeadLetterStore,

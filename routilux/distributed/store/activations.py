@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from routilux.distributed.protocol import args as a
 from routilux.distributed.protocol.replies import ClaimReply, CommitReply, SubmitReply, text
 from routilux.distributed.store.base import StoreBase, guarded
+
+
+class SameJob(Exception):
+    """A submit's idempotency key already names a stored job (``job_id``); nothing was made."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
 
 
 def timeout_args(timeout_s: float | None) -> tuple[int, str]:
@@ -22,22 +31,29 @@ class ActivationStore(StoreBase):
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
                    root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None,
-                   priority: int | None = None) -> str:
+                   idempotency_key: str = "", priority: int | None = None) -> str:
         """Create a job with its root activation in the outbox; returns the outbox score.
 
         The job keeps the retention of these settings, a deadline ``timeout_s``
-        from now (None or 0: none) and its ``priority`` (None: the default).
+        from now (None or 0: none) and its ``priority`` (None: the default). With an
+        ``idempotency_key`` (``job_id`` must be in its bucket: :meth:`job_id_for_key`),
+        a key that already names a stored job makes nothing and raises :class:`SameJob`
+        with that job's id.
         """
         args = self.submit_args(job_id, flow_id, flow_hash, entry, root_id, root_body, history, created_at,
-                                timeout_s, priority)
-        reply = SubmitReply.parse(self.run_replicated(job_id, args))
+                                timeout_s, idempotency_key, priority)
+        record = (self.keys.idempotency(idempotency_key),) if idempotency_key else ()
+        reply = SubmitReply.parse(self.run_replicated(job_id, args, extra_keys=record))
+        if reply.outcome == "same":
+            raise SameJob(reply.same_job)
         if reply.outcome != "ok":
             raise ValueError(f"job {job_id} already exists")
         return reply.outbox_score
 
     @guarded
     def create_jobs(self, jobs: list[tuple[Any, ...]]) -> list[str]:
-        """Create several jobs (each :meth:`create_job`'s arguments) in one round trip; returns their outbox scores.
+        """Create several jobs (each :meth:`create_job`'s arguments, without an idempotency key) in one round
+        trip; returns their outbox scores.
 
         Raises:
             ValueError: a job id already exists (the others were created).
@@ -56,14 +72,30 @@ class ActivationStore(StoreBase):
         return [reply.outbox_score for reply in replies]
 
     def submit_args(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str, root_body: bytes,
-                    history: bytes, created_at: str, timeout_s: float | None = None,
+                    history: bytes, created_at: str, timeout_s: float | None = None, idempotency_key: str = "",
                     priority: int | None = None) -> a.SubmitArgs:
         """The arguments of lua/submit.lua for a new job (see :meth:`create_job`)."""
         retention = self.retention_meta()
         timeout_ms, timeout_text = timeout_args(timeout_s)
         return a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
                             retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text,
-                            "" if priority is None else priority)
+                            idempotency_key, "" if priority is None else priority)
+
+    def job_id_for_key(self, idempotency_key: str) -> str:
+        """A new random job id in the bucket of ``idempotency_key`` (so one script holds both)."""
+        bucket = self.keys.bucket_of(idempotency_key)
+        while True:  # about `buckets` tries on average: a CRC-32 per try
+            job_id = str(uuid.uuid4())
+            if self.keys.bucket_of(job_id) == bucket:
+                return job_id
+
+    @guarded
+    def job_of_key(self, idempotency_key: str) -> str | None:
+        """The id of the stored job an idempotency key names, or None."""
+        job_id = self.redis.get(self.keys.idempotency(idempotency_key))
+        if job_id is None or not self.redis.exists(self.keys.job(text(job_id), "meta")):
+            return None
+        return text(job_id)
 
     def retention_meta(self) -> dict[str, int]:
         """Meta fields giving a new job this store's retention (see lua/_common.lua ``finish_job``)."""

@@ -103,9 +103,12 @@ class StoreBase:
         """Run a job script with its typed arguments; the raw reply."""
         return self.scripts.run(self.job_keys(job_id, slot_key), args)
 
-    def run_replicated(self, job_id: str, args: ScriptArgs, slot_key: str = "") -> Any:
-        """Run a writing job script; with ``commit_wait_replicas``, WAIT for replicas on the same connection."""
-        keys = self.job_keys(job_id, slot_key)
+    def run_replicated(self, job_id: str, args: ScriptArgs, slot_key: str = "", extra_keys: tuple[str, ...] = ()) -> Any:
+        """Run a writing job script; with ``commit_wait_replicas``, WAIT for replicas on the same connection.
+
+        ``extra_keys`` follow the job's KEYS (in its hash slot: an idempotency key's record for lua/submit.lua).
+        """
+        keys = [*self.job_keys(job_id, slot_key), *extra_keys]
         wanted = self.settings.commit_wait_replicas
         if not wanted:
             return self.scripts.run(keys, args)

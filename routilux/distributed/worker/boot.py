@@ -25,6 +25,9 @@ from routilux.distributed.worker.instrument import start_worker_metrics
 from routilux.distributed.worker.liveness import liveness_interval_s
 from routilux.errors import BrokerAccessDeniedError, StoreAccessDeniedError, StoreUnavailableError
 
+SPARE_CONNECTIONS = 64
+"""Redis connections an asyncio worker keeps beyond one per pool thread."""
+
 
 def run_worker(settings: Settings, name: str, loglevel: str = "INFO", metrics_port: int = 0) -> int:
     """Check Redis and the broker, serve metrics on ``metrics_port`` (0: none), run until shut down.
@@ -136,9 +139,11 @@ def run_celery_worker(settings: Settings, name: str, loglevel: str = "INFO") -> 
     # Our logging is already configured: a receiver on setup_logging tells
     # Celery (and its forked pool children) to leave it alone.
     signals.setup_logging.connect(_keep_logging, weak=False)
+    settings = sized_for_pool(settings)
     app = create_app(settings)
     worker = app.Worker(
-        hostname=name, pool_cls=settings.pool, concurrency=settings.concurrency, queues=_consumed(settings),
+        hostname=name, pool_cls=celery_pool(settings.pool), concurrency=settings.concurrency,
+        queues=_consumed(settings),
         loglevel=loglevel, quiet=loglevel not in ("DEBUG", "INFO"),
         # Mingle and gossip broadcast on the broker for features Routilux does
         # not use (revokes, clock sync); our own liveness record replaces them.
@@ -151,6 +156,30 @@ def run_celery_worker(settings: Settings, name: str, loglevel: str = "INFO") -> 
 def _consumed(settings: Settings) -> list[str]:
     """The queues a worker consumes: on RabbitMQ each of ``settings.queues`` with its priority bands' queues."""
     return band_queues(settings.queues) if settings.broker_is_amqp else list(settings.queues)
+
+
+def celery_pool(pool: str) -> str:
+    """The Celery pool behind ``pool``.
+
+    asyncio is Celery's threads pool: each pool thread takes one message and runs
+    its claim, step and commit as any pool does, so acks, prefetch (``concurrency``
+    messages) and reject-on-loss are Celery's own; a coroutine handler runs on the
+    process's one handler loop (routilux.aio) while its thread waits, so up to
+    ``concurrency`` handlers await at once. A sync handler runs on its thread.
+    """
+    return "threads" if pool == "asyncio" else pool
+
+
+def sized_for_pool(settings: Settings) -> Settings:
+    """``settings`` with a Redis connection pool big enough for an asyncio worker's ``concurrency``.
+
+    Every pool thread may hold a connection at once (a claim, a commit, a read of the
+    job), beside the heartbeat, the sweeper, liveness and dispatch.
+    """
+    wanted = settings.concurrency + SPARE_CONNECTIONS
+    if settings.pool != "asyncio" or settings.redis_max_connections >= wanted:
+        return settings
+    return settings.with_(redis_max_connections=wanted)
 
 
 def _keep_logging(**_: Any) -> None:

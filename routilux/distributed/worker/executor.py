@@ -13,17 +13,20 @@ way after the claim; a stored body that fails is dead-lettered and its job fails
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from routilux import codec
+from routilux.aio import shared_loop
 from routilux.activation import Activation
-from routilux.distributed.batch import batch_bodies, run_batch
+from routilux.distributed.batch import batch_bodies, run_batch, run_batch_pooled
 from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.protocol.args import CommitArgs
@@ -31,6 +34,7 @@ from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.protocol.priority import of_envelope
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
+from routilux.distributed.worker.handler_call import HandlerCall
 from routilux.distributed.worker.heartbeat import Heartbeat
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.protocol.keys import slot_field
@@ -80,6 +84,11 @@ class Executor:
         self.flows = FlowCache(store.flow_data, self.settings.flow_cache_size, make_engine)
         self.heartbeat = Heartbeat(store, self.settings.heartbeat_s, self._past_hard_limit)
         self.timers = MainThreadTimers()
+        self.handler_loop = shared_loop  # runs every coroutine handler of this process
+        # An asyncio worker runs every activation on these threads: up to ``concurrency`` at once,
+        # the bodies of one batch message among them (their awaits overlap on the handler loop).
+        self.activation_threads = ThreadPoolExecutor(self.settings.concurrency, "routilux-activation") \
+            if self.settings.pool == "asyncio" else None
         self.dispatch_marks = DispatchMarks(store)
         self.default_worker = socket.gethostname()
         self.hooks = current_hooks()
@@ -94,6 +103,11 @@ class Executor:
         ``worker`` is the node name of the Celery worker running it (one host's
         processes share it), used to tell workers that cannot run an activation apart.
         """
+        if self.activation_threads is not None:
+            return self.activation_threads.submit(self._run_one, message, worker).result()
+        return self._run_one(message, worker)
+
+    def _run_one(self, message: Any, worker: str | None) -> str:
         try:
             envelope = open_body(message, self.keyring, self.limits)
             act, flow_hash = from_envelope(envelope)
@@ -125,8 +139,12 @@ class Executor:
             bodies = batch_bodies(message)
         except MalformedMessageError as exc:
             return self._malformed(message, exc)
-        outcomes = run_batch(lambda body: self.run(body, worker), bodies,
-                             lambda rest: self.dispatcher.hand_back(rest, self._priority_of(rest[0])))
+        run = lambda body: self._run_one(body, worker)  # noqa: E731
+        hand_back = lambda rest: self.dispatcher.hand_back(rest, self._priority_of(rest[0]))  # noqa: E731
+        if self.activation_threads is not None:
+            outcomes = run_batch_pooled(run, bodies, hand_back, self.activation_threads)
+        else:
+            outcomes = run_batch(run, bodies, hand_back)
         return " ".join(f"{outcome}:{count}" for outcome, count in outcomes.items())
 
     def _priority_of(self, body: Any) -> int | None:
@@ -232,13 +250,16 @@ class Executor:
                     worker: str) -> StepResult:
         limits = self._limits(flow, act)
         on_main = self.timers.usable()
-        self.heartbeat.track(act.job_id, act.activation_id, token, limits, None if on_main else threading.get_ident(),
-                             act.routine_id, act.slot, worker)
+        call = HandlerCall(self.handler_loop, None if on_main else threading.get_ident(), limits.soft_s)
+        self.heartbeat.track(act.job_id, act.activation_id, token, limits, call, act.routine_id, act.slot, worker)
         if on_main:
-            self.timers.arm(limits, kill_on_hard=in_pool_child())
+            # A coroutine runs on the loop's thread: SIGALRM would stop the wait for it, not the coroutine.
+            self.timers.arm(TimeLimits(0.0, limits.hard_s) if _is_async(flow, act) else limits,
+                            kill_on_hard=in_pool_child())
         started = time.perf_counter()
         try:
-            result = run_step(flow, view, act, self._check, reraise=(StoreUnavailableError,), txn=txn)
+            result = run_step(flow, view, act, self._check, reraise=(StoreUnavailableError,), txn=txn,
+                              awaiter=call.awaiter)
         finally:
             if on_main:
                 self.timers.disarm()
@@ -330,6 +351,13 @@ def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:
         if not _lock_key(flow, child):
             return child
     return None
+
+
+def _is_async(flow: Flow, act: Activation) -> bool:
+    """True if the activation's handler is an ``async def``."""
+    routine = flow.routines.get(act.routine_id)
+    slot = routine.get_slot(act.slot) if routine is not None else None
+    return slot is not None and inspect.iscoroutinefunction(slot.handler)
 
 
 def _lock_key(flow: Flow, act: Activation) -> str:

@@ -2,8 +2,9 @@
 
 A lease is renewed only until its activation's hard time limit: a handler that
 hangs forever no longer keeps its job forever. At the hard limit the activation
-is handed back (``on_hard``); at the soft limit of a handler on a thread other
-than the main one, SoftTimeLimitExceeded is raised in that thread (see limits.py).
+is handed back (``on_hard``) and a coroutine handler is cancelled; at the soft
+limit of a handler on a thread other than the main one, SoftTimeLimitExceeded is
+raised in that thread, or in the coroutine (see limits.py and handler_call.py).
 
 It also reports what this process runs (one short-lived record per worker
 process, see ``RedisStore.record_running``), which ``DistributedRuntime.workers()``
@@ -21,11 +22,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from routilux.distributed.worker.limits import TimeLimits, raise_in_thread
+from routilux.distributed.worker.limits import TimeLimits
 from routilux.distributed.constants import RECORD_TTL_INTERVALS, RUNNING_RECORD_MIN_TTL_S
 
 if TYPE_CHECKING:
     from routilux.distributed.store import RedisStore
+    from routilux.distributed.worker.handler_call import HandlerCall
 
 log = logging.getLogger("routilux.distributed")
 
@@ -39,7 +41,7 @@ class _Running:
     soft_at: float | None = None  # monotonic time; None: nothing to raise from here
     hard_at: float | None = None
     hard_s: float = 0.0
-    thread_id: int | None = None
+    call: HandlerCall | None = None  # what the limits stop
     info: dict[str, Any] | None = None  # what the running report says of it
     worker: str = ""
 
@@ -61,8 +63,8 @@ class Heartbeat:
         self._counts: dict[str, list[int]] = {}  # worker -> [processed, failed] not yet added to the store
 
     def track(self, job_id: str, act_id: str, token: str, limits: TimeLimits | None = None,
-              thread_id: int | None = None, routine_id: str = "", slot: str = "", worker: str = "") -> None:
-        """Start renewing a lease; with ``thread_id``, raise the soft limit in that thread.
+              call: HandlerCall | None = None, routine_id: str = "", slot: str = "", worker: str = "") -> None:
+        """Start renewing a lease; with ``call``, stop its handler at the soft and the hard limit.
 
         ``routine_id``, ``slot`` and ``worker`` (the node name) go into the running report.
         """
@@ -70,9 +72,10 @@ class Heartbeat:
         info = {"job_id": job_id, "activation_id": act_id, "routine_id": routine_id, "slot": slot,
                 "since": time.time()}
         entry = _Running(token, info=info, worker=worker)
+        entry.call = call
         if limits is not None:
-            if limits.soft_s > 0 and thread_id is not None:
-                entry.soft_at, entry.thread_id = now + limits.soft_s, thread_id
+            if limits.soft_s > 0 and call is not None:
+                entry.soft_at = now + limits.soft_s
             if limits.hard_s > 0:
                 entry.hard_at, entry.hard_s = now + limits.hard_s, limits.hard_s
         first = min((t for t in (entry.soft_at, entry.hard_at) if t is not None), default=None)
@@ -168,12 +171,14 @@ class Heartbeat:
                         self.on_hard(job_id, act_id, entry.token, entry.hard_s)
                 except Exception:  # its lease expires anyway: the sweeper hands it back then
                     log.exception("could not hand back %s/%s", job_id, act_id)
-            elif entry.soft_at is not None and now >= entry.soft_at and entry.thread_id is not None:
+                if entry.call is not None:
+                    entry.call.hard()
+            elif entry.soft_at is not None and now >= entry.soft_at and entry.call is not None:
                 entry.soft_at = None
                 log.warning("activation %s of job %s ran past its soft time limit", act_id, job_id)
                 with self._lock:  # never after untrack: the handler's thread has moved on by then
                     if self._running.get((job_id, act_id)) is entry:
-                        raise_in_thread(entry.thread_id)
+                        entry.call.soft()
 
     def _beat(self) -> None:
         with self._lock:

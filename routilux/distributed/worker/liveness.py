@@ -23,6 +23,7 @@ from celery.worker import state as worker_state
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.store import RedisStore
 from routilux.distributed.worker.fetched import track_fetched
+from routilux.distributed.worker.scheduler import Scheduler
 from routilux.distributed.worker.sweeper import Sweeper
 from routilux.distributed.constants import (LIVENESS_MAX_S, LIVENESS_MIN_S, LIVENESS_RENEWALS_PER_LEASE,
                                               RECORD_TTL_INTERVALS)
@@ -81,6 +82,7 @@ class Liveness(bootsteps.StartStopStep):
         super().__init__(c, **kwargs)
         self.tref = None
         self.sweeper: Sweeper | None = None
+        self.scheduler: Scheduler | None = None
         self.forget: Any = None
 
     def start(self, c: Any) -> None:
@@ -110,6 +112,8 @@ class Liveness(bootsteps.StartStopStep):
         self.forget = lambda: store.forget_worker(name)
         self.sweeper = Sweeper(store, Dispatcher(c.app, settings), name)
         self.sweeper.start()
+        self.scheduler = Scheduler(settings, name)
+        self.scheduler.start()
 
     def stop(self, c: Any) -> None:
         """Stop renewing and sweeping."""
@@ -119,6 +123,9 @@ class Liveness(bootsteps.StartStopStep):
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.forget is not None:
             try:
                 self.forget()  # a stopped worker is not alive: the health probe must say so at once

@@ -48,6 +48,15 @@ local function retain()
   local at = redis.call('HGET', KEYS[K_META], 'expire_at')
   if not at then return end
   for i = 1, K_DUE - 1 do redis.call('PEXPIREAT', KEYS[i], at) end  -- every per-job key comes first
+  -- An idempotent submit's key (lua/submit.lua) expires with the job it names.
+  local idem = redis.call('HGET', KEYS[K_META], 'idem_record')
+  if idem then redis.call('PEXPIREAT', idem, at) end
+end
+
+-- Delete the idempotency key that names this job (if it still does), so a new submit with it makes a new job.
+local function forget_idempotency_key(job)
+  local idem = redis.call('HGET', KEYS[K_META], 'idem_record')
+  if idem and redis.call('GET', idem) == job then redis.call('DEL', idem) end
 end
 
 -- A job's status changed: say so in its own log and in its bucket's status stream.

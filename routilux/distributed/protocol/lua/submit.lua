@@ -1,5 +1,8 @@
 -- Create a job and its root activation (in the outbox until dispatched).
--- Returns {'ok', the root's outbox score} | {'exists'}
+-- With an idempotency key, KEYS[K_EVENTS + 1] is its record (keys.Keys.idempotency, in this job's bucket):
+-- the first submit with a key makes the job; later ones get its id while it is stored.
+-- Returns {'ok', the root's outbox score} | {'exists'} | {'same', job id} when the idempotency key
+-- already names a stored job (nothing is written then)
 -- ARGV (args.SubmitArgs):
 local job = ARGV[1]
 local flow_id = ARGV[2]
@@ -14,12 +17,21 @@ local ttl_ok = tonumber(ARGV[10])      -- completed-job retention ms (0: keep fo
 local ttl_fail = tonumber(ARGV[11])    -- failed-job retention ms (0: keep forever)
 local timeout_ms = tonumber(ARGV[12])  -- deadline from now (0: none)
 local timeout_s = ARGV[13]             -- the same in seconds, as text (for the reason)
-local priority = ARGV[14]              -- 0..9 ('' at the default: not stored)
+local idem_key = ARGV[14]              -- idempotency key ('' for none)
+local priority = ARGV[15]              -- 0..9 ('' at the default: not stored)
 if redis.call('EXISTS', KEYS[K_META]) == 1 then return {'exists'} end
+local idem_record = KEYS[K_EVENTS + 1]
+if idem_key ~= '' then
+  local other = redis.call('GET', idem_record)
+  local meta_of = function(id) return string.sub(KEYS[K_META], 1, #KEYS[K_META] - #job - 5) .. id .. ':meta' end
+  if other and redis.call('EXISTS', meta_of(other)) == 1 then return {'same', other} end
+  redis.call('SET', idem_record, job)
+end
 local now = now_ms()
 redis.call('HSET', KEYS[K_META], 'status', 'running', 'flow_id', flow_id, 'flow_hash', flow_hash,
   'current_routine_id', entry, 'pending', 1, 'fence', 0, 'created_at', created, 'updated_at', now,
   'ttl_ok', ttl_ok, 'ttl_fail', ttl_fail)
+if idem_key ~= '' then redis.call('HSET', KEYS[K_META], 'idempotency_key', idem_key, 'idem_record', idem_record) end
 if priority ~= '' then redis.call('HSET', KEYS[K_META], 'priority', priority) end
 if timeout_ms > 0 then
   redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s, 'deadline', now + timeout_ms)
