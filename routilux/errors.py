@@ -221,6 +221,10 @@ class InvalidPriorityError(RoutiluxError, ValueError):
     """A job priority that is not a whole number from 0 to 9."""
 
 
+class InvalidTenantError(RoutiluxError, ValueError):
+    """A tenant name or weight that is not one (see ``submit(..., tenant=)`` and ``set_tenant_weight``)."""
+
+
 class BulkSubmitError(RoutiluxError, ValueError):
     """An item of a bulk submit was refused before anything of its chunk was written; ``index`` names it.
 

@@ -28,6 +28,8 @@ def register(sub: Any) -> None:
                              "submitted in bulk, one job id printed per line")
     submit.add_argument("--priority", type=int, default=None, choices=range(10), metavar="0-9",
                         help="higher runs first when workers are busy (default 5)")
+    submit.add_argument("--tenant", default=None,
+                        help="whose job it is: workers share each band fairly between tenants (Redis broker)")
     submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
     submit.add_argument("--watch", action="store_true", help="watch the job live until it ends (see watch)")
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
@@ -64,10 +66,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.publish:
             flow = publish_factory(runtime, args.publish, args.flow_id)
         if args.params_file:
-            submit_file(runtime, flow, entry, args.params_file, args.priority)
+            submit_file(runtime, flow, entry, args.params_file, args.priority, args.tenant)
             return 0
         job_id = runtime.submit(flow, entry, entry_params=params, priority=args.priority,
-                                idempotency_key=args.idempotency_key)
+                                idempotency_key=args.idempotency_key, tenant=args.tenant)
         print(job_id, flush=True)
         if args.watch:
             return watch_jobs(runtime, [job_id], mode=mode_of(args))

@@ -71,28 +71,29 @@ def encode_reads(txn: StepTxn | None) -> tuple[tuple[str, int], ...]:
 def commit_args(
     result: StepResult, token: str, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "",
     lease_ms: int = 0, keyring: Keyring = NO_KEYS, step_ms: int = 0, trace: dict[str, str] | None = None,
-    priority: int | None = None,
+    priority: int | None = None, tenant: str | None = None,
 ) -> tuple[CommitArgs, dict[str, bytes]]:
     """Return (the commit script's arguments, child bodies by id) for committing ``result`` under ``token``.
 
     ``inline_id`` names a child the committing worker will run itself next;
     child and retry bodies are signed with ``keyring``'s signing key and carry the
-    job's ``trace`` context and ``priority``; ``step_ms`` is the time from the handler's start to this commit.
+    job's ``trace`` context, ``priority`` and ``tenant``; ``step_ms`` is the time from the handler's start to
+    this commit.
     """
     ops, history = encode_ops(result.ops)
     act = result.activation
     children: dict[str, bytes] = {}
     if result.children:
         cause = cause_of(result)
-        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause, trace, priority), keyring)
+        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause, trace, priority, tenant), keyring)
                     for c in result.children}
     outcome = result.action if result.action in ("retry", "fail") else "ok"
     retry_body: bytes | str = ""
     retry_ms = 0
     if outcome == "retry":
         retry_ms = int(result.delay_s * 1000)
-        retry_body = seal(to_envelope(act.retried(time.time() + result.delay_s), flow_hash, None, trace, priority),
-                          keyring)
+        retry = act.retried(time.time() + result.delay_s)
+        retry_body = seal(to_envelope(retry, flow_hash, None, trace, priority, tenant), keyring)
     args = CommitArgs(
         act.job_id, act.activation_id, token, outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "",
         history, inline_id, lease_ms, act.routine_id, act.slot, "1" if result.error is not None else "", step_ms,

@@ -20,6 +20,7 @@ from redis.exceptions import AuthenticationError, ConnectionError as RedisConnec
 
 from routilux.distributed.batch import BATCH_TASK_NAME, Item, byte_cap, halves, message_count, pack
 from routilux.distributed.protocol.priority import NORMAL, REDIS_PRIORITY, band, band_queue
+from routilux.distributed.protocol.tenants import TENANT_HEADER
 from routilux.distributed.settings import Settings
 from routilux.errors import BrokerAccessDeniedError, BrokerUnavailableError
 
@@ -68,21 +69,24 @@ class Dispatcher:
         self.amqp = settings.broker_is_amqp
 
     def send(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None,
-             priority: int | Mapping[str, int] | None = None) -> int:
+             priority: int | Mapping[str, int] | None = None, tenant: str | Mapping[str, str] | None = None) -> int:
         """Publish each ("job|activation", body), siblings of one job batched; returns how many were sent.
 
         ``sent(job_id, activation_ids)`` is called right after each message is published,
         so a caller can mark them dispatched while the rest are still being sent.
         ``priority`` is the jobs' priority, or a priority per job id (missing: the default);
-        it picks the band each message is queued in (see priority.py).
+        it picks the band each message is queued in (see priority.py). ``tenant`` is the
+        jobs' tenant, or one per job id (missing: none); on Redis it picks the tenant's list
+        in that band (see tenants.py).
         """
         by_job = _by_job(messages)
         if not by_job:
             return 0
         with self.app.producer_or_acquire() as producer:
-            return self._send_jobs(producer, by_job, sent, priority)
+            return self._send_jobs(producer, by_job, sent, priority, tenant)
 
-    def send_buffered(self, messages: Iterable[Item], priority: int | Mapping[str, int] | None = None) -> int:
+    def send_buffered(self, messages: Iterable[Item], priority: int | Mapping[str, int] | None = None,
+                      tenant: str | Mapping[str, str] | None = None) -> int:
         """:meth:`send` in one go: on Redis, every message in one pipeline (one round trip); on RabbitMQ,
         one publish after the other on one channel. Returns how many activations were sent."""
         by_job = _by_job(messages)
@@ -90,13 +94,14 @@ class Dispatcher:
             return 0
         with self.app.producer_or_acquire() as producer:
             with producer.batch(max_size=BUFFERED_COMMANDS):
-                return self._send_jobs(producer, by_job, None, priority)
+                return self._send_jobs(producer, by_job, None, priority, tenant)
 
     def _send_jobs(self, producer: Any, by_job: dict[str, list[Item]], sent: Callable[[str, list[str]], Any] | None,
-                   priority: int | Mapping[str, int] | None) -> int:
+                   priority: int | Mapping[str, int] | None, tenant: str | Mapping[str, str] | None = None) -> int:
         count = 0
         for job_id, items in by_job.items():
-            route = self._route(priority.get(job_id) if isinstance(priority, Mapping) else priority)
+            route = self._route(priority.get(job_id) if isinstance(priority, Mapping) else priority,
+                                tenant.get(job_id) if isinstance(tenant, Mapping) else tenant)
             for batch in pack(items, self.max_batch, self.spread, self.max_bytes):
                 label = batch[0][0] if len(batch) == 1 else f"{len(batch)} of job {job_id}"
                 self._publish(producer, [body for _, body in batch], label, route)
@@ -106,14 +111,14 @@ class Dispatcher:
         return count
 
     def send_or_leave(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None,
-                      what: str = "activations", priority: int | None = None) -> None:
+                      what: str = "activations", priority: int | None = None, tenant: str | None = None) -> None:
         """:meth:`send`, except that what a broker does not take stays in the outbox (a warning is logged).
 
         For activations whose job state is already committed (a resume, a replay): a
         worker's sweeper sends them once the broker takes them, so nothing is lost.
         """
         try:
-            self.send(messages, sent, priority)
+            self.send(messages, sent, priority, tenant)
         except Exception as exc:
             typed = broker_error(exc)
             if typed is None:
@@ -130,21 +135,25 @@ class Dispatcher:
         messages = message_count(siblings, self.max_batch, self.spread)
         return int(outbox_grace_s * 1000) + PUBLISH_ALLOWANCE_MS * messages
 
-    def hand_back(self, bodies: list[Any], priority: int | None = None) -> None:
+    def hand_back(self, bodies: list[Any], priority: int | None = None, tenant: str | None = None) -> None:
         """Publish again, verbatim, bodies of a batch that were not started: in two messages, for two workers."""
-        route = self._route(priority)
+        route = self._route(priority, tenant)
         with self.app.producer_or_acquire() as producer:
             for part in halves(bodies):
                 self._publish(producer, part, "handed back", route)
 
-    def _route(self, priority: int | None) -> dict[str, Any]:
-        """Where a message of a job with ``priority`` goes: its band's queue, or on Redis its band's list."""
+    def _route(self, priority: int | None, tenant: str | None = None) -> dict[str, Any]:
+        """Where a message of a job with ``priority`` goes: its band's queue, or on Redis its band's list
+        (its ``tenant``'s list in that band, named in a header the Redis channel reads)."""
         which = band(priority)
-        if which == NORMAL:
-            return {"queue": self.queue}
-        if self.amqp:
-            return {"queue": band_queue(self.queue, which)}
-        return {"queue": self.queue, "priority": REDIS_PRIORITY[which]}
+        route: dict[str, Any] = {"queue": self.queue}
+        if which != NORMAL and self.amqp:
+            route["queue"] = band_queue(self.queue, which)
+        elif which != NORMAL:
+            route["priority"] = REDIS_PRIORITY[which]
+        if tenant is not None and not self.amqp:
+            route["headers"] = {TENANT_HEADER: tenant}
+        return route
 
     def _publish(self, producer: Any, bodies: list[Any], label: str, route: dict[str, Any]) -> None:
         # A short argsrepr: Celery would otherwise build a repr of every body per message.

@@ -23,6 +23,7 @@ from routilux.errors import (
     FlowValidationError,
     IdempotencyKeyError,
     InvalidPriorityError,
+    InvalidTenantError,
     JobFilterError,
     JobNotFoundError,
     RoutiluxError,
@@ -59,7 +60,8 @@ def status_of(exc: Exception) -> int:
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, IdempotencyKeyError,
-                        ScheduleError, InvalidPriorityError, BulkSubmitError)):
+                        ScheduleError, InvalidPriorityError, InvalidTenantError,
+                        BulkSubmitError)):
         return 422
     if isinstance(exc, FlowError):
         return 409  # the job is not in a state that allows it (pause a finished job, ...)

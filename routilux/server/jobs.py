@@ -59,6 +59,7 @@ class SubmitBody(BaseModel):
     entry: str = Field(min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
     priority: int | None = Field(default=None, ge=0, le=9, description="0 to 9, higher first (default 5)")
+    tenant: str | None = Field(default=None, min_length=1, max_length=64, description="whose job it is (fair share)")
 
     _flow_is_valid = field_validator("flow")(_flow_ref)
 
@@ -138,10 +139,11 @@ def submit(request: Request, body: SubmitBody,
     """
     rt = runtime(request)
     if idempotency_key is None:
-        job_id, created = rt.submit(body.flow, body.entry, entry_params=body.params, priority=body.priority), True
+        job_id, created = rt.submit(body.flow, body.entry, entry_params=body.params, priority=body.priority,
+                                    tenant=body.tenant), True
     else:
         job_id, created = rt.submit_once(body.flow, body.entry, body.params, idempotency_key=idempotency_key,
-                                         priority=body.priority)
+                                         priority=body.priority, tenant=body.tenant)
     headers = {"Location": f"/api/jobs/{job_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

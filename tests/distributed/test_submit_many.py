@@ -47,7 +47,7 @@ def test_submit_many_starts_a_job_per_item_in_order_and_each_runs_once(runtime, 
     ({"flow": "nap", "entry": "no-such-routine"}, FlowValidationError),
     ({"flow": "nap", "entry": "nap", "params": {"s": object()}}, EncodeError),
     ({"flow": "nap", "entry": "nap", "timeout": -1}, ValueError),
-    ({"flow": "nap", "entry": "nap", "tenant": "acme"}, ValueError),
+    ({"flow": "nap", "entry": "nap", "tennant": "acme"}, ValueError),
     (["nap", "nap"], TypeError),
 ])
 def test_a_refused_item_is_named_by_its_index_and_nothing_of_its_chunk_is_written(runtime, bad, cause):

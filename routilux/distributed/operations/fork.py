@@ -36,7 +36,7 @@ class ForkingRuntime(Protocol):
     def _check_layout(self) -> None: ...
 
     def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
-                      priority: int | None = None) -> None: ...
+                      priority: int | None = None, tenant: str | None = None) -> None: ...
 
 
 def state_ops(state: JobState) -> list[bytes | str]:
@@ -127,6 +127,9 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
     priority = carried(of_meta(meta))  # the envelopes, copied, keep it too
     if priority is not None:
         fields["priority"] = priority
+    if meta.get("tenant"):
+        fields["tenant"] = meta["tenant"]
     score = _write_job(store, new_id, fields, replay.state, bodies)
-    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score, priority)
+    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items()], score, priority,
+                          meta.get("tenant") or None)
     return new_id

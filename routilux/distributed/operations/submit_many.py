@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence
 
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.priority import check_priority
+from routilux.distributed.protocol.tenants import check_tenant
 from routilux.distributed.tracing import tracing
 from routilux.errors import BulkSubmitError, FlowNotPublishedError, StoreUnavailableError
 from routilux.flow import Flow
@@ -29,15 +30,16 @@ if TYPE_CHECKING:
 
 # Jobs written and published per round trip.
 CHUNK_SIZE = 500
-ITEM_KEYS = frozenset({"flow", "entry", "params", "priority", "timeout"})
+ITEM_KEYS = frozenset({"flow", "entry", "params", "priority", "tenant", "timeout"})
 
 
 class NewJob(NamedTuple):
-    """A job about to be created: RedisStore.create_job's arguments, its first messages, its priority."""
+    """A job about to be created: RedisStore.create_job's arguments, its first messages, its priority and tenant."""
 
     create_args: tuple[Any, ...]
     messages: list[tuple[str, bytes]]
     priority: int | None
+    tenant: str | None = None
 
 
 class SubmitManyMixin:
@@ -55,11 +57,11 @@ class SubmitManyMixin:
 
         Each item is a map: ``flow`` (a Flow, flow id or flow hash) and ``entry`` (the
         entry routine id), optional ``params`` (the entry parameters), ``priority``
-        (0 to 9, see :meth:`submit`) and ``timeout`` (seconds, as :meth:`submit`).
+        (0 to 9, see :meth:`submit`), ``tenant`` and ``timeout`` (seconds, as :meth:`submit`).
 
         Raises:
             BulkSubmitError: an item is malformed or refused (unknown flow or entry routine, parameters
-                that cannot be encoded, a bad priority or timeout); ``index`` names it. Nothing of its
+                that cannot be encoded, a bad priority, tenant or timeout); ``index`` names it. Nothing of its
                 chunk was written; ``submitted`` lists the jobs of the chunks before it.
             BrokerUnavailableError: the broker did not take a chunk; its jobs were withdrawn.
         """
@@ -92,6 +94,7 @@ class SubmitManyMixin:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
             raise ValueError(f"timeout must be a number of seconds, 0 or more, not {timeout!r}")
         priority = check_priority(item.get("priority"))
+        tenant = check_tenant(item.get("tenant"))
         flow = item["flow"]
         if not isinstance(flow, (Flow, str)):
             raise TypeError(f"flow is a Flow, a flow id or a flow hash, not a {type(flow).__name__}")
@@ -102,7 +105,7 @@ class SubmitManyMixin:
         params = self._entry_params(flow, data, item["entry"], item.get("params"))
         job_id = str(uuid.uuid4())
         with tracing().job(job_id, data["flow_id"], item["entry"]) as trace:
-            return self._new_job(job_id, digest, data, item["entry"], params, timeout, priority, trace)
+            return self._new_job(job_id, digest, data, item["entry"], params, timeout, priority, trace, "", tenant)
 
     def _create_and_send(self, chunk: list[NewJob]) -> list[str]:
         """Write the chunk's jobs, publish their first activations and mark them dispatched; returns their ids."""
@@ -113,7 +116,8 @@ class SubmitManyMixin:
         messages = [message for job in chunk for message in job.messages]
         try:
             self.dispatcher.send_buffered(messages, priority={job.create_args[0]: job.priority for job in chunk
-                                                              if job.priority is not None})
+                                                              if job.priority is not None},
+                                          tenant={job.create_args[0]: job.tenant for job in chunk if job.tenant})
         except Exception as exc:
             typed = broker_error(exc)
             if typed is None:

@@ -25,13 +25,15 @@ _REQUIRED = {"job": str, "id": str, "flow": str, "routine": str, "slot": str, "p
 
 
 def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = None,
-                trace: dict[str, str] | None = None, priority: int | None = None) -> dict[str, Any]:
+                trace: dict[str, str] | None = None, priority: int | None = None,
+                tenant: str | None = None) -> dict[str, Any]:
     """Return the envelope of an activation of the flow published as ``flow_hash``.
 
     ``cause`` is the slice of the parent's JobState delta that produced it (the
     parent activation and the routine-state and shared-data changes it committed);
     ``trace`` is the job's trace context (W3C headers, see tracing.py), kept as ``tc``;
-    ``priority`` the job's priority, kept as ``pr`` unless it is the default (see priority.py).
+    ``priority`` the job's priority, kept as ``pr`` unless it is the default (see priority.py);
+    ``tenant`` the job's tenant, kept as ``tn`` if it has one (see tenants.py).
     """
     envelope = {
         "v": VERSION,
@@ -50,6 +52,8 @@ def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = 
         envelope["tc"] = trace
     if carried(priority) is not None:
         envelope["pr"] = priority
+    if tenant is not None:
+        envelope["tn"] = tenant
     return envelope
 
 

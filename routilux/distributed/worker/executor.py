@@ -32,6 +32,7 @@ from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.protocol.args import CommitArgs
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.protocol.priority import of_envelope
+from routilux.distributed.protocol.tenants import of_envelope as tenant_of
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.worker.handler_call import HandlerCall
@@ -126,7 +127,7 @@ class Executor:
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
         return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope),
-                                   of_envelope(envelope))
+                                   of_envelope(envelope), tenant_of(envelope))
 
     def run_batch(self, message: Any, worker: str | None = None) -> str:
         """Run a batch message's bodies one by one, each as :meth:`run` does; returns the outcomes counted.
@@ -140,19 +141,20 @@ class Executor:
         except MalformedMessageError as exc:
             return self._malformed(message, exc)
         run = lambda body: self._run_one(body, worker)  # noqa: E731
-        hand_back = lambda rest: self.dispatcher.hand_back(rest, self._priority_of(rest[0]))  # noqa: E731
+        hand_back = lambda rest: self.dispatcher.hand_back(rest, *self._lane_of(rest[0]))  # noqa: E731
         if self.activation_threads is not None:
             outcomes = run_batch_pooled(run, bodies, hand_back, self.activation_threads)
         else:
             outcomes = run_batch(run, bodies, hand_back)
         return " ".join(f"{outcome}:{count}" for outcome, count in outcomes.items())
 
-    def _priority_of(self, body: Any) -> int | None:
-        """The priority a body carries (bodies of one batch share their job's); None if it cannot be read."""
+    def _lane_of(self, body: Any) -> tuple[int | None, str | None]:
+        """The priority and tenant a body carries (bodies of one batch share their job's); None if unreadable."""
         try:
-            return of_envelope(open_body(body, self.keyring, self.limits))
+            envelope = open_body(body, self.keyring, self.limits)
         except MalformedMessageError:
-            return None
+            return None, None
+        return of_envelope(envelope), tenant_of(envelope)
 
     def _malformed(self, message: Any, exc: MalformedMessageError) -> str:
         log.error("dead-lettering a malformed message: %s", exc)
@@ -161,7 +163,8 @@ class Executor:
         return "malformed"
 
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str,
-                       trace: dict[str, str] | None = None, priority: int | None = None) -> str:
+                       trace: dict[str, str] | None = None, priority: int | None = None,
+                       tenant: str | None = None) -> str:
         """Claim and run an activation, then the children its commits lease to this worker (each its own span)."""
         with self.tracing.activation(act.job_id, act.activation_id, act.routine_id, act.slot, act.attempt, trace):
             leased = self._claim(flow, act)
@@ -171,7 +174,7 @@ class Executor:
             deadline = time.monotonic() + INLINE_BUDGET_S
             inline_until = deadline if self.settings.inline_steps >= 1 else 0.0
             answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
-                                        inline_until, worker, trace, priority)
+                                        inline_until, worker, trace, priority, tenant)
         steps = 1
         while True:
             inline_token = answer.inline_token if answer.outcome == "ok" else ""
@@ -183,7 +186,7 @@ class Executor:
             with self.tracing.activation(act.job_id, inline.activation_id, inline.routine_id, inline.slot,
                                          inline.attempt, trace):
                 answer, inline = self._step(flow, flow_hash, inline, inline_token, "", {}, flow_id, current,
-                                            inline_until, worker, trace, priority)
+                                            inline_until, worker, trace, priority, tenant)
 
     def _claim(self, flow: Flow, act: Activation) -> str | tuple[Activation, str, str, dict[str, Any], str, str | None]:
         """Lease an activation: (stored activation, token, slot lock, buffers, flow id, current routine),
@@ -215,7 +218,7 @@ class Executor:
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
               inline_until: float, worker: str, trace: dict[str, str] | None = None,
-              priority: int | None = None) -> tuple[CommitReply, Activation | None]:
+              priority: int | None = None, tenant: str | None = None) -> tuple[CommitReply, Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -235,7 +238,7 @@ class Executor:
                     self.tracing.raised(result.error)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             with self.tracing.stage("commit"):
-                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace, priority)
+                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace, priority, tenant)
                 self.tracing.note(outcome=result.action or "ok", commit=answer.outcome)
             if answer.outcome != "conflict":
                 self.heartbeat.count(worker, result.error is not None)
@@ -284,6 +287,7 @@ class Executor:
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
         step_started: float | None = None, trace: dict[str, str] | None = None, priority: int | None = None,
+        tenant: str | None = None,
     ) -> tuple[CommitReply, dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
@@ -291,7 +295,7 @@ class Executor:
         step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
         args, children = commit_args(
             result, token, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring,
-            step_ms, trace, priority,
+            step_ms, trace, priority, tenant,
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(args)
@@ -301,11 +305,11 @@ class Executor:
             # Marked as each message goes out: a long fan-out must not outlive the outbox grace unmarked.
             self.dispatcher.send(((f"{act.job_id}|{i}", children[i]) for i in ids),
                                  sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids),
-                                 priority=priority)
+                                 priority=priority, tenant=tenant)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
-                self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s, priority)
+                self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s, priority, tenant)
         if answer.waiter:
-            self._send_waiter(act.job_id, answer.waiter, priority)
+            self._send_waiter(act.job_id, answer.waiter, priority, tenant)
         return answer, children
 
     def _commit_with_retries(self, args: CommitArgs) -> CommitReply:
@@ -320,7 +324,8 @@ class Executor:
                 delay = min(delay * 2, COMMIT_RETRY_MAX_S)
         return self.store.commit(args)
 
-    def _retry_soon(self, member: str, delay_s: float, priority: int | None = None) -> None:
+    def _retry_soon(self, member: str, delay_s: float, priority: int | None = None,
+                    tenant: str | None = None) -> None:
         """Send a short retry when its Redis timer is due, instead of at the next sweep.
 
         The timer only saves latency: the retry is in Redis, and the sweeper sends
@@ -331,7 +336,7 @@ class Executor:
             try:
                 body = self.store.requeue_due(member)
                 if body is not None:
-                    self.dispatcher.send([(member, body)], priority=priority)
+                    self.dispatcher.send([(member, body)], priority=priority, tenant=tenant)
             except Exception:  # the sweeper will send it
                 log.debug("early retry dispatch failed", exc_info=True)
 
@@ -339,8 +344,8 @@ class Executor:
         timer.daemon = True
         timer.start()
 
-    def _send_waiter(self, job_id: str, act_id: str, priority: int | None = None) -> None:
-        self.dispatcher.send(self.store.bodies(job_id, [act_id]), priority=priority)
+    def _send_waiter(self, job_id: str, act_id: str, priority: int | None = None, tenant: str | None = None) -> None:
+        self.dispatcher.send(self.store.bodies(job_id, [act_id]), priority=priority, tenant=tenant)
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:

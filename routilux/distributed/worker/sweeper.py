@@ -31,6 +31,7 @@ from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.protocol.priority import of_envelope
+from routilux.distributed.protocol.tenants import of_envelope as tenant_of
 from routilux.distributed.store import SWEEP_BATCH
 from routilux.distributed.worker.fetched import restore_fetched
 from routilux.errors import DecodeError
@@ -99,9 +100,10 @@ class Sweeper:
             expired = len(messages)
             messages += [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
             priorities: dict[str, int] = {}
-            messages = [(m, b) for m, b in messages if self._verified(m, b, priorities)]
+            tenants: dict[str, str] = {}
+            messages = [(m, b) for m, b in messages if self._verified(m, b, priorities, tenants)]
             if messages:
-                sent += self.dispatcher.send(messages, priority=priorities)
+                sent += self.dispatcher.send(messages, priority=priorities, tenant=tenants)
                 self.hooks.after_sweep(expired, len(messages) - expired)
         self.end_overdue_jobs()
         while self.store.trim_jobs_index() == SWEEP_BATCH:
@@ -168,8 +170,9 @@ class Sweeper:
                 if self.store.time_out(job_id) == "timed-out":
                     log.warning("job %s ran past its deadline; it failed", job_id)
 
-    def _verified(self, member: str, body: bytes, priorities: dict[str, int]) -> bool:
-        """True if ``body`` may be sent (its job's priority, if not the default, goes in ``priorities``);
+    def _verified(self, member: str, body: bytes, priorities: dict[str, int], tenants: dict[str, str]) -> bool:
+        """True if ``body`` may be sent (its job's priority, if not the default, goes in ``priorities``, its
+        tenant, if any, in ``tenants``);
         one no worker would accept is dead-lettered instead.
 
         A worker refuses such a message without touching its job (it cannot trust
@@ -181,6 +184,9 @@ class Sweeper:
             priority = of_envelope(envelope)
             if priority is not None:
                 priorities[member.split("|", 1)[0]] = priority
+            tenant = tenant_of(envelope)
+            if tenant is not None:
+                tenants[member.split("|", 1)[0]] = tenant
             return True
         except DecodeError as exc:  # unsigned, badly signed, malformed or over the limits
             log.error("dead-lettering stored activation %s: %s", member, exc)
