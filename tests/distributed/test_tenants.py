@@ -10,6 +10,8 @@ import msgpack
 import pytest
 
 import tenant_flows
+from console_helpers import console  # noqa: F401
+from test_cli import cli  # noqa: F401
 from waiting import wait_until, workers_up
 from routilux.distributed.protocol.envelope import open_body
 from routilux.distributed.protocol.tenants import FairOrder, tenant_list
@@ -147,3 +149,15 @@ def test_a_job_whose_worker_was_killed_goes_back_to_its_tenants_list(settings, r
     _all_done(runtime, [job_id, *backlog])
     done_at = _finished_ms(runtime, job_id)
     assert sum(_finished_ms(runtime, j) > done_at for j in backlog) / len(backlog) >= 0.8
+
+
+def test_the_cli_and_post_jobs_take_a_tenant_and_the_console_shows_it(runtime, cli, console):
+    runtime.publish(tenant_flows.solo_flow())
+    code, out, err = cli("submit", "solo-nap", "nap", "--tenant", "acme")
+    assert code == 0, err
+    assert runtime.job_summary(out.strip())["tenant"] == "acme"
+    answer = console.http.post("/api/jobs", json={"flow": "solo-nap", "entry": "nap", "tenant": "globex"})
+    assert answer.status_code == 201, answer.text
+    assert console.http.get(f"/api/jobs/{answer.json()['job_id']}").json()["summary"]["tenant"] == "globex"
+    refused = console.http.post("/api/jobs", json={"flow": "solo-nap", "entry": "nap", "tenant": "not ok"})
+    assert refused.status_code == 422 and "tenant" in refused.json()["error"]["message"]
