@@ -60,8 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, str(REPO))
     args = parse_args(argv)
     app = ours_app(args) if args.side == "ours" else raw_app(args)
+    queues = [args.queue]
+    if args.side == "ours" and args.broker_url.startswith("amqp"):
+        from routilux.distributed.protocol.priority import band_queues
+
+        queues = band_queues(queues)  # on RabbitMQ each priority band is a queue of its own
     worker = app.Worker(
-        pool_cls=args.pool, concurrency=args.concurrency, queues=[args.queue], hostname=args.name,
+        pool_cls=args.pool, concurrency=args.concurrency, queues=queues, hostname=args.name,
         loglevel=args.loglevel, quiet=True, without_mingle=True, without_gossip=True,
     )
     worker.start()

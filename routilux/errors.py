@@ -223,3 +223,23 @@ class BrokerUnavailableError(DistributedError):
 
 class BrokerAccessDeniedError(BrokerUnavailableError):
     """The message broker refused this client: wrong user or password, a vhost it may not use, or a failed TLS handshake."""
+
+
+class InvalidPriorityError(RoutiluxError, ValueError):
+    """A job priority that is not a whole number from 0 to 9."""
+
+
+class InvalidTenantError(RoutiluxError, ValueError):
+    """A tenant name or weight that is not one (see ``submit(..., tenant=)`` and ``set_tenant_weight``)."""
+
+
+class BulkSubmitError(RoutiluxError, ValueError):
+    """An item of a bulk submit was refused before anything of its chunk was written; ``index`` names it.
+
+    ``submitted`` holds the ids of the jobs of earlier chunks, which were started.
+    """
+
+    def __init__(self, message: str, index: int, submitted: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.submitted = list(submitted or [])

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any, Callable
 
+from routilux.cli.bulk_submit import submit_file
 from routilux.cli.engine import runtime_from
 from routilux.cli.exits import EXIT_FAILED, UsageError
 from routilux.cli.options import add_command, json_object
@@ -17,10 +18,18 @@ from routilux.cli.watch import add_watch_options, mode_of, watch_jobs
 
 def register(sub: Any) -> None:
     """Add the job commands."""
-    submit = add_command(sub, "submit", cmd_submit, "start a job of a published flow")
+    submit = add_command(sub, "submit", cmd_submit, "start a job of a published flow (or one per line of a file)")
     submit.add_argument("flow_id", metavar="FLOW_ID", help="published flow id (or content hash)")
-    submit.add_argument("entry", metavar="ENTRY", help="entry routine id (it needs a 'trigger' slot)")
+    submit.add_argument("entry", metavar="ENTRY", nargs="?", help="entry routine id (it needs a 'trigger' slot)")
+    submit.add_argument("--entry", dest="entry_option", metavar="ENTRY", help="the entry routine id, as an option")
     submit.add_argument("--params", default="{}", help="entry parameters as a JSON object")
+    submit.add_argument("--params-file", metavar="FILE",
+                        help="JSON Lines file ('-': stdin): one job per line, each line its entry parameters; "
+                             "submitted in bulk, one job id printed per line")
+    submit.add_argument("--priority", type=int, default=None, choices=range(10), metavar="0-9",
+                        help="higher runs first when workers are busy (default 5)")
+    submit.add_argument("--tenant", default=None,
+                        help="whose job it is: workers share each band fairly between tenants (Redis broker)")
     submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
     submit.add_argument("--watch", action="store_true", help="watch the job live until it ends (see watch)")
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
@@ -45,22 +54,43 @@ def register(sub: Any) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Submit a job (publishing its flow first with --publish); print its id, or its status with --wait."""
+    """Submit a job (publishing its flow first with --publish); print its id, or its status with --wait.
+
+    With --params-file, submit a job per line and print their ids.
+    """
+    entry = _entry(args)
     params = json_object(args.params)
     import_modules(args.imports)
     with runtime_from(args) as runtime:
         flow = args.flow_id
         if args.publish:
             flow = publish_factory(runtime, args.publish, args.flow_id)
-        job_id = runtime.submit(flow, args.entry, entry_params=params, idempotency_key=args.idempotency_key)
+        if args.params_file:
+            submit_file(runtime, flow, entry, args.params_file, args.priority, args.tenant)
+            return 0
+        job_id = runtime.submit(flow, entry, entry_params=params, priority=args.priority,
+                                idempotency_key=args.idempotency_key, tenant=args.tenant)
         print(job_id, flush=True)
         if args.watch:
             return watch_jobs(runtime, [job_id], mode=mode_of(args))
         if not args.wait:
             return 0
         state = runtime.wait(job_id, timeout=args.timeout)
-        print(format_status(state))
+        print(format_status(state, runtime.job_summary(job_id)))
         return 0 if state.status == "completed" else EXIT_FAILED
+
+
+def _entry(args: argparse.Namespace) -> str:
+    """The entry routine, given as ENTRY or --entry (not both, not neither; not with --wait/--watch for a file)."""
+    if args.entry and args.entry_option and args.entry != args.entry_option:
+        raise UsageError(f"two entry routines given: {args.entry!r} and --entry {args.entry_option!r}")
+    entry = args.entry or args.entry_option
+    if not entry:
+        raise UsageError("submit needs the entry routine: ENTRY or --entry ENTRY")
+    if args.params_file and (args.wait or args.watch or args.params != "{}" or args.idempotency_key):
+        raise UsageError("--params-file submits a job per line: it goes without --params, --wait, --watch "
+                         "and --idempotency-key")
+    return entry
 
 
 def publish_factory(runtime: Any, spec: str, flow_id: str) -> str:
@@ -87,19 +117,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         summary = runtime.job_summary(job_id)
         waits = runtime.waiting_on(job_id)
     if args.json:
-        print(json.dumps({**state.serialize(), "waiting": summary.get("waiting") or [], "waiting_on": waits},
-                         indent=2, default=str))
+        print(json.dumps({**state.serialize(), "priority": summary.get("priority"), "tenant": summary.get("tenant"),
+                          "waiting": summary.get("waiting") or [], "waiting_on": waits}, indent=2, default=str))
     else:
         print("\n".join([format_status(state, summary), *format_waits(waits)]))
     return 0
 
 
 def format_status(state: Any, summary: dict[str, Any] | None = None) -> str:
-    """A JobState summary: status, what it waits for and its parent and child jobs (from ``summary``), error,
-    routine states and counts."""
+    """A JobState summary: status, priority and tenant, what it waits for and its parent and child jobs (from
+    ``summary``), error, routine states and counts."""
     summary = summary or {}
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
+    if summary.get("priority") is not None:
+        lines.insert(3, f"priority: {summary['priority']}")
+    if summary.get("tenant"):
+        lines.insert(3, f"tenant:   {summary['tenant']}")
     lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}"
               for w in summary.get("waiting") or ()]
     lines += _links(summary)

@@ -79,14 +79,14 @@ def encode_reads(txn: StepTxn | None) -> tuple[tuple[str, int], ...]:
 def commit_args(
     result: StepResult, token: str, flow_hash: str, lock_key: str, grace_ms: int, inline_id: str = "",
     lease_ms: int = 0, keyring: Keyring = NO_KEYS, step_ms: int = 0, trace: dict[str, str] | None = None,
-    job_key: str = "",
+    job_key: str = "", priority: int | None = None, tenant: str | None = None,
 ) -> tuple[CommitArgs, dict[str, bytes]]:
     """Return (the commit script's arguments, child bodies by id) for committing ``result`` under ``token``.
 
     ``inline_id`` names a child the committing worker will run itself next;
     child and retry bodies are signed with ``keyring``'s signing key and carry the
-    job's ``trace`` context and concurrency key (``job_key``); ``step_ms`` is the time from the handler's
-    start to this commit.
+    job's ``trace`` context, concurrency key (``job_key``), ``priority`` and ``tenant``; ``step_ms`` is the time
+    from the handler's start to this commit.
     """
     ops, history = encode_ops(result.ops)
     ops += tuple(_held_op(op) for op in result.held)
@@ -94,7 +94,7 @@ def commit_args(
     children: dict[str, bytes] = {}
     if result.children or result.timers:
         cause = cause_of(result)
-        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause, trace, job_key), keyring)
+        children = {c.activation_id: seal(to_envelope(c, flow_hash, cause, trace, job_key, priority, tenant), keyring)
                     for c in (*result.children, *result.timers)}
     outcome = result.action if result.action in ("retry", "fail") else "ok"
     retry_body: bytes | str = ""
@@ -102,7 +102,7 @@ def commit_args(
     if outcome == "retry":
         retry_ms = int(result.delay_s * 1000)
         retried = act.retried(time.time() + result.delay_s)
-        retry_body = seal(to_envelope(retried, flow_hash, None, trace, job_key), keyring)
+        retry_body = seal(to_envelope(retried, flow_hash, None, trace, job_key, priority, tenant), keyring)
     args = CommitArgs(
         act.job_id, act.activation_id, token, outcome, lock_key, grace_ms, retry_ms, retry_body, result.reason or "",
         history, inline_id, lease_ms, act.routine_id, act.slot, "1" if result.error is not None else "", step_ms,

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from amqp.exceptions import AccessRefused, NotAllowed
 from kombu.exceptions import OperationalError
 from redis.exceptions import AuthenticationError, ConnectionError as RedisConnectionError
 
 from routilux.distributed.batch import BATCH_TASK_NAME, Item, byte_cap, halves, message_count, pack
+from routilux.distributed.protocol.priority import NORMAL, REDIS_PRIORITY, band, band_queue
+from routilux.distributed.protocol.tenants import TENANT_HEADER
 from routilux.distributed.settings import Settings
 from routilux.errors import BrokerAccessDeniedError, BrokerUnavailableError
 
@@ -43,6 +45,8 @@ def broker_error(exc: BaseException) -> BrokerUnavailableError | None:
     return None
 
 TASK_NAME = "routilux.activate"
+# Redis commands :meth:`Dispatcher.send_buffered` holds before it sends them (one round trip each).
+BUFFERED_COMMANDS = 10_000
 # Time allowed for publishing one message, on top of the outbox grace (see :meth:`Dispatcher.grace_ms`).
 PUBLISH_ALLOWANCE_MS = 5
 
@@ -62,38 +66,59 @@ class Dispatcher:
         self.max_batch = settings.dispatch_batch
         self.spread = settings.dispatch_spread
         self.max_bytes = byte_cap(settings.max_message_bytes)
+        self.amqp = settings.broker_is_amqp
 
-    def send(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None) -> int:
+    def send(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None,
+             priority: int | Mapping[str, int] | None = None, tenant: str | Mapping[str, str] | None = None) -> int:
         """Publish each ("job|activation", body), siblings of one job batched; returns how many were sent.
 
         ``sent(job_id, activation_ids)`` is called right after each message is published,
         so a caller can mark them dispatched while the rest are still being sent.
+        ``priority`` is the jobs' priority, or a priority per job id (missing: the default);
+        it picks the band each message is queued in (see priority.py). ``tenant`` is the
+        jobs' tenant, or one per job id (missing: none); on Redis it picks the tenant's list
+        in that band (see tenants.py).
         """
-        by_job: dict[str, list[Item]] = {}
-        for item in messages:
-            by_job.setdefault(item[0].split("|", 1)[0], []).append(item)
+        by_job = _by_job(messages)
         if not by_job:
             return 0
-        count = 0
         with self.app.producer_or_acquire() as producer:
-            for job_id, items in by_job.items():
-                for batch in pack(items, self.max_batch, self.spread, self.max_bytes):
-                    label = batch[0][0] if len(batch) == 1 else f"{len(batch)} of job {job_id}"
-                    self._publish(producer, [body for _, body in batch], label)
-                    count += len(batch)
-                    if sent is not None:
-                        sent(job_id, [member.split("|", 1)[1] for member, _ in batch])
+            return self._send_jobs(producer, by_job, sent, priority, tenant)
+
+    def send_buffered(self, messages: Iterable[Item], priority: int | Mapping[str, int] | None = None,
+                      tenant: str | Mapping[str, str] | None = None) -> int:
+        """:meth:`send` in one go: on Redis, every message in one pipeline (one round trip); on RabbitMQ,
+        one publish after the other on one channel. Returns how many activations were sent."""
+        by_job = _by_job(messages)
+        if not by_job:
+            return 0
+        with self.app.producer_or_acquire() as producer:
+            with producer.batch(max_size=BUFFERED_COMMANDS):
+                return self._send_jobs(producer, by_job, None, priority, tenant)
+
+    def _send_jobs(self, producer: Any, by_job: dict[str, list[Item]], sent: Callable[[str, list[str]], Any] | None,
+                   priority: int | Mapping[str, int] | None, tenant: str | Mapping[str, str] | None = None) -> int:
+        count = 0
+        for job_id, items in by_job.items():
+            route = self._route(priority.get(job_id) if isinstance(priority, Mapping) else priority,
+                                tenant.get(job_id) if isinstance(tenant, Mapping) else tenant)
+            for batch in pack(items, self.max_batch, self.spread, self.max_bytes):
+                label = batch[0][0] if len(batch) == 1 else f"{len(batch)} of job {job_id}"
+                self._publish(producer, [body for _, body in batch], label, route)
+                count += len(batch)
+                if sent is not None:
+                    sent(job_id, [member.split("|", 1)[1] for member, _ in batch])
         return count
 
     def send_or_leave(self, messages: Iterable[Item], sent: Callable[[str, list[str]], Any] | None = None,
-                      what: str = "activations") -> None:
+                      what: str = "activations", priority: int | None = None, tenant: str | None = None) -> None:
         """:meth:`send`, except that what a broker does not take stays in the outbox (a warning is logged).
 
         For activations whose job state is already committed (a resume, a replay): a
         worker's sweeper sends them once the broker takes them, so nothing is lost.
         """
         try:
-            self.send(messages, sent)
+            self.send(messages, sent, priority, tenant)
         except Exception as exc:
             typed = broker_error(exc)
             if typed is None:
@@ -110,17 +135,39 @@ class Dispatcher:
         messages = message_count(siblings, self.max_batch, self.spread)
         return int(outbox_grace_s * 1000) + PUBLISH_ALLOWANCE_MS * messages
 
-    def hand_back(self, bodies: list[Any]) -> None:
+    def hand_back(self, bodies: list[Any], priority: int | None = None, tenant: str | None = None) -> None:
         """Publish again, verbatim, bodies of a batch that were not started: in two messages, for two workers."""
+        route = self._route(priority, tenant)
         with self.app.producer_or_acquire() as producer:
             for part in halves(bodies):
-                self._publish(producer, part, "handed back")
+                self._publish(producer, part, "handed back", route)
 
-    def _publish(self, producer: Any, bodies: list[Any], label: str) -> None:
+    def _route(self, priority: int | None, tenant: str | None = None) -> dict[str, Any]:
+        """Where a message of a job with ``priority`` goes: its band's queue, or on Redis its band's list
+        (its ``tenant``'s list in that band, named in a header the Redis channel reads)."""
+        which = band(priority)
+        route: dict[str, Any] = {"queue": self.queue}
+        if which != NORMAL and self.amqp:
+            route["queue"] = band_queue(self.queue, which)
+        elif which != NORMAL:
+            route["priority"] = REDIS_PRIORITY[which]
+        if tenant is not None and not self.amqp:
+            route["headers"] = {TENANT_HEADER: tenant}
+        return route
+
+    def _publish(self, producer: Any, bodies: list[Any], label: str, route: dict[str, Any]) -> None:
         # A short argsrepr: Celery would otherwise build a repr of every body per message.
         if len(bodies) == 1:
             name, args, shown = TASK_NAME, [bodies[0]], f"[<activation {label}>]"
         else:
             name, args, shown = BATCH_TASK_NAME, [bodies], f"[<activations: {label}>]"
-        self.app.send_task(name, args=args, queue=self.queue, producer=producer, ignore_result=True,
-                           argsrepr=shown, kwargsrepr="{}")
+        self.app.send_task(name, args=args, producer=producer, ignore_result=True, argsrepr=shown,
+                           kwargsrepr="{}", **route)
+
+
+def _by_job(messages: Iterable[Item]) -> dict[str, list[Item]]:
+    """("job|activation", body) items grouped by job id, in order."""
+    by_job: dict[str, list[Item]] = {}
+    for item in messages:
+        by_job.setdefault(item[0].split("|", 1)[0], []).append(item)
+    return by_job

@@ -28,6 +28,9 @@ from routilux.distributed.operations.search import SearchMixin
 from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
 from routilux.distributed.operations.time_travel import TimeTravelMixin
+from routilux.distributed.operations.submit_many import NewJob, SubmitManyMixin
+from routilux.distributed.protocol.priority import DEFAULT_PRIORITY, carried, check_priority, of_meta
+from routilux.distributed.protocol.tenants import WEIGHTS_KEY, check_tenant, check_weight
 from routilux.distributed.settings import Settings
 from routilux.distributed.protocol.signing import Keyring
 from routilux.distributed.store import RedisStore, SameJob
@@ -39,6 +42,7 @@ from routilux.errors import (
     ExecutionTimeout,
     FlowError,
     FlowValidationError,
+    InvalidTenantError,
     JobNotFoundError,
     StoreUnavailableError,
     WorkerNotFoundError,
@@ -50,7 +54,7 @@ from routilux.job_state import TERMINAL, JobState
 
 
 class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, FlowStatsMixin, DeadLettersMixin,
-                         TimeTravelMixin, StatsMixin, SchedulesMixin, LimitsMixin, PostsMixin):
+                         TimeTravelMixin, StatsMixin, SchedulesMixin, LimitsMixin, PostsMixin, SubmitManyMixin):
     """Publish flows, submit jobs and steer them, from any host.
 
     The operations that front-ends share (events, listings, searches, bulk actions,
@@ -111,6 +115,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         timeout: float | None = None,
         idempotency_key: str | None = None,
         concurrency_key: str | None = None,
+        priority: int | None = None,
+        tenant: str | None = None,
     ) -> str:
         """Start a job of ``flow`` (a Flow, a flow id or a flow hash) at its entry routine; returns the job id.
 
@@ -124,12 +130,24 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         ``timeout`` is None; 0 or a flow without a timeout: no deadline. Time spent
         paused does not count (resume grants the whole timeout again).
 
+        ``priority`` (0 to 9, higher first; None: the default, 5) orders the job's
+        activations against other jobs' when workers are saturated; every activation
+        of the job keeps it (children, retries, resumes, re-sends, forks).
+
+        ``tenant`` names whose job it is: on the Redis broker, the workers share each
+        priority band between the tenants with work waiting in it in the ratio of
+        their weights (:meth:`set_tenant_weight`; 1 by default, and jobs without a
+        tenant count as one more tenant), so one tenant's backlog does not hold up
+        another's new job. Every activation of the job keeps it, as the priority.
+
         With an ``idempotency_key``, a submit whose key names a job still stored
         (not yet deleted, pruned or expired by retention) makes nothing and returns
         that job's id, whatever its flow and parameters: one script decides, so
         producers racing with the same key get one job. See :meth:`submit_once`.
 
         Raises:
+            InvalidPriorityError: ``priority`` is not a whole number from 0 to 9.
+            InvalidTenantError: ``tenant`` is not 1 to 64 letters, digits or ``_ . : @ -``.
             FlowValidationError: no such entry routine, or it has no "trigger" slot.
             EntryParamsError: a parameter the entry handler does not take (when this process knows its
                 signature: a Flow was given, or the routine's class is imported here, and it has no ``**kwargs``).
@@ -143,17 +161,20 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         """
         check_job_key(concurrency_key)
         return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key,
+                           priority=check_priority(priority), tenant=check_tenant(tenant),
                            job_key=concurrency_key or "").job_id
 
     def submit_once(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None,
-                    *, idempotency_key: str, timeout: float | None = None) -> Submitted:
+                    *, idempotency_key: str, timeout: float | None = None, priority: int | None = None,
+                    tenant: str | None = None) -> Submitted:
         """:meth:`submit` with an idempotency key, saying whether this call made the job.
 
         Returns:
             ``Submitted(job_id, created)``: ``created`` is False when the key already
             named a stored job (whose id it is; that job was left as it was).
         """
-        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key)
+        return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key,
+                           priority=check_priority(priority), tenant=check_tenant(tenant))
 
     def set_concurrency_limit(self, concurrency_key: str, max_running: int) -> None:
         """Let at most ``max_running`` jobs submitted with ``concurrency_key`` run at once, fleet-wide.
@@ -167,11 +188,35 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
 
     def _start(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None,
                timeout: float | None, retried_from: str | None = None, idempotency_key: str | None = None,
-               job_key: str = "") -> Submitted:
+               priority: int = DEFAULT_PRIORITY, tenant: str | None = None, job_key: str = "") -> Submitted:
         """:meth:`submit`; a retry's new job is linked both ways to ``retried_from`` before it is dispatched."""
         key = check_idempotency_key(idempotency_key)
         self._check_layout()
         digest, data = self._resolve(flow)
+        params = self._entry_params(flow, data, entry_routine_id, entry_params)
+        job_id = self.store.job_id_for_key(key) if key else str(uuid.uuid4())
+        with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
+            job = self._new_job(job_id, digest, data, entry_routine_id, params, timeout, priority, trace, key, tenant,
+                                job_key)
+            try:
+                score = self.store.create_job(*job.create_args)
+            except SameJob as same:
+                return Submitted(same.job_id, False)
+            if retried_from:
+                self.ops.link_retry(retried_from, job_id)
+            self._send_new_job(job_id, job.messages, score, job.priority, job.tenant)
+        return Submitted(job_id, True)
+
+    def _entry_params(self, flow: Flow | str, data: dict[str, Any], entry_routine_id: str,
+                      entry_params: dict[str, Any] | None) -> dict[str, Any]:
+        """A copy of ``entry_params`` once the entry routine and the parameters are known to be fit to start a
+        job of ``flow`` (published as ``data``).
+
+        Raises:
+            FlowValidationError: no such entry routine, or it has no "trigger" slot.
+            EntryParamsError: a parameter the entry handler does not take (see :meth:`submit`).
+            EncodeError: the parameters cannot be encoded, or are over the limits.
+        """
         routine = data["routines"].get(entry_routine_id)
         if routine is None:
             raise FlowValidationError(f"Entry routine '{entry_routine_id}' not found in flow {data['flow_id']!r}")
@@ -180,25 +225,23 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         params = dict(entry_params or {})
         check_entry_params(entry_routine_id, entry_params_of(flow, entry_routine_id, routine), params)
         codec.packb(params, root="entry_params", limits=self.settings.limits.for_values())
-        job_id = self.store.job_id_for_key(key) if key else str(uuid.uuid4())
-        with tracing().job(job_id, data["flow_id"], entry_routine_id) as trace:
-            root = Activation(job_id, root_id(job_id), entry_routine_id, "trigger", params)
-            body = seal(to_envelope(root, digest, trace=trace, job_key=job_key), self.keyring)
-            history = codec.packb([[entry_routine_id, "start", params, datetime.now()]])
-            try:
-                score = self.store.create_job(
-                    job_id, data["flow_id"], digest, entry_routine_id, root.activation_id, body, history,
-                    datetime.now().isoformat(), timeout if timeout is not None else data.get("execution_timeout"),
-                    idempotency_key=key,
-                )
-            except SameJob as same:
-                return Submitted(same.job_id, False)
-            if retried_from:
-                self.ops.link_retry(retried_from, job_id)
-            self._send_new_job(job_id, [(f"{job_id}|{root.activation_id}", body)], score)
-        return Submitted(job_id, True)
+        return params
 
-    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None:
+    def _new_job(self, job_id: str, digest: str, data: dict[str, Any], entry: str, params: dict[str, Any],
+                 timeout: float | None, priority: int, trace: dict[str, str] | None,
+                 idempotency_key: str = "", tenant: str | None = None, job_key: str = "") -> NewJob:
+        """The writes and the first message of a new job (nothing is written yet)."""
+        root = Activation(job_id, root_id(job_id), entry, "trigger", params)
+        body = seal(to_envelope(root, digest, trace=trace, job_key=job_key, priority=priority, tenant=tenant),
+                    self.keyring)
+        history = codec.packb([[entry, "start", params, datetime.now()]])
+        deadline_s = timeout if timeout is not None else data.get("execution_timeout")
+        return NewJob((job_id, data["flow_id"], digest, entry, root.activation_id, body, history,
+                       datetime.now().isoformat(), deadline_s, idempotency_key, carried(priority), tenant),
+                      [(f"{job_id}|{root.activation_id}", body)], carried(priority), tenant)
+
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
+                      priority: int | None = None, tenant: str | None = None) -> None:
         """Send a new job's first activations; if the broker does not take them, withdraw the job and raise.
 
         Raises:
@@ -206,7 +249,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 client). The job was cancelled and deleted, so submitting again starts it once.
         """
         try:
-            self.dispatcher.send(messages, sent=lambda job, ids: self.store.mark_dispatched(job, score, ids))
+            self.dispatcher.send(messages, sent=lambda job, ids: self.store.mark_dispatched(job, score, ids),
+                                 priority=priority, tenant=tenant)
         except Exception as exc:
             typed = broker_error(exc)
             if typed is None:
@@ -218,6 +262,26 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
                 raise type(typed)(f"{typed}; job {job_id} could not be withdrawn either (Redis did not answer), "
                                   "so a worker may still run it once both answer") from exc
             raise type(typed)(f"{typed}; job {job_id} was withdrawn, nothing of it ran") from exc
+
+    def set_tenant_weight(self, tenant: str, weight: int) -> None:
+        """Give ``tenant`` a share of the workers in proportion to ``weight`` (1 to 1000; 1 by default).
+
+        Workers read the weights again within a quarter of a second. Only the Redis broker
+        shares work by tenant (see ``submit(..., tenant=)``).
+
+        Raises:
+            InvalidTenantError: not a tenant name, or not a whole number from 1 to 1000.
+            FlowError: the broker is RabbitMQ, where work is not shared by tenant.
+        """
+        name = check_tenant(tenant)
+        if name is None:
+            raise InvalidTenantError("set_tenant_weight needs a tenant name, not None")
+        weight = check_weight(weight)
+        if self.settings.broker_is_amqp:
+            raise FlowError("tenant weights need the Redis broker: on RabbitMQ each band is one queue, first in, "
+                            "first out, whatever the tenant")
+        with self.dispatcher.app.connection_for_write() as conn:
+            conn.default_channel.client.hset(WEIGHTS_KEY, name, weight)
 
     def job_status(self, job_id: str) -> str:
         """Return a job's status (raises JobNotFoundError for an unknown job)."""
@@ -273,7 +337,10 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         data = self.store.flow_data(meta["flow_hash"])
         deferred = self.store.read_list(job_id, "de")
         pauses = len(self.store.read_list(job_id, "pp"))
-        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses)
+        priority = of_meta(meta)
+        tenant = meta.get("tenant") or None
+        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses, priority,
+                                                     tenant)
         answer = self.store.resume(
             job_id, len(deferred), codec.packb(history) if history else b"", list(children.items()), timeout,
         )
@@ -284,15 +351,18 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         messages += self.store.bodies(job_id, [i for i in ids if i not in children])
         score = answer.outbox_score
         self.dispatcher.send_or_leave(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
-                                      what=f"the activations of resumed job {job_id}")
+                                      what=f"the activations of resumed job {job_id}", priority=priority,
+                                      tenant=tenant)
 
     def _deferred_children(
-        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int
+        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int,
+        priority: int = DEFAULT_PRIORITY, tenant: str | None = None,
     ) -> tuple[dict[str, bytes], list[list[Any]]]:
         table = routes(data)
         acts = deferred_activations(job_id, pauses, deferred, lambda rid, event: table.get((rid, event), []))
         history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
-        return {a.activation_id: seal(to_envelope(a, digest), self.keyring) for a in acts}, history
+        return {a.activation_id: seal(to_envelope(a, digest, priority=priority, tenant=tenant), self.keyring)
+                for a in acts}, history
 
     def retry(self, job_id: str) -> str:
         """Run a failed or cancelled job again as a new job: same flow version, entry routine, parameters and
@@ -315,7 +385,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         if start is None:
             raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
         timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
-        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id).job_id
+        return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id,
+                           priority=of_meta(meta), tenant=meta.get("tenant") or None).job_id
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards. Its running child jobs (sub-flows) are

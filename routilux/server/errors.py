@@ -15,12 +15,15 @@ from starlette.responses import Response
 from routilux.errors import (
     AmbiguousIdError,
     BrokerUnavailableError,
+    BulkSubmitError,
     DistributedError,
     EncodeError,
     FlowError,
     FlowNotPublishedError,
     FlowValidationError,
     IdempotencyKeyError,
+    InvalidPriorityError,
+    InvalidTenantError,
     JobFilterError,
     JobNotFoundError,
     JobNotRunningError,
@@ -58,7 +61,8 @@ def status_of(exc: Exception) -> int:
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, IdempotencyKeyError,
-                        ScheduleError)):
+                        ScheduleError, InvalidPriorityError, InvalidTenantError,
+                        BulkSubmitError)):
         return 422
     if isinstance(exc, (FlowError, JobNotRunningError)):
         return 409  # the job is not in a state that allows it (pause a finished job, post to one, ...)

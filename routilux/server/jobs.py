@@ -18,6 +18,7 @@ from routilux.server.errors import ApiError
 from routilux.server.jsonout import json_response
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+MAX_BATCH_ITEMS = 1000  # jobs per POST /api/jobs/batch
 STREAM_ID = r"^(0|\d{1,20}-\d{1,20})$"             # an entry of a job's stream (a history position)
 EVENT_ID = r"^(0|\d{1,20}-\d{1,20}(\.\d{1,9})?)$"  # an event: "<entry id>.<position in the entry>"
 ID_PART_MAX = 2**64 - 1                                # Redis keeps each half of a stream id in 64 bits
@@ -57,8 +58,23 @@ class SubmitBody(BaseModel):
     flow: str = Field(min_length=1, max_length=200)
     entry: str = Field(min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
+    priority: int | None = Field(default=None, ge=0, le=9, description="0 to 9, higher first (default 5)")
+    tenant: str | None = Field(default=None, min_length=1, max_length=64, description="whose job it is (fair share)")
 
     _flow_is_valid = field_validator("flow")(_flow_ref)
+
+
+class BatchItem(SubmitBody):
+    """One job of a batch: a :class:`SubmitBody`, and optionally its timeout in seconds."""
+
+    timeout: float | None = Field(default=None, ge=0)
+
+
+class BatchBody(BaseModel):
+    """Jobs to start in one request, at most :data:`MAX_BATCH_ITEMS`."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
 class ReasonBody(BaseModel):
@@ -133,13 +149,27 @@ def submit(request: Request, body: SubmitBody,
     """
     rt = runtime(request)
     if idempotency_key is None:
-        job_id, created = rt.submit(body.flow, body.entry, entry_params=body.params), True
+        job_id, created = rt.submit(body.flow, body.entry, entry_params=body.params, priority=body.priority,
+                                    tenant=body.tenant), True
     else:
-        job_id, created = rt.submit_once(body.flow, body.entry, body.params, idempotency_key=idempotency_key)
+        job_id, created = rt.submit_once(body.flow, body.entry, body.params, idempotency_key=idempotency_key,
+                                         priority=body.priority, tenant=body.tenant)
     headers = {"Location": f"/api/jobs/{job_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return json_response({"job_id": job_id, "created": created}, 201 if created else 200, headers)
+
+
+@router.post("/batch", status_code=201, summary="Submit many jobs", dependencies=[Depends(auth.operator)])
+def submit_batch(request: Request, body: BatchBody) -> Response:
+    """Start a job per item, in bulk; answers ``201 {"job_ids"}`` in the items' order.
+
+    An item that is refused (unknown flow or entry routine, parameters that cannot be
+    encoded) answers 422 naming its index, and no job of the request was started.
+    """
+    items = [item.model_dump(exclude_none=True) for item in body.items]
+    job_ids = runtime(request).submit_many(items, chunk_size=MAX_BATCH_ITEMS)
+    return json_response({"job_ids": job_ids}, 201)
 
 
 def job_filter(

@@ -18,6 +18,7 @@ from routilux.activation import TIMER_SLOT, WAIT_SLOT
 from routilux.distributed.operations.history import replay_job
 from routilux.distributed.protocol.envelope import open_body, seal
 from routilux.distributed.protocol.keys import slot_field
+from routilux.distributed.protocol.priority import carried, of_meta
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError
 from routilux.job_state import JobState
@@ -35,7 +36,8 @@ class ForkingRuntime(Protocol):
 
     def _check_layout(self) -> None: ...
 
-    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str) -> None: ...
+    def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
+                      priority: int | None = None, tenant: str | None = None) -> None: ...
 
 
 def state_ops(state: JobState) -> list[bytes | str]:
@@ -144,6 +146,12 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
     fields.update({f"runs:{rid}": n for rid, n in replay.runs.items()})
     fields.update({f"errors:{rid}": n for rid, n in replay.errors.items()})
     fields.update(waits)
+    priority = carried(of_meta(meta))  # the envelopes, copied, keep it too
+    if priority is not None:
+        fields["priority"] = priority
+    if meta.get("tenant"):
+        fields["tenant"] = meta["tenant"]
     score = _write_job(store, new_id, fields, replay.state, bodies, held)
-    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items() if a not in held], score)
+    runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items() if a not in held], score,
+                          priority, meta.get("tenant") or None)
     return new_id

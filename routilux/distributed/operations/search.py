@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
+from routilux.distributed.protocol.priority import of_meta
 from routilux.distributed.operations.events import ms_to_iso
 from routilux.distributed.operations.jobfilter import JobFilter
 from routilux.distributed.store.children import children_of, parent_of
@@ -34,7 +35,7 @@ class SearchMixin:
                  status: str | None = None, flow: str | None = None) -> dict[str, Any]:
         """One page of the jobs ``filter`` matches, newest first: ``{"jobs": [row, ...], "next_cursor": str | None}``.
 
-        A row has job_id, flow_id, flow_hash, status, error, created_at, started_at,
+        A row has job_id, flow_id, flow_hash, status, priority, tenant, error, created_at, started_at,
         ended_at, updated_at (ISO), duration_s (None until the job ends) and the links
         retried_from, retries (a list) and forked_from. A page may hold fewer than
         ``limit`` rows yet have a ``next_cursor`` when a rare match made it read
@@ -121,7 +122,8 @@ def job_row(job_id: str, meta: dict[str, str], created_ms: float | None) -> dict
     if ended and created_ms is not None:
         duration = round(max(0.0, int(ended) - float(created_ms)) / 1000, 3)
     return {"job_id": job_id, "flow_id": meta.get("flow_id"), "flow_hash": meta.get("flow_hash"),
-            "status": meta.get("status"), "created_at": meta.get("created_at"),
+            "status": meta.get("status"), "priority": of_meta(meta),
+            "tenant": meta.get("tenant") or None, "created_at": meta.get("created_at"),
             "started_at": ms_to_iso(meta["started_at"]) if meta.get("started_at") else None,
             "ended_at": ms_to_iso(ended) if ended else None, "duration_s": duration,
             "updated_at": ms_to_iso(meta["updated_at"]) if meta.get("updated_at") else None,

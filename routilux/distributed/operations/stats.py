@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import redis
 
+from routilux.distributed.protocol.priority import band_queues
 from routilux.distributed.redis_options import amqp_connection, connect, is_sentinel
 from routilux.distributed.store import RedisStore, guarded
 
-# kombu's Redis transport keeps one list per priority step; messages without a priority use the first.
+# kombu's Redis transport keeps one list per priority step; messages without a priority use the plain one
+# (priority bands use the plain one and those of steps 3 and 9, see priority.py).
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
@@ -21,11 +24,22 @@ def queue_depth(store: RedisStore, queue: str | None = None) -> int:
 
 
 def _amqp_queue_depth(store: RedisStore, queue: str) -> int:
+    """Messages waiting in ``queue`` and its priority bands' queues."""
     with amqp_connection(store.settings) as conn:
+        return sum(_amqp_count(conn, name) for name in band_queues([queue]))
+
+
+def _amqp_count(conn: Any, name: str) -> int:
+    channel = conn.channel()
+    try:
+        return int(channel.queue_declare(name, passive=True).message_count)
+    except conn.channel_errors:  # the queue does not exist (yet): nothing waits in it
+        return 0
+    finally:
         try:
-            return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
-        except conn.channel_errors:  # the queue does not exist (yet): nothing waits in it
-            return 0
+            channel.close()
+        except conn.channel_errors + conn.connection_errors:
+            pass
 
 
 @guarded

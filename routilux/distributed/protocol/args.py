@@ -49,7 +49,7 @@ class SubmitArgs(NamedTuple):
 
     SCRIPT = "submit"
     ARGV = ("job", "flow_id", "flow_hash", "entry", "root", "body", "history", "grace_ms", "created",
-            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "idem_key")
+            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "idem_key", "priority", "tenant")
     job: str
     flow_id: str
     flow_hash: str
@@ -64,6 +64,8 @@ class SubmitArgs(NamedTuple):
     timeout_ms: int       # job deadline from now (0: none)
     timeout_s: str        # the same in seconds, as text, for the reason
     idem_key: str = ""    # idempotency key ("" for none); its record (keys.Keys.idempotency) follows the job's KEYS
+    priority: int | str = ""  # 0..9 ("" at the default: not stored)
+    tenant: str = ""          # the job's tenant ("" for none)
 
 
 class ClaimArgs(NamedTuple):

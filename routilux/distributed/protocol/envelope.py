@@ -15,6 +15,7 @@ from typing import Any
 
 from routilux import codec
 from routilux.activation import Activation
+from routilux.distributed.protocol.priority import carried
 from routilux.distributed.protocol.signing import NO_KEYS, Keyring
 from routilux.errors import DecodeError, MalformedMessageError
 from routilux.bounds import DEFAULT_LIMITS, Limits
@@ -24,13 +25,16 @@ _REQUIRED = {"job": str, "id": str, "flow": str, "routine": str, "slot": str, "p
 
 
 def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = None,
-                trace: dict[str, str] | None = None, job_key: str = "") -> dict[str, Any]:
+                trace: dict[str, str] | None = None, job_key: str = "", priority: int | None = None,
+                tenant: str | None = None) -> dict[str, Any]:
     """Return the envelope of an activation of the flow published as ``flow_hash``.
 
     ``cause`` is the slice of the parent's JobState delta that produced it (the
     parent activation and the routine-state and shared-data changes it committed);
     ``trace`` is the job's trace context (W3C headers, see tracing.py), kept as ``tc``;
     ``job_key`` the job's concurrency key (``submit(concurrency_key=...)``), kept as ``ck``.
+    ``priority`` the job's priority, kept as ``pr`` unless it is the default (see priority.py);
+    ``tenant`` the job's tenant, kept as ``tn`` if it has one (see tenants.py).
     """
     envelope = {
         "v": VERSION,
@@ -49,6 +53,10 @@ def to_envelope(act: Activation, flow_hash: str, cause: dict[str, Any] | None = 
         envelope["tc"] = trace
     if job_key:
         envelope["ck"] = job_key
+    if carried(priority) is not None:
+        envelope["pr"] = priority
+    if tenant is not None:
+        envelope["tn"] = tenant
     return envelope
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from routilux.distributed.protocol import args as a
 from routilux.distributed.protocol.replies import ClaimReply, CommitReply, PostReply, SubmitReply, text
@@ -30,18 +31,17 @@ class ActivationStore(StoreBase):
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
                    root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None,
-                   idempotency_key: str = "") -> str:
+                   idempotency_key: str = "", priority: int | None = None, tenant: str | None = None) -> str:
         """Create a job with its root activation in the outbox; returns the outbox score.
 
-        The job keeps the retention of these settings, and a deadline ``timeout_s``
-        from now (None or 0: none). With an ``idempotency_key`` (``job_id`` must be in
-        its bucket: :meth:`job_id_for_key`), a key that already names a stored job
-        makes nothing and raises :class:`SameJob` with that job's id.
+        The job keeps the retention of these settings, a deadline ``timeout_s``
+        from now (None or 0: none), its ``priority`` (None: the default) and ``tenant``. With an
+        ``idempotency_key`` (``job_id`` must be in its bucket: :meth:`job_id_for_key`),
+        a key that already names a stored job makes nothing and raises :class:`SameJob`
+        with that job's id.
         """
-        retention = self.retention_meta()
-        timeout_ms, timeout_text = timeout_args(timeout_s)
-        args = a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
-                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text, idempotency_key)
+        args = self.submit_args(job_id, flow_id, flow_hash, entry, root_id, root_body, history, created_at,
+                                timeout_s, idempotency_key, priority, tenant)
         record = (self.keys.idempotency(idempotency_key),) if idempotency_key else ()
         reply = SubmitReply.parse(self.run_replicated(job_id, args, extra_keys=record))
         if reply.outcome == "same":
@@ -49,6 +49,37 @@ class ActivationStore(StoreBase):
         if reply.outcome != "ok":
             raise ValueError(f"job {job_id} already exists")
         return reply.outbox_score
+
+    @guarded
+    def create_jobs(self, jobs: list[tuple[Any, ...]]) -> list[str]:
+        """Create several jobs (each :meth:`create_job`'s arguments, without an idempotency key) in one round
+        trip; returns their outbox scores.
+
+        Raises:
+            ValueError: a job id already exists (the others were created).
+        """
+        if self.cluster:  # redis-py cannot pipeline scripts across a cluster
+            return [self.create_job(*job) for job in jobs]
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            self.scripts.run(self.job_keys(job[0]), self.submit_args(*job), client=pipe)
+        if self.settings.commit_wait_replicas:
+            pipe.wait(self.settings.commit_wait_replicas, max(1, int(self.settings.commit_wait_timeout_s * 1000)))
+        replies = [SubmitReply.parse(raw) for raw in pipe.execute()[:len(jobs)]]
+        for job, reply in zip(jobs, replies):
+            if reply.outcome != "ok":
+                raise ValueError(f"job {job[0]} already exists")
+        return [reply.outbox_score for reply in replies]
+
+    def submit_args(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str, root_body: bytes,
+                    history: bytes, created_at: str, timeout_s: float | None = None, idempotency_key: str = "",
+                    priority: int | None = None, tenant: str | None = None) -> a.SubmitArgs:
+        """The arguments of lua/submit.lua for a new job (see :meth:`create_job`)."""
+        retention = self.retention_meta()
+        timeout_ms, timeout_text = timeout_args(timeout_s)
+        return a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
+                            retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text,
+                            idempotency_key, "" if priority is None else priority, tenant or "")
 
     def job_id_for_key(self, idempotency_key: str) -> str:
         """A new random job id in the bucket of ``idempotency_key`` (so one script holds both)."""

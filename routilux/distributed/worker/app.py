@@ -34,6 +34,7 @@ from routilux.distributed.worker.control import StoreControl
 from routilux.distributed.dispatch import TASK_NAME, Dispatcher
 from routilux.distributed.worker.executor import Executor
 from routilux.distributed.protocol.keys import Keys
+from routilux.distributed.protocol.priority import band_queues
 from routilux.distributed.worker.limits import mark_pool_child
 from routilux.distributed.redis_options import (amqp_connection, broker_ssl, broker_url, is_sentinel,
                                                 sentinel_transport_options)
@@ -93,9 +94,10 @@ def _redis_broker_config(settings: Settings) -> dict[str, Any]:
 
 
 def activation_queues(settings: Settings) -> list[Queue]:
-    """The RabbitMQ queues of ``settings`` (durable; quorum unless ``broker_queue_type`` is classic)."""
+    """The RabbitMQ queues of ``settings``, then their priority bands' queues (durable; quorum unless
+    ``broker_queue_type`` is classic)."""
     arguments = {"x-queue-type": "quorum"} if settings.broker_queue_type == "quorum" else None
-    names = dict.fromkeys((settings.queue, *settings.queues))
+    names = band_queues((settings.queue, *settings.queues))
     return [Queue(name, Exchange(name, "direct", durable=True), routing_key=name, durable=True,
                   queue_arguments=arguments) for name in names]
 
@@ -103,11 +105,12 @@ def activation_queues(settings: Settings) -> list[Queue]:
 def delete_amqp_queues(settings: Settings, names: Iterable[str]) -> None:
     """Delete queues and their exchanges on the RabbitMQ of ``settings`` (durable and quorum queues outlive their consumers).
 
-    Whatever waits in them is lost: drain them first. A queue keeps the type it was
-    created with, so switching ``broker_queue_type`` means deleting it.
+    Each queue's priority bands' queues go too. Whatever waits in them is lost: drain
+    them first. A queue keeps the type it was created with, so switching
+    ``broker_queue_type`` means deleting it.
     """
     with amqp_connection(settings) as conn:
-        for name in dict.fromkeys(names):
+        for name in band_queues(list(names)):
             channel = conn.channel()
             try:
                 channel.queue_delete(name)

@@ -18,6 +18,7 @@ from routilux.distributed.worker.app import create_app
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.operations import stats
 from routilux.distributed.redis_options import amqp_connection
+from routilux.distributed.protocol.priority import band_queues
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
 from routilux.distributed.worker.instrument import start_worker_metrics
@@ -142,7 +143,7 @@ def run_celery_worker(settings: Settings, name: str, loglevel: str = "INFO") -> 
     app = create_app(settings)
     worker = app.Worker(
         hostname=name, pool_cls=celery_pool(settings.pool), concurrency=settings.concurrency,
-        queues=list(settings.queues),
+        queues=_consumed(settings),
         loglevel=loglevel, quiet=loglevel not in ("DEBUG", "INFO"),
         # Mingle and gossip broadcast on the broker for features Routilux does
         # not use (revokes, clock sync); our own liveness record replaces them.
@@ -150,6 +151,11 @@ def run_celery_worker(settings: Settings, name: str, loglevel: str = "INFO") -> 
     )
     worker.start()  # SIGTERM: warm shutdown, in-flight activations finish first
     return int(worker.exitcode or 0)
+
+
+def _consumed(settings: Settings) -> list[str]:
+    """The queues a worker consumes: on RabbitMQ each of ``settings.queues`` with its priority bands' queues."""
+    return band_queues(settings.queues) if settings.broker_is_amqp else list(settings.queues)
 
 
 def celery_pool(pool: str) -> str:

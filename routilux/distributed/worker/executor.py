@@ -31,6 +31,8 @@ from routilux.distributed.delta import commit_args
 from routilux.distributed.dispatch import Dispatcher
 from routilux.distributed.protocol.args import CommitArgs
 from routilux.distributed.protocol.envelope import from_envelope, job_key_of, open_body
+from routilux.distributed.protocol.priority import of_envelope
+from routilux.distributed.protocol.tenants import of_envelope as tenant_of
 from routilux.distributed.protocol.replies import CommitReply
 from routilux.distributed.flows import FlowCache
 from routilux.distributed.subflows import ChildJobs
@@ -132,7 +134,7 @@ class Executor:
                 self.hooks.on_dead_letter("unrunnable")
             return f"bounced:{answer}"
         return self._claim_and_run(flow, flow_hash, act, worker or self.default_worker, carrier_of(envelope),
-                                   job_key_of(envelope))
+                                   job_key_of(envelope), of_envelope(envelope), tenant_of(envelope))
 
     def run_batch(self, message: Any, worker: str | None = None) -> str:
         """Run a batch message's bodies one by one, each as :meth:`run` does; returns the outcomes counted.
@@ -146,11 +148,20 @@ class Executor:
         except MalformedMessageError as exc:
             return self._malformed(message, exc)
         run = lambda body: self._run_one(body, worker)  # noqa: E731
+        hand_back = lambda rest: self.dispatcher.hand_back(rest, *self._lane_of(rest[0]))  # noqa: E731
         if self.activation_threads is not None:
-            outcomes = run_batch_pooled(run, bodies, self.dispatcher.hand_back, self.activation_threads)
+            outcomes = run_batch_pooled(run, bodies, hand_back, self.activation_threads)
         else:
-            outcomes = run_batch(run, bodies, self.dispatcher.hand_back)
+            outcomes = run_batch(run, bodies, hand_back)
         return " ".join(f"{outcome}:{count}" for outcome, count in outcomes.items())
+
+    def _lane_of(self, body: Any) -> tuple[int | None, str | None]:
+        """The priority and tenant a body carries (bodies of one batch share their job's); None if unreadable."""
+        try:
+            envelope = open_body(body, self.keyring, self.limits)
+        except MalformedMessageError:
+            return None, None
+        return of_envelope(envelope), tenant_of(envelope)
 
     def _malformed(self, message: Any, exc: MalformedMessageError) -> str:
         log.error("dead-lettering a malformed message: %s", exc)
@@ -159,11 +170,13 @@ class Executor:
         return "malformed"
 
     def _claim_and_run(self, flow: Flow, flow_hash: str, act: Activation, worker: str,
-                       trace: dict[str, str] | None = None, job_key: str = "") -> str:
+                       trace: dict[str, str] | None = None, job_key: str = "", priority: int | None = None,
+                       tenant: str | None = None) -> str:
         """Claim and run an activation, then the children its commits lease to this worker (each its own span).
 
         ``job_key``: the job's concurrency key, if it was submitted with one (the job then takes its slot
-        at its first claim, and frees it with the commit that ends it).
+        at its first claim, and frees it with the commit that ends it); ``priority`` and ``tenant`` go on
+        with every message the job's commits send.
         """
         with self.tracing.activation(act.job_id, act.activation_id, act.routine_id, act.slot, act.attempt, trace):
             if job_key and not self.admission.enter_job(act, job_key):
@@ -182,7 +195,7 @@ class Executor:
             inline_until = deadline if self.settings.inline_steps >= 1 else 0.0
             try:
                 answer, inline = self._step(flow, flow_hash, stored, token, lock, buffers, flow_id, current,
-                                            inline_until, worker, trace, admitted, job_key)
+                                            inline_until, worker, trace, admitted, job_key, priority, tenant)
             finally:
                 self.admission.leave(admitted)
         steps = 1
@@ -198,7 +211,7 @@ class Executor:
             with self.tracing.activation(act.job_id, inline.activation_id, inline.routine_id, inline.slot,
                                          inline.attempt, trace):
                 answer, inline = self._step(flow, flow_hash, inline, inline_token, "", {}, flow_id, current,
-                                            inline_until, worker, trace, None, job_key)
+                                            inline_until, worker, trace, None, job_key, priority, tenant)
 
     def _claim(self, flow: Flow, act: Activation) -> str | tuple[Activation, str, str, dict[str, Any], str, str | None]:
         """Lease an activation: (stored activation, token, slot lock, buffers, flow id, current routine),
@@ -230,7 +243,8 @@ class Executor:
     def _step(self, flow: Flow, flow_hash: str, act: Activation, token: str, lock: str,
               buffers: dict[str, dict[str, Any]], flow_id: str, current: str | None,
               inline_until: float, worker: str, trace: dict[str, str] | None = None,
-              admitted: Admitted | None = None, job_key: str = "") -> tuple[CommitReply, Activation | None]:
+              admitted: Admitted | None = None, job_key: str = "", priority: int | None = None,
+              tenant: str | None = None) -> tuple[CommitReply, Activation | None]:
         """Run and commit one leased activation; re-run it while its commit is refused for stale reads.
 
         A child may be run inline if the step ends before ``inline_until`` (monotonic time).
@@ -250,7 +264,8 @@ class Executor:
                     self.tracing.raised(result.error)
             inline = _inline_candidate(flow, result) if time.monotonic() < inline_until else None
             with self.tracing.stage("commit"):
-                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace, job_key)
+                answer, _ = self._commit(result, flow_hash, token, lock, inline, started, trace, job_key, priority,
+                                         tenant)
                 self.tracing.note(outcome=result.action or "ok", commit=answer.outcome)
             if answer.outcome != "conflict":
                 self.heartbeat.count(worker, result.error is not None)
@@ -312,6 +327,7 @@ class Executor:
     def _commit(
         self, result: StepResult, flow_hash: str, token: str, lock: str, inline: Activation | None = None,
         step_started: float | None = None, trace: dict[str, str] | None = None, job_key: str = "",
+        priority: int | None = None, tenant: str | None = None,
     ) -> tuple[CommitReply, dict[str, bytes]]:
         act = result.activation
         grace_ms = self.dispatcher.grace_ms(self.settings.outbox_grace_s, len(result.children))
@@ -319,7 +335,7 @@ class Executor:
         step_ms = int((time.perf_counter() - step_started) * 1000) if step_started is not None else 0
         args, children = commit_args(
             result, token, flow_hash, lock, grace_ms, inline.activation_id if inline else "", lease_ms, self.keyring,
-            step_ms, trace, job_key,
+            step_ms, trace, job_key, priority, tenant,
         )
         started = time.perf_counter()
         answer = self._commit_with_retries(args)
@@ -328,14 +344,15 @@ class Executor:
             ids, score = answer.dispatch, answer.outbox_score
             # Marked as each message goes out: a long fan-out must not outlive the outbox grace unmarked.
             self.dispatcher.send(((f"{act.job_id}|{i}", children[i]) for i in ids),
-                                 sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids))
+                                 sent=lambda job_id, sent_ids: self.dispatch_marks.add(job_id, score, sent_ids),
+                                 priority=priority, tenant=tenant)
             if result.action == "retry" and result.delay_s < self.settings.sweep_interval_s:
-                self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s)
+                self._retry_soon(f"{act.job_id}|{act.activation_id}", result.delay_s, priority, tenant)
             for op in result.held:  # timers are held in Redis; this only saves waiting for the next sweep
                 if op[0] == Op.TM and op[2] < self.settings.sweep_interval_s:
-                    self._retry_soon(f"{act.job_id}|{op[1]}", op[2])  # due that long after the commit
+                    self._retry_soon(f"{act.job_id}|{op[1]}", op[2], priority, tenant)  # due that long after the commit
         if answer.waiter:
-            self._send_waiter(act.job_id, answer.waiter)
+            self._send_waiter(act.job_id, answer.waiter, priority, tenant)
         return answer, children
 
     def _commit_with_retries(self, args: CommitArgs) -> CommitReply:
@@ -350,7 +367,8 @@ class Executor:
                 delay = min(delay * 2, COMMIT_RETRY_MAX_S)
         return self.store.commit(args)
 
-    def _retry_soon(self, member: str, delay_s: float) -> None:
+    def _retry_soon(self, member: str, delay_s: float, priority: int | None = None,
+                    tenant: str | None = None) -> None:
         """Send a short retry when its Redis timer is due, instead of at the next sweep.
 
         The timer only saves latency: the retry is in Redis, and the sweeper sends
@@ -361,7 +379,7 @@ class Executor:
             try:
                 body = self.store.requeue_due(member)
                 if body is not None:
-                    self.dispatcher.send([(member, body)])
+                    self.dispatcher.send([(member, body)], priority=priority, tenant=tenant)
             except Exception:  # the sweeper will send it
                 log.debug("early retry dispatch failed", exc_info=True)
 
@@ -369,8 +387,8 @@ class Executor:
         timer.daemon = True
         timer.start()
 
-    def _send_waiter(self, job_id: str, act_id: str) -> None:
-        self.dispatcher.send(self.store.bodies(job_id, [act_id]))
+    def _send_waiter(self, job_id: str, act_id: str, priority: int | None = None, tenant: str | None = None) -> None:
+        self.dispatcher.send(self.store.bodies(job_id, [act_id]), priority=priority, tenant=tenant)
 
 
 def _inline_candidate(flow: Flow, result: StepResult) -> Activation | None:

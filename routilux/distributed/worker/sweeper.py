@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
+from routilux.distributed.protocol.priority import of_envelope
+from routilux.distributed.protocol.tenants import of_envelope as tenant_of
 from routilux.distributed.store import SWEEP_BATCH
 from routilux.distributed.subflows import ChildJobs
 from routilux.distributed.worker.admission import Admission
@@ -107,9 +109,11 @@ class Sweeper:
                     messages.append((member, body))
             expired = len(messages)
             messages += [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
-            messages = [(m, b) for m, b in messages if self._verified(m, b)]
+            priorities: dict[str, int] = {}
+            tenants: dict[str, str] = {}
+            messages = [(m, b) for m, b in messages if self._verified(m, b, priorities, tenants)]
             if messages:
-                sent += self.dispatcher.send(messages)
+                sent += self.dispatcher.send(messages, priority=priorities, tenant=tenants)
                 self.hooks.after_sweep(expired, len(messages) - expired)
         sent += self.admission.sweep()  # slots whose holder's lease lapsed, rate waiters whose token is due
         self.end_overdue_jobs()
@@ -189,14 +193,23 @@ class Sweeper:
                     log.warning("job %s ran past its deadline; it failed", job_id)
                     self.children.job_ended(job_id)
 
-    def _verified(self, member: str, body: bytes) -> bool:
-        """True if ``body`` may be sent; one no worker would accept is dead-lettered instead.
+    def _verified(self, member: str, body: bytes, priorities: dict[str, int], tenants: dict[str, str]) -> bool:
+        """True if ``body`` may be sent (its job's priority, if not the default, goes in ``priorities``, its
+        tenant, if any, in ``tenants``);
+        one no worker would accept is dead-lettered instead.
 
         A worker refuses such a message without touching its job (it cannot trust
         it), so sending it again would loop until the backstop gives up: never.
         """
         try:
-            from_envelope(open_body(body, self.keyring, self.store.limits))
+            envelope = open_body(body, self.keyring, self.store.limits)
+            from_envelope(envelope)
+            priority = of_envelope(envelope)
+            if priority is not None:
+                priorities[member.split("|", 1)[0]] = priority
+            tenant = tenant_of(envelope)
+            if tenant is not None:
+                tenants[member.split("|", 1)[0]] = tenant
             return True
         except DecodeError as exc:  # unsigned, badly signed, malformed or over the limits
             log.error("dead-lettering stored activation %s: %s", member, exc)

@@ -25,6 +25,9 @@ reject of a message from that connection is skipped with a warning: the message
 is still in the broker's unacknowledged set, comes back after the visibility
 timeout, and the engine's claim makes the rerun a no-op.
 
+Its channels also read a queue's priority bands high band first (:class:`_Banded`, see priority.py),
+and each band's tenants in weighted fair order (see fair.py).
+
 The Celery app selects it with ``broker_transport`` for ``redis://`` and
 ``rediss://`` URLs (:class:`SentinelTransport` for ``sentinel://``); the dead-letter stream's key comes in
 ``broker_transport_options["routilux_dead_letters"]``.
@@ -42,6 +45,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from routilux.distributed.dead_letter_record import write_dead_letter
 from routilux.distributed.frames import MAX_FRAME_BYTES, frame_problem, safe_text
+from routilux.distributed.protocol.priority import BANDS, NORMAL, REDIS_PRIORITY
+from routilux.distributed.worker.fair import Tenanted
 from routilux.distributed.worker.fetched import QoS as FetchedQoS
 
 log = logging.getLogger("routilux.distributed")
@@ -147,11 +152,26 @@ class _CheckedDelivery:
         super()._deliver(message, queue)  # type: ignore[misc]
 
 
-class Channel(_Hardened, kombu_redis.Channel):
+class _Banded:
+    """Priority bands on the Redis lists of a queue, read high band first (see priority.py).
+
+    kombu reads a queue's priority lists in the order of ``priority_steps``; its
+    default steps read the plain list first. Here the high band's list comes
+    first, then the plain list (the default band), then the low band's.
+    """
+
+    priority_steps = [REDIS_PRIORITY[b] for b in BANDS]
+
+    def priority(self, n: int) -> int:
+        """The list a message of kombu priority ``n`` goes on: its band's; anything else on the plain list."""
+        return n if n in self.priority_steps else REDIS_PRIORITY[NORMAL]
+
+
+class Channel(_Banded, _Hardened, Tenanted, kombu_redis.Channel):
     """A Redis channel that dead-letters malformed frames and survives a reconnect (see the module docstring)."""
 
 
-class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
+class SentinelChannel(_Banded, _Hardened, Tenanted, kombu_redis.SentinelChannel):
     """kombu's Sentinel channel (the current master, found through the sentinels), hardened the same way."""
 
 

@@ -18,6 +18,8 @@ local ttl_fail = tonumber(ARGV[11])    -- failed-job retention ms (0: keep forev
 local timeout_ms = tonumber(ARGV[12])  -- deadline from now (0: none)
 local timeout_s = ARGV[13]             -- the same in seconds, as text (for the reason)
 local idem_key = ARGV[14]              -- idempotency key ('' for none)
+local priority = ARGV[15]              -- 0..9 ('' at the default: not stored)
+local tenant = ARGV[16]                -- the job's tenant ('' for none)
 if redis.call('EXISTS', KEYS[K_META]) == 1 then return {'exists'} end
 local idem_record = KEYS[K_EVENTS + 1]
 if idem_key ~= '' then
@@ -31,6 +33,8 @@ redis.call('HSET', KEYS[K_META], 'status', 'running', 'flow_id', flow_id, 'flow_
   'current_routine_id', entry, 'pending', 1, 'fence', 0, 'created_at', created, 'updated_at', now,
   'ttl_ok', ttl_ok, 'ttl_fail', ttl_fail)
 if idem_key ~= '' then redis.call('HSET', KEYS[K_META], 'idempotency_key', idem_key, 'idem_record', idem_record) end
+if priority ~= '' then redis.call('HSET', KEYS[K_META], 'priority', priority) end
+if tenant ~= '' then redis.call('HSET', KEYS[K_META], 'tenant', tenant) end
 if timeout_ms > 0 then
   redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s, 'deadline', now + timeout_ms)
   redis.call('ZADD', KEYS[K_DEADLINES], now + timeout_ms, job)
