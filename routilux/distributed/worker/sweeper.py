@@ -109,12 +109,10 @@ class Sweeper:
                     messages.append((member, body))
             expired = len(messages)
             messages += [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
-            priorities: dict[str, int] = {}
-            tenants: dict[str, str] = {}
-            messages = [(m, b) for m, b in messages if self._verified(m, b, priorities, tenants)]
-            if messages:
-                sent += self.dispatcher.send(messages, priority=priorities, tenant=tenants)
-                self.hooks.after_sweep(expired, len(messages) - expired)
+            verified = self._send_verified(messages)
+            if verified:
+                sent += verified
+                self.hooks.after_sweep(expired, verified - expired)
         sent += self.admission.sweep()  # slots whose holder's lease lapsed, rate waiters whose token is due
         self.end_overdue_jobs()
         self.children.sweep()
@@ -128,9 +126,15 @@ class Sweeper:
         Safe beside the sweeper: lua/redue.lua hands each due activation to one caller.
         """
         _, due = self.store.expired()
-        messages = [(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None]
-        messages = [(m, b) for m, b in messages if self._verified(m, b)]
-        return self.dispatcher.send(messages) if messages else 0
+        return self._send_verified([(m, b) for m, b in zip(due, map(self.store.requeue_due, due)) if b is not None])
+
+    def _send_verified(self, messages: list[tuple[str, bytes]]) -> int:
+        """Send the stored activations a worker would accept, each in its job's priority band and tenant's
+        queue; dead-letter the others (see :meth:`_verified`). Returns how many were sent."""
+        priorities: dict[str, int] = {}
+        tenants: dict[str, str] = {}
+        messages = [(m, b) for m, b in messages if self._verified(m, b, priorities, tenants)]
+        return self.dispatcher.send(messages, priority=priorities, tenant=tenants) if messages else 0
 
     def recover_from_restart(self) -> None:
         """If Redis restarted since the last sweep, send again what its crash may have lost.
