@@ -146,14 +146,6 @@ class OpsStore:
         return [(job_id, s) for s, job_id in rows[:count]]
 
     @guarded
-    def metas(self, job_ids: list[str]) -> list[dict[str, str]]:
-        """The meta hash of each job ({} for a job that is gone), in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hgetall(self.keys.job(job_id, "meta"))
-        return [{text(k): text(v) for k, v in raw.items()} for raw in pipe.execute()]
-
-    @guarded
     def job_fields(self, job_ids: list[str], fields: tuple[str, ...]) -> list[dict[str, str]]:
         """The given meta fields of each job ({} for a job that is gone), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)

@@ -22,7 +22,6 @@ skipped while the other starts its job.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Protocol
 
@@ -31,6 +30,7 @@ from routilux.distributed.hooks import current as current_hooks
 from routilux.distributed.schedule_spec import ScheduleSpec, tick_key
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore, ScheduleStore
+from routilux.distributed.worker.background import BackgroundLoop
 from routilux.errors import (EncodeError, FlowNotPublishedError, FlowValidationError, JobNotFoundError,
                              ScheduleNotFoundError)
 
@@ -149,25 +149,18 @@ def _iso(tick_ms: int) -> str:
     return datetime.fromtimestamp(tick_ms / 1000, timezone.utc).isoformat()
 
 
-class Scheduler:
-    """Runs a :class:`TickFirer` on a daemon thread of a worker, waking for the earliest due tick."""
+class Scheduler(BackgroundLoop):
+    """Runs a :class:`TickFirer` on a daemon thread of a worker, waking for the earliest due tick.
+
+    Stopping it finishes the tick being fired (or another worker picks it up).
+    """
+
+    thread_name = "routilux-scheduler"
 
     def __init__(self, settings: Settings, owner: str) -> None:
+        super().__init__()
         self.settings = settings
         self.owner = owner
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start firing in the background."""
-        self._thread = threading.Thread(target=self._serve, name="routilux-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop firing (a tick being fired is finished first, or picked up by another worker)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def _serve(self) -> None:
         if _producer_factory is None:

@@ -28,7 +28,6 @@ ones it fetched and had not acknowledged go back to the queue, and nothing else.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from routilux.distributed.dispatch import broker_error
@@ -39,6 +38,7 @@ from routilux.distributed.protocol.tenants import of_envelope as tenant_of
 from routilux.distributed.store import SWEEP_BATCH
 from routilux.distributed.subflows import ChildJobs
 from routilux.distributed.worker.admission import Admission
+from routilux.distributed.worker.background import BackgroundLoop
 from routilux.distributed.worker.fetched import restore_fetched
 from routilux.errors import DecodeError
 
@@ -49,31 +49,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("routilux.distributed")
 
 
-class Sweeper:
+class Sweeper(BackgroundLoop):
     """Runs :meth:`sweep_once` every ``sweep_interval_s`` on a daemon thread."""
 
+    thread_name = "routilux-sweeper"
+
     def __init__(self, store: RedisStore, dispatcher: Dispatcher, owner: str) -> None:
+        super().__init__()
         self.store = store
         self.dispatcher = dispatcher
         self.admission = Admission(store, dispatcher)
         self.owner = owner
         self.hooks = current_hooks()
         self.keyring = store.settings.keyring
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._warned_no_info = False
         self.children = ChildJobs(store, dispatcher)
-
-    def start(self) -> None:
-        """Start sweeping in the background."""
-        self._thread = threading.Thread(target=self._serve, name="routilux-sweeper", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sweeping."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def _serve(self) -> None:
         interval = self.store.settings.sweep_interval_s
