@@ -14,6 +14,7 @@ import pytest
 
 from routilux.distributed.protocol.args import BUILDERS, to_argv
 from routilux.distributed.protocol.constants import LUA_CONSTANTS
+from routilux.distributed.protocol.replies import REPLIES
 from routilux.distributed.protocol.keys import INDEX_PARTS, JOB_PARTS, SCRIPT_KEY_PARTS, Keys
 from routilux.distributed.protocol.scripts import NAMES, constants_lua, lua_text, source
 from routilux.errors import DecodeError
@@ -144,3 +145,26 @@ def test_an_op_is_its_code_and_decodes_from_redis_bytes():
     assert [Op.decode(op.code.encode()) for op in Op] == list(Op)
     with pytest.raises(DecodeError, match="unknown state-change op"):
         Op.decode(b"zz")
+
+
+RETURNED = re.compile(r"return \{'([a-z-]+)'")
+
+
+def outcomes_of(text: str) -> set[str]:
+    """The first words a script's text answers with (``return {'word', ...}``)."""
+    return set(RETURNED.findall(text))
+
+
+@pytest.mark.parametrize("name", sorted(REPLIES))
+def test_every_answer_a_script_gives_is_one_its_python_reply_knows(name):
+    reply = REPLIES[name]
+    answered = outcomes_of(lua_text(name))
+    assert answered and answered <= reply.OUTCOMES, f"{name}.lua answers {sorted(answered - reply.OUTCOMES)}"
+    sharing = [other for other, cls in REPLIES.items() if cls is reply]
+    if sharing == [name]:  # a reply of one script only: it knows nothing that script never answers
+        assert reply.OUTCOMES == answered
+
+
+def test_a_script_answering_a_word_its_reply_does_not_know_is_found():
+    drifted = lua_text("claim") + "\nreturn {'throttled'}\n"
+    assert not outcomes_of(drifted) <= REPLIES["claim"].OUTCOMES

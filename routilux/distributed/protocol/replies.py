@@ -25,6 +25,8 @@ def _ids(raw: list[Any], i: int) -> list[str]:
 class SubmitReply(NamedTuple):
     """lua/submit.lua: ``ok`` (the root's outbox score), ``exists``, or ``same`` (the job its idempotency key names)."""
 
+    OUTCOMES = frozenset(("ok", "exists", "same"))  # what the script may answer first (a test reads the script)
+
     outcome: str
     outbox_score: str = ""
     same_job: str = ""
@@ -42,6 +44,8 @@ class PostReply(NamedTuple):
     """lua/post.lua: ``ok`` (the job's status, the post's outbox score) or ``duplicate``, ``late``, ``ended``,
     ``unknown``."""
 
+    OUTCOMES = frozenset(("ok", "duplicate", "late", "ended", "unknown"))  # what the script may answer first (a test reads the script)
+
     outcome: str
     status: str
     outbox_score: str
@@ -57,6 +61,8 @@ class ClaimReply(NamedTuple):
 
     ``detail`` is the job status of ``dropped`` and the last error of ``dead``.
     """
+
+    OUTCOMES = frozenset(("ok", "applied", "unknown", "parked", "dropped", "busy", "wait", "dead"))  # what the script may answer first (a test reads the script)
 
     outcome: str          # ok | applied | unknown | parked | dropped | busy | wait | dead
     token: str = ""
@@ -79,6 +85,8 @@ class ClaimReply(NamedTuple):
 class CommitReply(NamedTuple):
     """lua/commit.lua: ``ok`` and what to send next, or why nothing was applied."""
 
+    OUTCOMES = frozenset(("ok", "duplicate", "stale", "dropped", "conflict", "parked"))  # what the script may answer first (a test reads the script)
+
     outcome: str          # ok | duplicate | stale | dropped | conflict | parked
     status: str = ""      # the job's status after it (ok, dropped, parked)
     waiter: str = ""      # the next activation waiting for the slot lock released (ok, dropped, parked)
@@ -94,6 +102,8 @@ class CommitReply(NamedTuple):
 
 class StatusReply(NamedTuple):
     """lua/pause.lua (``ok`` | ``not-running``) and lua/cancel.lua (``ok`` | ``unknown`` | ``final``)."""
+
+    OUTCOMES = frozenset(("ok", "not-running", "unknown", "final"))  # what the script may answer first (a test reads the script)
 
     outcome: str
     status: str = ""      # the job's status when refused
@@ -111,6 +121,8 @@ class ReleaseReply(NamedTuple):
     ``unknown`` or ``refused`` (the reason in ``status``).
     """
 
+    OUTCOMES = frozenset(("ok", "not-paused", "gone", "unknown", "refused"))  # what the script may answer first (a test reads the script)
+
     outcome: str
     status: str = ""
     outbox_score: str = ""
@@ -125,6 +137,8 @@ class ReleaseReply(NamedTuple):
 class SweepReply(NamedTuple):
     """lua/expire.lua and lua/redue.lua: ``dispatch`` (with the stored body to send) or why not."""
 
+    OUTCOMES = frozenset(("dispatch", "live", "gone", "parked", "not-due"))  # what the script may answer first (a test reads the script)
+
     outcome: str          # dispatch | live | gone | parked | not-due
     body: bytes | None = None
 
@@ -133,3 +147,11 @@ class SweepReply(NamedTuple):
         """Read the script's reply."""
         outcome = text(raw[0])
         return cls(outcome, raw[1] if outcome == "dispatch" and len(raw) > 1 else None)
+
+
+# The reply each script answers with, by script name (scripts not named here answer a plain number or text).
+REPLIES: dict[str, type] = {
+    "submit": SubmitReply, "post": PostReply, "claim": ClaimReply, "commit": CommitReply,
+    "pause": StatusReply, "cancel": StatusReply, "resume": ReleaseReply, "replay": ReleaseReply,
+    "expire": SweepReply, "redue": SweepReply,
+}
