@@ -297,9 +297,13 @@ def test_a_runner_thread_keeps_no_job_state_once_its_run_is_over(strategy: str) 
     flow.set_execution_strategy(strategy, 2)
     flow.add_routine(Looker(), "looker")
     job_states = [flow.execute("looker"), flow.execute("looker")]
-    assert seen == job_states  # each run's handler saw its own job, in a reused pool thread
-    pool = flow._get_engine().pool
-    assert [pool.submit(_current_job_state.get).result() for _ in range(4)] == [None] * 4
+    assert seen == job_states  # each run's handler saw its own job, in a reused runner thread
+    after: list[Any] = []
+    runners = flow._get_engine().runners
+    for _ in range(4):
+        runners.submit(lambda: after.append(_current_job_state.get()))
+    assert runners.shutdown(wait=True, timeout=5)
+    assert after == [None] * 4
 
 
 def test_handlers_write_shared_data_and_log_into_their_job_state() -> None:
@@ -809,3 +813,59 @@ def test_a_child_id_is_the_blake2b_of_its_parent_event_target_slot_and_position(
     assert child_id("p", "out", "r2", "input", 4) != expected  # the prepared hash is copied, never updated
     children = route_emit("j", "p", "r1", "out", {"x": 1}, [("r2", "input", None), ("r3", "input", None)], 3)
     assert [a.activation_id for a in children] == [expected, child_id("p", "out", "r3", "input", 4)]
+
+
+# --------------------------------------------------------------------------- runner threads
+
+
+def test_short_lived_flows_reuse_the_runner_threads_of_earlier_ones() -> None:
+    threads: list[int] = []
+
+    class Where(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=lambda: threads.append(threading.get_ident()))
+
+    for _ in range(40):
+        flow = Flow()
+        flow.add_routine(Where(), "where")
+        assert flow.execute("where").status == "completed"
+        flow.shutdown(wait=True)
+    # A new flow's first step runs on a thread an earlier flow left idle, not on one started for it
+    # (a few may still start while the previous runner is on its way back).
+    assert len(threads) == 40 and len(set(threads)) <= 10
+
+
+def test_a_script_that_starts_an_execution_and_exits_lets_it_finish_and_does_not_wait_for_idle_threads(
+        tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    done = tmp_path / "done.txt"
+    script = textwrap.dedent(f"""
+        import time
+        from routilux import Flow, Routine
+
+        class Slow(Routine):
+            def __init__(self):
+                super().__init__()
+                self.define_slot("trigger", handler=self.run)
+
+            def run(self, path):
+                time.sleep(0.5)
+                open(path, "w").write("finished")
+
+        idle = Flow()
+        idle.add_routine(Slow(), "slow")
+        idle.execute("slow", {{"path": {str(tmp_path / "first.txt")!r}}})  # leaves an idle runner thread
+        flow = Flow()
+        flow.add_routine(Slow(), "slow")
+        flow.start("slow", {{"path": {str(done)!r}}})  # returns at once; the interpreter exits while it runs
+    """)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=25,
+                   env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.read_text() == "finished"
+    assert time.monotonic() - started < 20  # idle threads wait 30 s for work: exit did not wait for them

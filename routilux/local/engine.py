@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from routilux.activation import INTERNAL_SLOTS, WAIT_SLOT, Activation, deferred_activations
@@ -28,6 +27,7 @@ from routilux.job_state import FAILED_ROUTINE_STATUSES, TERMINAL, JobState, paus
 from routilux.ops import Op
 from routilux.flow_control import LimitError
 from routilux.local.limits import local_limits
+from routilux.local.runners import Runners
 from routilux.local.subflows import LOCAL_CHILD_JOBS, cancel_children
 from routilux.local.timers import timers
 from routilux.step import MAX_CONFLICT_RERUNS, StepResult, rerun_delay_s, run_conflicted, run_step
@@ -37,15 +37,6 @@ if TYPE_CHECKING:
     from routilux.flow import Flow
 
 _MIN_POOL = 8
-
-
-def _with_child_jobs(run: Any) -> None:
-    """Run a runner with this engine starting the child jobs of SubFlow routines."""
-    token = current_child_jobs.set(LOCAL_CHILD_JOBS)
-    try:
-        run()
-    finally:
-        current_child_jobs.reset(token)
 
 
 class _Execution:
@@ -97,7 +88,7 @@ class _Execution:
         wanted = min(self.limit, self.running + len(self.queue))
         while self.runners < wanted:
             self.runners += 1
-            self.engine.pool.submit(_with_child_jobs, self._serve)
+            self.engine.runners.submit(self._serve)
 
     def _retry_later(self, act: Activation, delay_s: float) -> None:
         handle = timers.call_later(delay_s, lambda: self._timer_fired(handle))
@@ -151,14 +142,17 @@ class _Execution:
         return None
 
     def _serve(self) -> None:
-        """A runner's task: the JobState is the thread's current one for the whole run (run_step leaves it be)."""
+        """A runner's task: the JobState is the thread's current one for the whole run (run_step leaves it be),
+        and this engine starts the child jobs of SubFlow routines."""
         state_token = current_job_state.set(self.job_state)
+        children_token = current_child_jobs.set(LOCAL_CHILD_JOBS)
         try:
             if self.limit == 1:
                 self._run_alone()
             else:
                 self._run()
         finally:
+            current_child_jobs.reset(children_token)
             current_job_state.reset(state_token)
 
     def _run(self) -> None:
@@ -215,7 +209,7 @@ class _Execution:
         if act.slot in INTERNAL_SLOTS:  # a timer or a wait's timeout runs no handler: no limit applies
             return []
         try:
-            decision = local_limits.enter(self.flow, act, lambda: self.engine.pool.submit(self._woken, act))
+            decision = local_limits.enter(self.flow, act, lambda: self.engine.runners.submit(lambda: self._woken(act)))
         except LimitError as exc:
             self.busy_slots.discard((act.routine_id, act.slot))
             self.end("failed", str(exc))
@@ -401,8 +395,7 @@ class LocalEngine:
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
-        self.pool_size = max(_MIN_POOL, flow.max_workers)
-        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="routilux")
+        self.runners = Runners(max(_MIN_POOL, flow.max_workers))
         self._executions: dict[str, _Execution] = {}
         self._lock = threading.Lock()
 
@@ -411,12 +404,8 @@ class LocalEngine:
             ex = self._executions.get(job_state.job_id)
             if ex is None or ex.job_state is not job_state:
                 ex = self._executions[job_state.job_id] = _Execution(self, job_state, limit)
-                if ex.limit > self.pool_size:
-                    # An execution asked for more workers than the pool has: use a bigger pool from
-                    # now on. The old one is not shut down (a runner may be submitting to it right
-                    # now); its threads end once it is idle and unreferenced.
-                    self.pool_size = ex.limit
-                    self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="routilux")
+                if ex.limit > self.runners.size:  # an execution asked for more workers than the engine has
+                    self.runners.size = ex.limit
             return ex
 
     def forget(self, job_id: str) -> None:
@@ -510,5 +499,5 @@ class LocalEngine:
             ex.end("cancelled", None)
 
     def shutdown(self, wait: bool, timeout: float | None) -> None:
-        """Stop the thread pool."""
-        self.pool.shutdown(wait=wait, cancel_futures=not wait)
+        """Take no more work; with ``wait``, wait (up to ``timeout`` s) for what was started to finish."""
+        self.runners.shutdown(wait, timeout)
