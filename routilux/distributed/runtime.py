@@ -29,7 +29,8 @@ from routilux.distributed.operations.stats import StatsMixin
 from routilux.distributed.operations.store import OpsStore
 from routilux.distributed.operations.time_travel import TimeTravelMixin
 from routilux.distributed.operations.submit_many import NewJob, SubmitManyMixin
-from routilux.distributed.protocol.priority import DEFAULT_PRIORITY, carried, check_priority, of_meta
+from routilux.distributed.protocol.lane import Lane, trace_text
+from routilux.distributed.protocol.priority import DEFAULT_PRIORITY, carried, check_priority
 from routilux.distributed.protocol.tenants import WEIGHTS_KEY, check_tenant, check_weight
 from routilux.distributed.settings import Settings
 from routilux.distributed.protocol.signing import Keyring
@@ -123,7 +124,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         With ``concurrency_key``, the job holds one of the key's slots from its first
         claim to its end; at most the number set by :meth:`set_concurrency_limit` hold
         one at once (the others wait, parked, in submission order). A key with no
-        limit set limits nothing.
+        limit set limits nothing. Every activation of the job carries the key (posts,
+        resumes, forks and :meth:`retry` too), so none runs while the job holds no slot.
 
         The job fails (``timeout`` history record, reason in its error) if it runs
         longer than ``timeout`` seconds, or the flow's ``execution_timeout`` when
@@ -132,7 +134,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
 
         ``priority`` (0 to 9, higher first; None: the default, 5) orders the job's
         activations against other jobs' when workers are saturated; every activation
-        of the job keeps it (children, retries, resumes, re-sends, forks).
+        of the job keeps it (children, retries, posts, resumes, re-sends, forks, and its
+        sub-flows' child jobs; see lane.py).
 
         ``tenant`` names whose job it is: on the Redis broker, the workers share each
         priority band between the tenants with work waiting in it in the ratio of
@@ -237,7 +240,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         history = codec.packb([[entry, "start", params, datetime.now()]])
         deadline_s = timeout if timeout is not None else data.get("execution_timeout")
         return NewJob((job_id, data["flow_id"], digest, entry, root.activation_id, body, history,
-                       datetime.now().isoformat(), deadline_s, idempotency_key, carried(priority), tenant),
+                       datetime.now().isoformat(), deadline_s, idempotency_key, carried(priority), tenant, job_key,
+                       trace_text(trace)),
                       [(f"{job_id}|{root.activation_id}", body)], carried(priority), tenant)
 
     def _send_new_job(self, job_id: str, messages: list[tuple[str, bytes]], score: str,
@@ -337,10 +341,8 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         data = self.store.flow_data(meta["flow_hash"])
         deferred = self.store.read_list(job_id, "de")
         pauses = len(self.store.read_list(job_id, "pp"))
-        priority = of_meta(meta)
-        tenant = meta.get("tenant") or None
-        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses, priority,
-                                                     tenant)
+        lane = Lane.of_meta(meta)
+        children, history = self._deferred_children(job_id, meta["flow_hash"], data, deferred, pauses, lane)
         answer = self.store.resume(
             job_id, len(deferred), codec.packb(history) if history else b"", list(children.items()), timeout,
         )
@@ -351,22 +353,21 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         messages += self.store.bodies(job_id, [i for i in ids if i not in children])
         score = answer.outbox_score
         self.dispatcher.send_or_leave(messages, sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
-                                      what=f"the activations of resumed job {job_id}", priority=priority,
-                                      tenant=tenant)
+                                      what=f"the activations of resumed job {job_id}", **lane.route)
 
     def _deferred_children(
-        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int,
-        priority: int = DEFAULT_PRIORITY, tenant: str | None = None,
+        self, job_id: str, digest: str, data: dict[str, Any], deferred: list[dict[str, Any]], pauses: int, lane: Lane,
     ) -> tuple[dict[str, bytes], list[list[Any]]]:
+        """The activations of a paused job's deferred events, in the job's ``lane``, and their history records."""
         table = routes(data)
         acts = deferred_activations(job_id, pauses, deferred, lambda rid, event: table.get((rid, event), []))
         history = [[e["routine_id"], e["event_name"], dict(e.get("data") or {}), datetime.now()] for e in deferred]
-        return {a.activation_id: seal(to_envelope(a, digest, priority=priority, tenant=tenant), self.keyring)
-                for a in acts}, history
+        return {a.activation_id: seal(lane.envelope(a, digest), self.keyring) for a in acts}, history
 
     def retry(self, job_id: str) -> str:
-        """Run a failed or cancelled job again as a new job: same flow version, entry routine, parameters and
-        timeout (a forked job is forked again from the same point). Returns the new job's id.
+        """Run a failed or cancelled job again as a new job: same flow version, entry routine, parameters,
+        timeout, priority, tenant and concurrency key (a forked job is forked again from the same point).
+        Returns the new job's id.
 
         The new job's summary names it in ``retried_from``; the old one lists it in ``retries``.
 
@@ -385,8 +386,9 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
         if start is None:
             raise FlowError(f"job {job_id} no longer has its start in its history; it cannot be retried")
         timeout = float(meta["timeout_s"]) if meta.get("timeout_s") else 0
+        lane = Lane.of_meta(meta)  # the new job gets a trace of its own
         return self._start(meta["flow_hash"], start[0], start[1], timeout, retried_from=job_id,
-                           priority=of_meta(meta), tenant=meta.get("tenant") or None).job_id
+                           priority=check_priority(lane.priority), tenant=lane.tenant, job_key=lane.job_key).job_id
 
     def cancel(self, job_id: str, reason: str = "") -> None:
         """Cancel a job for good: nothing of it runs afterwards. Its running child jobs (sub-flows) are

@@ -9,6 +9,11 @@ ended" activation in one script (lua/child_end.lua), once per child. A worker
 settles a child right after the commit that ended it, the runtime after a cancel,
 and the sweeper (:meth:`ChildJobs.sweep`) every child the others missed, and
 cancels the open children of parents that ended.
+
+A child job runs in its parent's priority band and tenant, and in its parent's
+trace; it does not take the parent's concurrency key (it is a job of its own, and
+waiting for the slot its parent holds until the child ends would never end). The
+"child ended" post reaches the parent in the parent's whole lane (see lane.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from routilux import codec
 from routilux.activation import Activation, post_activation_id, root_id
 from routilux.builtin_routines.subflow import child_result
-from routilux.distributed.protocol.envelope import seal, to_envelope
+from routilux.distributed.protocol.envelope import seal
+from routilux.distributed.protocol.lane import Lane, trace_text
 from routilux.distributed.protocol.keys import slot_field
 from routilux.distributed.store.children import children_of, parent_of
 from routilux.errors import FlowError, FlowNotPublishedError, JobNotFoundError
@@ -60,7 +66,8 @@ class ChildJobs:
         adopted = self.store.adopt(parent_job_id, child, activation_id)
         if adopted.outcome != "ok":
             return  # the parent ended meanwhile: its step's effect is dropped, and no child starts
-        self._create(child, digest, data, entry, params)
+        lane = Lane.of_meta(self.store.meta(parent_job_id))._replace(job_key="")
+        self._create(child, digest, data, entry, params, lane)
         self.store.name_parent(child, parent_job_id, activation_id, routine_id, str(config.get("result") or "output"))
         if self.store.status(parent_job_id) in TERMINAL:
             self.cancel_tree(child, f"parent job {parent_job_id} ended")  # it ended while the child started
@@ -74,18 +81,20 @@ class ChildJobs:
         except (FlowNotPublishedError, KeyError) as exc:
             raise FlowError(f"SubFlow: no published flow {ref!r} (publish it first)") from exc
 
-    def _create(self, child: str, digest: str, data: dict[str, Any], entry: str, params: dict[str, Any]) -> None:
+    def _create(self, child: str, digest: str, data: dict[str, Any], entry: str, params: dict[str, Any],
+                lane: Lane) -> None:
         root = Activation(child, root_id(child), entry, "trigger", dict(params))
-        body = seal(to_envelope(root, digest), self.keyring)
+        body = seal(lane.envelope(root, digest), self.keyring)
         history = codec.packb([[entry, "start", dict(params), datetime.now()]])
         try:
             score = self.store.create_job(child, data["flow_id"], digest, entry, root.activation_id, body, history,
-                                          datetime.now().isoformat(), data.get("execution_timeout"))
+                                          datetime.now().isoformat(), data.get("execution_timeout"), "",
+                                          lane.priority, lane.tenant, lane.job_key, trace_text(lane.trace))
         except ValueError:
             return  # made by an earlier run of this activation; the sweeper sends its root if it was not sent
         self.dispatcher.send_or_leave([(f"{child}|{root.activation_id}", body)],
                                       sent=lambda job, ids: self.store.mark_dispatched(job, score, ids),
-                                      what=f"the first activation of child job {child}")
+                                      what=f"the first activation of child job {child}", **lane.route)
 
     # -- ending -----------------------------------------------------------
     def settle(self, child_id: str, meta: dict[str, str] | None = None) -> bool:
@@ -116,11 +125,13 @@ class ChildJobs:
         """
         parent_id, routine = parent["job_id"], parent["routine"]
         try:
-            digest = self.store.meta(parent_id)["flow_hash"]
+            parent_meta = self.store.meta(parent_id)
         except JobNotFoundError:
             return False
+        lane = Lane.of_meta(parent_meta)
         act_id = post_activation_id(f"child:{child_id}")
-        body = seal(to_envelope(Activation(parent_id, act_id, routine, CHILD_ENDED_SLOT, data), digest), self.keyring)
+        act = Activation(parent_id, act_id, routine, CHILD_ENDED_SLOT, data)
+        body = seal(lane.envelope(act, parent_meta["flow_hash"]), self.keyring)
         record = {"slot": CHILD_ENDED_SLOT, "data": data, "post": act_id}
         history = codec.packb([[routine, "post", record, datetime.now()]])
         posted = self.store.post(parent_id, act_id, body, slot_field(routine, CHILD_ENDED_SLOT), history)
@@ -130,7 +141,7 @@ class ChildJobs:
             score = posted.outbox_score
             self.dispatcher.send_or_leave([(f"{parent_id}|{act_id}", body)],
                                           sent=lambda job, ids: self.store.mark_dispatched(job, score, ids),
-                                          what=f"the child-ended post of job {parent_id}")
+                                          what=f"the child-ended post of job {parent_id}", **lane.route)
         released = self.store.release_child(parent_id, child_id)
         if released.outcome == "ok" and released.status in TERMINAL:
             self.job_ended(parent_id)  # releasing the last child completed the parent

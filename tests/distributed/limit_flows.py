@@ -88,3 +88,66 @@ def high_marks(redis_url: str, tag: str) -> dict[str, int]:
 def starts(redis_url: str, tag: str) -> list[float]:
     """When each run of CallApi started (Unix time), in order."""
     return sorted(float(x) for x in client(redis_url).lrange(f"{tag}:starts", 0, -1))
+
+
+# KEYS[1] a hash of runs under way by job id, KEYS[2] the most jobs seen with runs under way at once;
+# ARGV[1] the job id, ARGV[2] 1 (a run starts) or -1 (it ends).
+_JOB_RUN = """
+if redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2]) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local n = redis.call('HLEN', KEYS[1])
+if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], n) end
+return n
+"""
+
+
+class Keyed(Routine):
+    """A job's work under a concurrency key: each handler run counts its job in ``<tag>:jobs`` while it
+    sleeps ``s``, so the high mark ``<tag>:max:jobs`` is the most jobs of the key seen running at once.
+
+    ``trigger`` with ``pause`` keeps a deferred event (``later``, wired to ``poke``) and pauses its job;
+    ``poke`` takes posts.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_slot("poke", handler=self.poke)
+        self.define_event("later", ["s"])
+        self.set_config(redis_url="", tag="")
+
+    def _run(self, s: float) -> None:
+        r = client(self.get_config("redis_url"))
+        tag, job_id = self.get_config("tag"), self.get_execution_context().job_state.job_id
+        r.eval(_JOB_RUN, 2, f"{tag}:jobs", f"{tag}:max:jobs", job_id, 1)
+        time.sleep(s)
+        r.eval(_JOB_RUN, 2, f"{tag}:jobs", f"{tag}:max:jobs", job_id, -1)
+
+    def go(self, s: float = 0.0, pause: bool = False, **_: Any) -> None:
+        self._run(s)
+        if pause:
+            ctx = self.get_execution_context()
+            self.emit_deferred_event("later", s=s)
+            ctx.flow.pause(ctx.job_state, reason="hold")
+
+    def poke(self, s: float = 0.0, **_: Any) -> None:
+        self._run(s)
+
+
+def keyed_flow(redis_url: str, tag: str) -> Flow:
+    """One Keyed routine, ``work``, whose deferred ``later`` goes to its own ``poke``."""
+    flow = Flow(flow_id=f"keyed-{tag}")
+    work = Keyed()
+    work.set_config(redis_url=redis_url, tag=tag)
+    flow.add_routine(work, "work")
+    flow.connect("work", "later", "work", "poke")
+    return flow
+
+
+def running(redis_url: str, tag: str) -> int:
+    """How many jobs have a Keyed run under way now."""
+    return int(client(redis_url).hlen(f"{tag}:jobs"))
+
+
+def most_running(redis_url: str, tag: str) -> int:
+    """The most jobs seen with a Keyed run under way at once."""
+    return int(client(redis_url).get(f"{tag}:max:jobs") or 0)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from routilux.distributed.operations.events import ms_to_iso, plain
 from routilux.distributed.protocol.envelope import open_body
-from routilux.distributed.protocol.priority import of_meta
+from routilux.distributed.protocol.lane import Lane
 from routilux.distributed.store import text
 from routilux.errors import DeadLetterNotFoundError, FlowError, JobNotFoundError
 
@@ -78,7 +78,7 @@ class DeadLettersMixin:
             self.dispatcher.send_or_leave(self.store.bodies(job_id, list(answer.dispatch)),
                                           sent=lambda job, sent_ids: self.store.mark_dispatched(job, score, sent_ids),
                                           what=f"the replayed activations of job {job_id}",
-                                          priority=of_meta(meta), tenant=meta.get("tenant") or None)
+                                          **Lane.of_meta(meta).route)
         return job_id
 
     def discard_dead_letter(self, dead_id: str) -> None:

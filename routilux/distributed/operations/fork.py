@@ -2,7 +2,8 @@
 
 The new job starts with the JobState the original had after that stream entry
 (:mod:`routilux.distributed.operations.history`) and runs what was still to run there,
-on the flow version the original pinned. The original job is not touched.
+on the flow version the original pinned, in the original's lane (priority,
+tenant, concurrency key and trace, see lane.py). The original job is not touched.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from routilux.activation import TIMER_SLOT, WAIT_SLOT
 from routilux.distributed.operations.history import replay_job
 from routilux.distributed.protocol.envelope import open_body, seal
 from routilux.distributed.protocol.keys import slot_field
-from routilux.distributed.protocol.priority import carried, of_meta
+from routilux.distributed.protocol.lane import Lane
 from routilux.distributed.store import RedisStore, guarded
 from routilux.errors import FlowError
 from routilux.job_state import JobState
@@ -146,12 +147,9 @@ def fork_job(runtime: ForkingRuntime, job_id: str, position: str | None = None) 
     fields.update({f"runs:{rid}": n for rid, n in replay.runs.items()})
     fields.update({f"errors:{rid}": n for rid, n in replay.errors.items()})
     fields.update(waits)
-    priority = carried(of_meta(meta))  # the envelopes, copied, keep it too
-    if priority is not None:
-        fields["priority"] = priority
-    if meta.get("tenant"):
-        fields["tenant"] = meta["tenant"]
+    lane = Lane.of_meta(meta)  # the job's lane (the envelopes, copied, carry it too)
+    fields.update(lane.meta_fields())
     score = _write_job(store, new_id, fields, replay.state, bodies, held)
     runtime._send_new_job(new_id, [(f"{new_id}|{a}", body) for a, body in bodies.items() if a not in held], score,
-                          priority, meta.get("tenant") or None)
+                          **lane.route)
     return new_id

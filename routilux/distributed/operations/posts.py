@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from routilux import codec
 from routilux.activation import Activation, post_activation_id
-from routilux.distributed.protocol.envelope import seal, to_envelope
+from routilux.distributed.protocol.envelope import seal
+from routilux.distributed.protocol.lane import Lane
 from routilux.distributed.protocol.keys import slot_field
 from routilux.errors import FlowValidationError, JobNotFoundError, JobNotRunningError
 
@@ -32,7 +33,9 @@ class PostsMixin:
         """Deliver ``data`` to ``routine_id``'s slot ``slot_name`` in a running job, as one activation.
 
         The same ``post_id`` makes the same activation, so a retried post is a no-op
-        (default: a fresh id). A paused job holds the post until it is resumed. A post
+        (default: a fresh id). The activation is in the job's lane: its priority band,
+        tenant and concurrency key (a job still waiting for its key's slot runs it once it
+        has one). A paused job holds the post until it is resumed. A post
         to a slot with an open wait closes the wait; one to a slot whose wait already
         timed out is refused as late.
 
@@ -56,7 +59,8 @@ class PostsMixin:
         limits = self.settings.limits.for_values()
         codec.packb(data, root="post data", limits=limits)
         act = Activation(job_id, act_id, routine_id, slot_name, dict(data))
-        body = seal(to_envelope(act, meta["flow_hash"]), self.keyring)
+        lane = Lane.of_meta(meta)
+        body = seal(lane.envelope(act, meta["flow_hash"]), self.keyring)
         record = {"slot": slot_name, "data": data, "post": act_id}
         history = codec.packb([[routine_id, "post", record, datetime.now()]])
         reply = self.store.post(job_id, act_id, body, slot_field(routine_id, slot_name), history)
@@ -70,7 +74,7 @@ class PostsMixin:
             score = reply.outbox_score
             self.dispatcher.send_or_leave([(f"{job_id}|{act_id}", body)],
                                           sent=lambda job, ids: self.store.mark_dispatched(job, score, ids),
-                                          what=f"post {act_id} of job {job_id}")
+                                          what=f"post {act_id} of job {job_id}", **lane.route)
         return "posted"
 
 

@@ -49,7 +49,7 @@ class SubmitArgs(NamedTuple):
 
     SCRIPT = "submit"
     ARGV = ("job", "flow_id", "flow_hash", "entry", "root", "body", "history", "grace_ms", "created",
-            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "idem_key", "priority", "tenant")
+            "ttl_ok", "ttl_fail", "timeout_ms", "timeout_s", "idem_key", "priority", "tenant", "job_key", "trace")
     job: str
     flow_id: str
     flow_hash: str
@@ -66,6 +66,8 @@ class SubmitArgs(NamedTuple):
     idem_key: str = ""    # idempotency key ("" for none); its record (keys.Keys.idempotency) follows the job's KEYS
     priority: int | str = ""  # 0..9 ("" at the default: not stored)
     tenant: str = ""          # the job's tenant ("" for none)
+    job_key: str = ""         # the job's concurrency key ("" for none)
+    trace: str = ""           # the job's trace context, as lane.trace_text gives it ("" for none)
 
 
 class ClaimArgs(NamedTuple):

@@ -1,8 +1,8 @@
 """Job priorities: a whole number from 0 to 9 (higher first, 5 by default) and the band it is queued in.
 
 A job's priority is kept in its meta and in the envelope of each of its
-activations (``pr``, absent at the default), so children, retries, resumes,
-forks and the sweeper's re-sends keep it. The brokers take activations by band,
+activations (``pr``, absent at the default), so children, retries, posts,
+resumes, forks and every re-send keep it (see lane.py). The brokers take activations by band,
 never by the exact number: 7-9 go before 3-6, which go before 0-2; within a
 band, first in, first out.
 

@@ -2,9 +2,9 @@
 
 A job may name a tenant (``submit(..., tenant="acme")``): it is kept in the job's
 meta and in the envelope of each of its activations (``tn``), so children,
-retries, resumes and re-sends keep it. On the Redis broker each tenant's
-activations wait in a list of their own inside their priority band, and a
-worker's channel reads a band's lists in weighted fair order (see
+retries, posts, resumes, forks and re-sends keep it (see lane.py). On the Redis
+broker each tenant's activations wait in a list of their own inside their
+priority band, and a worker's channel reads a band's lists in weighted fair order (see
 :class:`routilux.distributed.worker.transport.Channel`): jobs without a tenant
 are one more tenant, the plain list, so they travel exactly as before.
 

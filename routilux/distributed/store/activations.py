@@ -31,17 +31,19 @@ class ActivationStore(StoreBase):
     @guarded
     def create_job(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str,
                    root_body: bytes, history: bytes, created_at: str, timeout_s: float | None = None,
-                   idempotency_key: str = "", priority: int | None = None, tenant: str | None = None) -> str:
+                   idempotency_key: str = "", priority: int | None = None, tenant: str | None = None,
+                   job_key: str = "", trace: str = "") -> str:
         """Create a job with its root activation in the outbox; returns the outbox score.
 
         The job keeps the retention of these settings, a deadline ``timeout_s``
-        from now (None or 0: none), its ``priority`` (None: the default) and ``tenant``. With an
+        from now (None or 0: none), and its lane (see lane.py): ``priority`` (None: the
+        default), ``tenant``, concurrency key (``job_key``) and ``trace`` context (JSON). With an
         ``idempotency_key`` (``job_id`` must be in its bucket: :meth:`job_id_for_key`),
         a key that already names a stored job makes nothing and raises :class:`SameJob`
         with that job's id.
         """
         args = self.submit_args(job_id, flow_id, flow_hash, entry, root_id, root_body, history, created_at,
-                                timeout_s, idempotency_key, priority, tenant)
+                                timeout_s, idempotency_key, priority, tenant, job_key, trace)
         record = (self.keys.idempotency(idempotency_key),) if idempotency_key else ()
         reply = SubmitReply.parse(self.run_replicated(job_id, args, extra_keys=record))
         if reply.outcome == "same":
@@ -73,13 +75,14 @@ class ActivationStore(StoreBase):
 
     def submit_args(self, job_id: str, flow_id: str, flow_hash: str, entry: str, root_id: str, root_body: bytes,
                     history: bytes, created_at: str, timeout_s: float | None = None, idempotency_key: str = "",
-                    priority: int | None = None, tenant: str | None = None) -> a.SubmitArgs:
+                    priority: int | None = None, tenant: str | None = None, job_key: str = "",
+                    trace: str = "") -> a.SubmitArgs:
         """The arguments of lua/submit.lua for a new job (see :meth:`create_job`)."""
         retention = self.retention_meta()
         timeout_ms, timeout_text = timeout_args(timeout_s)
         return a.SubmitArgs(job_id, flow_id, flow_hash, entry, root_id, root_body, history, self._grace_ms, created_at,
                             retention["ttl_ok"], retention["ttl_fail"], timeout_ms, timeout_text,
-                            idempotency_key, "" if priority is None else priority, tenant or "")
+                            idempotency_key, "" if priority is None else priority, tenant or "", job_key, trace)
 
     def job_id_for_key(self, idempotency_key: str) -> str:
         """A new random job id in the bucket of ``idempotency_key`` (so one script holds both)."""

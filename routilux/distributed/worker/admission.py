@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from routilux.activation import INTERNAL_SLOTS, Activation
 from routilux.distributed.protocol.constants import RATE_HOLD_MS, RATE_LEAD_MS
+from routilux.distributed.protocol.lane import routes
 from routilux.flow_control import CONCURRENCY, RATE, Limit, LimitError, limits_of
 
 if TYPE_CHECKING:
@@ -128,13 +129,17 @@ class Admission:
                 log.warning("could not free slot %s of %s", name, admitted.holder, exc_info=True)
 
     def send(self, holders: list[str]) -> int:
-        """Send the stored bodies of these "job|activation" holders again; returns how many went out."""
+        """Send the stored bodies of these "job|activation" holders again, each in the priority band and
+        tenant list its envelope names; returns how many went out."""
         by_job: dict[str, list[str]] = {}
         for holder in holders:
             job_id, act_id = holder.split("|", 1)
             by_job.setdefault(job_id, []).append(act_id)
         messages = [m for job_id, ids in by_job.items() for m in self.store.bodies(job_id, ids)]
-        return self.dispatcher.send(messages) if messages else 0
+        if not messages:
+            return 0
+        priority, tenant = routes(messages, self.store.settings.keyring, self.store.limits)
+        return self.dispatcher.send(messages, priority=priority, tenant=tenant)
 
     def sweep(self) -> int:
         """Free lapsed slots and send promoted and due rate waiters of every limit; returns how many were sent."""

@@ -1,7 +1,8 @@
 -- Free a concurrency slot (a commit ended its holder, or "" from the sweeper: only lapsed leases) and
 -- hand every free slot to the longest waiter, which gets a fresh lease; returns the promoted holders,
 -- for the caller to send. A promoted waiter whose message is lost frees its slot when that lease lapses.
--- A job's concurrency key: the slot goes to the waiter's job (per_job '1'), its size read from the index.
+-- A job's concurrency key: the slot goes to the waiter's job (per_job '1'), its size read from the index,
+-- and the job's other waiting activations (a post, a fork's several) are promoted with it: they share it.
 -- KEYS: the limit's held ZSET, its waiting ZSET, the limits index.
 -- ARGV (args.FreeArgs):
 local name = ARGV[1]
@@ -17,6 +18,18 @@ end
 if holder ~= '' then redis.call('ZREM', KEYS[L_HELD], holder) end
 redis.call('ZREMRANGEBYSCORE', KEYS[L_HELD], '-inf', now)
 local promoted = {}
+-- Move the waiters "<job>|..." of ``job`` to ``promoted``.
+local function promote_job_waiters(job)
+  local pattern = string.gsub(job, '([%*%?%[%]\\])', '\\%1') .. '|*'
+  local cursor = '0'
+  repeat
+    local page = redis.call('ZSCAN', KEYS[L_WAITING], cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = page[1]
+    for j = 1, #page[2], 2 do
+      if redis.call('ZREM', KEYS[L_WAITING], page[2][j]) == 1 then promoted[#promoted + 1] = page[2][j] end
+    end
+  until cursor == '0'
+end
 while redis.call('ZCARD', KEYS[L_HELD]) < amount do
   local head = redis.call('ZPOPMIN', KEYS[L_WAITING])
   if #head == 0 then break end
@@ -24,5 +37,6 @@ while redis.call('ZCARD', KEYS[L_HELD]) < amount do
   if per_job == '1' then slot_holder = string.match(head[1], '^(.-)|') end
   redis.call('ZADD', KEYS[L_HELD], now + lease_ms, slot_holder)
   promoted[#promoted + 1] = head[1]
+  if per_job == '1' then promote_job_waiters(slot_holder) end
 end
 return promoted

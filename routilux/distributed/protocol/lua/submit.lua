@@ -20,6 +20,8 @@ local timeout_s = ARGV[13]             -- the same in seconds, as text (for the 
 local idem_key = ARGV[14]              -- idempotency key ('' for none)
 local priority = ARGV[15]              -- 0..9 ('' at the default: not stored)
 local tenant = ARGV[16]                -- the job's tenant ('' for none)
+local job_key = ARGV[17]               -- the job's concurrency key ('' for none)
+local trace = ARGV[18]                 -- the job's trace context (JSON, '' for none)
 if redis.call('EXISTS', KEYS[K_META]) == 1 then return {'exists'} end
 local idem_record = KEYS[K_EVENTS + 1]
 if idem_key ~= '' then
@@ -35,6 +37,8 @@ redis.call('HSET', KEYS[K_META], 'status', 'running', 'flow_id', flow_id, 'flow_
 if idem_key ~= '' then redis.call('HSET', KEYS[K_META], 'idempotency_key', idem_key, 'idem_record', idem_record) end
 if priority ~= '' then redis.call('HSET', KEYS[K_META], 'priority', priority) end
 if tenant ~= '' then redis.call('HSET', KEYS[K_META], 'tenant', tenant) end
+if job_key ~= '' then redis.call('HSET', KEYS[K_META], 'concurrency_key', job_key) end
+if trace ~= '' then redis.call('HSET', KEYS[K_META], 'trace_context', trace) end
 if timeout_ms > 0 then
   redis.call('HSET', KEYS[K_META], 'timeout_ms', timeout_ms, 'timeout_s', timeout_s, 'deadline', now + timeout_ms)
   redis.call('ZADD', KEYS[K_DEADLINES], now + timeout_ms, job)
