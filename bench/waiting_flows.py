@@ -5,6 +5,8 @@
 * :func:`retry_flow`: the baseline. ``Fan`` emits ``count`` items to ``Flaky``, whose first attempt raises
   and whose error handler retries it after ``delay_s``; the retry keeps how late it ran, the same way.
 * :func:`wait_flow`: one ``WaitForPost`` (slot ``decision``) with a long timeout: a job that waits.
+* :func:`loop_flow`: ``Loop`` emits to itself until ``k`` reaches ``n``, keeping ``k`` in the shared data:
+  a job with a long history (one log entry per step).
 """
 
 from __future__ import annotations
@@ -67,6 +69,21 @@ class Flaky(Routine):
         self.get_execution_context().job_state.update_shared_data(f"late:{k}", (time.time() - act.not_before) * 1000)
 
 
+class Loop(Routine):
+    """Keeps ``k`` in the shared data and emits ``k + 1`` to itself until it reaches ``n``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_slot("input", handler=self.go)
+        self.define_event("next", ["k", "n"])
+
+    def go(self, k: int = 0, n: int = 100, **_: Any) -> None:
+        self.get_execution_context().job_state.update_shared_data("k", k)
+        if k < n:
+            self.emit("next", k=k + 1, n=n)
+
+
 def timer_flow(delay_s: float) -> Flow:
     """arm --ring--> stamp."""
     flow = Flow("bench-timers")
@@ -93,4 +110,12 @@ def wait_flow() -> Flow:
     wait = WaitForPost()
     wait.set_config(slot="decision", timeout_s=3600)
     flow.add_routine(wait, "approve")
+    return flow
+
+
+def loop_flow() -> Flow:
+    """loop --next--> loop, ``n`` steps after the first."""
+    flow = Flow("bench-loop", execution_timeout=None)
+    flow.add_routine(Loop(), "loop")
+    flow.connect("loop", "next", "loop", "input")
     return flow

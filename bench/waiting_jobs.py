@@ -2,7 +2,7 @@
 
 Usage (from the repo root)::
 
-    .venv/bin/python bench/waiting_jobs.py                      # defaults: 1,000 timers, 100,000 waiting jobs
+    .venv/bin/python bench/waiting_jobs.py                      # defaults: 1,000 timers, 2 x 100,000 waiting jobs
     .venv/bin/python bench/waiting_jobs.py --waiting 20000      # quicker
 
 Starts its own ``redis-server`` (free port, temp dir, no persistence) and two worker daemons (threads
@@ -12,11 +12,19 @@ pool), then, in one run:
    interleaved with as many retries of the same delay, both submitted evenly over ``--spread`` s (a handler that fails once under a retry
    strategy: the mechanism delayed work had before timers), the baseline. Each reports how late it
    ran (ms past its due time, measured in the handler); p50/p99/max of both and their ratio.
-2. **Bytes per waiting job.** ``--waiting`` jobs of one ``WaitForPost`` with an hour's timeout,
-   all waiting: the bytes of each job's keys (``MEMORY USAGE``, SAMPLES 0) and Redis's
-   ``used_memory`` growth per job (keys, index entries and all), beside a job that has completed.
+2. **Bytes per waiting job, at two stream node sizes.** Every job's history is a Redis stream, and
+   Redis 7 gives a new stream node ``stream-node-max-bytes`` (at most 4096) before it holds anything.
+   ``--waiting`` jobs of one ``WaitForPost`` with an hour's timeout are made to wait at
+   ``--stream-node-max-bytes`` (CONFIG SET on this server; default the advised 2048), then as many
+   again at the server's own setting (Redis's default, 4096): for each batch, the bytes of each job's
+   keys (``MEMORY USAGE``, SAMPLES 0) and Redis's ``used_memory`` growth per job (keys, index entries
+   and all, less the clients' buffers), their ratio and the GiB a million such jobs need; beside them
+   a completed job's keys. The advised batch goes first, so it also pays for filling the status-change
+   stream to its cap: if anything its figure is the higher for it. Then two jobs with long histories (a
+   loop of ``--steps`` steps; ``--steps`` / 3 items each retried once) have their logs written again
+   into 50 streams at each size: the bytes per entry of a long history.
 3. **Sweep cost.** One sweep (``Sweeper.sweep_once``, run here with the workers stopped) timed
-   and its Redis commands counted with no job in Redis, then with every waiting job in it.
+   and its Redis commands counted with no job in Redis, then with every waiting job (both batches) in it.
 
 Every process it starts is stopped by pid before it exits.
 """
@@ -32,6 +40,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -42,12 +51,14 @@ if str(REPO) not in sys.path:
 import redis  # noqa: E402
 
 from bench.compare_distributed import RedisServer, stop_process  # noqa: E402
-from bench.waiting_flows import retry_flow, timer_flow, wait_flow  # noqa: E402
+from bench.waiting_flows import loop_flow, retry_flow, timer_flow, wait_flow  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
+from routilux.distributed.protocol.constants import ADVISED_STREAM_NODE_MAX_BYTES  # noqa: E402
 from routilux.distributed.protocol.keys import JOB_PARTS  # noqa: E402
 from routilux.distributed.worker.sweeper import Sweeper  # noqa: E402
 
 PER_JOB = 10
+REDIS_DEFAULT_NODE_BYTES = 4096  # Redis's own stream-node-max-bytes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,7 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--delay", type=float, default=2.0, help="their delay, seconds (default 2)")
     parser.add_argument("--spread", type=float, default=20.0,
                         help="seconds over which the timer and retry jobs are submitted (default 20)")
-    parser.add_argument("--waiting", type=int, default=100_000, help="waiting jobs to hold (default 100000)")
+    parser.add_argument("--waiting", type=int, default=100_000,
+                        help="waiting jobs to hold at each stream node size (default 100000)")
+    parser.add_argument("--stream-node-max-bytes", type=int, default=ADVISED_STREAM_NODE_MAX_BYTES,
+                        help=f"the stream node size to compare with Redis's (default {ADVISED_STREAM_NODE_MAX_BYTES})")
+    parser.add_argument("--steps", type=int, default=150, help="steps of the loop job whose long history is measured (default 150)")
     parser.add_argument("--sweeps", type=int, default=20, help="sweeps to time each way (default 20)")
     return parser.parse_args(argv)
 
@@ -122,6 +137,17 @@ def wait_all_waiting(client: redis.Redis, prefix: str, count: int, timeout_s: fl
         time.sleep(0.5)
 
 
+def held_bytes(client: redis.Redis) -> int:
+    """Redis's ``used_memory`` less its clients' buffers (which come and go with the connections)."""
+    info = client.info("memory")
+    return int(info["used_memory"]) - int(info["mem_clients_normal"])
+
+
+def node_bytes(client: redis.Redis) -> int:
+    """The server's ``stream-node-max-bytes`` now."""
+    return int(client.config_get("stream-node-max-bytes")["stream-node-max-bytes"])
+
+
 def job_bytes(rt: DistributedRuntime, sample: list[str]) -> tuple[float, float]:
     """(keys per job, bytes of them per job) over ``sample`` (MEMORY USAGE, SAMPLES 0, of every per-job key)."""
     pipe = rt.store.redis.pipeline(transaction=False)
@@ -144,29 +170,89 @@ def sweep_cost(server: RedisServer, rt: DistributedRuntime, sweeps: int) -> tupl
     return elapsed * 1000 / sweeps, (server.command_calls()[0] - calls) / sweeps
 
 
+@dataclass
+class Batch:
+    """One batch of waiting jobs, made at one ``stream-node-max-bytes``."""
+
+    node_bytes: int
+    jobs: list[str]
+    made_s: float
+    grown: float  # bytes of Redis memory per job
+
+    def line(self, rt: DistributedRuntime, label: str) -> str:
+        """Its row in part 2's table."""
+        keys, size = job_bytes(rt, self.jobs[:200])
+        return (f"   {f'{self.node_bytes} ({label})':<24} {self.made_s:>6.0f} {keys:>5.1f} {size:>9.0f} "
+                f"{self.grown:>8.0f} {self.grown * 1e6 / 2**30:>10.2f}")
+
+
+def hold_batch(rt: DistributedRuntime, digest: str, count: int, held: int, size: int) -> Batch:
+    """Set ``stream-node-max-bytes`` to ``size``, submit ``count`` waiting jobs (``held`` wait already) and
+    keep how much Redis grew per job."""
+    client = rt.store.redis
+    client.config_set("stream-node-max-bytes", size)
+    before = held_bytes(client)
+    started = time.monotonic()
+    jobs = submit_many(rt.settings, digest, count)
+    wait_all_waiting(client, rt.settings.key_prefix, held + count)
+    made_s = time.monotonic() - started
+    return Batch(size, jobs, made_s, (held_bytes(client) - before) / count)
+
+
+def history_bytes(client: redis.Redis, entries: list, size: int, copies: int = 50) -> float:
+    """Bytes per entry of ``copies`` streams holding ``entries`` (a job's log) at ``stream-node-max-bytes`` ``size``."""
+    client.config_set("stream-node-max-bytes", size)
+    keys = [f"bench:history:{uuid.uuid4().hex}" for _ in range(copies)]
+    before = held_bytes(client)
+    for key in keys:
+        pipe = client.pipeline(transaction=False)
+        for entry_id, fields in entries:
+            pipe.xadd(key, fields, id=entry_id)
+        pipe.execute()
+    grown = held_bytes(client) - before
+    client.delete(*keys)
+    return grown / copies / len(entries)
+
+
 def waiting(server: RedisServer, rt: DistributedRuntime, args: argparse.Namespace, workers: list) -> None:
-    """Parts 2 and 3: hold ``--waiting`` waiting jobs; their bytes; a sweep's cost with and without them."""
+    """Parts 2 and 3: waiting jobs at Redis's default and the advised stream node size; a long history at
+    both; a sweep's cost with every waiting job held."""
     client, prefix = rt.store.redis, rt.settings.key_prefix
+    default, advised = node_bytes(client), args.stream_node_max_bytes
     digest = rt.publish(wait_flow())
     done = rt.submit(digest, "approve", {})
     wait_all_waiting(client, prefix, 1)
     rt.post(done, "approve", "decision", {"ok": True})
     rt.wait(done, timeout=60)
-    before = client.info("memory")["used_memory"]
-    started = time.monotonic()
-    jobs = submit_many(rt.settings, digest, args.waiting)
-    wait_all_waiting(client, prefix, args.waiting)
-    made_s = time.monotonic() - started
+    long_jobs = {f"a {args.steps}-step loop": rt.submit(rt.publish(loop_flow()), "loop", {"k": 0, "n": args.steps}),
+                 f"{args.steps // 3} items each retried once": rt.submit(rt.publish(retry_flow(0.1)), "fan",
+                                                                         {"count": args.steps // 3})}
+    for job in long_jobs.values():
+        rt.wait(job, timeout=300)
+    # The advised batch first: the first batch also fills the status-change stream to its cap, so if
+    # anything the advised figure is the higher for it.
+    batches = [hold_batch(rt, digest, args.waiting, 0, advised)]
+    batches.append(hold_batch(rt, digest, args.waiting, args.waiting, default))
     for proc in workers:
         stop_process(proc, group=True)
-    grown = (client.info("memory")["used_memory"] - before) / args.waiting
-    keys, size = job_bytes(rt, jobs[:200])
+    logs = {name: client.xrange(rt.store.keys.job(job, "log")) for name, job in long_jobs.items()}
+    per_entry = {name: [history_bytes(client, log, size) for size in (default, advised)] for name, log in logs.items()}
+    client.config_set("stream-node-max-bytes", default)
     _, done_size = job_bytes(rt, [done])
-    print(f"2. {args.waiting} waiting jobs made in {made_s:.0f} s; per waiting job: {keys:.1f} keys, "
-          f"{size:.0f} bytes of them (a completed one: {done_size:.0f}, ratio {size / done_size:.2f}); "
-          f"used_memory growth {grown:.0f} bytes -> a million waiting jobs need about {grown * 1e6 / 2**30:.2f} GiB")
+    print(f"2. {args.waiting} waiting jobs at each stream-node-max-bytes; per waiting job (a completed job's keys: "
+          f"{done_size:.0f} bytes, at the default):")
+    print(f"   {'stream-node-max-bytes':<24} {'made s':>6} {'keys':>5} {'key bytes':>9} {'growth':>8} "
+          f"{'GiB per 1M':>10}")
+    print(batches[1].line(rt, "Redis's default" if default == REDIS_DEFAULT_NODE_BYTES else "the server's"))
+    print(batches[0].line(rt, "advised"))
+    print(f"   advised / default: {batches[0].grown / batches[1].grown:.2f} of the growth "
+          f"({batches[1].grown - batches[0].grown:.0f} bytes less per waiting job)")
+    print("   long histories (a job's log written again into 50 streams at each size), bytes per entry:")
+    for name, (at_default, at_advised) in per_entry.items():
+        print(f"   {name} ({len(logs[name])} entries): {at_default:.0f} at {default}, {at_advised:.0f} at {advised} "
+              f"(ratio {at_advised / at_default:.2f})")
     loaded = sweep_cost(server, rt, args.sweeps)
-    print(f"3. a sweep with {args.waiting} waiting jobs: {loaded[0]:.2f} ms, {loaded[1]:.0f} Redis commands")
+    print(f"3. a sweep with {2 * args.waiting} waiting jobs: {loaded[0]:.2f} ms, {loaded[1]:.0f} Redis commands")
 
 
 def main(argv: list[str] | None = None) -> None:

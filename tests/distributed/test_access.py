@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -104,3 +105,15 @@ def test_a_limited_user_that_may_not_run_info_still_sweeps(tls_settings):
         with pytest.raises(Exception, match="NOPERM|no permissions"):
             runtime.store.redis.info("server")
         assert Sweeper(runtime.store, runtime.dispatcher, "limited").sweep_once() == 0
+
+
+def test_a_worker_whose_user_may_not_read_the_redis_config_starts_without_the_stream_node_hint(tls_settings, caplog):
+    from routilux.distributed.worker.boot import check_store_access
+
+    caplog.set_level(logging.INFO, logger="routilux.distributed")
+    with DistributedRuntime(settings=tls_settings) as runtime:
+        with pytest.raises(Exception, match="NOPERM|no permissions"):
+            runtime.store.redis.config_get("stream-node-max-bytes")
+        assert runtime.store.stream_node_max_bytes() is None
+    check_store_access(tls_settings)
+    assert not [r for r in caplog.records if "stream-node-max-bytes" in r.getMessage()]

@@ -42,3 +42,9 @@ LUA_CONSTANTS = {
 
 # A worker's run/failed counts outlive its last report this long (then a new worker of that name starts at 0).
 WORKER_COUNTS_TTL_MS = 7 * 86400 * 1000
+
+# The stream-node-max-bytes we advise for Redis (its default is 4096). Every job's history is a stream, and
+# Redis 7 gives each new stream node that many bytes (at most 4096) before it holds anything: a history of
+# a few entries (a job waiting at its start) takes about 2 KB less at 2048; longer ones take about as much,
+# up to about 15% more for some (more nodes). See bench/waiting_jobs.py.
+ADVISED_STREAM_NODE_MAX_BYTES = 2048

@@ -149,6 +149,18 @@ class StoreBase:
                 f"process uses {mine}: set ROUTILUX_KEY_BUCKETS={int(stored)} on every producer and worker "
                 "(the count is fixed for the life of the data)")
 
+    def stream_node_max_bytes(self) -> int | None:
+        """Redis's ``stream-node-max-bytes`` (0: no limit), or None when it cannot be read (CONFIG refused)."""
+        try:
+            reply = self.redis.config_get("stream-node-max-bytes")
+        except redis.exceptions.RedisError:
+            return None
+        value = next(iter(reply.values()), None) if isinstance(reply, dict) else None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
     @guarded
     def ping(self) -> None:
         """Check that Redis answers and accepts this client (raises StoreAccessDeniedError if not)."""

@@ -7,6 +7,7 @@ configure logging, import the ``--import`` modules, then call :func:`run_worker`
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -18,6 +19,7 @@ from routilux.distributed.worker.app import create_app
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.operations import stats
 from routilux.distributed.redis_options import amqp_connection
+from routilux.distributed.protocol.constants import ADVISED_STREAM_NODE_MAX_BYTES
 from routilux.distributed.protocol.priority import band_queues
 from routilux.distributed.settings import Settings
 from routilux.distributed.store import RedisStore
@@ -27,6 +29,8 @@ from routilux.errors import BrokerAccessDeniedError, StoreAccessDeniedError, Sto
 
 SPARE_CONNECTIONS = 64
 """Redis connections an asyncio worker keeps beyond one per pool thread."""
+
+log = logging.getLogger("routilux.distributed")
 
 
 def run_worker(settings: Settings, name: str, loglevel: str = "INFO", metrics_port: int = 0) -> int:
@@ -66,12 +70,27 @@ def check_store_access(settings: Settings) -> None:
     try:
         store.ping()
         store.check_layout()
+        hint_stream_node_size(store)
     except StoreAccessDeniedError:
         raise
     except StoreUnavailableError:
         pass
     finally:
         store.close()
+
+
+def hint_stream_node_size(store: RedisStore) -> None:
+    """Log a hint when Redis sizes stream nodes above the advised ``stream-node-max-bytes`` (its default does).
+
+    Every job's history is a stream, and Redis 7 gives a new stream node the setting's bytes (at most 4096)
+    before it holds anything: at the default, a job waiting at its start keeps about 2 KB it does not use.
+    A Redis that refuses CONFIG GET (an ACL, a managed service) gets no hint.
+    """
+    size = store.stream_node_max_bytes()
+    if size is not None and (size == 0 or size > ADVISED_STREAM_NODE_MAX_BYTES):
+        log.info("Redis has stream-node-max-bytes %s: at %s, a job with a short history (one waiting at its "
+                 "start) takes about 2 KB less Redis memory (see deploy/README.md)", size,
+                 ADVISED_STREAM_NODE_MAX_BYTES)
 
 
 def check_broker_access(settings: Settings) -> None:
