@@ -156,21 +156,25 @@ class _Execution:
             current_job_state.reset(state_token)
 
     def _run(self) -> None:
-        """A runner of a concurrent execution: each step a transaction (see :meth:`_step`)."""
+        """A runner of a concurrent execution: each step a transaction (see :meth:`_step`), whose commit
+        section also takes the runner's next activation."""
+        with self.lock:
+            act = self._next()
+        while act is not None:
+            act = self._step(act)
+
+    def _next(self) -> Activation | None:
+        """The next activation this runner runs, admitted and counted as running; None when the runner
+        ends (caller holds the lock)."""
         while True:
-            with self.lock:
-                act = self._take() if self.job_state.status == "running" and self.queue else None
-                if act is None:
-                    self.runners -= 1
-                    self._settle_if_idle()
-                    return
-                if self._admit(act) is None:
-                    continue
+            act = self._take() if self.job_state.status == "running" and self.queue else None
+            if act is None:
+                self.runners -= 1
+                self._settle_if_idle()
+                return None
+            if self._admit(act) is not None:
                 self.running += 1
-            started, t0 = time.time(), time.perf_counter()
-            result = self._step(act)
-            if result is not None:
-                self.tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error, result.emits)
+                return act
 
     def _run_alone(self) -> None:
         """The one runner of a sequential execution: nothing else runs, so each step writes live.
@@ -237,13 +241,15 @@ class _Execution:
             self._settle_if_idle()
         local_limits.drop(act)
 
-    def _step(self, act: Activation) -> StepResult | None:
-        """Run a step as a transaction until it commits (or its error strategy takes over).
+    def _step(self, act: Activation) -> Activation | None:
+        """Run a step as a transaction until it commits (or its error strategy takes over), and record it.
 
-        Returns None if the job ended or paused before a re-run could start (a paused
-        job holds the activation; resume runs it).
+        A step is not carried out if the job ended or paused before a re-run could start (a
+        paused job holds the activation; resume runs it). Returns the runner's next activation
+        (see :meth:`_next`), taken in the step's last lock section.
         """
         flow, job_state = self.flow, self.job_state
+        started, t0 = time.time(), time.perf_counter()
         reruns = 0
         while True:
             txn = StepTxn()
@@ -255,11 +261,14 @@ class _Execution:
                 if not self._settle_early_post(act):  # its slot's wait timed out while it ran
                     self.early.pop(act.activation_id, None)
                     self._done(act, None)
-                    return None
+                    return self._next()
                 if job_state.status in TERMINAL or commit_local(job_state, result.ops, txn):
                     self.early.pop(act.activation_id, None)
+                    # Recorded before the job may settle, so its tracker is whole when a waiter wakes.
+                    self.tracker._record_run(act.routine_id, started, time.perf_counter() - t0, result.error,
+                                             result.emits)
                     self._done(act, result)
-                    return result
+                    return self._next()
             reruns += 1
             delay = rerun_delay_s(reruns)
             if delay:
@@ -269,7 +278,7 @@ class _Execution:
                     if job_state.status == "paused":
                         job_state.pending_tasks.append(act.to_dict())
                     self._done(act, None)
-                    return None
+                    return self._next()
 
     def _done(self, act: Activation, result: StepResult | None) -> None:
         """A step ended (caller holds the lock): free its slot, carry out its result."""
