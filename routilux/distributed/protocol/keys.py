@@ -212,7 +212,8 @@ class Keys:
     # -- flow control (concurrency and rate limits) -----------------------
     def limit(self, part: str, name: str) -> str:
         """One key of a limit: ``held`` (ZSET holder -> lease expiry), ``waiting`` (ZSET waiter -> arrival,
-        or for a rate, the time it may start), ``bucket`` (HASH tokens, ts). All share the tag ``{limits}``."""
+        or for a rate, the time it may start), ``bucket`` (HASH tokens, ts), ``jobwaiters`` (HASH job id ->
+        its waiters, for a job's concurrency key). All share the tag ``{limits}``."""
         return f"{self.prefix}:{{limits}}:{part}:{name}"
 
     def limits_index(self) -> str:

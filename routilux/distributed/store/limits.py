@@ -29,7 +29,8 @@ class LimitStore(StoreBase):
 
     def _limit_keys(self, name: str, kind: str) -> list[str]:
         first = "held" if kind == "concurrency" else "bucket"
-        return [self.keys.limit(first, name), self.keys.limit("waiting", name), self.keys.limits_index()]
+        return [self.keys.limit(first, name), self.keys.limit("waiting", name), self.keys.limits_index(),
+                self.keys.limit("jobwaiters", name)]
 
     @guarded
     def admit(self, name: str, holder: str, kind: str, amount: float, burst: int = 1) -> Admission:

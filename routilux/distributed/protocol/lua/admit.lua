@@ -1,7 +1,9 @@
 -- Admission under one concurrency or rate limit, run by a worker just before the claim of a limited
 -- activation (a limit spans jobs, so its keys share the tag {limits} and cannot join a job's script;
 -- activations of routines with no limit never run it).
--- KEYS: the limit's held ZSET (concurrency) or bucket HASH (rate), its waiting ZSET, the limits index.
+-- KEYS: the limit's held ZSET (concurrency) or bucket HASH (rate), its waiting ZSET, the limits index,
+-- and for a job's concurrency key its job waiters HASH (job id -> its members of the waiting ZSET, \31
+-- separated), which lets free.lua promote a job's waiters together without scanning the waiting ZSET.
 -- Concurrency: a slot is a lease (holder scored by expiry), taken here and renewed with the activation's
 -- lease; with no free slot the activation is parked in the waiting ZSET (by arrival) until free.lua
 -- hands it a slot. Rate: a token bucket; with no token the activation reserves the next one and is
@@ -20,12 +22,22 @@ local amount = tonumber(ARGV[5])
 local burst = tonumber(ARGV[6])
 local lease_ms = tonumber(ARGV[7])
 local spec = ARGV[8]                   -- '' to leave the index as the operator set it
-local L_HELD, L_WAITING, L_INDEX = 1, 2, 3
+local L_HELD, L_WAITING, L_INDEX, L_JOB_WAITERS = 1, 2, 3, 4
 local now = now_ms()
 if spec ~= '' then redis.call('HSET', KEYS[L_INDEX], name, spec) end
 if amount < 0 then
   amount = tonumber(string.match(redis.call('HGET', KEYS[L_INDEX], name) or '', '^concurrency (%S+)'))
   if not amount then return {'ok', ''} end
+end
+-- Take ``waiter`` off the list of ``job``'s waiters (it was admitted without waiting for free.lua).
+local function drop_job_waiter(key, job, waiter)
+  local listed = redis.call('HGET', key, job)
+  if not listed then return end
+  local kept = {}
+  for member in string.gmatch(listed, '[^\31]+') do
+    if member ~= waiter then kept[#kept + 1] = member end
+  end
+  if #kept == 0 then redis.call('HDEL', key, job) else redis.call('HSET', key, job, table.concat(kept, '\31')) end
 end
 if limit_type == 'concurrency' then
   if redis.call('ZSCORE', KEYS[L_HELD], holder) then  -- a slot handed over by free.lua, or a redelivery
@@ -36,10 +48,15 @@ if limit_type == 'concurrency' then
   local held = redis.call('ZCARD', KEYS[L_HELD])
   if held < amount then
     redis.call('ZADD', KEYS[L_HELD], now + lease_ms, holder)
-    redis.call('ZREM', KEYS[L_WAITING], waiter)
+    if redis.call('ZREM', KEYS[L_WAITING], waiter) == 1 and waiter ~= holder then
+      drop_job_waiter(KEYS[L_JOB_WAITERS], holder, waiter)
+    end
     return {'ok', '1'}
   end
-  redis.call('ZADD', KEYS[L_WAITING], 'NX', now, waiter)
+  if redis.call('ZADD', KEYS[L_WAITING], 'NX', now, waiter) == 1 and waiter ~= holder then
+    local listed = redis.call('HGET', KEYS[L_JOB_WAITERS], holder)
+    redis.call('HSET', KEYS[L_JOB_WAITERS], holder, listed and (listed .. '\31' .. waiter) or waiter)
+  end
   return {'wait', tostring(held), ''}
 end
 -- Rate. Two clocks: the bucket's tokens order the waiters (each reserves the next token's time), and
