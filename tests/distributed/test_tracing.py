@@ -59,8 +59,10 @@ def test_a_jobs_activations_on_a_worker_process_are_children_of_the_producers_jo
     assert job.attributes["routilux.job_id"] == job_id and job.attributes["routilux.flow_id"] == "traced"
     trace_id = f"{job.context.trace_id:032x}"
 
+    # Each activation's span ends just after its commit's: wait for both kinds of both steps.
     spans = wait_until(lambda: (s := read_spans(spans_file)) and
-                       sum(x["name"] == "routilux.commit" for x in s) == 2 and s, timeout=10)
+                       sum(x["name"] == "routilux.commit" for x in s) == 2 and
+                       sum(x["name"] == "routilux.activation" for x in s) == 2 and s, timeout=10)
     assert {s["trace_id"] for s in spans} == {trace_id} and {s["pid"] for s in spans} != {os.getpid()}
     activations = {s["attributes"]["routilux.routine_id"]: s for s in spans if s["name"] == "routilux.activation"}
     assert set(activations) == {"order", "ship"}
