@@ -22,7 +22,9 @@ def test_an_in_process_worker_counts_activations_steps_claims_and_commits(runtim
         start_workers()
         runtime.publish(basic_flows.chain_flow("chain-metrics"))
         runtime.wait(runtime.submit("chain-metrics", "source", {"n": 2}), timeout=30)
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        # The last step's commit is counted just after the commit that ends the job.
+        text = wait_until(lambda: (t := httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+                          and "routilux_commit_seconds_count 7" in t and t, timeout=5)
     finally:
         hooks.install(hooks.ExecutorHooks())
         server.shutdown()
