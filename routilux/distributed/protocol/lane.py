@@ -9,8 +9,7 @@ children, retries and timers. Every other path that makes an activation (a post,
 a resume, a fork, a retry of the job, which opens a trace of its own, and a
 sub-flow's child job, which does not take the key) takes the lane from the job's
 meta with :meth:`Lane.of_meta`, and every path that sends stored bodies again
-sends each in the band and tenant list its envelope names (:func:`routes`, and
-the sweeper's own check of each body).
+sends each in the band and tenant list its envelope names (:class:`Routes`).
 """
 
 from __future__ import annotations
@@ -88,24 +87,33 @@ def lane_of_envelope(envelope: dict[str, Any]) -> Lane:
                 _checked_trace(envelope.get("tc")))
 
 
-def routes(messages: Iterable[tuple[str, bytes]], keyring: Keyring,
-           limits: Limits) -> tuple[dict[str, int], dict[str, str]]:
-    """For stored ("job|activation", body) items: each job's priority and tenant as their bodies carry them
-    (the dispatcher's ``priority`` and ``tenant`` maps). A body that cannot be read adds nothing: it goes in
-    the default band, and the worker that takes it refuses it."""
-    by_priority: dict[str, int] = {}
-    by_tenant: dict[str, str] = {}
+class Routes:
+    """Each job's priority and tenant as its stored bodies carry them: the dispatcher's ``priority`` and
+    ``tenant`` maps for sending those bodies again."""
+
+    def __init__(self) -> None:
+        self.priority: dict[str, int] = {}
+        self.tenant: dict[str, str] = {}
+
+    def note(self, member: str, envelope: dict[str, Any]) -> None:
+        """Take the lane of the stored "job|activation" ``member``'s envelope."""
+        lane = lane_of_envelope(envelope)
+        job_id = member.split("|", 1)[0]
+        if lane.priority is not None:
+            self.priority[job_id] = lane.priority
+        if lane.tenant is not None:
+            self.tenant[job_id] = lane.tenant
+
+
+def routes(messages: Iterable[tuple[str, bytes]], keyring: Keyring, limits: Limits) -> Routes:
+    """The routes of stored ("job|activation", body) items. A body that cannot be read adds nothing: it goes
+    in the default band, and the worker that takes it refuses it."""
+    found = Routes()
     for member, body in messages:
         try:
             envelope = open_body(body, keyring, limits)
         except DecodeError:
             continue
-        if not isinstance(envelope, dict):
-            continue
-        lane = lane_of_envelope(envelope)
-        job_id = member.split("|", 1)[0]
-        if lane.priority is not None:
-            by_priority[job_id] = lane.priority
-        if lane.tenant is not None:
-            by_tenant[job_id] = lane.tenant
-    return by_priority, by_tenant
+        if isinstance(envelope, dict):
+            found.note(member, envelope)
+    return found

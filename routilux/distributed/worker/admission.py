@@ -138,8 +138,8 @@ class Admission:
         messages = [m for job_id, ids in by_job.items() for m in self.store.bodies(job_id, ids)]
         if not messages:
             return 0
-        priority, tenant = routes(messages, self.store.settings.keyring, self.store.limits)
-        return self.dispatcher.send(messages, priority=priority, tenant=tenant)
+        found = routes(messages, self.store.settings.keyring, self.store.limits)
+        return self.dispatcher.send(messages, priority=found.priority, tenant=found.tenant)
 
     def sweep(self) -> int:
         """Free lapsed slots and send promoted and due rate waiters of every limit; returns how many were sent."""

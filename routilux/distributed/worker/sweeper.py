@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING
 from routilux.distributed.dispatch import broker_error
 from routilux.distributed.protocol.envelope import from_envelope, open_body
 from routilux.distributed.hooks import current as current_hooks
-from routilux.distributed.protocol.priority import of_envelope
-from routilux.distributed.protocol.tenants import of_envelope as tenant_of
+from routilux.distributed.protocol.lane import Routes
 from routilux.distributed.store import SWEEP_BATCH
 from routilux.distributed.subflows import ChildJobs
 from routilux.distributed.worker.admission import Admission
@@ -121,10 +120,9 @@ class Sweeper(BackgroundLoop):
     def _send_verified(self, messages: list[tuple[str, bytes]]) -> int:
         """Send the stored activations a worker would accept, each in its job's priority band and tenant's
         queue; dead-letter the others (see :meth:`_verified`). Returns how many were sent."""
-        priorities: dict[str, int] = {}
-        tenants: dict[str, str] = {}
-        messages = [(m, b) for m, b in messages if self._verified(m, b, priorities, tenants)]
-        return self.dispatcher.send(messages, priority=priorities, tenant=tenants) if messages else 0
+        found = Routes()
+        messages = [(m, b) for m, b in messages if self._verified(m, b, found)]
+        return self.dispatcher.send(messages, priority=found.priority, tenant=found.tenant) if messages else 0
 
     def recover_from_restart(self) -> None:
         """If Redis restarted since the last sweep, send again what its crash may have lost.
@@ -187,10 +185,9 @@ class Sweeper(BackgroundLoop):
                     log.warning("job %s ran past its deadline; it failed", job_id)
                     self.children.job_ended(job_id)
 
-    def _verified(self, member: str, body: bytes, priorities: dict[str, int], tenants: dict[str, str]) -> bool:
-        """True if ``body`` may be sent (its job's priority, if not the default, goes in ``priorities``, its
-        tenant, if any, in ``tenants``);
-        one no worker would accept is dead-lettered instead.
+    def _verified(self, member: str, body: bytes, found: Routes) -> bool:
+        """True if ``body`` may be sent (its job's priority and tenant go in ``found``); one no worker would
+        accept is dead-lettered instead.
 
         A worker refuses such a message without touching its job (it cannot trust
         it), so sending it again would loop until the backstop gives up: never.
@@ -198,12 +195,7 @@ class Sweeper(BackgroundLoop):
         try:
             envelope = open_body(body, self.keyring, self.store.limits)
             from_envelope(envelope)
-            priority = of_envelope(envelope)
-            if priority is not None:
-                priorities[member.split("|", 1)[0]] = priority
-            tenant = tenant_of(envelope)
-            if tenant is not None:
-                tenants[member.split("|", 1)[0]] = tenant
+            found.note(member, envelope)
             return True
         except DecodeError as exc:  # unsigned, badly signed, malformed or over the limits
             log.error("dead-lettering stored activation %s: %s", member, exc)
