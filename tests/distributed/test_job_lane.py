@@ -150,3 +150,24 @@ def test_a_child_job_runs_in_its_parents_priority_and_tenant_but_not_under_its_k
     assert [(e.get("pr"), e.get("tn"), e.get("ck")) for e in _kids(runtime, kid["job_id"], "submit")] == [
         (8, "acme", None)]
     assert [(e.get("pr"), e.get("tn"), e.get("ck")) for e in _kids(runtime, parent, "post")] == [(8, "acme", key)]
+
+
+def test_a_freed_job_key_slot_goes_to_the_next_job_with_all_its_waiters_and_leaves_no_waiter_listed(runtime):
+    key = f"k{uuid.uuid4().hex[:8]}"
+    runtime.set_concurrency_limit(key, 1)
+    name, store = job_limit_name(key), runtime.store
+    assert store.admit_job(name, "A", "A|a1").outcome == "ok"
+    assert [store.admit_job(name, "B", f"B|b{i}").outcome for i in (1, 2, 3)] == ["wait"] * 3
+    assert store.admit_job(name, "C", "C|c1").outcome == "wait"
+    assert store.admit_job(name, "D", "D|d1").outcome == "wait"
+    # B's first waiter and D's only one get slots of their own once the limit grows.
+    runtime.set_concurrency_limit(key, 3)
+    assert store.admit_job(name, "B", "B|b1").outcome == "ok"
+    assert store.admit_job(name, "D", "D|d1").outcome == "ok"
+    runtime.set_concurrency_limit(key, 1)
+    assert store.free_slot(name, "D", -1) == [] and store.free_slot(name, "B", -1) == []  # A holds the slot
+    assert sorted(store.free_slot(name, "A", -1)) == ["B|b2", "B|b3"]  # B's two waiters go together
+    assert store.free_slot(name, "B", -1) == ["C|c1"]
+    (view,) = [v for v in runtime.limits() if v["name"] == name]
+    assert ([h["holder"] for h in view["holders"]], view["waiting"]) == (["C"], [])
+    assert store.redis.hlen(store.keys.limit("jobwaiters", name)) == 0
