@@ -1,7 +1,7 @@
 """Runs a flow's executions in this process.
 
-Each execution has its own FIFO of activations. Runner tasks on the flow's
-thread pool pull from it and run :func:`routilux.step.run_step`: one runner per
+Each execution has its own FIFO of activations. Runner tasks on the process's
+runner threads (routilux.local.runners) pull from it and run :func:`routilux.step.run_step`: one runner per
 execution in "sequential" mode (breadth-first, one handler at a time), up to
 ``max_workers`` in "concurrent" mode. Activations of one slot whose merge is
 not "override" never run at the same time, so merges never lose each other.
@@ -36,7 +36,7 @@ from routilux.txn import StepTxn, commit_local
 if TYPE_CHECKING:
     from routilux.flow import Flow
 
-_MIN_POOL = 8
+_MIN_RUNNERS = 8  # runner threads an engine may use at once, at least
 
 
 class _Execution:
@@ -400,11 +400,11 @@ class _Execution:
 
 
 class LocalEngine:
-    """Runs one flow's executions on a thread pool in this process."""
+    """Runs one flow's executions on runner threads of this process."""
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
-        self.runners = Runners(max(_MIN_POOL, flow.max_workers))
+        self.runners = Runners(max(_MIN_RUNNERS, flow.max_workers))
         self._executions: dict[str, _Execution] = {}
         self._lock = threading.Lock()
 
