@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.compare_distributed import RedisServer, stop_process  # noqa: E402
+from bench.compare_distributed import RedisServer, start_worker_daemon, stop_process  # noqa: E402
 
 SIDES = {"asyncio": ("asyncio", True), "threads": ("threads", False), "threads+async": ("threads", True)}
 
@@ -48,11 +47,8 @@ def parse_args() -> argparse.Namespace:
 
 def start_worker(url: str, prefix: str, pool: str, concurrency: int, log: Path) -> subprocess.Popen[bytes]:
     """A worker daemon in its own process group."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ROUTILUX_KEY_PREFIX": prefix, "ROUTILUX_QUEUE": prefix}
-    cmd = [sys.executable, "-m", "worker", "--redis-url", url, "--pool", pool, "--concurrency", str(concurrency),
-           "--import", "bench.asyncio_flows", "--loglevel", "WARNING", "--name", f"{prefix}@bench"]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return start_worker_daemon(url, prefix, prefix, "bench.asyncio_flows", prefix, log, pool=pool,
+                               concurrency=concurrency)
 
 
 def run_side(url: str, side: str, args: argparse.Namespace, folder: Path) -> list[float]:

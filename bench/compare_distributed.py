@@ -225,6 +225,18 @@ class Redises:
             member.stop()
 
 
+def start_worker_daemon(redis_url: str, prefix: str, queue: str, imports: str, name: str, log: Path, *,
+                        pool: str = "threads", concurrency: int = 2, loglevel: str = "WARNING",
+                        ) -> subprocess.Popen[bytes]:
+    """``python -m worker`` of this repo on ``redis_url`` (key prefix and queue of the benchmark's own), in a
+    process group of its own (stop it with ``stop_process(proc, group=True)``), its output in ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
+    env.update(PYTHONPATH=str(REPO), ROUTILUX_REDIS_URL=redis_url, ROUTILUX_KEY_PREFIX=prefix, ROUTILUX_QUEUE=queue)
+    return subprocess.Popen([sys.executable, "-m", "worker", "--import", imports, "--pool", pool, "--concurrency",
+                             str(concurrency), "--name", f"{name}@bench", "--loglevel", loglevel],
+                            cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def stop_process(proc: subprocess.Popen[bytes], group: bool, grace_s: float = 15.0) -> None:
     """Stop one process we started: SIGTERM (its group if ``group``), then SIGKILL after ``grace_s``."""
     if proc.poll() is not None:

@@ -22,7 +22,6 @@ Every process it starts is stopped by pid before it exits.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ REPO = BENCH.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.compare_distributed import RedisServer, stop_process  # noqa: E402
+from bench.compare_distributed import RedisServer, start_worker_daemon, stop_process  # noqa: E402
 from bench.limit_flows import call_flow, client  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
 
@@ -51,16 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def start_workers(server: RedisServer, prefix: str, queue: str, folder: Path) -> list[subprocess.Popen[bytes]]:
     """Two worker daemons, threads x4 each."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
-    env.update(PYTHONPATH=str(REPO), ROUTILUX_REDIS_URL=server.url, ROUTILUX_KEY_PREFIX=prefix, ROUTILUX_QUEUE=queue)
-    procs = []
-    for n in range(2):
-        log = open(folder / f"worker{n}.log", "wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "worker", "--import", "bench.limit_flows", "--pool",
-                                       "threads", "--concurrency", "4", "--name", f"lim{n}-{queue}@bench",
-                                       "--loglevel", "WARNING"], cwd=REPO, env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
-    return procs
+    return [start_worker_daemon(server.url, prefix, queue, "bench.limit_flows", f"lim{n}-{queue}",
+                                folder / f"worker{n}.log", concurrency=4) for n in range(2)]
 
 
 def run_job(rt: DistributedRuntime, url: str, n: int, keys: int, sleep_s: float, **limits: object) -> tuple[str, float]:

@@ -21,7 +21,6 @@ Every process it starts is stopped by pid before it exits.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ REPO = BENCH.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.compare_distributed import RedisServer, stop_process  # noqa: E402
+from bench.compare_distributed import RedisServer, start_worker_daemon, stop_process  # noqa: E402
 from bench.dist_flows import SEQUENTIAL_ENTRY, sequential_flow  # noqa: E402
 from routilux import codec  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
@@ -71,16 +70,8 @@ def submit_rates(rt: DistributedRuntime, n: int, rounds: int) -> tuple[float, fl
 
 def start_workers(server: RedisServer, prefix: str, queue: str, folder: Path) -> list[subprocess.Popen[bytes]]:
     """Two worker daemons on this Redis."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
-    env.update(PYTHONPATH=str(REPO), ROUTILUX_REDIS_URL=server.url, ROUTILUX_KEY_PREFIX=prefix, ROUTILUX_QUEUE=queue)
-    procs = []
-    for i in range(2):
-        log = open(folder / f"worker{i}.log", "wb")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "worker", "--import", "bench.dist_flows", "--pool", "threads", "--concurrency", "2",
-             "--name", f"sched{i}-{queue}@bench", "--loglevel", "WARNING"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    return procs
+    return [start_worker_daemon(server.url, prefix, queue, "bench.dist_flows", f"sched{i}-{queue}",
+                                folder / f"worker{i}.log") for i in range(2)]
 
 
 def direct_submits(rt: DistributedRuntime, first_ms: int, ticks: int, offset_ms: int) -> dict[str, int]:

@@ -32,7 +32,6 @@ Every process it starts is stopped by pid before it exits.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,7 @@ if str(REPO) not in sys.path:
 
 import redis  # noqa: E402
 
-from bench.compare_distributed import RedisServer, stop_process  # noqa: E402
+from bench.compare_distributed import RedisServer, start_worker_daemon, stop_process  # noqa: E402
 from bench.waiting_flows import loop_flow, retry_flow, timer_flow, wait_flow  # noqa: E402
 from routilux.distributed import DistributedRuntime, Settings  # noqa: E402
 from routilux.distributed.protocol.constants import ADVISED_STREAM_NODE_MAX_BYTES  # noqa: E402
@@ -79,13 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def start_worker(settings: Settings, folder: Path, name: str) -> subprocess.Popen[bytes]:
     """A worker daemon (threads pool) on ``settings``, importing the benchmark's flows."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTILUX_")}
-    env.update(PYTHONPATH=str(REPO), ROUTILUX_REDIS_URL=settings.redis_url, ROUTILUX_KEY_PREFIX=settings.key_prefix,
-               ROUTILUX_QUEUE=settings.queue)
-    log = open(folder / f"{name}.log", "wb")
-    return subprocess.Popen([sys.executable, "-m", "worker", "--import", "bench.waiting_flows", "--pool", "threads",
-                             "--concurrency", "8", "--name", f"{name}@bench", "--loglevel", "ERROR"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return start_worker_daemon(settings.redis_url, settings.key_prefix, settings.queue, "bench.waiting_flows", name,
+                               folder / f"{name}.log", concurrency=8, loglevel="ERROR")
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
