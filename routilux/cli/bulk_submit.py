@@ -30,7 +30,7 @@ def read_params_file(path: str) -> tuple[list[dict[str, Any]], list[int]]:
 
 
 def submit_file(runtime: Any, flow: str, entry: str, path: str, priority: int | None,
-                tenant: str | None = None) -> list[str]:
+                tenant: str | None = None, concurrency_key: str | None = None) -> list[str]:
     """Submit a job per line of ``path``; print each job id as its chunk is submitted; returns them.
 
     Raises:
@@ -38,7 +38,8 @@ def submit_file(runtime: Any, flow: str, entry: str, path: str, priority: int | 
             lines before its chunk were started and printed).
     """
     params, lines = read_params_file(path)
-    items = [{"flow": flow, "entry": entry, "params": p, "priority": priority, "tenant": tenant} for p in params]
+    items = [{"flow": flow, "entry": entry, "params": p, "priority": priority, "tenant": tenant,
+              "concurrency_key": concurrency_key} for p in params]
     try:
         ids = runtime.submit_many(items)
     except BulkSubmitError as exc:

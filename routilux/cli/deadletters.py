@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from routilux.cli.engine import runtime_from
-from routilux.cli.options import add_command, add_connection_arguments
+from routilux.cli.options import add_action, add_command
 from routilux.cli.output import clip, folded_traceback, print_json, table, when
 
 
@@ -16,22 +16,15 @@ def register(sub: Any) -> None:
     dead = add_command(sub, "dead-letters", cmd_list, "list, show, replay or discard dead letters")
     _list_options(dead)
     actions = dead.add_subparsers(dest="action", metavar="ACTION")
-    _list_options(_action(actions, "list", cmd_list, "list the newest dead letters (the default)"), nested=True)
-    show = _action(actions, "show", cmd_show, "show one dead letter with its activation's payload")
+    _list_options(add_action(actions, "list", cmd_list, "list the newest dead letters (the default)"), nested=True)
+    show = add_action(actions, "show", cmd_show, "show one dead letter with its activation's payload")
     show.add_argument("dead_id", metavar="ID")
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
-    replay = _action(actions, "replay", cmd_replay,
+    replay = add_action(actions, "replay", cmd_replay,
                      "put the activation back on its job (which resumes if it failed only because of it)")
     replay.add_argument("dead_id", metavar="ID")
-    discard = _action(actions, "discard", cmd_discard, "delete a dead letter for good")
+    discard = add_action(actions, "discard", cmd_discard, "delete a dead letter for good")
     discard.add_argument("dead_id", metavar="ID")
-
-
-def _action(actions: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
-    parser = actions.add_parser(name, help=text, description=text)
-    add_connection_arguments(parser, nested=True)
-    parser.set_defaults(func=func)
-    return parser
 
 
 def _list_options(parser: argparse.ArgumentParser, nested: bool = False) -> None:

@@ -30,6 +30,8 @@ def register(sub: Any) -> None:
                         help="higher runs first when workers are busy (default 5)")
     submit.add_argument("--tenant", default=None,
                         help="whose job it is: workers share each band fairly between tenants (Redis broker)")
+    submit.add_argument("--concurrency-key", metavar="KEY", default=None,
+                        help="hold one of KEY's slots while the job runs (routilux limits set KEY MAX)")
     submit.add_argument("--wait", action="store_true", help="wait for the job to end and print its status")
     submit.add_argument("--watch", action="store_true", help="watch the job live until it ends (see watch)")
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
@@ -66,10 +68,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.publish:
             flow = publish_factory(runtime, args.publish, args.flow_id)
         if args.params_file:
-            submit_file(runtime, flow, entry, args.params_file, args.priority, args.tenant)
+            submit_file(runtime, flow, entry, args.params_file, args.priority, args.tenant, args.concurrency_key)
             return 0
         job_id = runtime.submit(flow, entry, entry_params=params, priority=args.priority,
-                                idempotency_key=args.idempotency_key, tenant=args.tenant)
+                                idempotency_key=args.idempotency_key, tenant=args.tenant,
+                                concurrency_key=args.concurrency_key)
         print(job_id, flush=True)
         if args.watch:
             return watch_jobs(runtime, [job_id], mode=mode_of(args))
@@ -118,6 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         waits = runtime.waiting_on(job_id)
     if args.json:
         print(json.dumps({**state.serialize(), "priority": summary.get("priority"), "tenant": summary.get("tenant"),
+                          "concurrency_key": summary.get("concurrency_key"),
                           "waiting": summary.get("waiting") or [], "waiting_on": waits}, indent=2, default=str))
     else:
         print("\n".join([format_status(state, summary), *format_waits(waits)]))
@@ -125,13 +129,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def format_status(state: Any, summary: dict[str, Any] | None = None) -> str:
-    """A JobState summary: status, priority and tenant, what it waits for and its parent and child jobs (from
+    """A JobState summary: status, priority, tenant and concurrency key, what it waits for and its parent and child jobs (from
     ``summary``), error, routine states and counts."""
     summary = summary or {}
     lines = [f"job:      {state.job_id}", f"flow:     {state.flow_id}", f"status:   {state.status}",
              f"created:  {when(state.created_at)}", f"updated:  {when(state.updated_at)}"]
     if summary.get("priority") is not None:
         lines.insert(3, f"priority: {summary['priority']}")
+    if summary.get("concurrency_key"):
+        lines.insert(3, f"key:      {summary['concurrency_key']}")
     if summary.get("tenant"):
         lines.insert(3, f"tenant:   {summary['tenant']}")
     lines += [f"waiting:  for a post to {w['routine']}.{w['slot']} until {w['until']}"

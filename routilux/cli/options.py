@@ -29,6 +29,14 @@ def add_command(sub: Any, name: str, func: Command, text: str) -> argparse.Argum
     return parser
 
 
+def add_action(actions: Any, name: str, func: Command, text: str) -> argparse.ArgumentParser:
+    """Add action ``name`` of a command (``routilux schedules add``...) running ``func``; returns its parser."""
+    parser = actions.add_parser(name, help=text, description=text)
+    add_connection_arguments(parser, nested=True)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def json_object(text: str, option: str = "--params") -> dict[str, Any]:
     """Parse an option's JSON object, or raise a UsageError naming the option."""
     try:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from routilux.cli.engine import runtime_from
-from routilux.cli.options import add_command, add_connection_arguments, json_object
+from routilux.cli.options import add_action, add_command, json_object
 from routilux.cli.output import print_json, table, when
 from routilux.cli.prune import parse_duration
 
@@ -16,21 +16,14 @@ def register(sub: Any) -> None:
     schedules = add_command(sub, "schedules", cmd_list, "list, add, pause, resume, delete or trigger schedules")
     schedules.add_argument("--json", action="store_true", help="print the schedules as JSON")
     actions = schedules.add_subparsers(dest="action", metavar="ACTION")
-    listing = _action(actions, "list", cmd_list, "list the schedules with their next and last fire times (default)")
+    listing = add_action(actions, "list", cmd_list, "list the schedules with their next and last fire times (default)")
     listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print them as JSON")
-    _add_options(_action(actions, "add", cmd_add, "create or replace a schedule; the workers fire it"))
+    _add_options(add_action(actions, "add", cmd_add, "create or replace a schedule; the workers fire it"))
     for name, func, text in (("pause", cmd_pause, "stop firing a schedule (its ticks meanwhile are not caught up)"),
                              ("resume", cmd_resume, "fire a paused schedule again from its next tick"),
                              ("delete", cmd_delete, "delete a schedule (the jobs it started stay)"),
                              ("trigger", cmd_trigger, "start one job of a schedule now; prints its id")):
-        _action(actions, name, func, text).add_argument("schedule_id", metavar="ID")
-
-
-def _action(actions: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
-    parser = actions.add_parser(name, help=text, description=text)
-    add_connection_arguments(parser, nested=True)
-    parser.set_defaults(func=func)
-    return parser
+        add_action(actions, name, func, text).add_argument("schedule_id", metavar="ID")
 
 
 def _add_options(add: argparse.ArgumentParser) -> None:
@@ -46,6 +39,11 @@ def _add_options(add: argparse.ArgumentParser) -> None:
                      help="when the previous tick's job still runs (default skip)")
     add.add_argument("--catch-up", choices=("skip", "one", "all"), default="skip",
                      help="ticks missed while no worker ran: none, one job, or all (default skip)")
+    add.add_argument("--priority", type=int, default=None, choices=range(10), metavar="0-9",
+                     help="each tick's job's priority (default 5)")
+    add.add_argument("--tenant", default=None, help="each tick's job's tenant")
+    add.add_argument("--concurrency-key", metavar="KEY", default=None,
+                     help="each tick's job holds one of KEY's slots while it runs")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -54,7 +52,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     every = parse_duration(args.every) if args.every else None
     with runtime_from(args) as runtime:
         info = runtime.schedule(args.schedule_id, args.flow_id, args.entry, params, cron=args.cron, every_s=every,
-                                timezone=args.timezone, overlap=args.overlap, catch_up=args.catch_up)
+                                timezone=args.timezone, overlap=args.overlap, catch_up=args.catch_up,
+                                priority=args.priority, tenant=args.tenant, concurrency_key=args.concurrency_key)
     print(f"schedule {info['schedule_id']}: next tick {when(info['next_ms'])}")
     return 0
 

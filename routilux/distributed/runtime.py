@@ -169,15 +169,17 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
 
     def submit_once(self, flow: Flow | str, entry_routine_id: str, entry_params: dict[str, Any] | None = None,
                     *, idempotency_key: str, timeout: float | None = None, priority: int | None = None,
-                    tenant: str | None = None) -> Submitted:
+                    tenant: str | None = None, concurrency_key: str | None = None) -> Submitted:
         """:meth:`submit` with an idempotency key, saying whether this call made the job.
 
         Returns:
             ``Submitted(job_id, created)``: ``created`` is False when the key already
             named a stored job (whose id it is; that job was left as it was).
         """
+        check_job_key(concurrency_key)
         return self._start(flow, entry_routine_id, entry_params, timeout, idempotency_key=idempotency_key,
-                           priority=check_priority(priority), tenant=check_tenant(tenant))
+                           priority=check_priority(priority), tenant=check_tenant(tenant),
+                           job_key=concurrency_key or "")
 
     def set_concurrency_limit(self, concurrency_key: str, max_running: int) -> None:
         """Let at most ``max_running`` jobs submitted with ``concurrency_key`` run at once, fleet-wide.

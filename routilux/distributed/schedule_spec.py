@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from routilux import codec
 from routilux.distributed.flows import HIDDEN_CATEGORIES
+from routilux.distributed.protocol.priority import check_priority
+from routilux.distributed.protocol.tenants import check_tenant
 from routilux.errors import ScheduleError
+from routilux.flow_control import check_job_key
 
 OVERLAPS = ("skip", "allow", "cancel_previous")
 CATCH_UPS = ("skip", "one", "all")
@@ -41,6 +44,8 @@ class ScheduleSpec:
 
     ``anchor_ms``: for ``every_s``, the time of the first tick (ticks fall every
     ``every_s`` from it). ``start_ms``/``end_ms``: no tick before/after them.
+    ``priority``, ``tenant`` and ``concurrency_key``: each tick's job is submitted
+    with them (None: submit's default).
     """
 
     schedule_id: str
@@ -55,9 +60,16 @@ class ScheduleSpec:
     start_ms: int | None = None
     end_ms: int | None = None
     anchor_ms: int = 0
+    priority: int | None = None
+    tenant: str | None = None
+    concurrency_key: str | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.schedule_id)
+        if self.priority is not None:
+            check_priority(self.priority)
+        check_tenant(self.tenant)
+        check_job_key(self.concurrency_key)
         if (self.cron is None) == (self.every_s is None):
             raise ScheduleError("give a schedule exactly one of cron and every_s")
         if self.every_s is not None and not self.every_s >= MIN_EVERY_S:
@@ -71,6 +83,10 @@ class ScheduleSpec:
         self.zone()
         if self.cron is not None:
             self._cron_after(0)
+
+    def lane(self) -> dict[str, Any]:
+        """The keyword arguments of submit that put a tick's job in the schedule's lane."""
+        return {"priority": self.priority, "tenant": self.tenant, "concurrency_key": self.concurrency_key}
 
     def zone(self) -> ZoneInfo:
         """The schedule's time zone (ScheduleError if there is no such zone)."""

@@ -27,6 +27,7 @@ from routilux.errors import (
     JobFilterError,
     JobNotFoundError,
     JobNotRunningError,
+    LimitError,
     RoutiluxError,
     ScheduleError,
     SerializationError,
@@ -61,7 +62,7 @@ def status_of(exc: Exception) -> int:
     if isinstance(exc, (StoreUnavailableError, BrokerUnavailableError)):
         return 503
     if isinstance(exc, (FlowValidationError, EncodeError, SerializationError, JobFilterError, IdempotencyKeyError,
-                        ScheduleError, InvalidPriorityError, InvalidTenantError,
+                        ScheduleError, InvalidPriorityError, InvalidTenantError, LimitError,
                         BulkSubmitError)):
         return 422
     if isinstance(exc, (FlowError, JobNotRunningError)):

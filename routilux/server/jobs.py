@@ -60,6 +60,8 @@ class SubmitBody(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     priority: int | None = Field(default=None, ge=0, le=9, description="0 to 9, higher first (default 5)")
     tenant: str | None = Field(default=None, min_length=1, max_length=64, description="whose job it is (fair share)")
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200,
+                                        description="hold one of this key's slots while the job runs")
 
     _flow_is_valid = field_validator("flow")(_flow_ref)
 
@@ -150,10 +152,11 @@ def submit(request: Request, body: SubmitBody,
     rt = runtime(request)
     if idempotency_key is None:
         job_id, created = rt.submit(body.flow, body.entry, entry_params=body.params, priority=body.priority,
-                                    tenant=body.tenant), True
+                                    tenant=body.tenant, concurrency_key=body.concurrency_key), True
     else:
         job_id, created = rt.submit_once(body.flow, body.entry, body.params, idempotency_key=idempotency_key,
-                                         priority=body.priority, tenant=body.tenant)
+                                         priority=body.priority, tenant=body.tenant,
+                                         concurrency_key=body.concurrency_key)
     headers = {"Location": f"/api/jobs/{job_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -36,6 +36,10 @@ class ScheduleBody(BaseModel):
     catch_up: Literal["skip", "one", "all"] = "skip"
     start_at: float | None = None
     end_at: float | None = None
+    priority: int | None = Field(default=None, ge=0, le=9, description="each tick's job's priority (default 5)")
+    tenant: str | None = Field(default=None, min_length=1, max_length=64, description="each tick's job's tenant")
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200,
+                                        description="each tick's job holds one of this key's slots")
 
     @field_validator("flow")
     @classmethod
@@ -60,7 +64,9 @@ def create(request: Request, body: ScheduleBody) -> Response:
     """Create (or replace) a schedule; answers ``201`` with it (422 for a bad cron, interval, zone or entry)."""
     info = runtime(request).schedule(body.id, body.flow, body.entry, body.params, cron=body.cron,
                                      every_s=body.every_s, timezone=body.timezone, overlap=body.overlap,
-                                     catch_up=body.catch_up, start_at=body.start_at, end_at=body.end_at)
+                                     catch_up=body.catch_up, start_at=body.start_at, end_at=body.end_at,
+                                     priority=body.priority, tenant=body.tenant,
+                                     concurrency_key=body.concurrency_key)
     return json_response(info, 201, {"Location": f"/api/schedules/{body.id}"})
 
 

@@ -309,3 +309,17 @@ def test_the_deploy_env_file_documents_every_settings_field():
     text = (ROOT / "deploy" / "routilux.env").read_text()
     documented = set(re.findall(r"^#?(ROUTILUX_[A-Z_0-9]+)=", text, flags=re.MULTILINE))
     assert {f"ROUTILUX_{f.name.upper()}" for f in fields(Settings)} <= documented
+
+
+@pytest.mark.distributed
+def test_submit_with_a_concurrency_key_holds_a_slot_of_the_limit_set_by_limits_set(runtime, start_workers, cli):
+    assert cli("limits", "set", "nightly", "2")[:2] == (0, "jobs with concurrency key 'nightly': at most 2 at once\n")
+    start_workers()
+    code, out, err = cli("submit", "cli-chain", "start", "--publish", "cli_flows:make_flow", "--params",
+                         '{"value": 3}', "--concurrency-key", "nightly", "--tenant", "acme", "--wait")
+    assert code == 0, err
+    assert "key:      nightly" in out and "tenant:   acme" in out
+    code, out, _ = cli("limits", "--json")
+    (view,) = [v for v in json.loads(out) if v["name"] == "job:nightly"]
+    assert (view["kind"], view["limit"], view["holders"]) == ("concurrency", 2, [])
+    assert cli("limits", "set", "nightly", "0")[0] == 1  # a limit is a positive number of jobs

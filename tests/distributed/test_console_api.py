@@ -256,3 +256,17 @@ def test_a_job_url_with_a_unique_prefix_of_the_id_answers_for_that_job(runtime, 
     ambiguous = console.http.get(f"/api/jobs/{other[0]}")
     assert ambiguous.status_code == 400 and ambiguous.json()["error"]["type"] == "AmbiguousIdError"
     assert other in ambiguous.json()["error"]["message"] and others[other[0]] in ambiguous.json()["error"]["message"]
+
+
+def test_a_job_submitted_over_http_with_a_concurrency_key_shows_it_and_a_blank_key_is_422(runtime, console):
+    runtime.publish(basic_flows.chain_flow("chain-keyed"))
+    body = {"flow": "chain-keyed", "entry": "source", "params": {"n": 1}, "priority": 3, "tenant": "acme"}
+    one = console.http.post("/api/jobs", json={**body, "concurrency_key": "nightly"})
+    again = console.http.post("/api/jobs", json={**body, "concurrency_key": "nightly"}, headers={"Idempotency-Key": "k1"})
+    batch = console.http.post("/api/jobs/batch", json={"items": [{**body, "concurrency_key": "nightly"}]})
+    assert (one.status_code, again.status_code, batch.status_code) == (201, 201, 201)
+    for job_id in (one.json()["job_id"], again.json()["job_id"], *batch.json()["job_ids"]):
+        summary = console.http.get(f"/api/jobs/{job_id}").json()["summary"]
+        assert (summary["priority"], summary["tenant"], summary["concurrency_key"]) == (3, "acme", "nightly")
+    blank = console.http.post("/api/jobs", json={**body, "concurrency_key": "  "})
+    assert blank.status_code == 422 and blank.json()["error"]["type"] == "LimitError", blank.text

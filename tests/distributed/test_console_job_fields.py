@@ -45,11 +45,11 @@ def _with(extra_row, extra_summary):
     return handle
 
 
-def test_a_job_with_priority_tenant_a_parent_and_an_open_wait_shows_them_in_the_list_and_on_its_page(
+def test_a_job_with_priority_tenant_key_a_parent_and_an_open_wait_shows_them_in_the_list_and_on_its_page(
         runtime, console, page):
     runtime.publish(ops_flows.orders_flow())
     parent = runtime.submit("orders-ops", "order", {"customer": "ann"})
-    child = runtime.submit("orders-ops", "order", {"customer": "bob"})
+    child = runtime.submit("orders-ops", "order", {"customer": "bob"}, concurrency_key="nightly")
     wait = {"routine": "ship", "slot": "confirm", "wait_id": "w1", "until": "2030-01-01T00:00:00+00:00"}
     fields = {parent: {"priority": 8, "tenant": "acme", "children": [{"job_id": child, "activation": "a1", "state": "open"}]},
               child: {"priority": 2, "tenant": "acme", "parent": {"job_id": parent, "activation": "a1", "routine": "sub"},
@@ -68,5 +68,6 @@ def test_a_job_with_priority_tenant_a_parent_and_an_open_wait_shows_them_in_the_
     page.goto(f"{console.url}/#/jobs/{child}")
     page.wait_for_selector("#job-priority")
     assert page.inner_text("#job-priority") == "priority 2" and page.inner_text("#job-tenant") == "tenant acme"
+    assert page.inner_text("#job-key") == "key nightly"
     assert "a post to ship.confirm" in page.get_attribute("#job-waiting-for", "title")
     page.unroute_all(behavior="ignoreErrors")  # a refresh in flight as the page closes is no failure

@@ -171,3 +171,42 @@ def test_a_freed_job_key_slot_goes_to_the_next_job_with_all_its_waiters_and_leav
     (view,) = [v for v in runtime.limits() if v["name"] == name]
     assert ([h["holder"] for h in view["holders"]], view["waiting"]) == (["C"], [])
     assert store.redis.hlen(store.keys.limit("jobwaiters", name)) == 0
+
+
+@pytest.mark.timeout(120)
+def test_jobs_started_by_submit_many_submit_once_and_a_schedule_keep_their_lane_and_hold_their_key(
+        settings, runtime, start_workers):
+    tag, key, sid = _tag(), _tag(), _tag()
+    flow = lf.keyed_flow(settings.redis_url, tag)
+    runtime.publish(flow)
+    runtime.set_concurrency_limit(key, 1)
+    start_workers(pool="threads", concurrency=4)
+    lane = {"priority": 7, "tenant": "acme", "concurrency_key": key}
+    jobs = runtime.submit_many([{"flow": flow.flow_id, "entry": "work", "params": {"s": 0.3}, **lane}] * 2)
+    jobs.append(runtime.submit_once(flow.flow_id, "work", {"s": 0.3}, idempotency_key=_tag(), **lane).job_id)
+    runtime.schedule(sid, flow.flow_id, "work", {"s": 0.3}, every_s=1, overlap="allow", **lane)
+    jobs.append(runtime.trigger_schedule(sid))
+    last_job = wait_until(lambda: runtime.get_schedule(sid)["last_job"] not in (None, jobs[-1])
+                          and runtime.get_schedule(sid)["last_job"], timeout=30)
+    runtime.delete_schedule(sid)
+    jobs.append(last_job)
+    for job_id in jobs:
+        assert runtime.wait(job_id, timeout=30).status == "completed"
+        summary = runtime.job_summary(job_id)
+        assert (summary["priority"], summary["tenant"], summary["concurrency_key"]) == (7, "acme", key), job_id
+    assert lf.most_running(settings.redis_url, tag) == 1  # five jobs, one slot: one at a time
+
+
+def test_a_schedule_refuses_a_bad_priority_tenant_or_concurrency_key_and_lists_the_lane_it_keeps(runtime):
+    from routilux.errors import InvalidPriorityError, InvalidTenantError, LimitError
+
+    flow = priority_flows.nap_flow()
+    for bad, error in (({"priority": 10}, InvalidPriorityError), ({"tenant": "a b"}, InvalidTenantError),
+                       ({"concurrency_key": " "}, LimitError)):
+        with pytest.raises(error):
+            runtime.schedule("lane-bad", flow, "nap", every_s=60, **bad)
+    assert runtime.schedules() == []
+    info = runtime.schedule("lane-ok", flow, "nap", every_s=60, priority=2, tenant="acme", concurrency_key="nightly")
+    assert (info["priority"], info["tenant"], info["concurrency_key"]) == (2, "acme", "nightly")
+    info = runtime.schedule("lane-default", flow, "nap", every_s=60)
+    assert (info["priority"], info["tenant"], info["concurrency_key"]) == (None, None, None)

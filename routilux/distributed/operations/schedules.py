@@ -31,7 +31,8 @@ class SchedulesMixin:
     def schedule(self, schedule_id: str, flow: Flow | str, entry: str, params: dict[str, Any] | None = None, *,
                  cron: str | None = None, every_s: float | None = None, timezone: str = "UTC",
                  overlap: str = "skip", catch_up: str = "skip", start_at: datetime | float | None = None,
-                 end_at: datetime | float | None = None) -> dict[str, Any]:
+                 end_at: datetime | float | None = None, priority: int | None = None, tenant: str | None = None,
+                 concurrency_key: str | None = None) -> dict[str, Any]:
         """Create (or replace) a schedule: the workers start a job of ``flow`` at ``entry`` on every tick.
 
         Args:
@@ -45,12 +46,14 @@ class SchedulesMixin:
                 least one whole period): ``skip`` them all, start ``one`` job for the latest, or
                 ``all`` of them, oldest first.
             start_at, end_at: no tick before / after (datetimes, naive meaning UTC, or epoch seconds).
+            priority, tenant, concurrency_key: each tick's job is submitted with them (see :meth:`submit`).
 
         Returns:
             The schedule as :meth:`schedules` lists it.
 
         Raises:
             ScheduleError: a bad id, cron expression, interval, time zone, window or policy.
+            InvalidPriorityError, InvalidTenantError, LimitError: a bad priority, tenant or concurrency key.
             FlowNotPublishedError: no flow with that id or hash.
         """
         flow_ref = flow if isinstance(flow, str) else flow.flow_id
@@ -61,7 +64,7 @@ class SchedulesMixin:
         now = self.store.now_ms()
         anchor = epoch_ms(start_at) or now + int((every_s or 0) * 1000)
         spec = ScheduleSpec(schedule_id, flow_ref, entry, params, cron, every_s, timezone, overlap, catch_up,
-                            epoch_ms(start_at), epoch_ms(end_at), anchor)
+                            epoch_ms(start_at), epoch_ms(end_at), anchor, priority, tenant, concurrency_key)
         self._check_entry(flow_ref, entry)
         self._schedules.put(spec, spec.next_after(now - 1))
         return self.get_schedule(schedule_id)
@@ -85,7 +88,7 @@ class SchedulesMixin:
         """One schedule as :meth:`schedules` lists it (raises ScheduleNotFoundError).
 
         Keys: ``schedule_id, flow, entry, params, cron, every_s, timezone, overlap, catch_up,
-        start_ms, end_ms, paused, next_ms`` (None once ``end_at`` passed), ``last_tick_ms, last_job``,
+        start_ms, end_ms, priority, tenant, concurrency_key, paused, next_ms`` (None once ``end_at`` passed), ``last_tick_ms, last_job``,
         the counts ``fired, missed, skipped, failed, triggered``, and ``ticks``: the latest tick
         records, newest first (``tick_ms, decision`` = fired/missed/skipped/failed/triggered, ``job_id``...).
         """
@@ -118,7 +121,7 @@ class SchedulesMixin:
         It counts as the schedule's latest job, so the next tick's ``overlap`` policy sees it.
         """
         spec, _ = self._schedules.read(schedule_id)
-        job_id = self.submit(spec.flow, spec.entry, spec.params)
+        job_id = self.submit(spec.flow, spec.entry, spec.params, **spec.lane())
         record = {"tick_ms": self.store.now_ms(), "decision": "triggered", "job_id": job_id}
         self._schedules.note_trigger(schedule_id, record, job_id)
         return job_id

@@ -123,7 +123,8 @@ def job_row(job_id: str, meta: dict[str, str], created_ms: float | None) -> dict
         duration = round(max(0.0, int(ended) - float(created_ms)) / 1000, 3)
     return {"job_id": job_id, "flow_id": meta.get("flow_id"), "flow_hash": meta.get("flow_hash"),
             "status": meta.get("status"), "priority": of_meta(meta),
-            "tenant": meta.get("tenant") or None, "created_at": meta.get("created_at"),
+            "tenant": meta.get("tenant") or None, "concurrency_key": meta.get("concurrency_key") or None,
+            "created_at": meta.get("created_at"),
             "started_at": ms_to_iso(meta["started_at"]) if meta.get("started_at") else None,
             "ended_at": ms_to_iso(ended) if ended else None, "duration_s": duration,
             "updated_at": ms_to_iso(meta["updated_at"]) if meta.get("updated_at") else None,

@@ -1,7 +1,7 @@
 """DistributedRuntime.submit_many: start many jobs, a chunk at a time, each chunk in one round trip.
 
 Every item of a chunk is checked first (its flow, entry routine, parameters,
-priority and timeout): a bad item raises :class:`BulkSubmitError` naming its
+priority, tenant, concurrency key and timeout): a bad item raises :class:`BulkSubmitError` naming its
 index, and nothing of its chunk is written; the jobs of earlier chunks stand and
 are listed in the error's ``submitted``. The chunk's jobs are then created with
 one pipeline of submit scripts (on Redis Cluster, one call per job) and their
@@ -23,6 +23,7 @@ from routilux.distributed.protocol.tenants import check_tenant
 from routilux.distributed.tracing import tracing
 from routilux.errors import BulkSubmitError, FlowNotPublishedError, StoreUnavailableError
 from routilux.flow import Flow
+from routilux.flow_control import check_job_key
 
 if TYPE_CHECKING:
     from routilux.distributed.dispatch import Dispatcher
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 # Jobs written and published per round trip.
 CHUNK_SIZE = 500
-ITEM_KEYS = frozenset({"flow", "entry", "params", "priority", "tenant", "timeout"})
+ITEM_KEYS = frozenset({"flow", "entry", "params", "priority", "tenant", "concurrency_key", "timeout"})
 
 
 class NewJob(NamedTuple):
@@ -57,11 +58,12 @@ class SubmitManyMixin:
 
         Each item is a map: ``flow`` (a Flow, flow id or flow hash) and ``entry`` (the
         entry routine id), optional ``params`` (the entry parameters), ``priority``
-        (0 to 9, see :meth:`submit`), ``tenant`` and ``timeout`` (seconds, as :meth:`submit`).
+        (0 to 9, see :meth:`submit`), ``tenant``, ``concurrency_key`` and ``timeout`` (seconds),
+        each as :meth:`submit` takes it.
 
         Raises:
             BulkSubmitError: an item is malformed or refused (unknown flow or entry routine, parameters
-                that cannot be encoded, a bad priority, tenant or timeout); ``index`` names it. Nothing of its
+                that cannot be encoded, a bad priority, tenant, concurrency key or timeout); ``index`` names it. Nothing of its
                 chunk was written; ``submitted`` lists the jobs of the chunks before it.
             BrokerUnavailableError: the broker did not take a chunk; its jobs were withdrawn.
         """
@@ -95,6 +97,8 @@ class SubmitManyMixin:
             raise ValueError(f"timeout must be a number of seconds, 0 or more, not {timeout!r}")
         priority = check_priority(item.get("priority"))
         tenant = check_tenant(item.get("tenant"))
+        job_key = item.get("concurrency_key")
+        check_job_key(job_key)
         flow = item["flow"]
         if not isinstance(flow, (Flow, str)):
             raise TypeError(f"flow is a Flow, a flow id or a flow hash, not a {type(flow).__name__}")
@@ -105,7 +109,8 @@ class SubmitManyMixin:
         params = self._entry_params(flow, data, item["entry"], item.get("params"))
         job_id = str(uuid.uuid4())
         with tracing().job(job_id, data["flow_id"], item["entry"]) as trace:
-            return self._new_job(job_id, digest, data, item["entry"], params, timeout, priority, trace, "", tenant)
+            return self._new_job(job_id, digest, data, item["entry"], params, timeout, priority, trace, "", tenant,
+                                 job_key or "")
 
     def _create_and_send(self, chunk: list[NewJob]) -> list[str]:
         """Write the chunk's jobs, publish their first activations and mark them dispatched; returns their ids."""

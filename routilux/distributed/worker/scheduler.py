@@ -45,7 +45,8 @@ class Producer(Protocol):
     store: RedisStore
 
     def submit(self, flow: str, entry_routine_id: str, entry_params: dict[str, Any] | None = None, *,
-               idempotency_key: str | None = None) -> str: ...
+               idempotency_key: str | None = None, priority: int | None = None, tenant: str | None = None,
+               concurrency_key: str | None = None) -> str: ...
 
     def job_status(self, job_id: str) -> str: ...
 
@@ -123,7 +124,8 @@ class TickFirer:
                     return self.schedules.advance(sid, tick, nxt, record, "skipped")
                 self._cancel(previous, f"schedule {sid}: its next tick ({_iso(tick)}) replaced it")
             try:
-                job = self.runtime.submit(spec.flow, spec.entry, spec.params, idempotency_key=tick_key(sid, tick))
+                job = self.runtime.submit(spec.flow, spec.entry, spec.params, idempotency_key=tick_key(sid, tick),
+                                          **spec.lane())
             except UNRUNNABLE as exc:
                 log.error("schedule %s could not start its job for %s: %s", sid, _iso(tick), exc)
                 return self.schedules.advance(sid, tick, nxt, tick_record(tick, "failed", error=str(exc)), "failed")

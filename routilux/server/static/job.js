@@ -160,12 +160,14 @@
     return out;
   }
 
-  // Beside the status: the job's priority and tenant when the server sends them, and "waiting" (what for in its tooltip).
+  // Beside the status: the job's priority, tenant and concurrency key when the server sends them, and "waiting" (what for in its tooltip).
   function tags(sm, live) {
     const out = [];
     if (sm.priority !== undefined && sm.priority !== null)
       out.push(h("span", { class: "pill", id: "job-priority", title: "priority: 0 to 9, higher runs first when workers are busy" }, `priority ${sm.priority}`));
     if (sm.tenant) out.push(h("span", { class: "pill", id: "job-tenant", title: "tenant" }, `tenant ${sm.tenant}`));
+    if (sm.concurrency_key)
+      out.push(h("span", { class: "pill", id: "job-key", title: "concurrency key: the job holds one of its slots while it runs" }, `key ${sm.concurrency_key}`));
     const wait = live && !R.TERMINAL.has(sm.status) ? R.waitingFor(sm) : "";
     if (wait) out.push(h("span", { class: "pill warn", id: "job-waiting-for", title: R.visible(`waiting for ${wait}`) }, "waiting"));
     return out;
