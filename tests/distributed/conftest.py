@@ -31,11 +31,23 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 
+# Tests that start processes of their own (worker daemons, redis-servers, namespaces): run in parallel
+# (``pytest -n 2``), they all go to one test process, one after another, so no two of them load the
+# machine at once; the other test processes take the rest.
+OWN_PROCESSES = ("spawn_worker", "own_redis")
+OWN_PROCESS_MODULES = ("test_host_faults", "test_network_faults", "test_sentinel", "test_key_buckets", "test_soak")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked ``slow`` states its own timeout (the default one is short)."""
+    """A test marked ``slow`` states its own timeout (the default one is short); tests that start processes
+    of their own share one group (see OWN_PROCESSES)."""
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             raise pytest.UsageError(f"{item.nodeid} is marked slow: give it @pytest.mark.timeout(SECONDS)")
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        if (any(name in getattr(item, "fixturenames", ()) for name in OWN_PROCESSES) or module in OWN_PROCESS_MODULES
+                or item.get_closest_marker("slow")) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("own-processes"))
 
 
 def free_port() -> int:
