@@ -125,7 +125,9 @@ def test_queue_depth_reads_the_redis_broker_not_the_cluster(cluster_settings):
 # -- running jobs --------------------------------------------------------------------
 def test_jobs_complete_with_their_keys_spread_over_the_buckets(spread, spread_runtime, start_workers, request):
     start_workers(settings_=spread, concurrency=4)
-    jobs = [spread_runtime.submit(basic_flows.chain_flow(), "source", {"n": 3}) for _ in range(16)]
+    # 40 jobs: the master with the fewest buckets (4 of 16) gets none with a chance of (12/16)^40, 1 in 100,000
+    # (with 16 jobs it was 1 in 100, and a run saw it).
+    jobs = [spread_runtime.submit(basic_flows.chain_flow(), "source", {"n": 3}) for _ in range(40)]
     for job_id in jobs:
         state = spread_runtime.wait(job_id, timeout=60)
         assert state.status == "completed", state.error
