@@ -314,7 +314,7 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
             if remaining <= 0:
                 if outage is not None:
                     raise outage
-                raise ExecutionTimeout(f"job {job_id} did not end within {timeout} s (status {self.store.status(job_id)})")
+                raise ExecutionTimeout(f"job {job_id} did not end within {timeout} s ({self._progress(job_id)})")
             try:
                 if self.store.status(job_id) in TERMINAL:
                     return self.get_job(job_id)
@@ -323,6 +323,17 @@ class DistributedRuntime(EventsMixin, OverviewMixin, SearchMixin, BulkMixin, Flo
             except StoreUnavailableError as exc:
                 outage = exc
                 time.sleep(min(WAIT_OUTAGE_PAUSE_S, remaining))
+
+    def _progress(self, job_id: str) -> str:
+        """Where a job stands, for the message of a wait that ran out: status, activations done, open waits."""
+        try:
+            summary = self.job_summary(job_id)
+        except JobNotFoundError:
+            return "deleted meanwhile"
+        done, known = summary["activations"]["done"], summary["activations"]["known"]
+        text = f"status {summary['status']}, {done} of {known} activations done"
+        posts = [f"{w['routine']}.{w['slot']}" for w in summary["waiting"]]
+        return text + (f", waiting for a post to {', '.join(posts)}" if posts else "")
 
     def pause(self, job_id: str, reason: str = "", checkpoint: Any = None) -> None:
         """Pause a running job: nothing more runs until :meth:`resume`."""

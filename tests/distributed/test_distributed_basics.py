@@ -138,7 +138,7 @@ def test_pause_holds_the_job_nothing_runs_while_paused_and_a_fresh_runtime_resum
     calls, held = handler_calls(job_id), runtime.get_job(job_id)
     elsewhere = DistributedRuntime(settings=settings)
     try:
-        with pytest.raises(ExecutionTimeout):
+        with pytest.raises(ExecutionTimeout, match=r"status paused, \d+ of \d+ activations done\)"):
             elsewhere.wait(job_id, timeout=2 * settings.sweep_interval_s + 1.0)
         still = elsewhere.get_job(job_id)
         # Nothing ran while paused: no handler call, no effect; the rest of the work waits in pending_tasks.

@@ -178,3 +178,17 @@ def test_a_job_waiting_past_its_deadline_fails_and_its_wait_goes_with_it(runtime
     assert runtime.job_summary(job)["waiting"] == []
     with pytest.raises(JobNotRunningError):
         runtime.post(job, "approve", "decision", {})
+
+
+def test_a_wait_that_runs_out_says_what_the_job_still_waits_for(runtime, start_workers):
+    from routilux.errors import ExecutionTimeout
+
+    start_workers()
+    job_id = runtime.submit(waiting_flows.approval_flow("approval-says", timeout_s=30), "approve", {"k": 1})
+    wait_until(lambda: runtime.job_summary(job_id)["waiting"])
+    # Its entry step is done; the wait's timeout activation is the other one known.
+    with pytest.raises(ExecutionTimeout, match=r"did not end within 0.2 s \(status running, 1 of 2 activations done, "
+                                               r"waiting for a post to approve\.decision\)"):
+        runtime.wait(job_id, timeout=0.2)
+    assert runtime.post(job_id, "approve", "decision", {"ok": True}) == "posted"
+    assert runtime.wait(job_id, timeout=30).status == "completed"
