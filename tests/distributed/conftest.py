@@ -32,12 +32,13 @@ HERE = Path(__file__).resolve().parent
 
 
 # Tests that start processes of their own (worker daemons, redis-servers, namespaces): run in parallel
-# (``pytest -n 2``), they all go to one test process, one after another, so no two of them load the
-# machine at once; the other test processes take the rest.
+# (``pytest -n 2 --dist loadgroup``), they all go to one test process, one after another, so no two of
+# them load the machine at once; the other test processes take the rest.
 OWN_PROCESSES = ("spawn_worker", "own_redis")
 OWN_PROCESS_MODULES = ("test_host_faults", "test_network_faults", "test_sentinel", "test_key_buckets", "test_soak")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test marked ``slow`` states its own timeout (the default one is short); tests that start processes
     of their own share one group (see OWN_PROCESSES)."""

@@ -20,7 +20,7 @@ from dockerstack import (ROOT, assert_every_job_exact, finish, producer_job_ids,
                          run_with_worker_a_killed, wait_for_line)
 from dockerstack import docker_engine, project_image, stack  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("docker")]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_the_compose_health_checks_pass_for_redis_and_both_workers(stack):

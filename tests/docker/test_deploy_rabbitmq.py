@@ -12,7 +12,7 @@ import pytest
 from dockerstack import assert_every_job_exact, producer_job_ids, run_with_worker_a_killed
 from dockerstack import docker_engine, project_image, rabbitmq_stack  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("docker")]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_on_rabbitmq_killing_a_worker_container_mid_run_loses_and_doubles_no_job(rabbitmq_stack):
