@@ -67,6 +67,8 @@ def test_a_failed_job_shows_its_duration_its_stack_trace_folded_and_retries_from
     trace = page.wait_for_selector("#job-trace")
     assert trace.get_attribute("open") is None and "ValueError: bad order for zed" in trace.inner_text()
     page.click("#job-trace summary")
+    page.wait_for_selector("#job-trace pre", state="visible", timeout=5000)
+    page.wait_for_timeout(1500)  # a refresh of the page meanwhile keeps it open
     assert page.is_visible("#job-trace pre")
     shot(page, "stack-trace", SHOTS)
     ops_flows.FAILING_CUSTOMERS.discard(failing_customer)

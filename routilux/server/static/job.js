@@ -173,10 +173,13 @@
     return out;
   }
 
+  // Drawn again on every refresh: a stack trace the user opened stays open.
   function showFailure(card, error, traceback) {
     card.classList.toggle("hidden", !error);
     if (!error) return;
-    card.replaceChildren(h("h2", {}, "Failure"), h("div", { class: "error mono wrap", id: "job-error" }, error), trace(traceback));
+    const folded = trace(traceback);
+    if (folded && card.querySelector("#job-trace")?.open) folded.open = true;
+    card.replaceChildren(h("h2", {}, "Failure"), h("div", { class: "error mono wrap", id: "job-error" }, error), folded);
   }
   // A stack trace folded: its last line (the exception) shows; the whole trace opens on click.
   function trace(text) {
